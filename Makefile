@@ -1,0 +1,53 @@
+# GoCua: `make demo` runs the bot on SQLite, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_USER ?= an
+LOCALES_PO := $(wildcard locales/*/LC_MESSAGES/messages.po)
+LOCALES_MO := $(LOCALES_PO:.po=.mo)
+
+.PHONY: demo test lint install locales compile clean bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d locales -D messages -l $* -i $< -o $@
+
+compile: $(LOCALES_MO)
+
+# Re-extract texts from the code and the flow/FAQ YAML files and merge them into the catalogs.
+locales: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+		-k N_ -k _ -k t -o locales/messages.pot bot handlers conversations db
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
+
+demo: $(STAMP) compile
+	mkdir -p data
+	$(BIN)/gocua db upgrade
+	$(BIN)/gocua seed demo
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then \
+		$(BIN)/gocua run telegram; \
+	else \
+		echo "Console chat as volunteer '$(DEMO_USER)' (others: binh, cuong, lan, admin: make demo DEMO_USER=lan)"; \
+		$(BIN)/gocua chat --user $(DEMO_USER); \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) compile lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP) compile
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	find . -name '*.mo' -delete

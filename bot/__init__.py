@@ -1,0 +1,1 @@
+"""GoCua wiring: configuration, command line, start-up and channel adapters."""

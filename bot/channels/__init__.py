@@ -1,0 +1,1 @@
+"""One thin adapter per platform: platform update → Incoming, Reply → platform calls."""

@@ -1,0 +1,175 @@
+"""The `gocua` command line (design.md section 4)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logging import configure_logging
+
+
+class UsageError(Exception):
+    """A command-line value is wrong; the message says which."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gocua", description="GoCua: public services at the door.")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the latest schema")
+
+    seed = sub.add_parser("seed", help="load data")
+    seed_sub = seed.add_subparsers(dest="seed_command", required=True)
+    demo = seed_sub.add_parser("demo", help="idempotent demo data (Da Nang) and invite codes")
+    demo.add_argument("--json", action="store_true")
+
+    invite = sub.add_parser("invite", help="role invites")
+    invite_sub = invite.add_subparsers(dest="invite_command", required=True)
+    create = invite_sub.add_parser("create", help="create a single-use invite code")
+    create.add_argument("--role", required=True, choices=["volunteer", "leader", "admin"])
+    create.add_argument("--area", required=True, help="area code, e.g. danang.hai-van")
+    create.add_argument("--days", type=int, default=7, help="days until it expires (default 7)")
+    create.add_argument("--json", action="store_true")
+
+    chat = sub.add_parser("chat", help="talk to GoCua on the console")
+    chat.add_argument("--user", default="guest", help="who you are on the console")
+    chat.add_argument("--lang", choices=["vi", "en"], default=None)
+
+    run = sub.add_parser("run", help="run a channel")
+    run_sub = run.add_subparsers(dest="channel", required=True)
+    telegram = run_sub.add_parser("telegram", help="Telegram bot (long polling by default)")
+    _webhook_args(telegram)
+    return parser
+
+
+def _webhook_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--webhook-url", default=None, help="serve webhooks at this public URL")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (webhook mode)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (webhook mode)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet = args.command == "chat" or getattr(args, "json", False)
+    configure_logging(args.log_level or ("WARNING" if quiet else "INFO"))
+    try:
+        settings = load_settings()
+        return asyncio.run(COMMANDS[_command_key(args)](settings, args))
+    except (ConfigError, UsageError) as exc:
+        print(f"gocua: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        if isinstance(exc, (OperationalError, DBAPIError, OSError)):
+            print(f"gocua: error: cannot use the database: {_first_line(exc)}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _command_key(args: argparse.Namespace) -> str:
+    sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
+           or getattr(args, "invite_command", None) or getattr(args, "channel", None))
+    return f"{args.command} {sub}" if sub else args.command
+
+
+async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app
+    from bot.seed_demo import seed_demo
+
+    app = await open_app(settings)
+    try:
+        result = await seed_demo(app)
+    finally:
+        await app.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"demo data ready: {len(result['areas'])} areas, {len(result['users'])} users, "
+              f"{result['households']} households")
+        for inv in result["invites"]:
+            print(f"  invite {inv['code']}  {inv['role']:<9} {inv['area']}")
+        print("console users: " + ", ".join(f"{u['console']} ({u['role']})" for u in result["users"]))
+    return 0
+
+
+async def cmd_invite_create(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.app import open_app, utcnow
+    from db.repo.areas import area_by_code
+    from db.repo.invites import create_invite
+
+    if not 1 <= args.days <= 90:
+        raise UsageError("--days must be between 1 and 90")
+    app = await open_app(settings)
+    try:
+        async with app.db.transaction() as session:
+            area = await area_by_code(session, args.area)
+            if area is None:
+                raise UsageError(f"no area with code {args.area!r} (try `gocua seed demo` first)")
+            invite = await create_invite(session, role=args.role, area=area, now=utcnow(),
+                                         validity=timedelta(days=args.days))
+    finally:
+        await app.close()
+    if args.json:
+        print(json.dumps({"code": invite.code, "role": invite.role, "area": area.code,
+                          "expires_at": invite.expires_at.isoformat()}))
+    else:
+        print(f"{invite.code}  ({invite.role} in {area.name}, until {invite.expires_at:%Y-%m-%d})")
+        print(f"claim it with /start {invite.code} or /join {invite.code}")
+    return 0
+
+
+async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app
+    from bot.channels.console import run_console
+
+    app = await open_app(settings)
+    try:
+        await run_console(app, user=args.user, lang=args.lang)
+    finally:
+        await app.close()
+    return 0
+
+
+async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.channels.telegram import run_telegram
+
+    await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "db upgrade": cmd_db_upgrade,
+    "seed demo": cmd_seed_demo,
+    "invite create": cmd_invite_create,
+    "chat": cmd_chat,
+    "run telegram": cmd_run_telegram,
+}
+
+__all__: list[Any] = ["main"]

@@ -1,0 +1,112 @@
+"""Settings read from the environment (design.md section 4), validated up front.
+
+A wrong value raises ConfigError with one line a person can act on; the command line turns it
+into that line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+SUPPORTED_LOCALES = ("vi", "en")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/gocua.db"
+DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org"
+DEFAULT_ZALO_API_BASE = "https://bot-api.zaloplatforms.com"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    locale: str = "vi"
+    telegram_bot_token: str | None = None
+    telegram_api_base: str = DEFAULT_TELEGRAM_API_BASE
+    zalo_bot_token: str | None = None
+    zalo_api_base: str = DEFAULT_ZALO_API_BASE
+    webhook_secret: str | None = None
+    secret_key: str = "gocua-dev-key"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def normalise_database_url(raw: str) -> str:
+    """Return an async SQLAlchemy URL, accepting the plain sqlite:// and postgresql:// forms."""
+    try:
+        url: URL = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"GOCUA_DATABASE_URL is not a database URL: {raw!r} "
+            "(expected e.g. sqlite+aiosqlite:///./data/gocua.db or "
+            "postgresql+asyncpg://user@host/dbname)"
+        ) from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.drivername not in ("sqlite", "sqlite+aiosqlite"):
+            raise ConfigError(
+                f"GOCUA_DATABASE_URL: SQLite needs the aiosqlite driver, not {url.drivername!r}"
+            )
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        if url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ConfigError(
+                f"GOCUA_DATABASE_URL: PostgreSQL needs the asyncpg driver, not {url.drivername!r}"
+            )
+        if not url.database:
+            raise ConfigError("GOCUA_DATABASE_URL: the PostgreSQL URL names no database")
+        url = url.set(drivername="postgresql+asyncpg")
+    else:
+        raise ConfigError(
+            f"GOCUA_DATABASE_URL: unsupported database {backend!r}; use SQLite or PostgreSQL"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def validate_http_url(name: str, raw: str, *, require_path: bool = False) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL with a host, got {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{name} has a malformed port: {raw!r}") from exc
+    if require_path and parts.path in ("", "/"):
+        raise ConfigError(f"{name} must include a path for the bot to serve, e.g. https://host/telegram")
+    return raw.rstrip("/") if not require_path else raw
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value.strip() if value and value.strip() else None
+
+    locale = get("GOCUA_LOCALE") or "vi"
+    if locale not in SUPPORTED_LOCALES:
+        raise ConfigError(f"GOCUA_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}, got {locale!r}")
+    secret = get("GOCUA_WEBHOOK_SECRET")
+    if secret is not None and not (8 <= len(secret) <= 256):
+        raise ConfigError("GOCUA_WEBHOOK_SECRET must be 8 to 256 characters long")
+    if secret is not None and not all(c.isalnum() or c in "_-" for c in secret):
+        raise ConfigError("GOCUA_WEBHOOK_SECRET may contain only letters, digits, '_' and '-'")
+    return Settings(
+        database_url=normalise_database_url(get("GOCUA_DATABASE_URL") or DEFAULT_DATABASE_URL),
+        locale=locale,
+        telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+        telegram_api_base=validate_http_url(
+            "TELEGRAM_API_BASE", get("TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE
+        ),
+        zalo_bot_token=get("ZALO_BOT_TOKEN"),
+        zalo_api_base=validate_http_url("ZALO_API_BASE", get("ZALO_API_BASE") or DEFAULT_ZALO_API_BASE),
+        webhook_secret=secret,
+        secret_key=get("GOCUA_SECRET_KEY") or "gocua-dev-key",
+    )

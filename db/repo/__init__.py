@@ -1,0 +1,1 @@
+"""Queries grouped by the part of the domain they serve."""

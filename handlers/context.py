@@ -1,0 +1,59 @@
+"""Everything one handler call may use, passed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Conversation, User
+from db.repo.users import RoleGrant, top_role
+from handlers.i18n import Translator, pick_locale, translator
+from handlers.types import Incoming
+
+
+@dataclass
+class Services:
+    """Long-lived, read-only things the handlers need (settings, flow registry, FAQ index)."""
+
+    settings: Any
+    clock: Callable[[], datetime]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    incoming: Incoming
+    user: User
+    conversation: Conversation
+    grants: list[RoleGrant]
+    now: datetime
+    services: Services
+    t: Translator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.relocalise()
+
+    def relocalise(self) -> None:
+        self.t = translator(
+            pick_locale(self.user.locale, self.incoming.language_hint, self.services.settings.locale)
+        )
+
+    @property
+    def role(self) -> str:
+        return top_role(self.grants)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.conversation.state or {}
+
+    def set_state(self, state: dict[str, Any] | None) -> None:
+        # Assign a new dict so SQLAlchemy sees the JSON column change.
+        self.conversation.state = dict(state or {})
+
+    def has_role(self, *roles: str) -> bool:
+        return any(g.role in roles for g in self.grants)

@@ -1,0 +1,65 @@
+"""Decides which handler an update goes to."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from handlers import router
+from handlers.context import Context
+from handlers.options import NUMBERED_CHANNELS, match_offered
+from handlers.types import Reply
+
+# Importing the handler modules registers their commands, payloads and dialogs.
+from handlers import basic  # noqa: F401  isort: skip
+
+
+async def dispatch(ctx: Context) -> list[Reply]:
+    incoming = ctx.incoming
+    t = ctx.t
+    if incoming.unsupported:
+        return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
+    payload = incoming.payload
+    text = (incoming.text or "").strip()
+    if payload is None and text and not text.startswith("/") and ctx.conversation.offered:
+        match = match_offered(
+            text, ctx.conversation.offered, numbered=incoming.channel in NUMBERED_CHANNELS
+        )
+        if match.payload is not None:
+            payload = match.payload
+            ctx.incoming = replace(incoming, payload=payload, text=None)
+        elif match.out_of_range and not ctx.state.get("dialog"):
+            return [out_of_date(ctx)]
+    if payload is not None:
+        return await route_payload(ctx, payload)
+    if not text:
+        return [Reply(t("Type /help to see what I can do."))]
+    if text.startswith("/"):
+        return await route_command(ctx, text)
+    dialog = ctx.state.get("dialog")
+    if dialog and dialog in router.DIALOGS:
+        return await router.DIALOGS[dialog](ctx, text)
+    return await router.TEXT_HANDLER(ctx, text)
+
+
+async def route_command(ctx: Context, text: str) -> list[Reply]:
+    name, args = router.split_command(text)
+    cmd = router.COMMANDS.get(name)
+    if cmd is None:
+        return [Reply(ctx.t("I don't know the command {command}. Type /help to see the commands.",
+                            command=name[:40]))]
+    if not router.allowed(cmd, ctx):
+        return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
+                            command=name))]
+    return await cmd.handler(ctx, args)
+
+
+async def route_payload(ctx: Context, payload: str) -> list[Reply]:
+    prefix, _, rest = payload.partition(":")
+    handler = router.PAYLOADS.get(prefix)
+    if handler is None:
+        return [out_of_date(ctx)]
+    return await handler(ctx, rest)
+
+
+def out_of_date(ctx: Context) -> Reply:
+    return Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))

@@ -1,0 +1,86 @@
+"""Translations from the Babel catalogs in locales/ (msgids are English source texts).
+
+Compiled .mo files are used when present and current; otherwise the .po file is read
+directly, so a fresh checkout still speaks Vietnamese before `make` compiled anything.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+LOCALES = ("vi", "en")
+DEFAULT_LOCALE = "vi"
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def pick_locale(*candidates: str | None) -> str:
+    """The first supported locale among the candidates (e.g. stored choice, Telegram hint)."""
+    for candidate in candidates:
+        if not candidate:
+            continue
+        short = candidate.replace("_", "-").split("-")[0].lower()
+        if short in LOCALES:
+            return short
+    return DEFAULT_LOCALE
+
+
+@cache
+def _catalog(locale: str) -> _gettext.NullTranslations:
+    po = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo = po.with_suffix(".mo")
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fh:
+            return _gettext.GNUTranslations(fh)
+    if not po.exists():
+        return _gettext.NullTranslations()
+    import io
+
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
+class Translator:
+    """Translates and formats texts for one locale: `t("Hello, {name}!", name="An")`."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = pick_locale(locale)
+        self._catalog = _catalog(self.locale)
+
+    def __call__(self, msgid: str, /, **values: Any) -> str:
+        text = self._catalog.gettext(msgid) if msgid else msgid
+        return text.format(**values) if values else text
+
+    def plural(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
+        text = self._catalog.ngettext(singular, plural, n)
+        return text.format(n=n, **values)
+
+
+def translator(locale: str | None) -> Translator:
+    return _translators[pick_locale(locale)]
+
+
+_translators = {code: Translator(code) for code in LOCALES}
+
+
+def N_(msgid: str) -> str:
+    """Marks a text for extraction where it is translated later (button labels in tables)."""
+    return msgid
+
+
+def reload_catalogs() -> None:
+    """Forget loaded catalogs (tests that rewrite them)."""
+    _catalog.cache_clear()
+    for code in LOCALES:
+        _translators[code] = Translator(code)

@@ -1,0 +1,94 @@
+"""What channels hand to the core and what the core hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to send with a reply: a document (export) or a photo (chart)."""
+
+    kind: str  # "document" | "photo"
+    filename: str
+    data: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "filename": self.filename, "data": self.data.hex()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Attachment:
+        return cls(kind=raw["kind"], filename=raw["filename"], data=bytes.fromhex(raw["data"]))
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a reply goes when it is not the chat the update came from."""
+
+    channel: str
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    columns: int = 1
+    attachment: Attachment | None = None
+    to: Address | None = None
+    edit: bool = False  # a channel that can edit the message the button was on may do so
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            out["buttons"] = [[b.label, b.payload] for b in self.buttons]
+            out["columns"] = self.columns
+        if self.attachment is not None:
+            out["attachment"] = self.attachment.to_json()
+        if self.to is not None:
+            out["to"] = [self.to.channel, self.to.chat_id]
+        if self.edit:
+            out["edit"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Reply:
+        return cls(
+            text=raw["text"],
+            buttons=tuple(Button(label, payload) for label, payload in raw.get("buttons", ())),
+            columns=raw.get("columns", 1),
+            attachment=Attachment.from_json(raw["attachment"]) if raw.get("attachment") else None,
+            to=Address(*raw["to"]) if raw.get("to") else None,
+            edit=raw.get("edit", False),
+        )
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One platform update, reduced to what the core needs.
+
+    Exactly one of `text` and `payload` is set for updates the core acts on; an update with
+    neither (a sticker, a photo) is `unsupported`.
+    """
+
+    channel: str
+    chat_id: str
+    sender_id: str
+    update_id: str
+    display_name: str = ""
+    text: str | None = None
+    payload: str | None = None
+    language_hint: str | None = None
+    message_ref: str | None = None  # the platform's id of the message a button was on
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unsupported(self) -> bool:
+        return self.text is None and self.payload is None

@@ -1,0 +1,95 @@
+"""Fixtures: every database test runs on a real SQLite file and, when GOCUA_TEST_POSTGRES_URL
+is set, on the real PostgreSQL too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, open_app
+from bot.config import Settings, normalise_database_url
+from db.migrate import upgrade_sync
+
+POSTGRES_URL = os.environ.get("GOCUA_TEST_POSTGRES_URL")
+TABLES_IN_ORDER = None  # filled lazily from the metadata
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "gocua.db"
+    upgrade_sync(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    if not POSTGRES_URL:
+        pytest.skip("GOCUA_TEST_POSTGRES_URL is not set")
+    url = normalise_database_url(POSTGRES_URL)
+    upgrade_sync(url)
+    return url
+
+
+async def _truncate_postgres(url: str) -> None:
+    from sqlalchemy import text
+
+    from db.engine import create_engine
+    from db.models import Base
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "gocua.db"
+        shutil.copy(template, target)
+        return f"sqlite+aiosqlite:///{target}"
+    url = request.getfixturevalue("postgres_migrated")
+    await _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, webhook_secret="test-secret-123")
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
+    application = await open_app(settings, migrate=False, clock=clock)
+    try:
+        yield application
+    finally:
+        await application.close()
