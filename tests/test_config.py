@@ -1,0 +1,49 @@
+"""Settings from the environment: defaults, normalisation and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+def test_defaults_are_sqlite_and_vietnamese():
+    """With nothing set, GoCua uses ./data/gocua.db and speaks Vietnamese."""
+    settings = load_settings({})
+    assert settings.database_url == "sqlite+aiosqlite:///./data/gocua.db"
+    assert settings.locale == "vi"
+    assert settings.telegram_api_base == "https://api.telegram.org"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql+asyncpg://u:p@h:5433/db", "postgresql+asyncpg://u:p@h:5433/db"),
+    ],
+)
+def test_plain_database_urls_get_the_async_driver(raw, expected):
+    """Plain sqlite:// and postgresql:// URLs are accepted and given the async driver."""
+    assert load_settings({"GOCUA_DATABASE_URL": raw}).database_url == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"GOCUA_DATABASE_URL": "not a url"}, "GOCUA_DATABASE_URL"),
+        ({"GOCUA_DATABASE_URL": "mysql://u@h/db"}, "unsupported database"),
+        ({"GOCUA_DATABASE_URL": "postgresql+psycopg2://u@h/db"}, "asyncpg"),
+        ({"GOCUA_DATABASE_URL": "postgresql://u@h"}, "names no database"),
+        ({"GOCUA_LOCALE": "fr"}, "GOCUA_LOCALE"),
+        ({"TELEGRAM_API_BASE": "ftp://x"}, "TELEGRAM_API_BASE"),
+        ({"GOCUA_WEBHOOK_SECRET": "short"}, "8 to 256"),
+        ({"GOCUA_WEBHOOK_SECRET": "has spaces in it"}, "letters, digits"),
+    ],
+)
+def test_wrong_values_name_the_setting(env, fragment):
+    """A wrong setting raises ConfigError whose one line names what is wrong."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(env)
+    assert fragment in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
