@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.config import Settings
+from conversations.flow_model import FlowRegistry, load_flows
 from db.engine import Database
 from db.migrate import upgrade
+from db.repo.flows import store_flow_version, stored_flow_versions
 from handlers.context import Services
 from handlers.pipeline import Core
+
+FLOWS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "flows"
 
 
 def utcnow() -> datetime:
@@ -32,6 +37,19 @@ async def open_app(
 ) -> App:
     if migrate:
         await upgrade(settings.database_url)
+    flows = load_flows(FLOWS_DIR)  # a broken flow file stops start-up here, naming file and step
     db = Database(settings.database_url)
-    services = Services(settings=settings, clock=clock)
+    await pin_flow_versions(db, flows, clock())
+    services = Services(settings=settings, clock=clock, flows=flows, is_sqlite=db.is_sqlite)
     return App(settings=settings, db=db, core=Core(db, services))
+
+
+async def pin_flow_versions(db: Database, flows: FlowRegistry, now: datetime) -> None:
+    """Store each shipped flow version's YAML and load every stored version the files no
+    longer have, so a run keeps the flow it started on after the file changes."""
+    async with db.transaction() as session:
+        for flow in flows:
+            await store_flow_version(session, flow.id, flow.version, flow.source, now)
+        for flow_id, version, source in await stored_flow_versions(session):
+            if flows.get(flow_id, version) is None:
+                flows.add_yaml(source, f"{flow_id}.v{version}.yaml (stored)")

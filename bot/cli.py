@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logging import configure_logging
+from conversations.flow_model import FlowError
 
 
 class UsageError(Exception):
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return asyncio.run(COMMANDS[_command_key(args)](settings, args))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, FlowError) as exc:
         print(f"gocua: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -35,7 +35,7 @@ NAMING = {
 
 ROLES = ("volunteer", "leader", "admin")
 AREA_LEVELS = ("city", "ward", "commune", "special_zone", "village")
-RUN_STATUSES = ("active", "completed", "abandoned")
+RUN_STATUSES = ("active", "blocked", "completed", "abandoned")  # blocked: paused on a problem
 STEP_OUTCOMES = ("done", "skipped", "blocked", "abandoned")
 
 
@@ -250,3 +250,14 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class FlowVersion(Base):
+    """The YAML of every flow version ever started, so runs pinned to it survive file edits."""
+
+    __tablename__ = "flow_versions"
+
+    flow_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from db.repo.invites import ClaimResult, claim_invite
 from db.repo.users import top_role
 from handlers.context import Context
 from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
-from handlers.router import EVERYONE, STAFF, command, commands_for, dialog, payload
+from handlers.router import EVERYONE, command, commands_for, dialog, payload
 from handlers.types import Button, Reply
 
 ROLE_NAMES = {
@@ -139,19 +139,3 @@ async def cancel(ctx: Context, args: str) -> list[Reply]:
         ctx.set_state(None)
         return [Reply(ctx.t("Cancelled. Nothing was saved. Type /help to see what you can do."))]
     return [Reply(ctx.t("There is nothing to cancel."))]
-
-
-@command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
-async def households(ctx: Context, args: str) -> list[Reply]:
-    rows = (
-        await ctx.session.execute(
-            select(Household.code, Household.head_name, Household.address)
-            .where(Household.volunteer_id == ctx.user.id)
-            .order_by(Household.code)
-        )
-    ).all()
-    if not rows:
-        return [Reply(ctx.t("You have no households yet."))]
-    lines = [ctx.t("Your households ({count}):", count=len(rows))]
-    lines += [f"{code} · {head} · {address}" for code, head, address in rows]
-    return [Reply("\n".join(lines))]

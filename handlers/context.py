@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.flow_model import FlowRegistry
 from db.models import Conversation, User
 from db.repo.users import RoleGrant, top_role
 from handlers.i18n import Translator, pick_locale, translator
@@ -21,6 +22,8 @@ class Services:
 
     settings: Any
     clock: Callable[[], datetime]
+    flows: FlowRegistry | None = None
+    is_sqlite: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
 
 

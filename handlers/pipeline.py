@@ -16,13 +16,14 @@ from db.repo.updates import is_processed, mark_sent, record_processed, take_unse
 from db.repo.users import conversation_for_chat, role_grants, user_for_identity
 from handlers import dispatch
 from handlers.context import Context, Services
-from handlers.i18n import translator
+from handlers.i18n import N_, translator
 from handlers.options import offered_from
 from handlers.types import Incoming, Reply
 
 log = structlog.get_logger("gocua.core")
 
 MAX_TEXT = 4000
+HANDLER_FAILED = N_("Sorry, something went wrong and nothing was saved. Please try again.")
 
 
 class DatabaseUnavailable(Exception):
@@ -105,9 +106,7 @@ class Core:
         return replies
 
     async def _record_failure(self, incoming: Incoming, locale: str) -> list[Reply]:
-        replies = [Reply(translator(locale)(
-            "Sorry, something went wrong and nothing was saved. Please try again."
-        ))]
+        replies = [Reply(translator(locale)(HANDLER_FAILED))]
         async with self.db.transaction() as session:
             if await is_processed(session, incoming.channel, incoming.update_id):
                 return []

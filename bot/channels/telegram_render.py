@@ -1,0 +1,152 @@
+"""Pure translation between Telegram and the core: Update → Incoming, Reply → Bot API calls.
+
+Nothing here does I/O; bot/channels/telegram.py sends what these functions build.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+
+from handlers.i18n import translator
+from handlers.router import COMMANDS
+from handlers.types import Incoming, Reply
+
+log = structlog.get_logger("gocua.telegram")
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096  # Bot API limit for a message text
+MAX_CAPTION = 1024  # Bot API limit for a document or photo caption
+MAX_CALLBACK_DATA = 64  # bytes
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+
+ChatId = int | str
+
+
+def incoming_from_update(update: Update) -> Incoming | None:
+    """The core's view of a private-chat message or button press; None for anything else."""
+    if update.message is not None:
+        message = update.message
+        user = message.from_user
+        if user is None or message.chat.type != "private":
+            return None
+        return Incoming(
+            channel=CHANNEL,
+            chat_id=str(message.chat.id),
+            sender_id=str(user.id),
+            display_name=user.full_name,
+            update_id=str(update.update_id),
+            text=message.text,  # None for stickers, photos, voice …: the core answers those
+            language_hint=user.language_code,
+        )
+    query = update.callback_query
+    if query is not None:
+        message = query.message
+        if message is None or message.chat.type != "private":
+            return None  # inline-mode buttons and group chats are not ours
+        return Incoming(
+            channel=CHANNEL,
+            chat_id=str(message.chat.id),
+            sender_id=str(query.from_user.id),
+            display_name=query.from_user.full_name,
+            update_id=str(update.update_id),
+            payload=query.data,
+            language_hint=query.from_user.language_code,
+            message_ref=str(message.message_id),
+        )
+    return None
+
+
+def chat_id_of(raw: str) -> ChatId:
+    """Telegram chat ids are integers; '@channelname' stays a string."""
+    return int(raw) if raw.lstrip("-").isdigit() else raw
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    buttons: list[InlineKeyboardButton] = []
+    for button in reply.buttons:
+        if len(button.payload.encode()) > MAX_CALLBACK_DATA:
+            # Telegram would refuse the whole message; drop the button, keep the text.
+            log.error("telegram.button_dropped", reason="callback data over 64 bytes",
+                      label=button.label[:40])
+            continue
+        buttons.append(InlineKeyboardButton(text=button.label, callback_data=button.payload))
+    if not buttons:
+        return None
+    per_row = max(1, reply.columns)
+    rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Chunks of at most `limit` characters, cut at line ends (a longer line is cut hard)."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    stripped = [chunk.rstrip("\n") for chunk in chunks]
+    return [chunk for chunk in stripped if chunk.strip()] or [text[:limit]]
+
+
+def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
+    """The Bot API calls that show `reply` in `chat_id`, in order; the keyboard goes on the last."""
+    markup = keyboard(reply)
+    attachment = reply.attachment
+    if attachment is None:
+        if not reply.text.strip():
+            log.warning("telegram.empty_reply_skipped")
+            return []
+        chunks = split_text(reply.text)
+        return [
+            SendMessage(chat_id=chat_id, text=chunk,
+                        reply_markup=markup if i == len(chunks) - 1 else None)
+            for i, chunk in enumerate(chunks)
+        ]
+    calls: list[TelegramMethod[Any]] = []
+    caption: str | None = reply.text if reply.text.strip() else None
+    if caption is not None and len(caption) > MAX_CAPTION:
+        calls += [SendMessage(chat_id=chat_id, text=chunk) for chunk in split_text(caption)]
+        caption = None
+    file = BufferedInputFile(attachment.data, filename=attachment.filename)
+    if attachment.kind == "photo":
+        calls.append(SendPhoto(chat_id=chat_id, photo=file, caption=caption, reply_markup=markup))
+    else:
+        if attachment.kind != "document":
+            log.warning("telegram.unknown_attachment_kind", kind=attachment.kind)
+        calls.append(SendDocument(chat_id=chat_id, document=file, caption=caption, reply_markup=markup))
+    return calls
+
+
+def bot_commands(locale: str) -> list[BotCommand]:
+    """The commands anyone may use (a resident's), described in `locale`, in /help order."""
+    t = translator(locale)
+    commands: list[BotCommand] = []
+    for cmd in sorted(COMMANDS.values(), key=lambda c: (c.order, c.name)):
+        name = cmd.name.lstrip("/")
+        if not cmd.help or "resident" not in cmd.roles or not _COMMAND_NAME.match(name):
+            continue
+        commands.append(BotCommand(command=name, description=t(cmd.help)[:256]))
+    return commands

@@ -1,0 +1,154 @@
+"""The shape of a flow as a graph of steps: load-time checks and path lengths.
+
+Works on any sequence of steps that have `id`, `kind`, `targets()`, `options`, `branch` and
+`save_as` (flow_model.Step); raises GraphProblem, which the loader turns into a FlowError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from conversations.conditions import Condition, Not, Test, variables_of
+
+if TYPE_CHECKING:
+    from conversations.flow_model import Step
+
+END = "end"
+
+
+class GraphProblem(ValueError):
+    def __init__(self, step: str | None, problem: str) -> None:
+        super().__init__(problem)
+        self.step = step
+        self.problem = problem
+
+
+def longest_from(steps: Sequence[Step], root: str) -> int:
+    """The most visible steps on a path from `root` to the end, `root` included, after dropping
+    the edges that go back to a step already on the path of a depth-first walk from `root`
+    (so a loop is counted once, not forever). Branch steps are invisible and count 0."""
+    index = {step.id: step for step in steps}
+    back: set[tuple[str, str]] = set()
+    on_path: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(node: str) -> None:
+        seen.add(node)
+        on_path.add(node)
+        for target in index[node].targets():
+            if target in on_path:
+                back.add((node, target))
+            elif target in index and target not in seen:
+                walk(target)
+        on_path.discard(node)
+
+    if root not in index:
+        return 1
+    walk(root)
+    memo: dict[str, int] = {}
+
+    def longest(node: str) -> int:
+        if node not in memo:
+            step = index[node]
+            ahead = [longest(t) for t in step.targets() if t in index and (node, t) not in back]
+            memo[node] = (0 if step.kind == "branch" else 1) + max(ahead, default=0)
+        return memo[node]
+
+    return longest(root)
+
+
+def check_graph(steps: Sequence[Step]) -> None:
+    """Every target exists, every step is reachable and can reach the end, branch steps never
+    loop among themselves, and conditions read variables that some step saves."""
+    index = {step.id: step for step in steps}
+    for step in steps:
+        for option in step.options:
+            if option.next != END and option.next not in index:
+                raise GraphProblem(step.id, f"option '{option.id}' goes to unknown step '{option.next}'")
+        for target in step.targets():
+            if target != END and target not in index:
+                raise GraphProblem(step.id, f"goes to unknown step '{target}'")
+
+    reached: set[str] = set()
+    todo = [steps[0].id]
+    while todo:
+        node = todo.pop()
+        if node not in reached and node != END:
+            reached.add(node)
+            todo += index[node].targets()
+    for step in steps:
+        if step.id not in reached:
+            raise GraphProblem(step.id, "cannot be reached from the first step")
+
+    finishing = {END}
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if step.id not in finishing and any(t in finishing for t in step.targets()):
+                finishing.add(step.id)
+                changed = True
+    for step in steps:
+        if step.id not in finishing:
+            raise GraphProblem(step.id, "can never reach the end of the flow")
+
+    _check_router_cycles(steps)
+    _check_variables(steps)
+
+
+def _check_router_cycles(steps: Sequence[Step]) -> None:
+    routers = {step.id: step for step in steps if step.kind == "branch"}
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+
+    def walk(node: str) -> None:
+        state[node] = 1
+        for target in routers[node].targets():
+            if target not in routers:
+                continue
+            if state.get(target) == 1:
+                raise GraphProblem(node, f"branch steps loop back to '{target}' without asking anything")
+            if target not in state:
+                walk(target)
+        state[node] = 2
+
+    for node in routers:
+        if node not in state:
+            walk(node)
+
+
+def _check_variables(steps: Sequence[Step]) -> None:
+    saved: dict[str, set[str] | None] = {}  # variable -> its option ids if only choices save it
+    for step in steps:
+        if step.save_as is None:
+            continue
+        if step.kind == "choice" and saved.get(step.save_as, set()) is not None:
+            saved[step.save_as] = (saved.get(step.save_as) or set()) | {o.id for o in step.options}
+        else:
+            saved[step.save_as] = None
+    for step in steps:
+        for entry in step.branch:
+            if entry.condition is None:
+                continue
+            for name in sorted(variables_of(entry.condition)):
+                if name not in saved:
+                    raise GraphProblem(step.id, f"a condition reads '{name}' but no step saves it (save_as)")
+            for test in _tests(entry.condition):
+                choices = saved.get(test.var)
+                wanted = (test.value,) if test.op == "equals" else test.value if test.op == "one_of" else ()
+                if choices is not None and any(w not in choices for w in wanted):
+                    raise GraphProblem(
+                        step.id,
+                        f"a condition compares '{test.var}' with {', '.join(map(str, wanted))}, "
+                        f"which is not one of its options ({', '.join(sorted(choices))})",
+                    )
+
+
+def _tests(condition: Condition) -> Iterator[Test]:
+    if isinstance(condition, Test):
+        yield condition
+    elif isinstance(condition, Not):
+        yield from _tests(condition.item)
+    else:
+        for item in condition.items:
+            yield from _tests(item)

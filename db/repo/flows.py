@@ -1,0 +1,77 @@
+"""Flow versions, runs and their append-only step records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import FlowRun, FlowVersion, StepRecord
+
+
+async def stored_flow_versions(session: AsyncSession) -> list[tuple[str, int, str]]:
+    rows = await session.execute(select(FlowVersion.flow_id, FlowVersion.version, FlowVersion.source))
+    return [(flow_id, version, source) for flow_id, version, source in rows]
+
+
+async def store_flow_version(
+    session: AsyncSession, flow_id: str, version: int, source: str, now: datetime
+) -> None:
+    """Keep the YAML of this version (the file wins if the same version was edited in place)."""
+    row = await session.get(FlowVersion, (flow_id, version))
+    if row is None:
+        session.add(FlowVersion(flow_id=flow_id, version=version, source=source, loaded_at=now))
+    elif row.source != source:
+        row.source, row.loaded_at = source, now
+
+
+async def run_for_update(session: AsyncSession, run_id: int, *, lock: bool) -> FlowRun | None:
+    """The run, locked for this transaction where the database can (per-run order)."""
+    stmt = select(FlowRun).where(FlowRun.id == run_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def open_run(
+    session: AsyncSession, household_id: int, flow_id: str, resident_id: int | None
+) -> FlowRun | None:
+    """The household's unfinished (active or blocked) run of this flow for this person."""
+    return await session.scalar(
+        select(FlowRun).where(
+            FlowRun.household_id == household_id, FlowRun.flow_id == flow_id,
+            FlowRun.resident_id.is_(None) if resident_id is None else FlowRun.resident_id == resident_id,
+            FlowRun.status.in_(("active", "blocked")),
+        ).order_by(FlowRun.id.desc()).limit(1)
+    )
+
+
+def save_run_state(run: FlowRun, state: dict[str, Any], now: datetime) -> None:
+    run.state = dict(state)
+    run.status = state["status"]
+    run.current_step = state.get("step")
+    run.updated_at = now
+    run.version = (run.version or 0) + 1
+    if run.status in ("completed", "abandoned"):
+        run.finished_at = now
+
+
+def add_step_records(
+    session: AsyncSession,
+    run: FlowRun,
+    records: Iterable[Any],
+    *,
+    user_id: int,
+    now: datetime,
+    source_update: str,
+) -> None:
+    for record in records:
+        session.add(StepRecord(
+            run_id=run.id, step_id=record.step_id, attempt=record.attempt, outcome=record.outcome,
+            reason=(record.reason or None) and str(record.reason)[:300],
+            value=None if record.value is None else str(record.value)[:300],
+            user_id=user_id, recorded_at=now, source_update=source_update[:80],
+        ))

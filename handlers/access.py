@@ -1,0 +1,28 @@
+"""Who may see and change what: checked on the server for every button, never trusted."""
+
+from __future__ import annotations
+
+from db.models import Area, AuditLog, Household
+from handlers.context import Context
+from handlers.router import LEADERS, STAFF
+
+
+def covers(ctx: Context, area_code: str, roles: tuple[str, ...] = STAFF) -> bool:
+    return any(g.role in roles and g.covers(area_code) for g in ctx.grants)
+
+
+def can_work_on(ctx: Context, household: Household, area: Area) -> bool:
+    """The assigned volunteer, or staff of the household's area (they cover for each other)."""
+    return household.volunteer_id == ctx.user.id or covers(ctx, area.code, STAFF)
+
+
+def can_reassign(ctx: Context, area: Area) -> bool:
+    return covers(ctx, area.code, LEADERS)
+
+
+def refuse(ctx: Context, action: str, target: str) -> None:
+    """Record a refused action (a forged or foreign button) in the audit log."""
+    ctx.session.add(AuditLog(
+        at=ctx.now, actor_id=ctx.user.id, action="access.denied", target=target[:200],
+        details={"attempted": action[:100], "channel": ctx.incoming.channel},
+    ))

@@ -1,0 +1,297 @@
+"""Guided procedures for a household: start, step, leave, resume, retry, cancel.
+
+The pure engine (conversations.engine) decides; this module loads and locks the run, checks
+who may touch it, writes the engine's step records in the same transaction as the new run
+state, and turns the engine's events into one message per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from conversations import engine, texts
+from conversations.events import (
+    AskReason,
+    AskReasonText,
+    Blocked,
+    Completed,
+    MarkDigitalReady,
+    ProblemNoted,
+    ShowStep,
+)
+from conversations.flow_model import Flow, FlowRegistry
+from db.models import Area, AuditLog, FlowRun, Household, Resident
+from db.repo.flows import add_step_records, open_run, run_for_update, save_run_state
+from handlers.access import can_work_on, refuse
+from handlers.context import Context
+from handlers.i18n import N_
+from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, payload
+from handlers.types import Button, Reply
+from handlers.validation import local_date
+
+# The order volunteers meet them at the door: identity first, then what it unlocks.
+FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
+              "social_pension", "digital_signature", "smartphone_skills")
+OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
+OUTCOME_MARKS = {"done": "✅", "skipped": "⏭", "blocked": "⛔"}
+OUTCOME_NAMES = {"done": N_("Done"), "skipped": N_("Skipped"), "blocked": N_("Problem")}
+
+
+def registry(ctx: Context) -> FlowRegistry:
+    flows = ctx.services.flows
+    assert flows is not None, "the flow registry is loaded at start-up"
+    return flows
+
+
+def title(ctx: Context, flow_id: str) -> str:
+    flows = ctx.services.flows
+    return ctx.t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
+
+
+def reason(ctx: Context, text: str) -> str:
+    """A reason from a flow's list is a msgid; a typed one comes back unchanged."""
+    return ctx.t(text)
+
+
+def ordered_flows(ctx: Context) -> list[Flow]:
+    flows = registry(ctx)
+    ids = [f for f in FLOW_ORDER if f in flows] + sorted(set(flows.ids()) - set(FLOW_ORDER))
+    return [flows.latest(f) for f in ids]
+
+
+def needs_person(flow: Flow) -> bool:
+    return any(step.mark_digital_ready for step in flow.steps)
+
+
+@command("/flows", roles=STAFF, help=N_("the procedures GoCua can guide"), order=13)
+async def list_flows(ctx: Context, args: str) -> list[Reply]:
+    lines = [ctx.t("Procedures (start one from a household's page, /households):")]
+    for flow in ordered_flows(ctx):
+        line = f"• {ctx.t(flow.title)}"
+        if flow.description:
+            line += f" — {ctx.t(flow.description)}"
+        lines.append(line)
+    return [Reply("\n".join(lines))]
+
+
+async def offer_flows(ctx: Context, household: Household) -> list[Reply]:
+    buttons = tuple(Button(ctx.t(f.title)[:64], f"hh:{household.id}:flow:{f.id}") for f in ordered_flows(ctx))
+    return [Reply(ctx.t("Which procedure for {code}?", code=household.code), buttons=buttons)]
+
+
+async def choose_person(ctx: Context, household: Household, arg: str) -> list[Reply]:
+    """`flow_id` alone asks for whom (if the household has members); `flow_id:rid` starts."""
+    flow_id, _, raw_person = arg.partition(":")
+    flows = registry(ctx)
+    if flow_id not in flows:
+        return [Reply(ctx.t(OUT_OF_DATE))]
+    flow = flows.latest(flow_id)
+    members = list(await ctx.session.scalars(
+        select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)))
+    if raw_person == "":
+        if not members:
+            if needs_person(flow):
+                return [Reply(ctx.t("First add the person this is for: press “Add a member”."),
+                              buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add"),))]
+            return await start_run(ctx, household, flow, None)
+        buttons = [Button(m.name[:40], f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
+        if not needs_person(flow):
+            buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
+        return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
+    person = int(raw_person) if raw_person.isdigit() else -1
+    if person == 0 and not needs_person(flow):
+        return await start_run(ctx, household, flow, None)
+    if person not in {m.id for m in members}:
+        refuse(ctx, "start_flow", f"household:{household.id}/resident:{raw_person[:20]}")
+        return [Reply(ctx.t(OUT_OF_DATE))]
+    return await start_run(ctx, household, flow, person)
+
+
+async def start_run(ctx: Context, household: Household, flow: Flow, resident_id: int | None) -> list[Reply]:
+    existing = await open_run(ctx.session, household.id, flow.id, resident_id)
+    if existing is not None:
+        # Resuming continues the same run: it is not counted as a new start.
+        return await _continue(ctx, existing)
+    transition = engine.start(flow, local_date(ctx.now))
+    run = FlowRun(
+        flow_id=flow.id, flow_version=flow.version, household_id=household.id, resident_id=resident_id,
+        volunteer_id=ctx.user.id, status="active", state={}, started_at=ctx.now, updated_at=ctx.now,
+    )
+    ctx.session.add(run)
+    await ctx.session.flush()
+    return await _apply(ctx, run, flow, transition, household)
+
+
+async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
+    """Show an unfinished run where it stands: resume an active one, reopen a blocked one."""
+    flow = registry(ctx).get(run.flow_id, run.flow_version)
+    if flow is None:
+        return [Reply(ctx.t(texts.STEP_MISSING))]
+    household = await ctx.session.get(Household, run.household_id)
+    transition = engine.reopen(flow, run.state) if run.status == "blocked" else engine.resume(flow, run.state)
+    return await _apply(ctx, run, flow, transition, household)
+
+
+async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
+    run = await run_for_update(ctx.session, int(raw_run), lock=not ctx.services.is_sqlite) \
+        if raw_run.isdigit() else None
+    if run is None:
+        return Reply(ctx.t(OUT_OF_DATE))
+    household = await ctx.session.get(Household, run.household_id)
+    area = await ctx.session.get(Area, household.area_id) if household else None
+    if household is None or area is None or not can_work_on(ctx, household, area):
+        refuse(ctx, action, f"run:{run.id}")
+        return Reply(ctx.t("This household is not in your area, so you cannot open it."))
+    flow = registry(ctx).get(run.flow_id, run.flow_version)
+    if flow is None:
+        return Reply(ctx.t(texts.STEP_MISSING))
+    return run, flow, household
+
+
+@payload("run")
+async def run_button(ctx: Context, rest: str) -> list[Reply]:
+    raw_run, _, action = rest.partition(":")
+    loaded = await _load_run(ctx, raw_run, f"run:{action}")
+    if isinstance(loaded, Reply):
+        return [loaded]
+    run, _, _ = loaded
+    if action == "resume" and run.status in ("active", "blocked"):
+        return await _continue(ctx, run)
+    return [Reply(ctx.t(OUT_OF_DATE))]
+
+
+@payload("f")
+async def step_button(ctx: Context, rest: str) -> list[Reply]:
+    raw_run, _, token = rest.partition(":")
+    loaded = await _load_run(ctx, raw_run, "step")
+    if isinstance(loaded, Reply):
+        return [loaded]
+    run, flow, household = loaded
+    transition = engine.advance(flow, run.state, engine.Pressed(token), local_date(ctx.now),
+                                cccd_key=_cccd_key(ctx))
+    return await _apply(ctx, run, flow, transition, household, pressed=token)
+
+
+@dialog("flow_run")
+async def step_text(ctx: Context, text: str) -> list[Reply]:
+    loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "step_text")
+    if isinstance(loaded, Reply):
+        ctx.set_state(None)
+        return [loaded]
+    run, flow, household = loaded
+    transition = engine.advance(flow, run.state, engine.Typed(text), local_date(ctx.now),
+                                cccd_key=_cccd_key(ctx))
+    return await _apply(ctx, run, flow, transition, household)
+
+
+async def cancel_run(ctx: Context, args: str) -> list[Reply]:
+    if ctx.state.get("dialog") != "flow_run":
+        return []
+    loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "cancel")
+    ctx.set_state(None)
+    if isinstance(loaded, Reply):
+        return []
+    run, flow, household = loaded
+    if run.status != "active":
+        return []
+    transition = engine.cancel(run.state)
+    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
+                             target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
+    return await _apply(ctx, run, flow, transition, household)
+
+
+CANCEL_HOOKS.append(cancel_run)
+
+
+def _cccd_key(ctx: Context) -> bytes:
+    return ctx.services.settings.secret_key.encode("utf-8")
+
+
+async def _apply(
+    ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transition, household: Household | None,
+    *, pressed: str | None = None,
+) -> list[Reply]:
+    """Write what the engine decided (records + state, one transaction) and render it."""
+    if transition.records:
+        add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
+                         source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
+    if transition.new_state is not run.state or transition.records:
+        save_run_state(run, transition.new_state, ctx.now)
+    for event in transition.events:
+        if isinstance(event, MarkDigitalReady) and run.resident_id is not None:
+            resident = await ctx.session.get(Resident, run.resident_id)
+            if resident is not None:
+                resident.digital_ready = True
+    if run.status == "active":
+        ctx.set_state({"dialog": "flow_run", "run_id": run.id})
+    elif ctx.state.get("run_id") == run.id:
+        ctx.set_state(None)
+    replies = []
+    confirmation = _confirmation(ctx, flow, transition, pressed)
+    if confirmation is not None:
+        replies.append(confirmation)
+    replies.append(_render(ctx, run, flow, transition, household))
+    return replies
+
+
+def _confirmation(
+    ctx: Context, flow: Flow, transition: engine.Transition, pressed: str | None
+) -> Reply | None:
+    """After a press that recorded a step: the pressed message becomes its outcome (edited in
+    place where the channel can), so the chat reads as a log of what was done."""
+    if pressed is None or not transition.records:
+        return None
+    record = transition.records[-1]
+    step = flow.step(record.step_id)
+    if step is None or step.kind == "info":
+        return None
+    text = ctx.t(step.text)
+    short = text if len(text) <= 80 else text[:77].rstrip() + "…"
+    if step.kind == "choice" and record.outcome == "done":
+        chosen = next((o.label for o in step.options if o.id == record.value), str(record.value))
+        return Reply(f"☑ {short} → {ctx.t(chosen)}", edit=True)
+    if step.kind == "input" and record.outcome == "done":
+        return Reply(f"☑ {short} → {record.value}", edit=True)
+    outcome = ctx.t(OUTCOME_NAMES.get(record.outcome, record.outcome))
+    line = f"{OUTCOME_MARKS.get(record.outcome, '•')} {outcome}: {short}"
+    if record.outcome == "blocked" and record.reason:
+        line += f" — {record.reason if record.reason_typed else ctx.t(record.reason)}"
+    return Reply(line, edit=True)
+
+
+def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transition,
+            household: Household | None) -> Reply:
+    t = ctx.t
+    lines: list[str] = []
+    buttons: tuple[Button, ...] = ()
+    back = (Button(t("Back to the household"), f"hh:{run.household_id}"),) if household else ()
+    for event in transition.events:
+        values: dict[str, Any] = dict(getattr(event, "values", {}) or {})
+        if isinstance(event, ShowStep):
+            n_msgid, n_values = event.header
+            lines.append(f"{t(n_msgid, **n_values)} · {t(flow.title)}")
+            lines.append(t(event.text, **values) if values else t(event.text))
+            if event.hint:
+                lines.append(f"({t(event.hint)})")
+            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+        elif isinstance(event, AskReason | AskReasonText):
+            lines.append(t(event.msgid))
+            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+        elif isinstance(event, ProblemNoted | Blocked):
+            shown = event.reason if event.reason_typed else t(event.reason)
+            lines.append(t(event.msgid, reason=shown))
+            if isinstance(event, Blocked):
+                lines.append(t(
+                    "It is kept on the household's page; retry it there when the problem is solved."
+                ))
+                buttons = back
+        elif isinstance(event, Completed):
+            lines.append(t(event.msgid) + (" " + t(event.done_text) if event.done_text else ""))
+            buttons = back
+        else:
+            lines.append(t(event.msgid, **values) if values else t(event.msgid))
+            if run.status != "active":
+                buttons = back
+    return Reply("\n".join(lines), buttons=buttons)

@@ -1,0 +1,371 @@
+"""Households for volunteers: /households, /household CODE, /new, members, reassignment."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from db.models import Area, AuditLog, Household, Resident
+from db.repo.households import (
+    VOLUNTEER_LOAD,
+    HouseholdProgress,
+    count_for_volunteer,
+    household_by_code,
+    household_page,
+    next_household_code,
+    progress_of_volunteer,
+    volunteers_of_area,
+)
+from handlers import flows as flowtexts
+from handlers.access import can_reassign, can_work_on, covers, refuse
+from handlers.context import Context
+from handlers.i18n import N_
+from handlers.router import STAFF, command, dialog, payload
+from handlers.types import Button, Reply
+from handlers.validation import check
+
+MAX_LIST_BUTTONS = 30
+
+
+# ---------------------------------------------------------------- listing and the page
+
+@command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
+async def list_households(ctx: Context, args: str) -> list[Reply]:
+    t = ctx.t
+    rows = await progress_of_volunteer(ctx.session, ctx.user.id)
+    if not rows:
+        return [Reply(t("You have no households yet. Add one with /new."))]
+    lines = [t("Your households ({count}):", count=len(rows)),
+             t("✅ procedures done · ⏳ in progress · ⛔ blocked. Pick one:")]
+    if len(rows) > VOLUNTEER_LOAD:
+        lines.append(t("You look after {count} households, more than the 20 of 1+20. "
+                       "Ask your leader to share some.", count=len(rows)))
+    buttons = tuple(Button(_progress_label(p), f"hh:{p.household.id}") for p in rows[:MAX_LIST_BUTTONS])
+    if len(rows) > MAX_LIST_BUTTONS:
+        lines.append(t("Showing the first {shown}; open others with /household CODE.",
+                       shown=MAX_LIST_BUTTONS))
+    return [Reply("\n".join(lines), buttons=buttons, columns=1)]
+
+
+def _progress_label(p: HouseholdProgress) -> str:
+    marks = "".join(
+        f" {mark}{n}" if n else ""
+        for mark, n in (("✅", p.completed), ("⛔", p.blocked))
+    ) + (" ⏳" if p.active_flow else "")
+    name = p.household.head_name
+    room = 48 - len(p.household.code) - len(marks) - 1
+    return f"{p.household.code} {name if len(name) <= room else name[: room - 1] + '…'}{marks}"
+
+
+@command("/household", roles=STAFF, help=N_("open a household: /household CODE"), order=11)
+async def open_household(ctx: Context, args: str) -> list[Reply]:
+    if not args:
+        return [Reply(ctx.t("Which household? Send /household CODE, e.g. /household HV-TL-001, "
+                            "or pick one in /households."))]
+    household = await household_by_code(ctx.session, args.split()[0])
+    if household is None:
+        return [Reply(ctx.t("There is no household {code}. Check the code in /households.",
+                            code=args.split()[0][:20]))]
+    return await show_household(ctx, household)
+
+
+async def load_household(ctx: Context, raw_id: str, action: str) -> tuple[Household, Area] | Reply:
+    """The household a button names, if this user may work on it; else the reply to send."""
+    household = await ctx.session.get(Household, int(raw_id)) if raw_id.isdigit() else None
+    area = await ctx.session.get(Area, household.area_id) if household else None
+    if household is None or area is None:
+        return Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))
+    if not can_work_on(ctx, household, area):
+        refuse(ctx, action, f"household:{household.id}")
+        return Reply(ctx.t("This household is not in your area, so you cannot open it."))
+    return household, area
+
+
+async def show_household(ctx: Context, household: Household) -> list[Reply]:
+    area = await ctx.session.get(Area, household.area_id)
+    assert area is not None
+    if not can_work_on(ctx, household, area):
+        refuse(ctx, "open", f"household:{household.id}")
+        return [Reply(ctx.t("This household is not in your area, so you cannot open it."))]
+    return [await render_page(ctx, household)]
+
+
+async def render_page(ctx: Context, household: Household) -> Reply:
+    t = ctx.t
+    page = await household_page(ctx.session, household)
+    hh = page.household
+    lines = [f"🏠 {hh.code} · {hh.head_name}", f"{hh.address} · {page.area.name}"]
+    if hh.phone:
+        lines.append(f"☎ {hh.phone}")
+    lines.append(t("Volunteer: {name}", name=page.volunteer_name or t("nobody yet")))
+    if page.members:
+        lines.append(t("Members ({count}):", count=len(page.members)))
+        for m in page.members:
+            bits = [m.name]
+            if m.birth_year:
+                bits.append(str(m.birth_year))
+            if m.citizen_id_masked:
+                bits.append(m.citizen_id_masked)
+            if m.digital_ready:
+                bits.append(t("digital-ready"))
+            lines.append("  • " + ", ".join(bits))
+    else:
+        lines.append(t("No members recorded yet."))
+    buttons: list[Button] = []
+    if page.runs:
+        lines.append(t("Procedures:"))
+        for run in page.runs:
+            who = f" ({run.resident_name})" if run.resident_name else ""
+            title = flowtexts.title(ctx, run.flow_id)
+            if run.status == "completed":
+                lines.append(f"  ✅ {title}{who}")
+            elif run.status == "blocked":
+                reason = run.blocked_reason or t("no reason given")
+                lines.append(f"  ⛔ {title}{who}: {flowtexts.reason(ctx, reason)}")
+                buttons.append(Button(t("Retry: {flow}", flow=title)[:40], f"run:{run.run_id}:resume"))
+            else:
+                lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
+                buttons.append(Button(t("Resume: {flow}", flow=title)[:40], f"run:{run.run_id}:resume"))
+    buttons.append(Button(t("Start a procedure"), f"hh:{hh.id}:start"))
+    buttons.append(Button(t("Add a member"), f"hh:{hh.id}:add"))
+    if can_reassign(ctx, page.area):
+        buttons.append(Button(t("Reassign"), f"hh:{hh.id}:reassign"))
+    return Reply("\n".join(lines), buttons=tuple(buttons))
+
+
+@payload("hh")
+async def household_button(ctx: Context, rest: str) -> list[Reply]:
+    raw_id, _, action = rest.partition(":")
+    loaded = await load_household(ctx, raw_id, action or "open")
+    if isinstance(loaded, Reply):
+        return [loaded]
+    household, area = loaded
+    verb, _, arg = action.partition(":")
+    if verb == "":
+        return [await render_page(ctx, household)]
+    if verb == "add":
+        ctx.set_state({"dialog": "add_member", "step": "name", "household_id": household.id})
+        return [Reply(ctx.t("New member of {code}: send their full name (or /cancel).", code=household.code))]
+    if verb == "reassign":
+        return await offer_reassign(ctx, household, area)
+    if verb == "to":
+        return await reassign_to(ctx, household, area, arg)
+    if verb == "start":
+        return await flowtexts.offer_flows(ctx, household)
+    if verb == "flow":
+        return await flowtexts.choose_person(ctx, household, arg)
+    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+
+
+# ---------------------------------------------------------------- reassignment (leaders, admins)
+
+async def offer_reassign(ctx: Context, household: Household, area: Area) -> list[Reply]:
+    if not can_reassign(ctx, area):
+        refuse(ctx, "reassign", f"household:{household.id}")
+        return [Reply(ctx.t("Only a leader or administrator of this area can reassign households."))]
+    people = [p for p in await volunteers_of_area(ctx.session, area.code) if p[0] != household.volunteer_id]
+    if not people:
+        return [Reply(ctx.t("There is no other volunteer in this area yet."))]
+    buttons = tuple(
+        Button(f"{name} ({n})"[:40], f"hh:{household.id}:to:{uid}") for uid, name, n in people[:20]
+    )
+    return [Reply(ctx.t("Reassign {code} to which volunteer? (households they have now)",
+                        code=household.code), buttons=buttons)]
+
+
+async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: str) -> list[Reply]:
+    if not can_reassign(ctx, area):
+        refuse(ctx, "reassign", f"household:{household.id}")
+        return [Reply(ctx.t("Only a leader or administrator of this area can reassign households."))]
+    candidates = {uid: (name, n) for uid, name, n in await volunteers_of_area(ctx.session, area.code)}
+    uid = int(raw_uid) if raw_uid.isdigit() else -1
+    if uid not in candidates:
+        refuse(ctx, "reassign_to", f"household:{household.id}->user:{raw_uid[:20]}")
+        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    before = household.volunteer_id
+    household.volunteer_id = uid
+    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.reassign",
+                             target=f"household:{household.code}", details={"from": before, "to": uid}))
+    name, load = candidates[uid]
+    replies = [Reply(ctx.t("{code} is now looked after by {name}.", code=household.code, name=name))]
+    if load + 1 > VOLUNTEER_LOAD:
+        replies.append(Reply(ctx.t("Note: {name} now has {count} households, more than 20.",
+                                   name=name, count=load + 1)))
+    return replies
+
+
+# ---------------------------------------------------------------- /new household
+
+def _areas_to_offer(ctx: Context) -> list[tuple[str, str]]:
+    return sorted({(g.area_code, g.area_name) for g in ctx.grants if g.role in STAFF})
+
+
+@command("/new", roles=STAFF, help=N_("add a household"), order=12)
+async def new_household(ctx: Context, args: str) -> list[Reply]:
+    from db.repo.areas import area_by_code, sub_areas
+
+    choices: list[Area] = []
+    for code, _ in _areas_to_offer(ctx):
+        area = await area_by_code(ctx.session, code)
+        if area is None:
+            continue
+        children = await sub_areas(ctx.session, area)
+        choices.extend(children or [area])
+    if not choices:
+        return [Reply(ctx.t("You have no area to add households to."))]
+    ctx.set_state({"dialog": "new_household", "step": "area", "data": {}})
+    buttons = tuple(Button(a.name[:40], f"new:area:{a.id}") for a in choices[:20])
+    return [Reply(ctx.t("New household (1/4). Which village or area?"), buttons=buttons)]
+
+
+@payload("new")
+async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
+    state = ctx.state
+    if state.get("dialog") != "new_household":
+        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    verb, _, arg = rest.partition(":")
+    if verb == "area" and state.get("step") == "area":
+        area = await ctx.session.get(Area, int(arg)) if arg.isdigit() else None
+        if area is None or not covers(ctx, area.code, STAFF):
+            if area is not None:
+                refuse(ctx, "new_household", f"area:{area.code}")
+            return [Reply(ctx.t("You can only add households in your own area."))]
+        ctx.set_state({**state, "step": "head", "data": {"area_id": area.id}})
+        return [Reply(ctx.t("New household (2/4). Full name of the head of household?"))]
+    if verb == "skip" and state.get("step") == "phone":
+        return await _create_household(ctx, state["data"], None)
+    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+
+
+@dialog("new_household")
+async def new_household_text(ctx: Context, text: str) -> list[Reply]:
+    t = ctx.t
+    state = ctx.state
+    step, data = state.get("step"), dict(state.get("data") or {})
+    if step == "area":
+        return [Reply(t("Please choose the area with a button (or /cancel)."))]
+    if step == "head":
+        value, error = check("name", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values) + "\n" + t("Full name of the head of household?"))]
+        ctx.set_state({**state, "step": "address", "data": {**data, "head_name": value}})
+        return [Reply(t("New household (3/4). Address or a landmark to find the house?"))]
+    if step == "address":
+        value, error = check("text", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values))]
+        ctx.set_state({**state, "step": "phone", "data": {**data, "address": value[:300]}})
+        return [Reply(t("New household (4/4). Phone number of the household? (optional)"),
+                      buttons=(Button(t("Skip"), "new:skip"),))]
+    if step == "phone":
+        value, error = check("phone", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values), buttons=(Button(t("Skip"), "new:skip"),))]
+        return await _create_household(ctx, data, value)
+    ctx.set_state(None)
+    return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+
+
+async def _create_household(ctx: Context, data: dict, phone: str | None) -> list[Reply]:
+    area = await ctx.session.get(Area, int(data["area_id"]))
+    if area is None or not covers(ctx, area.code, STAFF):
+        ctx.set_state(None)
+        return [Reply(ctx.t("You can only add households in your own area."))]
+    household = None
+    for _ in range(5):  # another volunteer may take the same next code at the same moment
+        code = await next_household_code(ctx.session, area)
+        try:
+            async with ctx.session.begin_nested():
+                household = Household(
+                    code=code, area_id=area.id, head_name=data["head_name"], address=data["address"],
+                    phone=phone, volunteer_id=ctx.user.id, created_at=ctx.now,
+                )
+                ctx.session.add(household)
+            break
+        except IntegrityError:
+            household = None
+    if household is None:
+        return [Reply(ctx.t("Sorry, something went wrong and nothing was saved. Please try again."))]
+    ctx.set_state(None)
+    replies = [Reply(ctx.t("Household {code} added. You look after it.", code=household.code))]
+    count = await count_for_volunteer(ctx.session, ctx.user.id)
+    if count > VOLUNTEER_LOAD:
+        replies.append(Reply(ctx.t("You now look after {count} households, more than the 20 of 1+20. "
+                                   "That is allowed; tell your leader if it is too many.", count=count)))
+    replies.append(await render_page(ctx, household))
+    return replies
+
+
+# ---------------------------------------------------------------- members
+
+@dialog("add_member")
+async def add_member_text(ctx: Context, text: str) -> list[Reply]:
+    t = ctx.t
+    state = ctx.state
+    household = await ctx.session.get(Household, int(state.get("household_id", 0)))
+    area = await ctx.session.get(Area, household.area_id) if household else None
+    if household is None or area is None or not can_work_on(ctx, household, area):
+        ctx.set_state(None)
+        return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+    step = state.get("step")
+    skip = (Button(t("Skip"), "member:skip"),)
+    if step == "name":
+        value, error = check("name", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values))]
+        ctx.set_state({**state, "step": "year", "name": value})
+        return [Reply(t("Year of birth of {name}? (optional)", name=value), buttons=skip)]
+    if step == "year":
+        value, error = check("year", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values), buttons=skip)]
+        ctx.set_state({**state, "step": "cccd", "year": int(value)})
+        return [Reply(t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
+                      buttons=skip)]
+    if step == "cccd":
+        value, error = check("cccd", text, ctx.now)
+        if error:
+            return [Reply(t(error.msgid, **error.values), buttons=skip)]
+        return await _save_member(ctx, household, value)
+    ctx.set_state(None)
+    return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+
+
+@payload("member")
+async def member_button(ctx: Context, rest: str) -> list[Reply]:
+    state = ctx.state
+    if state.get("dialog") != "add_member" or rest != "skip":
+        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    household = await ctx.session.get(Household, int(state.get("household_id", 0)))
+    if household is None:
+        ctx.set_state(None)
+        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    if state.get("step") == "year":
+        ctx.set_state({**state, "step": "cccd", "year": None})
+        return [Reply(ctx.t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
+                      buttons=(Button(ctx.t("Skip"), "member:skip"),))]
+    if state.get("step") == "cccd":
+        return await _save_member(ctx, household, None)
+    return [Reply(ctx.t("Please send the name (or /cancel)."))]
+
+
+async def _save_member(ctx: Context, household: Household, cccd: str | None) -> list[Reply]:
+    from handlers.validation import hash_citizen_id, mask_citizen_id
+
+    state = ctx.state
+    resident = Resident(
+        household_id=household.id, name=state["name"], birth_year=state.get("year"),
+        citizen_id_masked=mask_citizen_id(cccd) if cccd else None,
+        citizen_id_hash=hash_citizen_id(cccd, ctx.services.settings.secret_key) if cccd else None,
+        digital_ready=False, created_at=ctx.now,
+    )
+    ctx.session.add(resident)
+    await ctx.session.flush()
+    ctx.set_state(None)
+    return [Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code)),
+            await render_page(ctx, household)]
+
+
+async def members_of(ctx: Context, household: Household) -> list[Resident]:
+    return list(await ctx.session.scalars(
+        select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)))
