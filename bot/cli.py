@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--days", type=int, default=7, help="days until it expires (default 7)")
     create.add_argument("--json", action="store_true")
 
+    faq = sub.add_parser("faq", help="the residents' FAQ")
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True)
+    ask = faq_sub.add_parser("ask", help="match a question (\"-\": one question per line on stdin)")
+    ask.add_argument("text", help="the question, or - to read one question per line")
+    ask.add_argument("--lang", choices=["vi", "en"], default=None)
+    ask.add_argument("--json", action="store_true")
+
     chat = sub.add_parser("chat", help="talk to GoCua on the console")
     chat.add_argument("--user", default="guest", help="who you are on the console")
     chat.add_argument("--lang", choices=["vi", "en"], default=None)
@@ -86,7 +93,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _command_key(args: argparse.Namespace) -> str:
     sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
-           or getattr(args, "invite_command", None) or getattr(args, "channel", None))
+           or getattr(args, "invite_command", None) or getattr(args, "channel", None)
+           or getattr(args, "faq_command", None))
     return f"{args.command} {sub}" if sub else args.command
 
 
@@ -146,6 +154,27 @@ async def cmd_invite_create(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def cmd_faq_ask(settings: Settings, args: argparse.Namespace) -> int:
+    from conversations.faq_match import answer_payload, default_index
+    from handlers.i18n import translator
+
+    index = default_index()
+    translate = translator(args.lang or settings.locale)
+    questions = (line.rstrip("\r\n") for line in sys.stdin) if args.text == "-" else iter([args.text])
+    for question in questions:
+        if args.text == "-" and not question.strip():
+            continue
+        result = answer_payload(index, question, translate)
+        if args.json or args.text == "-":
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        elif result["id"] is None:
+            print(translate("I don't know the answer to that. A volunteer can help you, or ask me "
+                            "in other words.") + f" (score {result['score']:.2f})")
+        else:
+            print(f"{result['answer']}\n[{result['id']}, score {result['score']:.2f}]")
+    return 0
+
+
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.channels.console import run_console
@@ -158,8 +187,21 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_gc_for_serving() -> None:
+    """A serving process allocates many short-lived objects per update; the default young
+    generation threshold (700) runs a collection every few updates. Collect less often, and
+    move what start-up built (models, flows, the FAQ index) out of the collector's way."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
     from bot.channels.telegram import run_telegram
+
+    tune_gc_for_serving()
 
     await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port)
     return 0
@@ -169,6 +211,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "db upgrade": cmd_db_upgrade,
     "seed demo": cmd_seed_demo,
     "invite create": cmd_invite_create,
+    "faq ask": cmd_faq_ask,
     "chat": cmd_chat,
     "run telegram": cmd_run_telegram,
 }

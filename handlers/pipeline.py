@@ -4,16 +4,24 @@ After commit the channel sends the replies and calls `mark_sent`. A redelivered 
 replies were never sent (a crash between commit and send) gets exactly those replies again;
 a redelivery of a sent one gets nothing. A database outage raises, so that the channel answers
 the platform with an error and the platform delivers the update again later.
+
+The update path is kept short: the dedupe check, the sender's user and roles and the chat's
+conversation come back in one statement (db/repo/users.py `load_for_update`); the conversation
+is written only when its state or offered options changed; the outbox entry is one INSERT; the
+"sent" marks are written in batches by a background task (`mark_sent`, `flush_sent`, `close`).
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from db.engine import Database
-from db.repo.updates import is_processed, mark_sent, record_processed, take_unsent_replies
-from db.repo.users import conversation_for_chat, role_grants, user_for_identity
+from db.repo.updates import is_processed, mark_sent_many, record_processed, take_unsent_replies
+from db.repo.users import create_user, load_for_update, new_conversation, save_conversation
 from handlers import dispatch
 from handlers.context import Context, Services
 from handlers.i18n import N_, translator
@@ -23,6 +31,9 @@ from handlers.types import Incoming, Reply
 log = structlog.get_logger("gocua.core")
 
 MAX_TEXT = 4000
+SENT_FLUSH_DELAY = 0.1  # seconds a "sent" mark may wait to be written with others
+SENT_FLUSH_MAX = 256  # queued marks that are written at once
+SENT_FLUSH_RETRY_MAX = 5.0  # seconds between attempts while the database is down
 HANDLER_FAILED = N_("Sorry, something went wrong and nothing was saved. Please try again.")
 
 
@@ -40,6 +51,12 @@ class Core:
     def __init__(self, db: Database, services: Services) -> None:
         self.db = db
         self.services = services
+        # Updates whose replies were sent but whose "sent" mark is not committed yet: marks are
+        # written in batches (see mark_sent); the send lease covers the gap for other workers.
+        self._unflushed: set[tuple[str, str]] = set()
+        self._flush_lock = asyncio.Lock()
+        self._flush_task: asyncio.Task[None] | None = None
+        db.before_dispose(self.close)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         if incoming.text is not None and len(incoming.text) > MAX_TEXT:
@@ -72,20 +89,30 @@ class Core:
 
     async def _handle_once(self, incoming: Incoming) -> list[Reply]:
         now = self.services.clock()
+        channel, update_id = incoming.channel, incoming.update_id
+        if (channel, update_id) in self._unflushed:
+            # Processed and sent by this process, its "sent" mark not written yet.
+            log.info("update.duplicate", resent=0)
+            return []
         async with self.db.transaction() as session:
-            if await is_processed(session, incoming.channel, incoming.update_id):
-                unsent = await take_unsent_replies(session, incoming.channel, incoming.update_id, now)
+            loaded = await load_for_update(
+                session, channel=channel, update_id=update_id, sender_id=incoming.sender_id,
+                chat_id=incoming.chat_id, lock=not self.db.is_sqlite,
+            )
+            if loaded.processed:
+                unsent = await take_unsent_replies(session, channel, update_id, now)
                 log.info("update.duplicate", resent=len(unsent))
                 return [Reply.from_json(raw) for raw in unsent]
-            user = await user_for_identity(
-                session, incoming.channel, incoming.sender_id, incoming.display_name, now
+            user = loaded.user or await create_user(
+                session, channel, incoming.sender_id, incoming.display_name, now
             )
-            conversation = await conversation_for_chat(
-                session, incoming.channel, incoming.chat_id, user.id, now, lock=not self.db.is_sqlite
+            conversation = loaded.conversation or await new_conversation(
+                session, channel, incoming.chat_id, user.id, now
             )
+            before = (conversation.state, conversation.offered)
             ctx = Context(
                 session=session, incoming=incoming, user=user, conversation=conversation,
-                grants=await role_grants(session, user.id), now=now, services=self.services,
+                grants=loaded.grants, now=now, services=self.services,
             )
             try:
                 replies = await dispatch.dispatch(ctx)
@@ -96,11 +123,13 @@ class Core:
             offered = offered_from(replies)
             if offered is not None or conversation.offered:
                 conversation.offered = offered or []
-            conversation.updated_at = now
-            conversation.version = (conversation.version or 0) + 1
-            record_processed(
-                session, channel=incoming.channel, update_id=incoming.update_id,
-                chat_id=incoming.chat_id, replies=[r.to_json() for r in replies], now=now,
+            if (conversation.state, conversation.offered) != before:
+                # Written only when it changed (state is replaced, never changed in place:
+                # Context.set_state), so an update like /help writes one row, its outbox entry.
+                await save_conversation(session, conversation, now)
+            await record_processed(
+                session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,
+                replies=[r.to_json() for r in replies], now=now,
             )
         log.info("update.handled", replies=len(replies))
         return replies
@@ -110,16 +139,71 @@ class Core:
         async with self.db.transaction() as session:
             if await is_processed(session, incoming.channel, incoming.update_id):
                 return []
-            record_processed(
+            await record_processed(
                 session, channel=incoming.channel, update_id=incoming.update_id,
                 chat_id=incoming.chat_id, replies=[r.to_json() for r in replies],
                 now=self.services.clock(),
             )
         return replies
 
+    # -- the "sent" marks, in batches ---------------------------------------------------------
+
     async def mark_sent(self, incoming: Incoming) -> None:
-        async with self.db.transaction() as session:
-            await mark_sent(session, incoming.channel, incoming.update_id, self.services.clock())
+        """The replies of `incoming` were sent: drop them from the outbox.
+
+        The mark is queued and written with others in one statement at most SENT_FLUSH_DELAY
+        later (or at once past SENT_FLUSH_MAX queued marks), not in a transaction of its own.
+        Until then this process answers a redelivery with nothing, and other workers see the
+        send lease (SEND_LEASE, far longer than the delay). `flush_sent` writes them now;
+        `close` (run when the database is disposed) writes the last ones.
+        """
+        self._unflushed.add((incoming.channel, incoming.update_id))
+        if len(self._unflushed) >= SENT_FLUSH_MAX:
+            with contextlib.suppress(DatabaseUnavailable):  # logged; the marks stay queued
+                await self.flush_sent()
+        if self._unflushed and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = asyncio.create_task(self._flush_later(), name="gocua.flush_sent")
+
+    async def _flush_later(self) -> None:
+        delay = SENT_FLUSH_DELAY
+        while self._unflushed:
+            await asyncio.sleep(delay)
+            try:
+                await self.flush_sent()
+                delay = SENT_FLUSH_DELAY
+            except DatabaseUnavailable:
+                delay = min(delay * 2, SENT_FLUSH_RETRY_MAX)  # logged by flush_sent; keep them
+            except Exception:
+                log.exception("update.mark_sent_failed")
+                delay = min(delay * 2, SENT_FLUSH_RETRY_MAX)
+
+    async def flush_sent(self) -> None:
+        """Write every queued "sent" mark now (one transaction). Raises DatabaseUnavailable and
+        keeps the marks queued if the database cannot be reached."""
+        async with self._flush_lock:
+            keys = set(self._unflushed)
+            if not keys:
+                return
+            try:
+                async with self.db.transaction() as session:
+                    await mark_sent_many(session, keys, self.services.clock())
+            except (OperationalError, DBAPIError, OSError) as exc:
+                log.warning("update.mark_sent_failed", pending=len(keys), error=str(exc))
+                raise DatabaseUnavailable(str(exc)) from exc
+            self._unflushed -= keys
+
+    async def close(self) -> None:
+        """Stop the background flush and write the last marks (best effort: a mark that cannot
+        be written only means a redelivery after the lease may send those replies again)."""
+        task, self._flush_task = self._flush_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await self.flush_sent()
+        except DatabaseUnavailable:
+            log.error("update.mark_sent_lost", pending=len(self._unflushed))
 
 
 def _truncate(incoming: Incoming) -> Incoming:

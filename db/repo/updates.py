@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ProcessedUpdate
@@ -22,7 +24,10 @@ async def is_processed(session: AsyncSession, channel: str, update_id: str) -> b
     return found is not None
 
 
-def record_processed(
+_INSERT_PROCESSED = insert(ProcessedUpdate.__table__)
+
+
+async def record_processed(
     session: AsyncSession,
     *,
     channel: str,
@@ -31,18 +36,15 @@ def record_processed(
     replies: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """Adds the update with its replies; a concurrent duplicate fails on the primary key."""
-    session.add(
-        ProcessedUpdate(
-            channel=channel,
-            update_id=update_id,
-            chat_id=chat_id,
-            processed_at=now,
-            replies=replies or None,
-            send_lease_until=now + SEND_LEASE if replies else None,
-            sent_at=None if replies else now,
-        )
-    )
+    """Inserts the update with its replies (a plain INSERT, not the ORM's unit of work); a
+    concurrent duplicate fails on the primary key."""
+    row: dict[str, Any] = {"channel": channel, "update_id": update_id, "chat_id": chat_id,
+                           "processed_at": now}
+    if replies:
+        row.update(replies=replies, send_lease_until=now + SEND_LEASE)
+    else:
+        row.update(sent_at=now)  # nothing to send: no outbox entry
+    await session.execute(_INSERT_PROCESSED, row)
 
 
 async def take_unsent_replies(
@@ -65,8 +67,29 @@ async def take_unsent_replies(
 
 
 async def mark_sent(session: AsyncSession, channel: str, update_id: str, now: datetime) -> None:
-    await session.execute(
-        update(ProcessedUpdate)
-        .where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id)
-        .values(sent_at=now, replies=None, send_lease_until=None)
-    )
+    await mark_sent_many(session, [(channel, update_id)], now)
+
+
+MARK_SENT_CHUNK = 500  # keys per statement, well under every database's bound-parameter limit
+
+
+async def mark_sent_many(
+    session: AsyncSession, keys: Iterable[tuple[str, str]], now: datetime
+) -> None:
+    """Marks the updates `keys` ((channel, update id) pairs) sent: their stored replies are
+    dropped and their lease released, a few statements for any number of keys."""
+    by_channel: dict[str, list[str]] = defaultdict(list)
+    for channel, update_id in keys:
+        by_channel[channel].append(update_id)
+    for channel, update_ids in sorted(by_channel.items()):
+        update_ids.sort()
+        for start in range(0, len(update_ids), MARK_SENT_CHUNK):
+            await session.execute(
+                update(ProcessedUpdate)
+                .where(
+                    ProcessedUpdate.channel == channel,
+                    ProcessedUpdate.update_id.in_(update_ids[start:start + MARK_SENT_CHUNK]),
+                )
+                .values(sent_at=now, replies=null(), send_lease_until=None)
+                .execution_options(synchronize_session=False)
+            )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
-from db.models import Area, Conversation, Identity, Membership, User
+from db.models import Area, Conversation, Identity, Membership, ProcessedUpdate, User
 
 ROLE_RANK = {"resident": 0, "volunteer": 1, "leader": 2, "admin": 3}
 
@@ -24,41 +25,140 @@ class RoleGrant:
         return area_code == self.area_code or area_code.startswith(self.area_code + ".")
 
 
-async def user_for_identity(
+@dataclass
+class Loaded:
+    """What one update needs to know before its handler runs, read in one statement."""
+
+    processed: bool  # this update was handled before (a redelivery)
+    user: User | None  # None: nobody has written from this account yet
+    conversation: Conversation | None  # None: this chat has no conversation yet (not in the session)
+    grants: list[RoleGrant]
+
+
+# The update path's statements are built once, with bound parameters, from table columns rather
+# than entities: building a statement (and its cache key) on every update, or loading entities
+# through the ORM, costs more than SQLite takes to run the statement.
+_users, _identities, _conversations, _memberships, _areas, _processed = (
+    model.__table__ for model in (User, Identity, Conversation, Membership, Area, ProcessedUpdate)
+)
+_LOCK_CONVERSATION = (
+    select(_conversations.c.id)
+    .where(_conversations.c.channel == bindparam("channel"),
+           _conversations.c.chat_id == bindparam("chat_id"))
+    .with_for_update()
+)
+# One row even when nothing else matches, so that the dedupe answer always comes back.
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+_LOAD = (
+    select(
+        select(literal(True))
+        .where(_processed.c.channel == bindparam("channel"),
+               _processed.c.update_id == bindparam("update_id"))
+        .scalar_subquery(),
+        _users.c.id, _users.c.display_name, _users.c.locale, _users.c.created_at,
+        _conversations.c.id, _conversations.c.user_id, _conversations.c.state,
+        _conversations.c.offered, _conversations.c.version, _conversations.c.updated_at,
+        _memberships.c.role, _areas.c.id, _areas.c.code, _areas.c.name,
+    )
+    .select_from(_ONE_ROW)
+    .outerjoin(_identities, and_(_identities.c.channel == bindparam("channel"),
+                                 _identities.c.external_id == bindparam("sender_id")))
+    .outerjoin(_users, _users.c.id == _identities.c.user_id)
+    .outerjoin(_conversations, and_(_conversations.c.channel == bindparam("channel"),
+                                    _conversations.c.chat_id == bindparam("chat_id")))
+    .outerjoin(_memberships, _memberships.c.user_id == _users.c.id)
+    .outerjoin(_areas, _areas.c.id == _memberships.c.area_id)
+    .order_by(_areas.c.code, _memberships.c.role)
+)
+_INSERT_CONVERSATION = insert(_conversations)
+_SAVE_CONVERSATION = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values(
+        state=bindparam("new_state", type_=_conversations.c.state.type),
+        offered=bindparam("new_offered", type_=_conversations.c.offered.type),
+        updated_at=bindparam("new_updated_at", type_=_conversations.c.updated_at.type),
+        version=_conversations.c.version + 1,
+    )
+)
+
+
+async def load_for_update(
+    session: AsyncSession, *, channel: str, update_id: str, sender_id: str, chat_id: str, lock: bool
+) -> Loaded:
+    """Whether the update was processed, the sender's user and roles and the chat's conversation:
+    one statement (one row per role grant, at least one row). With `lock` (PostgreSQL) the
+    conversation row is first locked FOR UPDATE, so that updates of one chat take turns and this
+    read sees the previous one's commit; SQLite serializes writers anyway.
+
+    The user is a session object as usual. The conversation is not in the session: the update
+    path writes it back with `save_conversation`, one UPDATE instead of the unit of work."""
+    params = {"channel": channel, "update_id": update_id, "sender_id": sender_id, "chat_id": chat_id}
+    if lock:
+        await session.execute(_LOCK_CONVERSATION, params)
+    rows = (await session.execute(_LOAD, params)).all()
+    (processed, user_id, display_name, locale, created_at,
+     conversation_id, owner_id, state, offered, version, updated_at) = rows[0][:11]
+    user = None
+    if user_id is not None:
+        # Made from the row and put in the session as if loaded there: changes to it (a new
+        # locale) are flushed as usual.
+        user = User(id=user_id, display_name=display_name, locale=locale, created_at=created_at)
+        make_transient_to_detached(user)
+        session.add(user)
+    conversation = None
+    if conversation_id is not None:
+        conversation = Conversation(
+            id=conversation_id, channel=channel, chat_id=chat_id, user_id=owner_id,
+            state=state or {}, offered=offered or [], version=version, updated_at=updated_at,
+        )
+    return Loaded(
+        processed=bool(processed),
+        user=user,
+        conversation=conversation,
+        grants=[RoleGrant(role, area_id, code, name)
+                for *_, role, area_id, code, name in rows if role is not None],
+    )
+
+
+async def save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+    """Writes the state and options of a conversation from `load_for_update` or `new_conversation`
+    and counts its version up."""
+    await session.execute(_SAVE_CONVERSATION, {
+        "conversation_id": conversation.id, "new_state": conversation.state or {},
+        "new_offered": conversation.offered or [], "new_updated_at": now,
+    })
+    conversation.version = (conversation.version or 0) + 1
+    conversation.updated_at = now
+
+
+async def new_conversation(
+    session: AsyncSession, channel: str, chat_id: str, user_id: int, now: datetime
+) -> Conversation:
+    """The conversation of a chat seen for the first time (inserted now; not in the session, see
+    `load_for_update`)."""
+    conversation = Conversation(
+        channel=channel, chat_id=chat_id, user_id=user_id, state={}, offered=[], version=1,
+        updated_at=now,
+    )
+    result = await session.execute(_INSERT_CONVERSATION, {
+        "channel": channel, "chat_id": chat_id, "user_id": user_id, "state": {}, "offered": [],
+        "version": 1, "updated_at": now,
+    })
+    conversation.id = result.inserted_primary_key[0]
+    return conversation
+
+
+async def create_user(
     session: AsyncSession, channel: str, external_id: str, display_name: str, now: datetime
 ) -> User:
-    """The user behind a channel account, created as a resident on first contact."""
-    user = await session.scalar(
-        select(User)
-        .join(Identity, Identity.user_id == User.id)
-        .where(Identity.channel == channel, Identity.external_id == external_id)
-    )
-    if user is not None:
-        return user
+    """A new resident behind a channel account seen for the first time."""
     user = User(display_name=(display_name or external_id)[:200], created_at=now)
     session.add(user)
     await session.flush()
     session.add(Identity(user_id=user.id, channel=channel, external_id=external_id, created_at=now))
     await session.flush()
     return user
-
-
-async def conversation_for_chat(
-    session: AsyncSession, channel: str, chat_id: str, user_id: int, now: datetime, *, lock: bool
-) -> Conversation:
-    """The chat's conversation row, locked for this transaction where the database can."""
-    stmt = select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    conversation = await session.scalar(stmt)
-    if conversation is None:
-        conversation = Conversation(
-            channel=channel, chat_id=chat_id, user_id=user_id, state={}, offered=[], version=1,
-            updated_at=now,
-        )
-        session.add(conversation)
-        await session.flush()
-    return conversation
 
 
 async def role_grants(session: AsyncSession, user_id: int) -> list[RoleGrant]:
