@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
+from conversations.faq_match import default_index
 from conversations.flow_model import FlowRegistry, load_flows
 from db.engine import Database
 from db.migrate import upgrade
@@ -38,9 +39,13 @@ async def open_app(
     if migrate:
         await upgrade(settings.database_url)
     flows = load_flows(FLOWS_DIR)  # a broken flow file stops start-up here, naming file and step
+    shipped = frozenset(flows.ids())
     db = Database(settings.database_url)
     await pin_flow_versions(db, flows, clock())
-    services = Services(settings=settings, clock=clock, flows=flows, is_sqlite=db.is_sqlite)
+    services = Services(
+        settings=settings, clock=clock, flows=flows, faq=default_index(), is_sqlite=db.is_sqlite,
+        retired_flows=frozenset(flows.ids()) - shipped,
+    )
     return App(settings=settings, db=db, core=Core(db, services))
 
 

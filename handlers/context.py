@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.faq_match import FaqIndex
 from conversations.flow_model import FlowRegistry
 from db.models import Conversation, User
 from db.repo.users import RoleGrant, top_role
@@ -23,6 +24,8 @@ class Services:
     settings: Any
     clock: Callable[[], datetime]
     flows: FlowRegistry | None = None
+    faq: FaqIndex | None = None
+    retired_flows: frozenset[str] = frozenset()  # known only from stored versions: no new runs
     is_sqlite: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
 

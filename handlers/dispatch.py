@@ -10,7 +10,7 @@ from handlers.options import NUMBERED_CHANNELS, match_offered
 from handlers.types import Reply
 
 # Importing the handler modules registers their commands, payloads and dialogs.
-from handlers import basic, flows, households  # noqa: F401  isort: skip
+from handlers import basic, faq, flows, households, visits  # noqa: F401  isort: skip
 
 
 async def dispatch(ctx: Context) -> list[Reply]:
@@ -21,9 +21,8 @@ async def dispatch(ctx: Context) -> list[Reply]:
     payload = incoming.payload
     text = (incoming.text or "").strip()
     if payload is None and text and not text.startswith("/") and ctx.conversation.offered:
-        match = match_offered(
-            text, ctx.conversation.offered, numbered=incoming.channel in NUMBERED_CHANNELS
-        )
+        numbered = incoming.channel in NUMBERED_CHANNELS and not ctx.state.get("expects_text")
+        match = match_offered(text, ctx.conversation.offered, numbered=numbered)
         if match.payload is not None:
             payload = match.payload
             ctx.incoming = replace(incoming, payload=payload, text=None)

@@ -57,7 +57,9 @@ def reason(ctx: Context, text: str) -> str:
 
 def ordered_flows(ctx: Context) -> list[Flow]:
     flows = registry(ctx)
-    ids = [f for f in FLOW_ORDER if f in flows] + sorted(set(flows.ids()) - set(FLOW_ORDER))
+    # Only flows that have a file now: stored versions of removed flows serve their old runs.
+    current = frozenset(flows.ids()) - ctx.services.retired_flows
+    ids = [f for f in FLOW_ORDER if f in current] + sorted(current - set(FLOW_ORDER))
     return [flows.latest(f) for f in ids]
 
 
@@ -110,6 +112,10 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
 
 
 async def start_run(ctx: Context, household: Household, flow: Flow, resident_id: int | None) -> list[Reply]:
+    if not ctx.services.is_sqlite:
+        # Two staff starting the same procedure at once must share one run: serialise on the
+        # household row (SQLite serialises all writers already).
+        await ctx.session.execute(select(Household.id).where(Household.id == household.id).with_for_update())
     existing = await open_run(ctx.session, household.id, flow.id, resident_id)
     if existing is not None:
         # Resuming continues the same run: it is not counted as a new start.
@@ -225,7 +231,9 @@ async def _apply(
             if resident is not None:
                 resident.digital_ready = True
     if run.status == "active":
-        ctx.set_state({"dialog": "flow_run", "run_id": run.id})
+        # While an input step waits for a typed answer, "1" is the answer, not option 1.
+        typing = any(isinstance(e, ShowStep) and e.expects_text for e in transition.events)
+        ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": typing})
     elif ctx.state.get("run_id") == run.id:
         ctx.set_state(None)
     replies = []

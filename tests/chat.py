@@ -44,3 +44,44 @@ class Talker:
 
     def buttons(self) -> list[tuple[str, str]]:
         return [(b.label, b.payload) for r in self.last for b in r.buttons]
+
+
+def payload_of(talker: Talker, label: str) -> str:
+    """The payload of the first button in the last replies whose label contains `label`."""
+    for shown, payload in talker.buttons():
+        if label in shown:
+            return payload
+    raise AssertionError(f"no button labelled {label!r} in {talker.buttons()}; text: {talker.text()!r}")
+
+
+async def count_rows(app: App, model: type, *where: object) -> int:
+    """How many rows of `model` match `where` (SQLAlchemy conditions), in a fresh transaction."""
+    from sqlalchemy import func, select
+
+    async with app.db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def all_rows(app: App, model: type, *where: object, order_by: object = None) -> list:
+    """The rows of `model` matching `where` (ordered by `order_by`, else the primary key)."""
+    from sqlalchemy import inspect, select
+
+    stmt = select(model).where(*where)
+    stmt = stmt.order_by(order_by if order_by is not None else inspect(model).primary_key[0])
+    async with app.db.transaction() as session:
+        return list(await session.scalars(stmt))
+
+
+async def stored_anywhere(app: App, needle: str) -> list[str]:
+    """Every table.column of the database whose stored value contains `needle` (JSON included)."""
+    from sqlalchemy import select
+
+    from db.models import Base
+
+    found = []
+    async with app.db.transaction() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).mappings():
+                found += [f"{table.name}.{column}" for column, value in row.items()
+                          if value is not None and needle in str(value)]
+    return found

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Area, FlowRun, Household, Membership, Resident, User
+from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
 
 VOLUNTEER_LOAD = 20  # the "1+20" model: about twenty households per volunteer
@@ -107,15 +107,24 @@ async def household_page(session: AsyncSession, household: Household) -> Househo
         select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)
     ))
     names = {m.id: m.name for m in members}
-    runs = await session.scalars(
+    runs = list(await session.scalars(
         select(FlowRun).where(FlowRun.household_id == household.id, FlowRun.status != "abandoned")
         .order_by(FlowRun.started_at)
-    )
+    ))
+    blocked_ids = [r.id for r in runs if r.status == "blocked"]
+    reasons: dict[int, str | None] = {}
+    if blocked_ids:  # the reason of each blocked run's latest Problem
+        rows = await session.execute(
+            select(StepRecord.run_id, StepRecord.reason)
+            .where(StepRecord.run_id.in_(blocked_ids), StepRecord.outcome == "blocked")
+            .order_by(StepRecord.id)
+        )
+        reasons = dict(rows.tuples().all())
     summaries = [
         RunSummary(
             run_id=r.id, flow_id=r.flow_id, flow_version=r.flow_version, status=r.status,
             current_step=r.current_step, resident_name=names.get(r.resident_id or -1),
-            updated_at=r.updated_at, blocked_reason=(r.state or {}).get("blocked_reason"),
+            updated_at=r.updated_at, blocked_reason=reasons.get(r.id),
         )
         for r in runs
     ]
