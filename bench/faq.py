@@ -1,0 +1,181 @@
+"""FAQ matcher speed (questions matched per second) and, with --calibrate, its threshold.
+
+    .venv/bin/python bench/faq.py               # speed: build time, cold and warm questions/s
+    .venv/bin/python bench/faq.py --quick       # smoke run, about a second
+    .venv/bin/python bench/faq.py --calibrate   # score distributions and the suggested threshold
+
+Speed: the questions are the calibration set, the held-out set and every example phrasing, each
+also with a few deterministic typos (letters dropped, swapped, diacritics removed), so that the
+typo-repair path is exercised. "cold" is the first pass on a freshly built index (empty repair
+cache); "warm" repeats the same questions. The run is bounded by --rounds and --seconds.
+Target: >= 2,000 questions/s on the project machine (2 cores).
+
+Calibration (never on the held-out set tests/faq_data/faq_eval.yaml): leave-one-out over the
+entries' example phrasings (each example is matched against an index built without it) and
+tests/faq_data/faq_calibration.yaml. The threshold is the lowest that still rejects OOS_REJECTION
+(97%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
+is the 90th percentile of the out-of-scope best scores, kept below the threshold.
+
+The last line printed is one JSON object. Exit status 0 (speed is reported, not enforced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from conversations import faq_match  # noqa: E402
+from conversations.faq_model import load_faq  # noqa: E402
+
+DATA = ROOT / "tests" / "faq_data"  # not tests/data: .gitignore ignores data/
+OOS_REJECTION = 0.97  # share of the calibration out-of-scope questions the threshold must reject
+MARGIN = 0.03         # added above the out-of-scope score that sets the threshold
+
+
+def _load(name: str) -> list[dict]:
+    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+
+
+def _typo(text: str, seed: int) -> str:
+    """A deterministic small mistake: fold diacritics, drop or swap a letter."""
+    words = faq_match.fold(text).split()
+    if not words:
+        return text
+    i = seed % len(words)
+    word = words[i]
+    if len(word) > 3:
+        j = (seed // 7) % (len(word) - 1)
+        word = word[:j] + word[j + 1] + word[j] + word[j + 2:] if seed % 2 else word[:j] + word[j + 1:]
+    words[i] = word
+    return " ".join(words)
+
+
+def questions() -> list[str]:
+    base = [row["q"] for row in _load("faq_calibration.yaml") + _load("faq_eval.yaml")]
+    base += [text for entry in load_faq() for text in entry.examples]
+    return base + [_typo(text, n) for n, text in enumerate(base)]
+
+
+def speed(rounds: int, seconds: float) -> dict:
+    started = time.perf_counter()
+    index = faq_match.build_index()
+    build_s = time.perf_counter() - started
+    qs = questions()
+    started = time.perf_counter()
+    for q in qs:
+        index.match(q)
+    cold = len(qs) / (time.perf_counter() - started)
+    done = 0
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for q in qs:
+            index.match(q)
+        done += len(qs)
+        if time.perf_counter() - started > seconds:
+            break
+    warm = done / (time.perf_counter() - started)
+    return {"build_s": round(build_s, 4), "questions": len(qs), "cold_questions_per_s": round(cold),
+            "warm_questions_per_s": round(warm), "matched": done}
+
+
+def _leave_one_out() -> list[tuple[str, str | None, float]]:
+    entries = load_faq()
+    rows = []
+    for n, entry in enumerate(entries):
+        for lang in ("vi", "en"):
+            examples = getattr(entry, f"examples_{lang}")
+            for k, text in enumerate(examples):
+                held = replace(entry, **{f"examples_{lang}": examples[:k] + examples[k + 1:]})
+                index = faq_match.FaqIndex((*entries[:n], held, *entries[n + 1:]))
+                best = index.best(text)
+                rows.append((entry.id, best.id if best else None, best.score if best else 0.0))
+    return rows
+
+
+def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]) -> tuple[float, float]:
+    """The threshold: the lowest one that still rejects at least OOS_REJECTION of the calibration
+    out-of-scope questions, raised by MARGIN so that it does not sit on one question's score.
+
+    Out-of-scope rejection is the constraint (the issue asks for >= 90%; we hold 97% on the
+    calibration questions), and within it the lowest threshold answers the most in-scope
+    questions. Returns the threshold and its in-scope miss rate (wrong entry or below t; the mean
+    over the sources, leave-one-out examples and calibration questions, weighing equally).
+    """
+    allowed = int(len(oos) * (1 - OOS_REJECTION))  # how many may be answered
+    ranked = sorted(oos, reverse=True)
+    threshold = round((ranked[allowed] if allowed < len(ranked) else 0.0) + MARGIN, 3)
+    missed = sum(
+        sum(1 for want, got, s in rows if got != want or s < threshold) / len(rows) for rows in sources
+    ) / len(sources)
+    return threshold, missed
+
+
+def calibrate() -> dict:
+    loo = _leave_one_out()
+    index = faq_match.build_index()
+    cal = _load("faq_calibration.yaml")
+    cal_in, cal_oos = [], []
+    for row in cal:
+        best = index.best(row["q"])
+        score = best.score if best else 0.0
+        if row["id"] is None:
+            cal_oos.append((row["q"], best.id if best else None, score))
+        else:
+            cal_in.append((row["id"], best.id if best else None, score))
+    inscope = loo + cal_in
+    oos = [s for _, _, s in cal_oos]
+    threshold, missed = _choose([loo, cal_in], oos)
+    ranked_ok = sum(1 for want, got, _ in inscope if got == want) / len(inscope)
+    floor = min(round(sorted(oos)[int(0.9 * (len(oos) - 1))], 3), round(threshold * 0.9, 3))
+    for want, got, s in sorted(inscope, key=lambda r: r[2]):
+        if got != want or s < threshold:
+            print(f"  miss  {want:24} got {got!s:24} {s:.3f}")
+    for q, got, s in sorted(cal_oos, key=lambda r: -r[2])[:8]:
+        print(f"  oos   {q[:40]:40} {got!s:24} {s:.3f}")
+    correct_scores = [s for want, got, s in inscope if got == want]
+    print(f"in-scope correct best scores: median {statistics.median(correct_scores):.3f}, "
+          f"10th pct {sorted(correct_scores)[len(correct_scores) // 10]:.3f}")
+    print(f"out-of-scope best scores: max {max(oos):.3f}, median {statistics.median(oos):.3f}")
+    accepted = sum(1 for want, got, s in inscope if got == want and s >= threshold) / len(inscope)
+    cal_right = sum(1 for want, got, s in cal_in if got == want and s >= threshold) / len(cal_in)
+    rejected = sum(1 for s in oos if s < threshold) / len(oos)
+    return {"loo_examples": len(loo), "calibration_in_scope": len(cal_in),
+            "calibration_out_of_scope": len(cal_oos), "top1_ranked": round(ranked_ok, 4),
+            "suggested_threshold": threshold, "in_scope_missed": round(missed, 4),
+            "suggested_floor": floor,
+            "at_suggested": {"in_scope_answered_right": round(accepted, 4),
+                             "calibration_in_scope_answered_right": round(cal_right, 4),
+                             "oos_rejected": round(rejected, 4)},
+            "current_threshold": faq_match.MATCH_THRESHOLD, "current_floor": faq_match.SUGGEST_FLOOR}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calibrate", action="store_true", help="print the calibration, not speed")
+    parser.add_argument("--quick", action="store_true", help="one warm round")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    if args.calibrate:
+        result = calibrate()
+    else:
+        result = speed(1 if args.quick else max(1, args.rounds), args.seconds)
+        print(f"built in {result['build_s']:.3f} s; {result['questions']} questions; "
+              f"cold {result['cold_questions_per_s']}/s, warm {result['warm_questions_per_s']}/s "
+              f"(target 2000/s)")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,531 @@
+"""Match a resident's free-text question to an FAQ entry: pure, fast and explainable.
+
+1. `tokens()` normalises: Unicode NFC, lower case, Vietnamese diacritics folded (đ -> d), at most
+   MAX_QUESTION_CHARS read, numbers tidied (500.000đ, 500k -> "500 nghin dong"), common
+   abbreviations and teen-code expanded (ko/k -> khong, dc -> duoc, sdt -> so dien thoai,
+   bhyt -> bao hiem y te, ...; see ABBREVIATIONS).
+2. `FaqIndex` is built once from the entries: every example phrasing (vi and en together, plus
+   the English title) becomes a TF-IDF vector of word unigrams, bigrams (weighed down:
+   BIGRAM_FACTOR) and CONCEPTS -- small synonym groups across both languages ("mat phi", "ton
+   tien", "cost" -> @fee; "8 tuoi", "under 14" -> @child) that tell sibling topics apart. IDF
+   is BM25's, counted over entries, so words every topic uses (lam, the nao, o dau, how, what)
+   weigh little, and chat words (GENERIC) weigh less still.
+3. A query word the index does not know is repaired if it can be: teen-code spelling (wen ->
+   quen), Telex left-overs (maatj -> mat), words typed together (xacnhan -> xac nhan), or a typo
+   within 1-2 edits (rapidfuzz) -- a short word only by a changed letter and only when the repair
+   forms a known word pair with its neighbour, so "thoi tiet" does not become "thoi tien". A word
+   that stays unknown keeps a high weight in the query, which is what makes off-topic questions
+   score low. A word typed with diacritics that no example writes that way is another word,
+   not the folded one (lúa "rice" is not lừa "cheat"; nhà is not nhớ).
+4. An entry's score (0..1) blends the best cosine against one of its examples and the cosine
+   against all its examples together (CENTROID_SHARE). `match()` returns the best entry if its
+   score reaches MATCH_THRESHOLD, else None; `top()` lists the closest entries above
+   SUGGEST_FLOOR for "did you mean" buttons. `Match.why` names the terms that matched most.
+
+Threshold, floor and the weights are calibrated by `bench/faq.py --calibrate` on the entries' own
+examples (leave-one-out: each example is matched against an index built without it) and the
+separate calibration set tests/faq_data/faq_calibration.yaml; never on the held-out set
+tests/faq_data/faq_eval.yaml (tests/test_faq_match.py reports accuracy on it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from conversations.faq_model import FaqEntry, load_faq
+from conversations.texts import N_
+
+# Calibrated by `bench/faq.py --calibrate` (see the module docstring): the threshold is the
+# lowest score that still rejects 97% of the calibration out-of-scope questions, plus a 0.03
+# margin (answering as many in-scope questions as that allows); the floor is the score 90% of
+# those out-of-scope questions stay below, so chit-chat mostly gets no "closest topics".
+# The weights below were chosen by the same calibration (lowest in-scope miss rate).
+MATCH_THRESHOLD = 0.322
+SUGGEST_FLOOR = 0.216
+CENTROID_SHARE = 0.4
+
+MAX_QUESTION_CHARS = 1000  # a longer message is cut here: matching time stays bounded
+SOURCE_LINE = N_("Source: {url}")
+
+# Folded (no diacritics) token -> its expansion. Applied to questions and examples alike.
+ABBREVIATIONS: dict[str, str] = {
+    # không / được / đăng ký
+    "ko": "khong", "k": "khong", "kh": "khong", "kg": "khong", "khg": "khong", "hok": "khong",
+    "hong": "khong", "hem": "khong", "hum": "khong", "khum": "khong", "hk": "khong",
+    "dc": "duoc", "dk": "dang ky", "dki": "dang ky", "dky": "dang ky", "dangky": "dang ky",
+    "ki": "ky", "dkien": "dieu kien",
+    # things
+    "sdt": "so dien thoai", "dt": "dien thoai", "dthoai": "dien thoai", "dienthoai": "dien thoai",
+    "tk": "tai khoan", "mk": "mat khau", "pass": "mat khau", "pw": "mat khau", "matkhau": "mat khau",
+    "cccd": "can cuoc cong dan", "cmnd": "chung minh nhan dan", "cmt": "chung minh",
+    "bhyt": "bao hiem y te", "bhxh": "bao hiem xa hoi",
+    "dvc": "dich vu cong", "dichvucong": "dich vu cong", "dvcqg": "dich vu cong quoc gia",
+    "ubnd": "uy ban nhan dan", "ub": "uy ban", "nd": "nghi dinh", "gplx": "giay phep lai xe",
+    "hs": "ho so", "hso": "ho so", "app": "ung dung", "online": "truc tuyen", "sms": "tin nhan",
+    "ttin": "thong tin", "tp": "thanh pho", "vnid": "vneid",
+    # chat words
+    "ntn": "nhu the nao", "j": "gi", "z": "vay", "bn": "bao nhieu", "bnhieu": "bao nhieu",
+    "bh": "bao gio", "bgio": "bay gio", "bjo": "bay gio", "r": "roi", "ruj": "roi", "rui": "roi",
+    "oy": "roi", "lm": "lam", "mn": "moi nguoi", "ng": "nguoi", "ns": "noi", "vs": "voi",
+    "ms": "moi", "cx": "cung", "cug": "cung", "bik": "biet", "bit": "biet", "bjk": "biet",
+    "wa": "qua", "mun": "muon", "t": "toi", "e": "em", "hnay": "hom nay", "ngan": "nghin",
+    "vnd": "dong",
+}
+# Pairs typed apart that are one word.
+_JOINS = {("vn", "eid"): "vneid", ("v", "neid"): "vneid", ("zalo", "pay"): "zalopay"}
+
+# Words and phrases (normalised) that mean the same thing, in both languages: each adds its
+# concept as an extra feature, so "mat phi", "ton tien" and "cost" all meet at "@fee".
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    "@fee": ("phi", "le phi", "mien phi", "mat phi", "ton tien", "mat tien", "dong tien", "tra tien",
+             "bao nhieu tien", "thu tien", "fee", "cost", "free", "pay", "price", "charge"),
+    "@valid": ("gia tri", "thoi han", "het han", "han dung", "con dung", "hieu luc", "co han", "valid",
+               "validity", "expire"),
+    "@deadline": ("han chot", "qua han", "tre han", "dung han", "60 ngay", "deadline", "time limit",
+                  "late", "60 day"),
+    "@use": ("dung duoc", "lam duoc gi", "tien ich", "tinh nang", "good for", "feature", "use"),
+    "@where": ("o dau", "cho nao", "noi nao", "o cho", "where"),
+    "@howlong": ("bao lau", "may ngay", "bao nhieu ngay", "thoi gian", "how long", "day"),
+    "@forgot": ("quen", "khong nho", "lay lai", "forgot", "forget", "reset"),
+    "@newphone": ("doi so", "thay so", "so moi", "doi dien thoai", "may moi", "dien thoai moi",
+                  "new phone", "new number", "change number", "change my number"),
+    "@child": ("tre", "tre em", "con nho", "be", "con nit", "duoi 14", "kid", "child", "children", "baby"),
+    "@scam": ("lua dao", "lua", "gia mao", "xung", "gia danh", "scam", "fake", "fraud"),
+    "@link": ("link", "duong link", "duong dan", "apk", "file apk"),
+    "@elderly": ("nguoi gia", "cao tuoi", "nguoi cao tuoi", "ong ba", "cu gia", "elderly", "old people",
+                 "old person"),
+    "@both": ("ca hai", "cung luc", "cung mot luc", "song song", "cong don", "ca 2", "hai khoan",
+              "hai loai", "them", "nhan them", "both", "same time", "at once", "on top", "add"),
+    "@payout": ("chi tra", "nhan tien", "lanh tien", "ngan hang", "tien mat", "vi dien tu",
+                "chuyen khoan", "tai khoan ngan hang", "bank", "cash", "paid", "wallet"),
+    "@apply": ("nop", "ho so", "don", "thu tuc", "mau 01", "mau so 01", "apply", "application", "form"),
+    "@who": ("ai", "dieu kien", "doi tuong", "who", "eligible", "eligibility"),
+    "@activate": ("kich hoat", "activate", "activation"),
+    "@register": ("dang ky", "register", "registration", "sign up"),
+    "@login": ("dang nhap", "log in", "login", "sign in"),
+    "@home": ("den nha", "toi nha", "tan nha", "qua nha", "tai nha", "home", "house"),
+    "@volunteer": ("doan vien", "tinh nguyen", "thanh nien", "volunteer", "youth union"),
+    "@signature": ("chu ky so", "ky so", "chu ky dien tu", "signature", "sign"),
+    "@birth": ("khai sinh", "birth", "newborn", "moi sinh", "moi de", "so sinh"),
+    "@residence": ("cu tru", "ct07", "residence"),
+    "@pension": ("huu tri xa hoi", "social pension", "pension"),
+    "@allowance": ("tro cap xa hoi", "bao tro xa hoi", "social allowance", "social assistance"),
+    "@police": ("cong an", "police"),
+    "@fine": ("phat", "bi phat", "xu phat", "fine", "penalty"),
+    "@password": ("mat khau", "password", "passcode"),
+    "@level1": ("muc 1", "muc mot", "level 1", "level one"),
+    "@level2": ("muc 2", "muc hai", "level 2", "level two"),
+    "@differ": ("khac", "khac nhau", "phan biet", "difference", "different"),
+    "@portal": ("dich vu cong", "cong dich vu cong", "public service", "portal", "dichvucong"),
+    "@insurance": ("bao hiem y te", "the bao hiem", "health insurance", "health card"),
+    "@show": ("xuat trinh", "dua cho xem", "show", "present"),
+}
+
+# Chat and question words: low weight whatever their IDF (questions are full of them).
+_GENERIC_WORDS = (
+    "toi tui minh em anh ong ba co chu bac chau ban oi a ah ak nha nhe nhen nhi ha voi cho hoi ai "
+    "xin giup vay the nao sao gi lam duoc khong la thi ma roi phai can muon di o dau bao lau nhieu "
+    "may cai nay do kia nhu va hay hoac de cua trong tren khi neu se da van nua lai ra vao "
+    "len mot cac nhung nguoi gio biet oke ok uh um vang dum gium kieu ne hen chut xiu vui long "
+    "luon "
+    "i me my we you your he she it its is are am was be been do does did can could will would "
+    "should may might must the a an to of in on at for from with by and or if what how where when "
+    "who which why that this there here have has had get got not no yes please need want know "
+    "tell any anything some about into onto just still also than then them they our us his her "
+    "him their own mine myself yourself one so as all"
+)
+GENERIC = frozenset(_GENERIC_WORDS.split())
+GENERIC_FACTOR = 0.35
+BIGRAM_FACTOR = 0.2
+IDF_FLOOR = 0.1
+CONCEPT_FACTOR = 2.0
+UNKNOWN_WORD_IDF = 1.0  # times the largest IDF: an unknown content word weighs like the rarest
+REPAIRED_FACTOR = 0.8   # a repaired word counts a little less than a word typed right
+
+_MARKS = re.compile(r"[\u0300-\u036f]")
+_WORD = re.compile(r"[a-z0-9]+")
+_RAW_WORD = re.compile(r"[^\W_]+")
+_TONES = re.compile(r"[\u0300\u0301\u0303\u0309\u0323]")
+_THOUSANDS = re.compile(r"(?<=\d)[.,](?=\d{3}(?!\d))")
+_NUMBER = re.compile(r"(\d+)(k|tr|trieu|nghin|ngan|d|dong|vnd)?")
+_TELEX_TONE = re.compile(r"(?<=[a-z]{2})[sfrxj]$")
+_TELEX_DOUBLE = (("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o"), ("ow", "o"), ("uw", "u"), ("dd", "d"))
+_TEEN_PREFIX = (("w", "qu"), ("j", "gi"), ("f", "ph"), ("dz", "d"), ("z", "d"))
+
+
+def fold(text: str) -> str:
+    """NFC, lower case, Vietnamese diacritics removed (đ -> d); other characters kept."""
+    text = unicodedata.normalize("NFC", text).lower().replace("đ", "d")
+    return _MARKS.sub("", unicodedata.normalize("NFD", text))
+
+
+def _number(token: str) -> list[str]:
+    match = _NUMBER.fullmatch(token)
+    if match is None:
+        return [token]
+    digits, unit = match.groups()
+    if len(digits) > 12:
+        return [digits]
+    value = int(digits)
+    if unit in ("k", "nghin", "ngan"):
+        words = [str(value), "nghin"]
+    elif unit in ("tr", "trieu"):
+        words = [str(value), "trieu"]
+    elif value >= 1_000_000 and value % 1_000_000 == 0:
+        words = [str(value // 1_000_000), "trieu"]
+    elif value >= 1000 and value % 1000 == 0:
+        words = [str(value // 1000), "nghin"]
+    else:
+        words = [str(value)]
+    return [*words, "dong"] if unit in ("d", "dong", "vnd") else words
+
+
+def _stem(word: str) -> str:
+    """Light English suffix stripping. No folded Vietnamese syllable ends in -s, -ed or -ing, or
+    is 6+ letters ending in -e, so Vietnamese words pass through unchanged."""
+    if len(word) >= 6 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) >= 5 and word.endswith("ed"):
+        word = word[:-2]
+    elif len(word) >= 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return word[:-1] if len(word) >= 6 and word.endswith("e") else word
+
+
+def _marked(word: str) -> str:
+    """The word with its tone marks removed but its letters kept (lúa -> lua, lừa -> lưa)."""
+    return unicodedata.normalize("NFC", _TONES.sub("", unicodedata.normalize("NFD", word)))
+
+
+def words_with_marks(text: str) -> list[tuple[str, str | None]]:
+    """`tokens`, each with its Vietnamese letters (ă â ê ô ơ ư đ, tone marks dropped) when the
+    word was typed with diacritics and kept as typed, else None."""
+    text = unicodedata.normalize("NFC", text[:MAX_QUESTION_CHARS]).lower()
+    text = _THOUSANDS.sub("", text.replace("'", "").replace("\u2019", ""))
+    words: list[tuple[str, str | None]] = []
+    for raw in _RAW_WORD.findall(text):
+        folded = raw if raw.isascii() else fold(raw)
+        for piece in _WORD.findall(folded):
+            marked = _marked(raw) if piece == folded != raw else None
+            for word in _number(piece) if piece[0].isdigit() else [piece]:
+                expanded = ABBREVIATIONS.get(word, word).split()
+                for part in expanded:
+                    stem = _stem(part)
+                    words.append((stem, marked if stem == piece else None))
+    joined: list[tuple[str, str | None]] = []
+    for word, marked in words:
+        if joined and (joined[-1][0], word) in _JOINS:
+            joined[-1] = (_JOINS[joined[-1][0], word], None)
+        else:
+            joined.append((word, marked))
+    return joined
+
+
+def tokens(text: str) -> list[str]:
+    """The normalised words of a text (see the module docstring); [] for nothing usable."""
+    return [word for word, _ in words_with_marks(text)]
+
+
+def normalize(text: str) -> str:
+    """The normalised text: `tokens` joined by spaces."""
+    return " ".join(tokens(text))
+
+
+# Question-word concepts: they tell sibling entries apart but must not carry a match alone.
+ASPECTS = frozenset({"@where", "@howlong", "@who"})
+_PHRASES: dict[tuple[str, ...], str] = {
+    tuple(_stem(w) for w in phrase.split()): concept
+    for concept, phrases in CONCEPTS.items() for phrase in phrases
+}
+_LONGEST_PHRASE = max(len(p) for p in _PHRASES)
+
+
+def _age(words: list[str], start: int) -> str | None:
+    """@child for "8 tuoi", "8 year old", "duoi 14"; @elderly for 60 and over."""
+    if not words[start].isdigit() or len(words[start]) > 3:
+        return None
+    age = int(words[start])
+    after = words[start + 1:start + 2]
+    before = words[start - 1] if start else ""
+    if not (after in (["tuoi"], ["year"], ["years"]) or before in ("duoi", "under", "tren", "over")):
+        return None
+    if age < 14 or (age == 14 and before in ("duoi", "under")):
+        return "@child"
+    return "@elderly" if age >= 60 else None
+
+
+def concepts(words: list[str]) -> list[str]:
+    """The CONCEPTS named by the words (each once, in order of appearance), and age groups."""
+    found: list[str] = []
+    for start in range(len(words)):
+        age = _age(words, start)
+        if age is not None and age not in found:
+            found.append(age)
+        for length in range(min(_LONGEST_PHRASE, len(words) - start), 0, -1):
+            concept = _PHRASES.get(tuple(words[start:start + length]))
+            if concept is not None:
+                if concept not in found:
+                    found.append(concept)
+                break
+    return found
+
+
+def _features(words: list[str]) -> list[str]:
+    pairs = [f"{a} {b}" for a, b in pairwise(words)]
+    return words + pairs + concepts(words)
+
+
+def _idf(entries: int, having: int) -> float:
+    """BM25's IDF over entries (floored): sharper than log(N/df) between sibling topics."""
+    return max(IDF_FLOOR, math.log((entries - having + 0.5) / (having + 0.5)))
+
+
+def _feature_factor(feature: str) -> float:
+    if feature.startswith("@"):
+        return CONCEPT_FACTOR * (GENERIC_FACTOR if feature in ASPECTS else 1.0)
+    parts = feature.split(" ")
+    factor = BIGRAM_FACTOR if len(parts) > 1 else 1.0
+    return factor * (GENERIC_FACTOR if all(p in GENERIC for p in parts) else 1.0)
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    score: float
+    why: tuple[str, ...] = ()
+
+
+def _normalised(vector: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+    return {f: w / norm for f, w in vector.items()}
+
+
+class FaqIndex:
+    """TF-IDF index of the entries' examples; build once, then `match` / `top` many times."""
+
+    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+        self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self.by_id = {entry.id: entry for entry in self.entries}
+        texts: list[tuple[int, list[str]]] = []
+        # For each word, the ways it was written with diacritics in the examples: a question that
+        # writes it with other letters means another word (lúa "rice" is not lừa "cheat").
+        self._marks: dict[str, set[str]] = {}
+        for number, entry in enumerate(self.entries):
+            for text in (*entry.examples, entry.title):
+                pairs = words_with_marks(text)
+                for word, marked in pairs:
+                    if marked is not None:
+                        self._marks.setdefault(word, set()).add(marked)
+                if pairs:
+                    texts.append((number, [word for word, _ in pairs]))
+        documents: list[set[str]] = [set() for _ in self.entries]  # IDF counts entries, not examples
+        for number, words in texts:
+            documents[number].update(_features(words))
+        df: dict[str, int] = {}
+        for features in documents:
+            for feature in features:
+                df[feature] = df.get(feature, 0) + 1
+        n = len(documents)
+        self.idf = {f: _idf(n, count) * _feature_factor(f) for f, count in df.items()}
+        self.unknown_weight = UNKNOWN_WORD_IDF * _idf(n, 1)
+        self.vocab = frozenset(f for f in df if " " not in f and not f.startswith("@"))
+        self.pairs = frozenset(f for f in df if " " in f)
+        # Most widespread words first, so that equally close typo repairs prefer them.
+        self._vocab_list = sorted(self.vocab, key=lambda w: (-df[w], w))
+        self._repairs: dict[str, str | None] = {}
+
+        self._example_entry: list[int] = []
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        centroids: list[dict[str, float]] = [{} for _ in self.entries]
+        for number, words in texts:
+            vector = _normalised({f: self.idf[f] for f in _features(words)})
+            example = len(self._example_entry)
+            self._example_entry.append(number)
+            for feature, weight in vector.items():
+                self._postings.setdefault(feature, []).append((example, weight))
+                centroids[number][feature] = centroids[number].get(feature, 0.0) + weight
+        self._centroid_postings: dict[str, list[tuple[int, float]]] = {}
+        self._centroids = [_normalised(c) for c in centroids]
+        for number, centroid in enumerate(self._centroids):
+            for feature, weight in centroid.items():
+                self._centroid_postings.setdefault(feature, []).append((number, weight))
+
+    # -- query side ------------------------------------------------------------------------
+    def _repair(self, word: str, before: str | None, after: str | None) -> str | None:
+        """A known word (or two) that an unknown `word` was probably meant to be, else None."""
+        key = f"{before}|{word}|{after}"
+        if key in self._repairs:
+            return self._repairs[key]
+        if len(self._repairs) > 50_000:
+            self._repairs.clear()
+        found = self._find_repair(word, before, after)
+        self._repairs[key] = found
+        return found
+
+    def _fits(self, candidate: str, before: str | None, after: str | None) -> bool:
+        return f"{before} {candidate}" in self.pairs or f"{candidate} {after}" in self.pairs
+
+    def _find_repair(self, word: str, before: str | None, after: str | None) -> str | None:
+        if word.isdigit() or len(word) < 2:
+            return None
+        for old, new in _TEEN_PREFIX:
+            if word.startswith(old) and (fixed := new + word[len(old):]) in self.vocab:
+                return fixed
+        telex = word
+        for old, new in _TELEX_DOUBLE:
+            telex = telex.replace(old, new)
+        telex = _TELEX_TONE.sub("", telex)
+        if telex != word and telex in self.vocab:
+            return telex
+        if len(word) >= 5:
+            for cut in range(2, len(word) - 1):
+                left, right = word[:cut], word[cut:]
+                if left in self.vocab and right in self.vocab and f"{left} {right}" in self.pairs:
+                    return f"{left} {right}"
+        if len(word) < 3:
+            return None
+        most = 1 if len(word) < 7 else 2
+        candidates = process.extract(
+            word, self._vocab_list, scorer=Levenshtein.distance, score_cutoff=most, limit=8
+        )
+        # Not into a chat word; and a short word only by a changed letter, never by one more or
+        # less (phim -> phi, chao -> cho are other words, not typos).
+        candidates = [
+            c for c in candidates if c[0] not in GENERIC and (len(word) > 4 or len(c[0]) == len(word))
+        ]
+        for candidate, _, _ in sorted(candidates, key=lambda c: c[1]):
+            if self._fits(candidate, before, after):
+                return candidate
+        # A long word with one clear nearest neighbour is a typo even without context.
+        if len(word) >= 6 and candidates:
+            best = min(c[1] for c in candidates)
+            nearest = [c[0] for c in candidates if c[1] == best]
+            if len(nearest) == 1:
+                return nearest[0]
+        return None
+
+    def _query(self, question: str) -> dict[str, float]:
+        pairs = words_with_marks(question)
+        words = [word for word, _ in pairs]
+        known: list[str] = []
+        factors: dict[str, float] = {}
+        vector: dict[str, float] = {}
+        for i, (word, marked) in enumerate(pairs):
+            if word in self.vocab:
+                seen = self._marks.get(word)
+                if marked is None or not seen or marked in seen:
+                    known.append(word)
+                    continue
+                # Typed with other Vietnamese letters than any example: a different word.
+                weight = self.unknown_weight * (GENERIC_FACTOR if word in GENERIC else 1)
+                vector[f"?{marked}"] = max(vector.get(f"?{marked}", 0.0), weight)
+                known.append(f"?{marked}")
+                continue
+            before = words[i - 1] if i else None
+            after = words[i + 1] if i + 1 < len(words) else None
+            fixed = self._repair(word, before, after)
+            if fixed is None:
+                # Unknown: weighs in the query (so off-topic questions score low), matches nothing.
+                weight = self.unknown_weight * (GENERIC_FACTOR if word in GENERIC or word.isdigit() else 1)
+                vector[f"?{word}"] = max(vector.get(f"?{word}", 0.0), weight)
+                known.append(f"?{word}")
+                continue
+            for part in fixed.split():
+                known.append(part)
+                factors[part] = REPAIRED_FACTOR
+        for feature in _features(known):
+            if feature in self.idf:
+                weight = self.idf[feature] * min(factors.get(p, 1.0) for p in feature.split())
+                vector[feature] = max(vector.get(feature, 0.0), weight)
+        return _normalised(vector) if vector else {}
+
+    def _scores(self, vector: dict[str, float]) -> list[float]:
+        best = [0.0] * len(self.entries)
+        per_example: dict[int, float] = {}
+        for feature, weight in vector.items():
+            for example, value in self._postings.get(feature, ()):
+                per_example[example] = per_example.get(example, 0.0) + weight * value
+        for example, score in per_example.items():
+            number = self._example_entry[example]
+            if score > best[number]:
+                best[number] = score
+        centroid = [0.0] * len(self.entries)
+        for feature, weight in vector.items():
+            for number, value in self._centroid_postings.get(feature, ()):
+                centroid[number] += weight * value
+        share = CENTROID_SHARE
+        return [min(1.0, (1 - share) * b + share * c) for b, c in zip(best, centroid, strict=True)]
+
+    def _why(self, vector: dict[str, float], number: int, limit: int = 4) -> tuple[str, ...]:
+        centroid = self._centroids[number]
+        parts = sorted(
+            ((weight * centroid[f], f) for f, weight in vector.items() if f in centroid), reverse=True
+        )
+        return tuple(f for _, f in parts[:limit])
+
+    # -- public ----------------------------------------------------------------------------
+    def ranked(self, question: str, limit: int | None = None) -> list[Match]:
+        """Entries with a score above 0, best first (ties by id), at most `limit`, with `why`."""
+        vector = self._query(question)
+        if not vector:
+            return []
+        scores = self._scores(vector)
+        order = sorted(
+            (i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], self.entries[i].id)
+        )
+        return [Match(self.entries[i].id, round(scores[i], 4), self._why(vector, i)) for i in order[:limit]]
+
+    def best(self, question: str) -> Match | None:
+        """The closest entry whatever its score (None only when nothing at all matches)."""
+        ranked = self.ranked(question, 1)
+        return ranked[0] if ranked else None
+
+    def match(self, question: str, lang: str | None = None) -> Match | None:
+        """The entry that answers `question`, or None below MATCH_THRESHOLD.
+
+        Both languages are indexed together (residents mix them), so `lang` is accepted for the
+        callers' convenience but does not change the result.
+        """
+        found = self.best(question)
+        return found if found is not None and found.score >= MATCH_THRESHOLD else None
+
+    def top(self, question: str, k: int = 3) -> list[Match]:
+        """Up to k closest entries scoring at least SUGGEST_FLOOR, even below the threshold."""
+        return [m for m in self.ranked(question, k) if m.score >= SUGGEST_FLOOR]
+
+
+def build_index(entries: Iterable[FaqEntry] | None = None) -> FaqIndex:
+    """An index of the given entries (default: the shipped conversations/faq/*.yaml)."""
+    return FaqIndex(load_faq() if entries is None else entries)
+
+
+@lru_cache(maxsize=1)
+def default_index() -> FaqIndex:
+    """The index of the shipped FAQ, built on first use and kept."""
+    return build_index()
+
+
+def answer_payload(index: FaqIndex, question: str, translate: Callable[[str], str]) -> dict:
+    """`gocua faq ask` result: {"id": str|None, "score": float, "answer": str|None}.
+
+    `translate` maps an English msgid to the reader's language. The answer is the translated
+    entry answer followed by a line with its first source link ("Source: {url}", translated).
+    When nothing matches, id and answer are None and score is the best score found (or 0.0).
+    """
+    found = index.best(question)
+    if found is None or found.score < MATCH_THRESHOLD:
+        return {"id": None, "score": found.score if found else 0.0, "answer": None}
+    entry = index.by_id[found.id]
+    answer = translate(entry.answer)
+    if entry.source:
+        answer += "\n" + translate(SOURCE_LINE).format(url=entry.source[0])
+    return {"id": found.id, "score": found.score, "answer": answer}

@@ -1,0 +1,102 @@
+"""Residents' questions: plain text goes to the FAQ matcher; unanswered ones are kept as misses.
+
+An answer comes with "Helpful" / "Not what I asked" / "Ask a volunteer". Below the matcher's
+threshold the two or three closest topics are offered instead, never a guess as an answer.
+"""
+
+from __future__ import annotations
+
+from conversations.faq_match import SOURCE_LINE, FaqIndex, fold, normalize
+from db.repo.support import record_miss, top_misses
+from handlers.basic import greeting
+from handlers.context import Context
+from handlers.i18n import N_
+from handlers.router import LEADERS, command, payload, set_text_handler
+from handlers.types import Button, Reply
+
+GREETINGS = frozenset({"xin chao", "chao", "chao ban", "chao bot", "alo", "hello", "hi", "hey",
+                       "chao em", "chao anh", "chao chi", "good morning"})
+
+
+def faq_index(ctx: Context) -> FaqIndex:
+    index = ctx.services.faq
+    assert index is not None, "the FAQ index is built at start-up"
+    return index
+
+
+def _answer(ctx: Context, entry_id: str) -> Reply:
+    entry = faq_index(ctx).by_id[entry_id]
+    text = ctx.t(entry.answer)
+    if entry.source:
+        text += "\n" + ctx.t(SOURCE_LINE, url=entry.source[0])
+    return Reply(text, buttons=(
+        Button(ctx.t("Helpful"), f"faq:ok:{entry_id}"),
+        Button(ctx.t("Not what I asked"), f"faq:no:{entry_id}"),
+        Button(ctx.t("Ask a volunteer"), "visit:start"),
+    ))
+
+
+def _area_id(ctx: Context) -> int | None:
+    return ctx.grants[0].area_id if ctx.grants else None
+
+
+def _miss(ctx: Context, question: str, kind: str, faq_id: str | None) -> None:
+    record_miss(ctx.session, question=question, normalized=normalize(question)[:500] or question[:500],
+                locale=ctx.t.locale, kind=kind, faq_id=faq_id, user_id=ctx.user.id,
+                area_id=_area_id(ctx), now=ctx.now)
+
+
+def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
+    index = faq_index(ctx)
+    closest = [m for m in index.top(question, 4) if m.id != exclude][:3]
+    volunteer = Button(ctx.t("Ask a volunteer"), "visit:start")
+    if not closest:
+        return Reply(ctx.t("I don't know the answer to that. A volunteer can help you, or ask me "
+                           "in other words."), buttons=(volunteer,))
+    buttons = tuple(Button(ctx.t(index.by_id[m.id].title), f"faq:show:{m.id}") for m in closest)
+    return Reply(ctx.t("I am not sure I understood. Is it one of these?"), buttons=(*buttons, volunteer))
+
+
+async def faq_text(ctx: Context, text: str) -> list[Reply]:
+    if fold(text).strip(" !.?") in GREETINGS:
+        return [await greeting(ctx)]
+    ctx.set_state({"last_question": text[:500]})
+    found = faq_index(ctx).match(text)
+    if found is not None:
+        return [_answer(ctx, found.id)]
+    _miss(ctx, text, "unanswered", None)
+    return [_suggest(ctx, text)]
+
+
+set_text_handler(faq_text)
+
+
+@payload("faq")
+async def faq_button(ctx: Context, rest: str) -> list[Reply]:
+    verb, _, entry_id = rest.partition(":")
+    if entry_id not in faq_index(ctx).by_id:
+        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    question = str(ctx.state.get("last_question") or "")
+    if verb == "show":
+        return [_answer(ctx, entry_id)]
+    if verb == "ok":
+        return [Reply(ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer."))]
+    if verb == "no":
+        if question:
+            _miss(ctx, question, "not_helpful", entry_id)
+        return [_suggest(ctx, question, exclude=entry_id) if question else
+                Reply(ctx.t("Sorry. Ask me in other words, or ask a volunteer."),
+                      buttons=(Button(ctx.t("Ask a volunteer"), "visit:start"),))]
+    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+
+
+@command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=30)
+async def misses(ctx: Context, args: str) -> list[Reply]:
+    codes = [g.area_code for g in ctx.grants if g.role in LEADERS]
+    rows = await top_misses(ctx.session, codes)
+    if not rows:
+        return [Reply(ctx.t("No unanswered questions so far."))]
+    lines = [ctx.t("Questions GoCua could not answer, most frequent first:")]
+    lines += [f"{count}× “{example[:100]}”" for _, count, example in rows]
+    return [Reply("\n".join(lines))]
+

@@ -1,0 +1,269 @@
+"""Visit requests: a resident asks for a volunteer; volunteers take and close requests.
+
+A request goes to the volunteer of the resident's household when GoCua knows it, else to every
+volunteer of the area the resident names. Volunteers are told at once, on every channel they use,
+with a button to take it; the first to press gets it and the resident is told who.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import Area, Household, SupportRequest, User
+from db.repo.support import (
+    addresses_of,
+    household_of_user,
+    requests_for_volunteer,
+    take_request,
+    volunteers_covering,
+)
+from handlers.access import covers, refuse
+from handlers.context import Context
+from handlers.i18n import N_, translator
+from handlers.router import EVERYONE, STAFF, command, dialog, payload
+from handlers.types import Address, Button, Reply
+from handlers.validation import check
+
+OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
+SKIP = N_("Skip")
+
+
+@command("/visit", roles=EVERYONE, help=N_("ask a volunteer to come and help at home"), order=20)
+async def visit(ctx: Context, args: str) -> list[Reply]:
+    return await begin_visit(ctx, args.strip())
+
+
+async def begin_visit(ctx: Context, question: str) -> list[Reply]:
+    data = {"question": question[:1000]} if question else {}
+    if not question:
+        ctx.set_state({"dialog": "visit", "step": "question", "data": data})
+        return [Reply(ctx.t("What do you need help with? Write it in a few words (or /cancel)."))]
+    return await _after_question(ctx, data)
+
+
+async def _after_question(ctx: Context, data: dict) -> list[Reply]:
+    household = await household_of_user(ctx.session, ctx.user.id)
+    if household is not None:
+        data = {**data, "household_id": household.id, "area_id": household.area_id}
+        return _ask_phone(ctx, data)
+    areas = list(await ctx.session.scalars(
+        select(Area).where(Area.level.in_(("ward", "commune", "special_zone"))).order_by(Area.name).limit(40)
+    ))
+    if not areas:
+        return await _create(ctx, data)
+    ctx.set_state({"dialog": "visit", "step": "area", "data": data})
+    buttons = tuple(Button(a.name[:40], f"visit:area:{a.id}") for a in areas)
+    return [Reply(ctx.t("Which ward or commune do you live in?"), buttons=buttons, columns=2)]
+
+
+def _ask_phone(ctx: Context, data: dict) -> list[Reply]:
+    ctx.set_state({"dialog": "visit", "step": "phone", "data": data})
+    return [Reply(ctx.t("Your phone number, so the volunteer can call you? (optional)"),
+                  buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+
+
+def _ask_address(ctx: Context, data: dict) -> list[Reply]:
+    ctx.set_state({"dialog": "visit", "step": "address", "data": data})
+    return [Reply(ctx.t("Your address or a landmark near your house? (optional)"),
+                  buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+
+
+@payload("visit")
+async def visit_button(ctx: Context, rest: str) -> list[Reply]:
+    verb, _, arg = rest.partition(":")
+    if verb == "start":  # "Ask a volunteer" under a FAQ answer: the question asked is carried over
+        return await begin_visit(ctx, str(ctx.state.get("last_question") or ""))
+    state = ctx.state
+    if state.get("dialog") != "visit":
+        return [Reply(ctx.t(OUT_OF_DATE))]
+    data = dict(state.get("data") or {})
+    step = state.get("step")
+    if verb == "area" and step in ("area", "village"):
+        area = await ctx.session.get(Area, int(arg)) if arg.isdigit() else None
+        if area is None:
+            return [Reply(ctx.t(OUT_OF_DATE))]
+        data["area_id"] = area.id
+        villages = list(await ctx.session.scalars(
+            select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
+        if step == "area" and villages:
+            ctx.set_state({"dialog": "visit", "step": "village", "data": data})
+            buttons = tuple(Button(v.name[:40], f"visit:area:{v.id}") for v in villages)
+            return [Reply(ctx.t("Which village or residential group?"),
+                          buttons=(*buttons, Button(ctx.t("Not sure"), "visit:skip")), columns=2)]
+        return _ask_phone(ctx, data)
+    if verb == "skip" and step == "village":
+        return _ask_phone(ctx, data)
+    if verb == "skip" and step == "phone":
+        return _ask_address(ctx, data) if "household_id" not in data else await _create(ctx, data)
+    if verb == "skip" and step == "address":
+        return await _create(ctx, data)
+    return [Reply(ctx.t(OUT_OF_DATE))]
+
+
+@dialog("visit")
+async def visit_text(ctx: Context, text: str) -> list[Reply]:
+    state = ctx.state
+    data = dict(state.get("data") or {})
+    step = state.get("step")
+    if step == "question":
+        value, error = check("text", text, ctx.now)
+        if error:
+            return [Reply(ctx.t(error.msgid, **error.values))]
+        return await _after_question(ctx, {**data, "question": str(value)})
+    if step == "phone":
+        value, error = check("phone", text, ctx.now)
+        if error:
+            return [Reply(ctx.t(error.msgid, **error.values), buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+        data["phone"] = str(value)
+        return _ask_address(ctx, data) if "household_id" not in data else await _create(ctx, data)
+    if step == "address":
+        value, error = check("text", text, ctx.now)
+        if error:
+            return [Reply(ctx.t(error.msgid, **error.values), buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+        data["address"] = str(value)[:300]
+        return await _create(ctx, data)
+    return [Reply(ctx.t("Please choose with a button (or /cancel)."))]
+
+
+async def _create(ctx: Context, data: dict) -> list[Reply]:
+    ctx.set_state(None)
+    household_id, area_id = data.get("household_id"), data.get("area_id")
+    household = await ctx.session.get(Household, int(household_id)) if household_id else None
+    area = await ctx.session.get(Area, int(area_id)) if area_id else None
+    request = SupportRequest(
+        requester_id=ctx.user.id, household_id=household.id if household else None,
+        area_id=area.id if area else None, question=data.get("question") or "-",
+        phone=data.get("phone"), address=data.get("address"), status="open", created_at=ctx.now,
+    )
+    ctx.session.add(request)
+    await ctx.session.flush()
+    if household is not None and household.volunteer_id:
+        targets = [household.volunteer_id]
+    elif area is not None:
+        targets = await volunteers_covering(ctx.session, area)
+    else:
+        targets = []
+    notices = await _notify_volunteers(ctx, request, area, targets)
+    if not notices:
+        text = ctx.t("Your request #{id} is saved. No volunteer is registered for your area yet; "
+                     "a leader will see it.", id=request.id)
+    else:
+        text = ctx.t("Your request #{id} was sent to {count} volunteer(s). I will tell you who takes it.",
+                     id=request.id, count=len({uid for uid, _ in notices}))
+    return [Reply(text), *(reply for _, reply in notices)]
+
+
+async def _notify_volunteers(
+    ctx: Context, request: SupportRequest, area: Area | None, user_ids: list[int]
+) -> list[tuple[int, Reply]]:
+    users = {u.id: u for u in await ctx.session.scalars(select(User).where(User.id.in_(user_ids)))}
+    notices = []
+    for uid, channel, chat_id in await addresses_of(ctx.session, user_ids):
+        t = translator(users[uid].locale if uid in users else None)
+        lines = [t("New visit request #{id}{area}:", id=request.id,
+                   area=f" · {area.name}" if area else ""), f"“{request.question}”"]
+        if request.phone:
+            lines.append(f"☎ {request.phone}")
+        if request.address:
+            lines.append(f"📍 {request.address}")
+        take = (Button(t("Take it"), f"req:{request.id}:take"),)
+        notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id))))
+    return notices
+
+
+async def _requester_replies(
+    ctx: Context, request: SupportRequest, msgid: str, **values: object
+) -> list[Reply]:
+    requester = await ctx.session.get(User, request.requester_id)
+    t = translator(requester.locale if requester else None)
+    return [Reply(t(msgid, **values), to=Address(channel, chat_id))
+            for _, channel, chat_id in await addresses_of(ctx.session, [request.requester_id])]
+
+
+def _may_handle(ctx: Context, request: SupportRequest, area: Area | None) -> bool:
+    if request.volunteer_id == ctx.user.id:
+        return True
+    if area is not None:
+        return covers(ctx, area.code, STAFF)
+    return ctx.has_role("leader", "admin")
+
+
+@payload("req")
+async def request_button(ctx: Context, rest: str) -> list[Reply]:
+    raw_id, _, verb = rest.partition(":")
+    request = await ctx.session.get(SupportRequest, int(raw_id)) if raw_id.isdigit() else None
+    if request is None or not ctx.has_role(*STAFF):
+        return [Reply(ctx.t(OUT_OF_DATE))]
+    area = await ctx.session.get(Area, request.area_id) if request.area_id else None
+    household = await ctx.session.get(Household, request.household_id) if request.household_id else None
+    assigned = household is not None and household.volunteer_id == ctx.user.id
+    if not (_may_handle(ctx, request, area) or assigned):
+        refuse(ctx, f"request:{verb}", f"request:{request.id}")
+        return [Reply(ctx.t("This request is not in your area."))]
+    if verb == "take":
+        if request.status != "open":
+            taker = await ctx.session.get(User, request.volunteer_id) if request.volunteer_id else None
+            if taker is not None and taker.id == ctx.user.id:
+                return [Reply(ctx.t("You already took request #{id}.", id=request.id))]
+            return [Reply(ctx.t("Request #{id} was already taken by {name}.", id=request.id,
+                                name=taker.display_name if taker else "?"))]
+        if not await take_request(ctx.session, request.id, ctx.user.id, ctx.now):
+            return [Reply(ctx.t("Request #{id} was already taken.", id=request.id))]
+        await ctx.session.refresh(request)
+        details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
+                   f"“{request.question}”"]
+        if request.phone:
+            details.append(f"☎ {request.phone}")
+        if request.address:
+            details.append(f"📍 {request.address}")
+        close = (Button(ctx.t("Close it"), f"req:{request.id}:close"),)
+        return [Reply("\n".join(details), buttons=close),
+                *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),
+                                          name=ctx.user.display_name, id=request.id)]
+    if verb == "close":
+        if request.status == "closed":
+            return [Reply(ctx.t("Request #{id} is already closed.", id=request.id))]
+        ctx.set_state({"dialog": "close_request", "request_id": request.id})
+        return [Reply(ctx.t("Closing request #{id}: write a short note on what was done.", id=request.id))]
+    return [Reply(ctx.t(OUT_OF_DATE))]
+
+
+@dialog("close_request")
+async def close_note(ctx: Context, text: str) -> list[Reply]:
+    request = await ctx.session.get(SupportRequest, int(ctx.state.get("request_id", 0)))
+    ctx.set_state(None)
+    if request is None or request.status == "closed":
+        return [Reply(ctx.t(OUT_OF_DATE))]
+    area = await ctx.session.get(Area, request.area_id) if request.area_id else None
+    if not _may_handle(ctx, request, area):
+        refuse(ctx, "request:close", f"request:{request.id}")
+        return [Reply(ctx.t("This request is not in your area."))]
+    value, error = check("text", text, ctx.now)
+    if error:
+        ctx.set_state({"dialog": "close_request", "request_id": request.id})
+        return [Reply(ctx.t(error.msgid, **error.values))]
+    request.status, request.closed_at, request.close_note = "closed", ctx.now, str(value)
+    if request.volunteer_id is None:
+        request.volunteer_id, request.taken_at = ctx.user.id, ctx.now
+    return [Reply(ctx.t("Request #{id} closed. Thank you!", id=request.id)),
+            *await _requester_replies(ctx, request, N_("Your request #{id} is done: {note}"),
+                                      id=request.id, note=request.close_note)]
+
+
+@command("/requests", roles=STAFF, help=N_("visit requests in your area"), order=14)
+async def list_requests(ctx: Context, args: str) -> list[Reply]:
+    codes = [g.area_code for g in ctx.grants if g.role in STAFF]
+    rows = await requests_for_volunteer(ctx.session, ctx.user.id, codes)
+    if not rows:
+        return [Reply(ctx.t("No open visit requests. Good work!"))]
+    lines = [ctx.t("Visit requests ({count}):", count=len(rows))]
+    buttons = []
+    for request, area_name, requester in rows:
+        mine = request.volunteer_id == ctx.user.id
+        status = ctx.t("yours") if mine else ctx.t("open")
+        lines.append(f"#{request.id} · {area_name or '—'} · {requester} · {status}: {request.question[:80]}")
+        if mine:
+            buttons.append(Button(ctx.t("Close #{id}", id=request.id), f"req:{request.id}:close"))
+        elif request.status == "open":
+            buttons.append(Button(ctx.t("Take #{id}", id=request.id), f"req:{request.id}:take"))
+    return [Reply("\n".join(lines), buttons=tuple(buttons[:20]), columns=2)]
