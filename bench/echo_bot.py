@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
@@ -33,6 +33,12 @@ def build_app(token: str, api_base: str, secret: str | None, webhook_url: str) -
     @dispatcher.message()
     async def echo(message: Message, bot: Bot) -> None:
         await bot.send_message(message.chat.id, message.text or "?")
+
+    @dispatcher.callback_query()
+    async def echo_button(query: CallbackQuery, bot: Bot) -> None:
+        # The same work a button needs at the least: stop the spinner, answer in the chat.
+        await bot.answer_callback_query(query.id)
+        await bot.send_message(query.from_user.id, query.data or "?")
 
     async def on_startup(bot: Bot) -> None:
         await bot.set_webhook(webhook_url, secret_token=secret)

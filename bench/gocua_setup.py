@@ -2,7 +2,8 @@
 
 Migrates the database named by GOCUA_DATABASE_URL, loads the demo data and creates
 `--volunteers` single-use volunteer invites, printed as one JSON object on stdout:
-{"invites": ["CODE", ...]}. The benchmark's volunteer chats claim them with `/start CODE`
+{"invites": ["CODE", ...], "runs": [[run id, ...] per volunteer]}.
+The benchmark's volunteer chats claim them with `/start CODE`
 during the warm-up, so the measured load sees real role grants.
 """
 
@@ -15,7 +16,9 @@ import sys
 from datetime import timedelta
 
 
-async def prepare(volunteers: int, area_code: str) -> list[str]:
+async def prepare(
+    volunteers: int, area_code: str, runs_each: int, flow_id: str
+) -> tuple[list[str], list[list[int]]]:
     from bot.app import open_app, utcnow
     from bot.config import load_settings
     from bot.seed_demo import seed_demo
@@ -34,21 +37,53 @@ async def prepare(volunteers: int, area_code: str) -> list[str]:
                 invite = await create_invite(session, role="volunteer", area=area, now=utcnow(),
                                              validity=timedelta(days=1))
                 codes.append(invite.code)
-        return codes
+            runs = await _open_runs(app, session, area, volunteers, runs_each, flow_id)
+        return codes, runs
     finally:
         await app.close()
+
+
+async def _open_runs(app, session, area, volunteers: int, runs_each: int, flow_id: str) -> list[list[int]]:
+    """For the flow-step scenario: one household per volunteer chat, with `runs_each` runs of
+    the flow at its first step. The volunteers join the area by invite, so they may work on them."""
+    from bot.app import utcnow
+    from conversations import engine
+    from db.models import FlowRun, Household
+    from handlers.validation import local_date
+
+    if runs_each <= 0:
+        return [[] for _ in range(volunteers)]
+    flow = app.core.services.flows.latest(flow_id)
+    now = utcnow()
+    state = engine.start(flow, local_date(now)).new_state
+    result: list[list[int]] = []
+    for index in range(volunteers):
+        household = Household(code=f"BENCH-{index:05d}", area_id=area.id, head_name="Hộ thử tải",
+                              address="bench", created_at=now)
+        session.add(household)
+        await session.flush()
+        runs = [FlowRun(flow_id=flow.id, flow_version=flow.version, household_id=household.id,
+                        volunteer_id=1, status="active", current_step=state["step"], state=state,
+                        started_at=now, updated_at=now) for _ in range(runs_each)]
+        session.add_all(runs)
+        await session.flush()
+        result.append([run.id for run in runs])
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="prepare a GoCua database for the benchmark")
     parser.add_argument("--volunteers", type=int, default=0)
     parser.add_argument("--area", default="danang.hai-van")
+    parser.add_argument("--runs-per-volunteer", type=int, default=0)
+    parser.add_argument("--flow", default="vneid")
     args = parser.parse_args()
     from bot.logging import configure_logging
 
     configure_logging("WARNING")
-    codes = asyncio.run(prepare(max(0, min(args.volunteers, 10_000)), args.area))
-    print(json.dumps({"invites": codes}))
+    codes, runs = asyncio.run(prepare(max(0, min(args.volunteers, 10_000)), args.area,
+                                      max(0, min(args.runs_per_volunteer, 1000)), args.flow))
+    print(json.dumps({"invites": codes, "runs": runs}))
     return 0
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -82,6 +83,7 @@ class Chat:
     role: str  # "resident" or "volunteer"
     invite: str | None = None  # a volunteer's invite code, claimed with /start CODE
     language: str = "vi"
+    runs: tuple[int, ...] = ()  # flow_steps: the runs this volunteer answers, one after another
 
 
 Update = dict[str, Any]
@@ -121,16 +123,73 @@ def start_help(chat: Chat) -> Iterator[Update]:
         yield text_update(chat, "/start")
 
 
+BENCH_FLOW = "vneid"
+_callback_ids = itertools.count(1)
+
+
+@functools.cache
+def flow_path(flow_id: str = BENCH_FLOW) -> tuple[str, ...]:
+    """The button tokens of one run of the flow answered by pressing each step's first button
+    (Done, Continue, the first option), computed with GoCua's pure engine."""
+    from datetime import date
+
+    from bot.app import FLOWS_DIR
+    from conversations import engine
+    from conversations.flow_model import load_flows
+
+    flow = load_flows(FLOWS_DIR).latest(flow_id)
+    today = date(2026, 1, 1)
+    transition = engine.start(flow, today)
+    tokens: list[str] = []
+    while transition.new_state["status"] == "active" and len(tokens) < 100:
+        shown = [e for e in transition.events if getattr(e, "buttons", None)]
+        if not shown:
+            break
+        tokens.append(shown[-1].buttons[0].token)
+        transition = engine.advance(flow, transition.new_state, engine.Pressed(tokens[-1]), today)
+    return tuple(tokens)
+
+
+def button_update(chat: Chat, data: str) -> Update:
+    """A press of an inline button on a message the bot sent to this chat."""
+    user = {"id": chat.chat_id, "is_bot": False, "first_name": chat.first_name,
+            "language_code": chat.language}
+    message = {"message_id": 1, "date": int(time.time()),
+               "chat": {"id": chat.chat_id, "type": "private", "first_name": chat.first_name},
+               "text": "…"}
+    return {"callback_query": {"id": str(next(_callback_ids)), "from": user, "chat_instance": "bench",
+                               "message": message, "data": data}}
+
+
+def flow_steps(chat: Chat) -> Iterator[Update]:
+    """Volunteers at the door: each presses through runs of the vneid procedure (Done on every
+    task, the first option of every choice); every press records a step and shows the next.
+    A volunteer who finished all their runs goes on with /households."""
+    yield text_update(chat, f"/start {chat.invite}" if chat.invite else "/start")
+    for run in chat.runs:
+        for token in flow_path():
+            yield button_update(chat, f"f:{run}:{token}")
+    while True:
+        yield text_update(chat, "/households")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "start_help": Scenario(
         name="start_help",
         description="residents and volunteers sending /start and /help",
         updates=start_help,
     ),
+    "flow_steps": Scenario(
+        name="flow_steps",
+        description="volunteers answering the steps of a procedure with buttons",
+        updates=flow_steps,
+        volunteer_share=1.0,
+    ),
 }
 
 
-def make_chats(count: int, volunteers: int, invites: list[str] | None) -> list[Chat]:
+def make_chats(count: int, volunteers: int, invites: list[str] | None,
+               runs: list[list[int]] | None = None, runs_each: int = 0) -> list[Chat]:
     """Chats 0..count-1; every k-th one is a volunteer so that volunteers are spread evenly."""
     step = count / volunteers if volunteers else 0
     volunteer_at = {int(i * step) for i in range(volunteers)}
@@ -139,7 +198,10 @@ def make_chats(count: int, volunteers: int, invites: list[str] | None) -> list[C
     for i in range(count):
         if i in volunteer_at:
             code = invites[vol] if invites is not None else f"BENCH{vol:03d}"
-            chats.append(Chat(i, 700_000_000 + i, f"Tình nguyện viên {vol + 1}", "volunteer", code))
+            # The echo bot has no runs: it gets the same presses with made-up run ids.
+            own = tuple(runs[vol]) if runs is not None else tuple(vol * 1000 + k for k in range(runs_each))
+            chats.append(Chat(i, 700_000_000 + i, f"Tình nguyện viên {vol + 1}", "volunteer", code,
+                              runs=own))
             vol += 1
         else:
             chats.append(Chat(i, 700_000_000 + i, f"Cư dân {i + 1}", "resident"))
@@ -465,18 +527,29 @@ class Bench:
         self.sink_pid = proc.pid
         await wait_ready(session, proc, f"{self.sink_url}/__health", log, "the fake Telegram API")
 
-    def prepare_gocua(self, round_no: int, volunteers: int) -> tuple[dict[str, str], list[str]]:
+    def runs_each(self) -> int:
+        """Runs per volunteer for flow_steps: enough presses for the whole load, and some."""
+        opts = self.opts
+        if opts.scenario.name != "flow_steps" or not opts.volunteers:
+            return 0
+        per_chat = (opts.updates + opts.warmup) / max(1, opts.chats) + 2
+        return int(per_chat / max(1, len(flow_path()))) + 2
+
+    def prepare_gocua(
+        self, round_no: int, volunteers: int
+    ) -> tuple[dict[str, str], list[str], list[list[int]]]:
         db = self.workdir / f"gocua-round{round_no}.db"
         env = self.base_env() | {"GOCUA_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
         done = subprocess.run(
-            [self.python, str(BENCH / "gocua_setup.py"), "--volunteers", str(volunteers)],
+            [self.python, str(BENCH / "gocua_setup.py"), "--volunteers", str(volunteers),
+             "--runs-per-volunteer", str(self.runs_each()), "--flow", BENCH_FLOW],
             env=env, cwd=ROOT, capture_output=True, timeout=120, check=False,
         )
         if done.returncode != 0:
             raise BenchError("preparing the GoCua database failed:\n"
                              + (done.stderr or done.stdout).decode(errors="replace")[-3000:])
-        invites = list(json.loads(done.stdout.decode().strip().splitlines()[-1])["invites"])
-        return env, invites
+        prepared = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        return env, list(prepared["invites"]), [list(r) for r in prepared.get("runs", [])]
 
     def bot_command(self, bot: str, port: int, round_no: int) -> list[str]:
         webhook = f"http://{HOST}:{port}{WEBHOOK_PATH}"
@@ -495,10 +568,10 @@ class Bench:
         port = free_port()
         log = self.workdir / f"{bot}-round{round_no}.log"
         if bot == "gocua":
-            env, invites = self.prepare_gocua(round_no, opts.volunteers)
+            env, invites, runs = self.prepare_gocua(round_no, opts.volunteers)
         else:
-            env, invites = self.base_env(), None
-        chats = make_chats(opts.chats, opts.volunteers, invites)
+            env, invites, runs = self.base_env(), None, None
+        chats = make_chats(opts.chats, opts.volunteers, invites, runs, self.runs_each())
         feed = Feed(opts.scenario, chats)
         await sink_reset(session, self.sink_url)
         started = time.perf_counter()

@@ -119,7 +119,7 @@ async def household_page(session: AsyncSession, household: Household) -> Househo
             .where(StepRecord.run_id.in_(blocked_ids), StepRecord.outcome == "blocked")
             .order_by(StepRecord.id)
         )
-        reasons = dict(rows.tuples().all())
+        reasons = {run_id: reason for run_id, reason in rows}
     summaries = [
         RunSummary(
             run_id=r.id, flow_id=r.flow_id, flow_version=r.flow_version, status=r.status,
