@@ -92,3 +92,18 @@ def test_python_dash_m_bot_and_help(tmp_path):
     assert result.returncode == 0
     for word in ("db", "seed", "invite", "chat", "run"):
         assert word in result.stdout
+
+
+def test_faq_ask_json_and_one_question_per_line(tmp_path):
+    """`gocua faq ask` prints the contract's JSON; with `-` one object per input line, and an
+    out-of-scope question gets id and answer null."""
+    one = gocua(tmp_path, "faq", "ask", "lam khai sinh can gi", "--json")
+    found = json.loads(one.stdout)
+    assert found["id"] == "birth.documents" and found["score"] > 0.5
+    assert "giấy chứng sinh" in found["answer"]
+    many = gocua(tmp_path, "faq", "ask", "-", "--lang", "en",
+                 stdin="quen mat khau vneid\n\ngia vang hom nay bao nhieu\n")
+    rows = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["vneid.forgot_password", None]
+    assert rows[1]["answer"] is None and isinstance(rows[1]["score"], float)
+    assert "Forgot password" in rows[0]["answer"] or "password" in rows[0]["answer"]
