@@ -40,8 +40,21 @@ async def dispatch(ctx: Context) -> list[Reply]:
     return await router.TEXT_HANDLER(ctx, text)
 
 
+# Payload prefixes that act on the procedure the chat is in; anything else leaves it.
+RUN_PAYLOADS = frozenset({"f", "run"})
+
+
+def leave_run(ctx: Context) -> None:
+    """The volunteer went elsewhere: the run stays as it is (resumable from the household page),
+    but typed text and /cancel no longer go to it."""
+    if ctx.state.get("dialog") == "flow_run":
+        ctx.set_state(None)
+
+
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = router.split_command(text)
+    if name != "/cancel":
+        leave_run(ctx)
     cmd = router.COMMANDS.get(name)
     if cmd is None:
         return [Reply(ctx.t("I don't know the command {command}. Type /help to see the commands.",
@@ -54,6 +67,8 @@ async def route_command(ctx: Context, text: str) -> list[Reply]:
 
 async def route_payload(ctx: Context, payload: str) -> list[Reply]:
     prefix, _, rest = payload.partition(":")
+    if prefix not in RUN_PAYLOADS:
+        leave_run(ctx)
     handler = router.PAYLOADS.get(prefix)
     if handler is None:
         return [out_of_date(ctx)]

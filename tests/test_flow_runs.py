@@ -671,3 +671,20 @@ async def test_text_typed_at_a_button_step_does_not_advance_the_run(app, typed):
     else:
         assert an.text().startswith("Please answer with one of the buttons.\nStep 1/6")
     assert await records(app, run_id) == []
+
+
+async def test_leaving_a_run_detaches_typed_text_and_cancel_from_it(app):
+    """After opening /households mid-procedure, /cancel does not abandon the run left behind,
+    and Resume on the page brings the chat back to it."""
+    await seed_demo(app)
+    an = Talker(app, "an", lang="en")
+    run_id = await start_flow(an, "HV-TL-001", "vneid")
+    await an.say("/households")
+    await an.say("/cancel")
+    assert "nothing to cancel" in an.text()
+    assert (await the_run(app, run_id)).status == "active"
+    await an.say("/household HV-TL-001")
+    await an.press(payload_of(an, "Resume"))
+    assert "Step 1/" in an.text()
+    await an.say("/cancel")
+    assert (await the_run(app, run_id)).status == "abandoned"
