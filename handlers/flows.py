@@ -28,7 +28,7 @@ from handlers.access import can_work_on, refuse
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, payload
-from handlers.types import Button, Reply
+from handlers.types import Button, Reply, button_label
 from handlers.validation import local_date
 
 # The order volunteers meet them at the door: identity first, then what it unlocks.
@@ -98,7 +98,7 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
                 return [Reply(ctx.t("First add the person this is for: press “Add a member”."),
                               buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add"),))]
             return await start_run(ctx, household, flow, None)
-        buttons = [Button(m.name[:40], f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
+        buttons = [Button(button_label(m.name), f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
         if not needs_person(flow):
             buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
         return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]

@@ -21,7 +21,7 @@ from handlers.access import can_reassign, can_work_on, covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, command, dialog, payload
-from handlers.types import Button, Reply
+from handlers.types import Button, Reply, button_label
 from handlers.validation import check
 
 MAX_LIST_BUTTONS = 30
@@ -122,10 +122,12 @@ async def render_page(ctx: Context, household: Household) -> Reply:
             elif run.status == "blocked":
                 reason = run.blocked_reason or t("no reason given")
                 lines.append(f"  ⛔ {title}{who}: {flowtexts.reason(ctx, reason)}")
-                buttons.append(Button(t("Retry: {flow}", flow=title)[:40], f"run:{run.run_id}:resume"))
+                label = button_label(t("Retry: {flow}", flow=title))
+                buttons.append(Button(label, f"run:{run.run_id}:resume"))
             else:
                 lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
-                buttons.append(Button(t("Resume: {flow}", flow=title)[:40], f"run:{run.run_id}:resume"))
+                label = button_label(t("Resume: {flow}", flow=title))
+                buttons.append(Button(label, f"run:{run.run_id}:resume"))
     buttons.append(Button(t("Start a procedure"), f"hh:{hh.id}:start"))
     buttons.append(Button(t("Add a member"), f"hh:{hh.id}:add"))
     if can_reassign(ctx, page.area):
@@ -167,7 +169,7 @@ async def offer_reassign(ctx: Context, household: Household, area: Area) -> list
     if not people:
         return [Reply(ctx.t("There is no other volunteer in this area yet."))]
     buttons = tuple(
-        Button(f"{name} ({n})"[:40], f"hh:{household.id}:to:{uid}") for uid, name, n in people[:20]
+        Button(button_label(f"{name} ({n})"), f"hh:{household.id}:to:{uid}") for uid, name, n in people[:20]
     )
     return [Reply(ctx.t("Reassign {code} to which volunteer? (households they have now)",
                         code=household.code), buttons=buttons)]
@@ -214,7 +216,7 @@ async def new_household(ctx: Context, args: str) -> list[Reply]:
     if not choices:
         return [Reply(ctx.t("You have no area to add households to."))]
     ctx.set_state({"dialog": "new_household", "step": "area", "data": {}})
-    buttons = tuple(Button(a.name[:40], f"new:area:{a.id}") for a in choices[:20])
+    buttons = tuple(Button(button_label(a.name), f"new:area:{a.id}") for a in choices[:20])
     return [Reply(ctx.t("New household (1/4). Which village or area?"), buttons=buttons)]
 
 

@@ -5,11 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+BUTTON_LABEL_MAX = 40  # what a phone shows on a button before the platform cuts it anyway
+
 
 @dataclass(frozen=True)
 class Button:
     label: str
     payload: str
+
+
+def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
+    """A button's text, shortened at a word boundary with "…" when it is too long."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:–-(") + "…"
 
 
 @dataclass(frozen=True)

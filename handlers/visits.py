@@ -21,7 +21,7 @@ from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, payload
-from handlers.types import Address, Button, Reply
+from handlers.types import Address, Button, Reply, button_label
 from handlers.validation import check
 
 OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
@@ -52,7 +52,7 @@ async def _after_question(ctx: Context, data: dict) -> list[Reply]:
     if not areas:
         return await _create(ctx, data)
     ctx.set_state({"dialog": "visit", "step": "area", "data": data})
-    buttons = tuple(Button(a.name[:40], f"visit:area:{a.id}") for a in areas)
+    buttons = tuple(Button(button_label(a.name), f"visit:area:{a.id}") for a in areas)
     return [Reply(ctx.t("Which ward or commune do you live in?"), buttons=buttons, columns=2)]
 
 
@@ -87,7 +87,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
             select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
         if step == "area" and villages:
             ctx.set_state({"dialog": "visit", "step": "village", "data": data})
-            buttons = tuple(Button(v.name[:40], f"visit:area:{v.id}") for v in villages)
+            buttons = tuple(Button(button_label(v.name), f"visit:area:{v.id}") for v in villages)
             return [Reply(ctx.t("Which village or residential group?"),
                           buttons=(*buttons, Button(ctx.t("Not sure"), "visit:skip")), columns=2)]
         return _ask_phone(ctx, data)

@@ -688,3 +688,19 @@ async def test_leaving_a_run_detaches_typed_text_and_cancel_from_it(app):
     assert "Step 1/" in an.text()
     await an.say("/cancel")
     assert (await the_run(app, run_id)).status == "abandoned"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Resume: VNeID account", "Resume: VNeID account"),
+        ("Làm tiếp: Xác nhận thông tin cư trú (CT07) cho bà", "Làm tiếp: Xác nhận thông tin cư trú…"),
+        ("x" * 60, "x" * 39 + "…"),
+    ],
+)
+def test_long_button_labels_end_with_an_ellipsis_at_a_word(text, shown):
+    """A label too long for a phone button is cut at a word boundary and ends with “…”."""
+    from handlers.types import button_label
+
+    assert button_label(text) == shown
+    assert len(button_label(text)) <= 40
