@@ -21,11 +21,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from db.engine import Database
 from db.repo.updates import is_processed, mark_sent_many, record_processed, take_unsent_replies
-from db.repo.users import create_user, load_for_update, new_conversation, save_conversation
+from db.repo.users import (
+    create_user,
+    load_for_update,
+    new_conversation,
+    offer_in_chat,
+    save_conversation,
+)
 from handlers import dispatch
 from handlers.context import Context, Services
 from handlers.i18n import N_, translator
-from handlers.options import offered_from
+from handlers.options import NUMBERED_CHANNELS, offered_from
 from handlers.types import Incoming, Reply
 
 log = structlog.get_logger("gocua.core")
@@ -66,7 +72,9 @@ class Core:
         ):
             try:
                 try:
-                    return await self._handle_once(incoming)
+                    replies = await self._handle_once(incoming)
+                    await self._offer_to_other_chats(replies)
+                    return replies
                 except _HandlerFailed as failed:
                     # A bug must not lose the update nor loop redeliveries: nothing of the
                     # handler's work is kept (rolled back), the user is told, the update counts
@@ -82,6 +90,21 @@ class Core:
             except (OperationalError, DBAPIError, OSError) as exc:
                 log.error("update.database_unavailable", error=str(exc))
                 raise DatabaseUnavailable(str(exc)) from exc
+
+    async def _offer_to_other_chats(self, replies: list[Reply]) -> None:
+        """A notice with buttons sent to another chat that shows numbered options (console,
+        Zalo) becomes that chat's current options, so "1" there means "Take it". Done after the
+        update's commit, one small transaction per target, so two chats notifying each other
+        never wait on each other's rows; if it fails the notice still goes out, logged."""
+        for reply in replies:
+            if reply.to is None or not reply.buttons or reply.to.channel not in NUMBERED_CHANNELS:
+                continue
+            try:
+                async with self.db.transaction() as session:
+                    await offer_in_chat(session, reply.to.channel, reply.to.chat_id,
+                                        [[b.label, b.payload] for b in reply.buttons], self.services.clock())
+            except (OperationalError, DBAPIError, OSError) as exc:
+                log.warning("notice.options_not_recorded", to=reply.to.chat_id, error=str(exc))
 
     async def _already_processed(self, incoming: Incoming) -> bool:
         async with self.db.transaction() as session:

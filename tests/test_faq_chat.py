@@ -143,3 +143,21 @@ async def test_requests_lists_open_requests_of_the_area(app):
     assert "CT07" in binh.text() and any(p.endswith(":take") for _, p in binh.buttons())
     await an.say("/requests")
     assert "CT07" not in an.text()
+
+
+async def test_console_volunteer_takes_a_notice_by_its_number(app):
+    """A volunteer on the console answers “1” under a visit notice and takes the request."""
+    await seed_demo(app)
+    an = Talker(app, "an", lang="en")
+    await an.say("/households")  # an has a console chat with other options on screen
+    resident = Talker(app, "ba-muoi")
+    await resident.say("/visit nho giup cai VNeID")
+    await resident.press(payload_of(resident, "Hải Vân"))
+    await resident.press(payload_of(resident, "Không rõ"))
+    await resident.press("visit:skip")
+    await resident.press("visit:skip")
+    await an.say("1")
+    assert "You took request" in an.text()
+    async with app.db.transaction() as session:
+        request = await session.scalar(select(SupportRequest))
+    assert request.status == "taken"

@@ -132,6 +132,17 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
     conversation.updated_at = now
 
 
+async def offer_in_chat(
+    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime
+) -> None:
+    """Make `offered` the current options of another chat (a notice sent there), if it exists."""
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+        .values(offered=offered, updated_at=now, version=Conversation.version + 1)
+    )
+
+
 async def new_conversation(
     session: AsyncSession, channel: str, chat_id: str, user_id: int, now: datetime
 ) -> Conversation:
