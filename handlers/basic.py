@@ -9,7 +9,7 @@ from db.repo.invites import ClaimResult, claim_invite
 from db.repo.users import top_role
 from handlers.context import Context
 from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
-from handlers.router import EVERYONE, command, commands_for, dialog, payload
+from handlers.router import EVERYONE, command, commands_for, dialog, out_of_date, payload
 from handlers.types import Button, Reply
 
 ROLE_NAMES = {
@@ -121,7 +121,7 @@ async def lang(ctx: Context, args: str) -> list[Reply]:
 @payload("lang")
 async def set_lang(ctx: Context, code: str) -> list[Reply]:
     if code not in LOCALES:
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     ctx.user.locale = code
     ctx.relocalise()
     return [Reply(ctx.t("Language set to {language}.", language=LANGUAGE_NAMES[code]))]

@@ -27,7 +27,7 @@ async def dispatch(ctx: Context) -> list[Reply]:
             payload = match.payload
             ctx.incoming = replace(incoming, payload=payload, text=None)
         elif match.out_of_range and not ctx.state.get("dialog"):
-            return [out_of_date(ctx)]
+            return [router.out_of_date(ctx)]
     if payload is not None:
         return await route_payload(ctx, payload)
     if not text:
@@ -71,9 +71,9 @@ async def route_payload(ctx: Context, payload: str) -> list[Reply]:
         leave_run(ctx)
     handler = router.PAYLOADS.get(prefix)
     if handler is None:
-        return [out_of_date(ctx)]
+        return [router.out_of_date(ctx)]
     return await handler(ctx, rest)
 
 
 def out_of_date(ctx: Context) -> Reply:
-    return Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))
+    return out_of_date(ctx)

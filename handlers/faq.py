@@ -11,7 +11,7 @@ from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import LEADERS, command, payload, set_text_handler
+from handlers.router import LEADERS, command, out_of_date, payload, set_text_handler
 from handlers.types import Button, Reply
 
 GREETINGS = frozenset({"xin chao", "chao", "chao ban", "chao bot", "alo", "hello", "hi", "hey",
@@ -75,7 +75,7 @@ set_text_handler(faq_text)
 async def faq_button(ctx: Context, rest: str) -> list[Reply]:
     verb, _, entry_id = rest.partition(":")
     if entry_id not in faq_index(ctx).by_id:
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     question = str(ctx.state.get("last_question") or "")
     if verb == "show":
         return [_answer(ctx, entry_id)]
@@ -87,7 +87,7 @@ async def faq_button(ctx: Context, rest: str) -> list[Reply]:
         return [_suggest(ctx, question, exclude=entry_id) if question else
                 Reply(ctx.t("Sorry. Ask me in other words, or ask a volunteer."),
                       buttons=(Button(ctx.t("Ask a volunteer"), "visit:start"),))]
-    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    return [out_of_date(ctx)]
 
 
 @command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=30)

@@ -24,17 +24,17 @@ from conversations.events import (
 from conversations.flow_model import Flow, FlowRegistry
 from db.models import Area, AuditLog, FlowRun, Household, Resident
 from db.repo.flows import add_step_records, open_run, run_for_update, save_run_state
+from db.repo.households import members_of
 from handlers.access import can_work_on, refuse
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, payload
+from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, out_of_date, payload
 from handlers.types import Button, Reply, button_label
 from handlers.validation import local_date
 
 # The order volunteers meet them at the door: identity first, then what it unlocks.
 FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
               "social_pension", "digital_signature", "smartphone_skills")
-OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
 OUTCOME_MARKS = {"done": "✅", "skipped": "⏭", "blocked": "⛔"}
 OUTCOME_NAMES = {"done": N_("Done"), "skipped": N_("Skipped"), "blocked": N_("Problem")}
 
@@ -88,10 +88,9 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
     flow_id, _, raw_person = arg.partition(":")
     flows = registry(ctx)
     if flow_id not in flows:
-        return [Reply(ctx.t(OUT_OF_DATE))]
+        return [out_of_date(ctx)]
     flow = flows.latest(flow_id)
-    members = list(await ctx.session.scalars(
-        select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)))
+    members = await members_of(ctx.session, household.id)
     if raw_person == "":
         if not members:
             if needs_person(flow):
@@ -107,7 +106,7 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
         return await start_run(ctx, household, flow, None)
     if person not in {m.id for m in members}:
         refuse(ctx, "start_flow", f"household:{household.id}/resident:{raw_person[:20]}")
-        return [Reply(ctx.t(OUT_OF_DATE))]
+        return [out_of_date(ctx)]
     return await start_run(ctx, household, flow, person)
 
 
@@ -144,7 +143,7 @@ async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, F
     run = await run_for_update(ctx.session, int(raw_run), lock=not ctx.services.is_sqlite) \
         if raw_run.isdigit() else None
     if run is None:
-        return Reply(ctx.t(OUT_OF_DATE))
+        return out_of_date(ctx)
     household = await ctx.session.get(Household, run.household_id)
     area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None or not can_work_on(ctx, household, area):
@@ -165,7 +164,7 @@ async def run_button(ctx: Context, rest: str) -> list[Reply]:
     run, _, _ = loaded
     if action == "resume" and run.status in ("active", "blocked"):
         return await _continue(ctx, run)
-    return [Reply(ctx.t(OUT_OF_DATE))]
+    return [out_of_date(ctx)]
 
 
 @payload("f")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from db.models import Area, AuditLog, Household, Resident
@@ -20,7 +19,7 @@ from handlers import flows as flowtexts
 from handlers.access import can_reassign, can_work_on, covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import STAFF, command, dialog, payload
+from handlers.router import STAFF, command, dialog, out_of_date, payload
 from handlers.types import Button, Reply, button_label
 from handlers.validation import check
 
@@ -74,7 +73,7 @@ async def load_household(ctx: Context, raw_id: str, action: str) -> tuple[Househ
     household = await ctx.session.get(Household, int(raw_id)) if raw_id.isdigit() else None
     area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None:
-        return Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))
+        return out_of_date(ctx)
     if not can_work_on(ctx, household, area):
         refuse(ctx, action, f"household:{household.id}")
         return Reply(ctx.t("This household is not in your area, so you cannot open it."))
@@ -156,7 +155,7 @@ async def household_button(ctx: Context, rest: str) -> list[Reply]:
         return await flowtexts.offer_flows(ctx, household)
     if verb == "flow":
         return await flowtexts.choose_person(ctx, household, arg)
-    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    return [out_of_date(ctx)]
 
 
 # ---------------------------------------------------------------- reassignment (leaders, admins)
@@ -183,7 +182,7 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
     uid = int(raw_uid) if raw_uid.isdigit() else -1
     if uid not in candidates:
         refuse(ctx, "reassign_to", f"household:{household.id}->user:{raw_uid[:20]}")
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     before = household.volunteer_id
     household.volunteer_id = uid
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.reassign",
@@ -224,7 +223,7 @@ async def new_household(ctx: Context, args: str) -> list[Reply]:
 async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
     state = ctx.state
     if state.get("dialog") != "new_household":
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     verb, _, arg = rest.partition(":")
     if verb == "area" and state.get("step") == "area":
         area = await ctx.session.get(Area, int(arg)) if arg.isdigit() else None
@@ -236,7 +235,7 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
         return [Reply(ctx.t("New household (2/4). Full name of the head of household?"))]
     if verb == "skip" and state.get("step") == "phone":
         return await _create_household(ctx, state["data"], None)
-    return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+    return [out_of_date(ctx)]
 
 
 @dialog("new_household")
@@ -265,7 +264,7 @@ async def new_household_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(t(error.msgid, **error.values), buttons=(Button(t("Skip"), "new:skip"),))]
         return await _create_household(ctx, data, value)
     ctx.set_state(None)
-    return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+    return [out_of_date(ctx)]
 
 
 async def _create_household(ctx: Context, data: dict, phone: str | None) -> list[Reply]:
@@ -308,7 +307,7 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None or not can_work_on(ctx, household, area):
         ctx.set_state(None)
-        return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     step = state.get("step")
     skip = (Button(t("Skip"), "member:skip"),)
     if step == "name":
@@ -330,18 +329,18 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
         return await _save_member(ctx, household, value)
     ctx.set_state(None)
-    return [Reply(t("This button is out of date. Type /help to see what you can do now."))]
+    return [out_of_date(ctx)]
 
 
 @payload("member")
 async def member_button(ctx: Context, rest: str) -> list[Reply]:
     state = ctx.state
     if state.get("dialog") != "add_member" or rest != "skip":
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     household = await ctx.session.get(Household, int(state.get("household_id", 0)))
     if household is None:
         ctx.set_state(None)
-        return [Reply(ctx.t("This button is out of date. Type /help to see what you can do now."))]
+        return [out_of_date(ctx)]
     if state.get("step") == "year":
         ctx.set_state({**state, "step": "cccd", "year": None})
         return [Reply(ctx.t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
@@ -367,7 +366,3 @@ async def _save_member(ctx: Context, household: Household, cccd: str | None) -> 
     return [Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code)),
             await render_page(ctx, household)]
 
-
-async def members_of(ctx: Context, household: Household) -> list[Resident]:
-    return list(await ctx.session.scalars(
-        select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)))

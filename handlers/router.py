@@ -10,9 +10,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from handlers.context import Context
+from handlers.i18n import N_
 from handlers.types import Reply
 
 Handler = Callable[[Context, str], Awaitable[list[Reply]]]
+
+OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
+
+
+def out_of_date(ctx: Context) -> Reply:
+    """The answer to a button (or numbered option) that no longer fits what the chat is doing."""
+    return Reply(ctx.t(OUT_OF_DATE))
+
 
 EVERYONE = ("resident", "volunteer", "leader", "admin")
 STAFF = ("volunteer", "leader", "admin")

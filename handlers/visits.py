@@ -20,11 +20,10 @@ from db.repo.support import (
 from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_, translator
-from handlers.router import EVERYONE, STAFF, command, dialog, payload
+from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
 from handlers.types import Address, Button, Reply, button_label
 from handlers.validation import check
 
-OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
 SKIP = N_("Skip")
 
 
@@ -75,13 +74,13 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
         return await begin_visit(ctx, str(ctx.state.get("last_question") or ""))
     state = ctx.state
     if state.get("dialog") != "visit":
-        return [Reply(ctx.t(OUT_OF_DATE))]
+        return [out_of_date(ctx)]
     data = dict(state.get("data") or {})
     step = state.get("step")
     if verb == "area" and step in ("area", "village"):
         area = await ctx.session.get(Area, int(arg)) if arg.isdigit() else None
         if area is None:
-            return [Reply(ctx.t(OUT_OF_DATE))]
+            return [out_of_date(ctx)]
         data["area_id"] = area.id
         villages = list(await ctx.session.scalars(
             select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
@@ -97,7 +96,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
         return _ask_address(ctx, data) if "household_id" not in data else await _create(ctx, data)
     if verb == "skip" and step == "address":
         return await _create(ctx, data)
-    return [Reply(ctx.t(OUT_OF_DATE))]
+    return [out_of_date(ctx)]
 
 
 @dialog("visit")
@@ -193,7 +192,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
     raw_id, _, verb = rest.partition(":")
     request = await ctx.session.get(SupportRequest, int(raw_id)) if raw_id.isdigit() else None
     if request is None or not ctx.has_role(*STAFF):
-        return [Reply(ctx.t(OUT_OF_DATE))]
+        return [out_of_date(ctx)]
     area = await ctx.session.get(Area, request.area_id) if request.area_id else None
     household = await ctx.session.get(Household, request.household_id) if request.household_id else None
     assigned = household is not None and household.volunteer_id == ctx.user.id
@@ -225,7 +224,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
             return [Reply(ctx.t("Request #{id} is already closed.", id=request.id))]
         ctx.set_state({"dialog": "close_request", "request_id": request.id})
         return [Reply(ctx.t("Closing request #{id}: write a short note on what was done.", id=request.id))]
-    return [Reply(ctx.t(OUT_OF_DATE))]
+    return [out_of_date(ctx)]
 
 
 @dialog("close_request")
@@ -233,7 +232,7 @@ async def close_note(ctx: Context, text: str) -> list[Reply]:
     request = await ctx.session.get(SupportRequest, int(ctx.state.get("request_id", 0)))
     ctx.set_state(None)
     if request is None or request.status == "closed":
-        return [Reply(ctx.t(OUT_OF_DATE))]
+        return [out_of_date(ctx)]
     area = await ctx.session.get(Area, request.area_id) if request.area_id else None
     if not _may_handle(ctx, request, area):
         refuse(ctx, "request:close", f"request:{request.id}")

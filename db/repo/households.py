@@ -99,13 +99,18 @@ async def progress_of_volunteer(session: AsyncSession, volunteer_id: int) -> lis
     ]
 
 
+async def members_of(session: AsyncSession, household_id: int) -> list[Resident]:
+    """The household's members in the order they were added."""
+    return list(await session.scalars(
+        select(Resident).where(Resident.household_id == household_id).order_by(Resident.id)
+    ))
+
+
 async def household_page(session: AsyncSession, household: Household) -> HouseholdPage:
     area = await session.get(Area, household.area_id)
     assert area is not None
     volunteer = await session.get(User, household.volunteer_id) if household.volunteer_id else None
-    members = list(await session.scalars(
-        select(Resident).where(Resident.household_id == household.id).order_by(Resident.id)
-    ))
+    members = await members_of(session, household.id)
     names = {m.id: m.name for m in members}
     runs = list(await session.scalars(
         select(FlowRun).where(FlowRun.household_id == household.id, FlowRun.status != "abandoned")
