@@ -116,6 +116,10 @@ class Household(Base):
     volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # When a step was last recorded for this household (None: never reached). Kept with the
+    # step records in the same transaction so that "households reached" is a count, not a
+    # search through millions of step records.
+    last_step_at: Mapped[datetime | None]
 
 
 class Resident(Base):
@@ -165,6 +169,7 @@ class StepRecord(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "step_id", "attempt"),
         Index("ix_step_records_recorded_at", "recorded_at"),
+        Index("ix_step_records_outcome_recorded_at", "outcome", "recorded_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -220,7 +220,7 @@ async def _apply(
 ) -> list[Reply]:
     """Write what the engine decided (records + state, one transaction) and render it."""
     if transition.records:
-        add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
+        await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
                          source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
     if transition.new_state is not run.state or transition.records:
         save_run_state(run, transition.new_state, ctx.now)

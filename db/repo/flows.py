@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import FlowRun, FlowVersion, StepRecord
+from db.models import FlowRun, FlowVersion, Household, StepRecord
 
 
 async def stored_flow_versions(session: AsyncSession) -> list[tuple[str, int, str]]:
@@ -59,7 +59,7 @@ def save_run_state(run: FlowRun, state: dict[str, Any], now: datetime) -> None:
         run.finished_at = now
 
 
-def add_step_records(
+async def add_step_records(
     session: AsyncSession,
     run: FlowRun,
     records: Iterable[Any],
@@ -68,10 +68,18 @@ def add_step_records(
     now: datetime,
     source_update: str,
 ) -> None:
+    """Append the records and mark the household reached now (same transaction)."""
+    added = 0
     for record in records:
+        added += 1
         session.add(StepRecord(
             run_id=run.id, step_id=record.step_id, attempt=record.attempt, outcome=record.outcome,
             reason=(record.reason or None) and str(record.reason)[:300],
             value=None if record.value is None else str(record.value)[:300],
             user_id=user_id, recorded_at=now, source_update=source_update[:80],
         ))
+    if added:
+        await session.execute(
+            update(Household).where(Household.id == run.household_id).values(last_step_at=now)
+            .execution_options(synchronize_session=False)
+        )
