@@ -42,9 +42,10 @@ async def open_app(
     shipped = frozenset(flows.ids())
     db = Database(settings.database_url)
     await pin_flow_versions(db, flows, clock())
+    await db.refresh_planner_statistics()
     services = Services(
         settings=settings, clock=clock, flows=flows, faq=default_index(), is_sqlite=db.is_sqlite,
-        retired_flows=frozenset(flows.ids()) - shipped,
+        retired_flows=frozenset(flows.ids()) - shipped, read_session=db.read_session,
     )
     return App(settings=settings, db=db, core=Core(db, services))
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -61,6 +61,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def _sqlite_reader(url: str) -> AsyncEngine:
+    engine = create_async_engine(make_url(url).set(drivername="sqlite+aiosqlite"), pool_size=2)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return engine
+
+
 class Database:
     """The engine, a session factory and one way to run a transaction."""
 
@@ -73,6 +86,26 @@ class Database:
         self._writer: asyncio.Task[Any] | None = None  # the task holding the write lock
         self._connection: AsyncConnection | None = None  # SQLite: the writers' one connection
         self._before_dispose: list[Callable[[], Awaitable[None]]] = []
+        self._reader: AsyncEngine | None = None  # SQLite: reports read on a worker thread
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session for reports (/stats, exports): it sees what is committed.
+
+        On SQLite it is a connection of its own driven by aiosqlite's worker thread, so a long
+        aggregate query does not hold the event loop (the update path's statements run on it);
+        in WAL mode a reader never waits for the writer. On PostgreSQL: a read-only transaction.
+        """
+        if self.is_sqlite and _sqlite_file(self.url) is not None:
+            if self._reader is None:
+                self._reader = _sqlite_reader(self.url)
+            async with AsyncSession(self._reader) as session:
+                yield session
+            return
+        async with self.sessions() as session, session.begin():
+            if not self.is_sqlite:
+                await session.execute(text("SET TRANSACTION READ ONLY"))
+            yield session
 
     def before_dispose(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` (e.g. a last flush of pending writes) when the database is disposed."""
@@ -116,6 +149,16 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
 
+    async def refresh_planner_statistics(self) -> None:
+        """Give SQLite's query planner fresh table statistics (sampled: well under a second on a
+        city's database). Without them it may start a ward's report from two million step records
+        instead of the ward's households. PostgreSQL's autovacuum keeps its own."""
+        if not self.is_sqlite:
+            return
+        async with self.transaction() as session:
+            await session.execute(text("PRAGMA analysis_limit=1000"))
+            await session.execute(text("ANALYZE"))
+
     async def dispose(self) -> None:
         callbacks, self._before_dispose = self._before_dispose, []
         for callback in callbacks:
@@ -123,4 +166,7 @@ class Database:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.dispose()
         await self.engine.dispose()

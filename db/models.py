@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -106,10 +107,14 @@ class Invite(Base):
 
 class Household(Base):
     __tablename__ = "households"
+    __table_args__ = (
+        # /stats reads households per area from this index alone (no table rows).
+        Index("ix_households_area_reached", "area_id", "last_step_at", "volunteer_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     head_name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(300))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -126,6 +131,11 @@ class Resident(Base):
     """A member of a household: only what serves (no full citizen ID, ever)."""
 
     __tablename__ = "residents"
+    __table_args__ = (
+        # "Households with a digital-ready member": one probe per household into a small index.
+        Index("ix_residents_digital_ready", "household_id",
+              sqlite_where=text("digital_ready = 1"), postgresql_where=text("digital_ready")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(
@@ -145,12 +155,18 @@ class FlowRun(Base):
     __table_args__ = (
         Index("ix_flow_runs_household_status", "household_id", "status"),
         Index("ix_flow_runs_flow_status", "flow_id", "status"),
+        # Everything /stats counts about runs, per area, from this index alone.
+        Index("ix_flow_runs_area_report", "area_id", "flow_id", "status", "started_at", "finished_at",
+              "updated_at", "volunteer_id", "resident_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     flow_id: Mapped[str] = mapped_column(String(60))
     flow_version: Mapped[int] = mapped_column(Integer)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    # The household's area, copied when the run starts (households do not move): reports count
+    # runs per area without joining two million rows to households.
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(12), default="active")
@@ -169,11 +185,18 @@ class StepRecord(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "step_id", "attempt"),
         Index("ix_step_records_recorded_at", "recorded_at"),
-        Index("ix_step_records_outcome_recorded_at", "outcome", "recorded_at"),
+        # Reports read these indexes alone: drop-off per step, and the reasons of Problems.
+        Index("ix_step_records_drop_off", "flow_id", "area_id", "step_id", "outcome", "run_id"),
+        Index("ix_step_records_blocked", "area_id", "flow_id", "reason", "recorded_at",
+              sqlite_where=text("outcome = 'blocked'"), postgresql_where=text("outcome = 'blocked'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("flow_runs.id"), index=True)
+    # The run's procedure and area, copied (they never change): a city's reports aggregate two
+    # million records per area and procedure without joining them to runs.
+    flow_id: Mapped[str] = mapped_column(String(60))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     step_id: Mapped[str] = mapped_column(String(60))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     outcome: Mapped[str] = mapped_column(String(12))

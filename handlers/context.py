@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ class Services:
     faq: FaqIndex | None = None
     retired_flows: frozenset[str] = frozenset()  # known only from stored versions: no new runs
     is_sqlite: bool = True
+    # Opens a read-only session for reports (Database.read_session); None: use the update's own.
+    read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

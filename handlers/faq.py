@@ -90,7 +90,7 @@ async def faq_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=30)
+@command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=33)
 async def misses(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in LEADERS]
     rows = await top_misses(ctx.session, codes)

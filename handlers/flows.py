@@ -121,8 +121,9 @@ async def start_run(ctx: Context, household: Household, flow: Flow, resident_id:
         return await _continue(ctx, existing)
     transition = engine.start(flow, local_date(ctx.now))
     run = FlowRun(
-        flow_id=flow.id, flow_version=flow.version, household_id=household.id, resident_id=resident_id,
-        volunteer_id=ctx.user.id, status="active", state={}, started_at=ctx.now, updated_at=ctx.now,
+        flow_id=flow.id, flow_version=flow.version, household_id=household.id, area_id=household.area_id,
+        resident_id=resident_id, volunteer_id=ctx.user.id, status="active", state={},
+        started_at=ctx.now, updated_at=ctx.now,
     )
     ctx.session.add(run)
     await ctx.session.flush()

@@ -37,3 +37,35 @@ async def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path):
     # Waiting for another process's lock happens in asyncio sleeps, not in SQLite's busy handler
     # (which would block the event loop): tests/test_sqlite_driver.py.
     assert engine.dialect.busy_timeout >= 5
+
+
+async def test_0003_fills_reached_and_run_areas_from_existing_records(tmp_path):
+    """A database from before /stats keeps its figures: households already reached get their
+    last step time and runs get their household's area."""
+    import sqlite3
+
+    from db.migrate import upgrade_sync
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    upgrade_sync(url, "0002")
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.executescript("""
+        INSERT INTO areas (id, code, name, level) VALUES (1, 'x', 'X', 'city'), (2, 'x.y', 'Y', 'ward');
+        INSERT INTO users (id, display_name, created_at) VALUES (1, 'An', '2026-11-01 00:00:00');
+        INSERT INTO households (id, code, area_id, head_name, address, created_at) VALUES
+            (1, 'H-1', 2, 'A', 'a', '2026-11-01 00:00:00'), (2, 'H-2', 2, 'B', 'b', '2026-11-01 00:00:00');
+        INSERT INTO flow_runs (id, flow_id, flow_version, household_id, volunteer_id, status, state, version,
+                               started_at, updated_at) VALUES
+            (1, 'vneid', 1, 1, 1, 'active', '{}', 1, '2026-11-02 00:00:00', '2026-11-03 00:00:00');
+        INSERT INTO step_records (run_id, step_id, attempt, outcome, user_id, recorded_at) VALUES
+            (1, 'a', 1, 'done', 1, '2026-11-02 08:00:00'), (1, 'b', 1, 'done', 1, '2026-11-03 09:30:00');
+    """)
+    old.commit()
+    old.close()
+    upgrade_sync(url)
+    new = sqlite3.connect(tmp_path / "old.db")
+    assert new.execute("SELECT code, last_step_at FROM households ORDER BY id").fetchall() == [
+        ("H-1", "2026-11-03 09:30:00"), ("H-2", None)]
+    assert new.execute("SELECT area_id FROM flow_runs").fetchall() == [(2,)]
+    assert new.execute("SELECT flow_id, area_id FROM step_records").fetchall() == [("vneid", 2)] * 2
+    assert new.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -73,7 +73,8 @@ async def add_step_records(
     for record in records:
         added += 1
         session.add(StepRecord(
-            run_id=run.id, step_id=record.step_id, attempt=record.attempt, outcome=record.outcome,
+            run_id=run.id, flow_id=run.flow_id, area_id=run.area_id, step_id=record.step_id,
+            attempt=record.attempt, outcome=record.outcome,
             reason=(record.reason or None) and str(record.reason)[:300],
             value=None if record.value is None else str(record.value)[:300],
             user_id=user_id, recorded_at=now, source_update=source_update[:80],

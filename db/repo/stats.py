@@ -1,0 +1,451 @@
+"""Campaign statistics for an area and everything below it, as aggregate queries.
+
+Every figure is counted by the database (GROUP BY over indexed columns), never by looping over
+rows in Python: at city scale there are about 100,000 households and 2,000,000 step records.
+Per-area figures are grouped by the household's area and rolled up the area tree here, which
+has hundreds of rows, not millions.
+
+The period (`since`) applies to activity: households reached, procedures started / completed /
+blocked, block reasons, residents supported. Households, digital-ready households, volunteers
+and targets are counts as of now. "Active volunteers" always means the last 7 days.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
+from db.repo.areas import within
+
+VOLUNTEER_LOAD = 20  # "1+20": one volunteer, about twenty households
+ACTIVE_DAYS = 7
+TOP_REASONS = 3
+CHART_WEEKS = 12
+# Written as SQL text, not a bound parameter, so that the planner can prove the query matches
+# the partial index ix_step_records_blocked (a bound value is unknown when the plan is made).
+BLOCKED_RECORD = text("step_records.outcome = 'blocked'")
+
+
+@dataclass(frozen=True)
+class AreaRef:
+    code: str | None  # None: every area (the whole database)
+    name: str
+    level: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "level": self.level}
+
+
+@dataclass
+class FlowStats:
+    started: int = 0
+    completed: int = 0
+    blocked: int = 0  # blocked now, blocked within the period
+    active: int = 0  # in progress now
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started, "completed": self.completed, "blocked": self.blocked,
+            "active": self.active,
+            "top_block_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
+        }
+
+
+@dataclass
+class HouseholdCounts:
+    households: int = 0
+    reached: int = 0
+    digital_ready: int = 0
+    assigned: int = 0
+
+    def add(self, other: HouseholdCounts) -> None:
+        self.households += other.households
+        self.reached += other.reached
+        self.digital_ready += other.digital_ready
+        self.assigned += other.assigned
+
+
+@dataclass
+class ChildStats:
+    area_id: int
+    area: AreaRef
+    counts: HouseholdCounts
+    target_households: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.area.to_json(), "households": self.counts.households,
+            "households_reached": self.counts.reached,
+            "households_digital_ready": self.counts.digital_ready,
+            "target_households": self.target_households,
+        }
+
+
+@dataclass
+class AreaStats:
+    area: AreaRef
+    since: datetime | None
+    now: datetime
+    counts: HouseholdCounts
+    residents_supported: int
+    volunteers: int
+    volunteers_active: int
+    target_households: int | None
+    target_digital_ready: int | None
+    flows: dict[str, FlowStats]
+    children: list[ChildStats]
+    weekly_completed: list[tuple[date, int]]
+
+    @property
+    def capacity(self) -> int:
+        """Households the area's volunteers can look after at twenty each."""
+        return self.volunteers * VOLUNTEER_LOAD
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "area": self.area.to_json(),
+            "since": self.since.isoformat() if self.since else None,
+            "households": self.counts.households,
+            "households_reached": self.counts.reached,
+            "households_digital_ready": self.counts.digital_ready,
+            "households_assigned": self.counts.assigned,
+            "residents_supported": self.residents_supported,
+            "volunteers": self.volunteers,
+            "volunteers_active_7d": self.volunteers_active,
+            "volunteer_capacity": self.capacity,
+            "targets": {"households": self.target_households, "digital_ready": self.target_digital_ready},
+            "flows": {flow_id: s.to_json() for flow_id, s in sorted(self.flows.items())},
+            "weekly_completed": [{"week": w.isoformat(), "completed": n} for w, n in self.weekly_completed],
+            "children": [c.to_json() for c in self.children],
+        }
+
+
+@dataclass(frozen=True)
+class StepDropOff:
+    step_id: str
+    reached: int  # runs that got to this step (answered it or are waiting at it)
+    passed: int  # runs that answered Done / Skip or a choice/input here
+    blocked: int  # runs that reported a problem here
+    waiting: int  # runs in progress, waiting at this step now
+    abandoned: int  # runs cancelled at this step
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step_id, "reached": self.reached, "passed": self.passed,
+                "blocked": self.blocked, "waiting": self.waiting, "abandoned": self.abandoned}
+
+
+@dataclass
+class VolunteerStats:
+    user_id: int
+    name: str
+    households: int
+    reached: int
+    completed: int
+    last_active: datetime | None
+
+
+class Scope:
+    """The areas a query covers: one area and its descendants, or everything (area None)."""
+
+    def __init__(self, area: Area | None, areas: list[Area]) -> None:
+        self.area = area
+        self.areas = {a.id: a for a in areas}
+
+    @property
+    def everything(self) -> bool:
+        return self.area is None
+
+    def households_in(self) -> ColumnElement[bool]:
+        return true() if self.area is None else Household.area_id.in_(list(self.areas))
+
+    def runs_in(self) -> ColumnElement[bool]:
+        return true() if self.area is None else FlowRun.area_id.in_(list(self.areas))
+
+    def ref(self, all_name: str) -> AreaRef:
+        if self.area is None:
+            return AreaRef(None, all_name, "all")
+        return AreaRef(self.area.code, self.area.name, self.area.level)
+
+    def children(self) -> list[Area]:
+        parent_id = self.area.id if self.area else None
+        return sorted((a for a in self.areas.values() if a.parent_id == parent_id), key=lambda a: a.name)
+
+    def child_of(self, area_id: int) -> int | None:
+        """The direct child of the scope's area that contains `area_id` (None: the area itself)."""
+        top = self.area.id if self.area else None
+        current = self.areas.get(area_id)
+        while current is not None and current.parent_id != top:
+            current = self.areas.get(current.parent_id) if current.parent_id is not None else None
+        return current.id if current is not None else None
+
+
+async def load_scope(session: AsyncSession, area: Area | None) -> Scope:
+    stmt = select(Area)
+    if area is not None:
+        stmt = stmt.where(within(Area.code, area.code))
+    return Scope(area, list(await session.scalars(stmt)))
+
+
+def _since(column: Any, since: datetime | None) -> ColumnElement[bool]:
+    return true() if since is None else column >= since
+
+
+def _count_if(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _runs_in(scope: Scope, *columns: Any) -> Select[Any]:
+    """`columns` of the flow runs in the scope (runs carry their household's area)."""
+    return select(*columns).select_from(FlowRun).where(scope.runs_in())
+
+
+async def household_counts(
+    session: AsyncSession, scope: Scope, since: datetime | None
+) -> dict[int, HouseholdCounts]:
+    """Per area id: households, reached in the period, with a digital-ready member, assigned."""
+    reached = Household.last_step_at.is_not(None) if since is None else Household.last_step_at >= since
+    digital = exists().where(Resident.household_id == Household.id, Resident.digital_ready)
+    rows = await session.execute(
+        select(
+            Household.area_id, func.count(), _count_if(reached), _count_if(digital),
+            func.count(Household.volunteer_id),
+        ).where(scope.households_in()).group_by(Household.area_id)
+    )
+    return {area_id: HouseholdCounts(n, r, d, a) for area_id, n, r, d, a in rows}
+
+
+async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | None) -> dict[str, FlowStats]:
+    # Grouped by area first, in the order of the runs' report index, so the database streams
+    # through that index instead of sorting every run; the few hundred groups are added up here.
+    runs = _runs_in(scope,
+        FlowRun.flow_id,
+        _count_if(_since(FlowRun.started_at, since)),
+        _count_if(and_(FlowRun.status == "completed", _since(FlowRun.finished_at, since))),
+        _count_if(and_(FlowRun.status == "blocked", _since(FlowRun.updated_at, since))),
+        _count_if(FlowRun.status == "active"),
+    ).group_by(FlowRun.area_id, FlowRun.flow_id)
+    flows: dict[str, FlowStats] = {}
+    for flow_id, started, completed, blocked, active in await session.execute(runs):
+        total = flows.setdefault(flow_id, FlowStats())
+        total.started += int(started)
+        total.completed += int(completed)
+        total.blocked += int(blocked)
+        total.active += int(active)
+    in_scope = true() if scope.everything else StepRecord.area_id.in_(list(scope.areas))
+    reasons = (
+        select(StepRecord.flow_id, StepRecord.reason, func.count())
+        .where(BLOCKED_RECORD, in_scope, _since(StepRecord.recorded_at, since))
+        .group_by(StepRecord.flow_id, StepRecord.reason)
+    )
+    by_flow: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for flow_id, reason, n in await session.execute(reasons):
+        by_flow[flow_id].append((reason or "", int(n)))
+    for flow_id, pairs in by_flow.items():
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        flows.setdefault(flow_id, FlowStats()).top_reasons = pairs[:TOP_REASONS]
+    return flows
+
+
+async def residents_supported(session: AsyncSession, scope: Scope, since: datetime | None) -> int:
+    """Residents with a procedure run of their own that moved in the period."""
+    return int(await session.scalar(
+        _runs_in(scope, func.count(distinct(FlowRun.resident_id)))
+        .where(FlowRun.resident_id.is_not(None), _since(FlowRun.updated_at, since))
+    ) or 0)
+
+
+async def volunteer_counts(session: AsyncSession, scope: Scope, now: datetime) -> tuple[int, int]:
+    """(volunteers with a role in the scope, volunteers whose runs there moved in the last 7 days)."""
+    members = select(func.count(distinct(Membership.user_id))).where(Membership.role == "volunteer")
+    if not scope.everything:
+        members = members.where(Membership.area_id.in_(list(scope.areas)))
+    active = _runs_in(scope, func.count(distinct(FlowRun.volunteer_id))).where(
+        FlowRun.updated_at >= now - timedelta(days=ACTIVE_DAYS)
+    )
+    return int(await session.scalar(members) or 0), int(await session.scalar(active) or 0)
+
+
+def week_start(moment: datetime, tz: Any) -> date:
+    """The Monday (local calendar) of the week `moment` falls in."""
+    day = moment.astimezone(tz).date()
+    return day - timedelta(days=day.weekday())
+
+
+def _week_index(column: Any, origin: datetime, dialect: str) -> Any:
+    """Whole weeks from `origin` to the column's time, computed by the database."""
+    if dialect == "sqlite":
+        # UTCDateTime stores naive UTC text on SQLite; julianday() reads it.
+        naive_origin = origin.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        days = func.julianday(column) - func.julianday(literal(naive_origin))
+        return cast(func.floor(days / 7), Integer)
+    return func.floor(func.extract("epoch", column - literal(origin)) / (7 * 86400))
+
+
+async def weekly_completed(
+    session: AsyncSession, scope: Scope, now: datetime, tz: Any, weeks: int = CHART_WEEKS
+) -> list[tuple[date, int]]:
+    """Completed procedures per local week, the last `weeks` weeks (oldest first, zeros kept)."""
+    first = week_start(now, tz) - timedelta(weeks=weeks - 1)
+    origin = datetime(first.year, first.month, first.day, tzinfo=tz)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    index = _week_index(FlowRun.finished_at, origin, dialect).label("week")
+    rows = await session.execute(
+        _runs_in(scope, index, func.count())
+        .where(FlowRun.status == "completed", FlowRun.finished_at >= origin)
+        .group_by(index)
+    )
+    counts = {int(week): int(n) for week, n in rows if week is not None}
+    return [(first + timedelta(weeks=i), counts.get(i, 0)) for i in range(weeks)]
+
+
+def _targets(scope: Scope) -> tuple[int | None, int | None]:
+    """The area's own targets; where it has none, the sum of what its sub-areas set."""
+    if scope.area is not None and scope.area.target_households is not None:
+        own = (scope.area.target_households, scope.area.target_digital_ready)
+        if own[1] is not None:
+            return own
+    children = scope.children()
+
+    def summed(attr: str) -> int | None:
+        values = [getattr(c, attr) for c in children if getattr(c, attr) is not None]
+        return sum(values) if values else None
+
+    households = scope.area.target_households if scope.area else None
+    digital = scope.area.target_digital_ready if scope.area else None
+    return (households if households is not None else summed("target_households"),
+            digital if digital is not None else summed("target_digital_ready"))
+
+
+async def area_stats(
+    session: AsyncSession, area: Area | None, *, now: datetime, since: datetime | None, tz: Any,
+    all_name: str = "",
+) -> AreaStats:
+    """Everything /stats and `gocua stats` show for `area` (None: the whole database)."""
+    scope = await load_scope(session, area)
+    per_area = await household_counts(session, scope, since)
+    total = HouseholdCounts()
+    per_child: dict[int, HouseholdCounts] = defaultdict(HouseholdCounts)
+    for area_id, counts in per_area.items():
+        total.add(counts)
+        child = scope.child_of(area_id)
+        if child is not None:
+            per_child[child].add(counts)
+    supported = await residents_supported(session, scope, since)
+    volunteers, active = await volunteer_counts(session, scope, now)
+    target_households, target_digital = _targets(scope)
+    return AreaStats(
+        area=scope.ref(all_name), since=since, now=now, counts=total,
+        residents_supported=supported,
+        volunteers=volunteers, volunteers_active=active,
+        target_households=target_households, target_digital_ready=target_digital,
+        flows=await flow_counts(session, scope, since),
+        children=[
+            ChildStats(c.id, AreaRef(c.code, c.name, c.level), per_child.get(c.id, HouseholdCounts()),
+                       c.target_households)
+            for c in scope.children()
+        ],
+        weekly_completed=await weekly_completed(session, scope, now, tz),
+    )
+
+
+async def step_drop_off(
+    session: AsyncSession, area: Area | None, flow_id: str, since: datetime | None
+) -> list[StepDropOff]:
+    """Per step of one procedure: runs that reached it and runs that got past it.
+
+    Runs are those started in the period. A run reached a step when it has a record there or is
+    waiting there now. Steps come back in no particular order; the caller orders them as the
+    flow does."""
+    scope = await load_scope(session, area)
+    in_scope = true() if scope.everything else StepRecord.area_id.in_(list(scope.areas))
+    records = select(StepRecord.step_id, StepRecord.outcome, StepRecord.run_id).where(
+        StepRecord.flow_id == flow_id, in_scope
+    )
+    if since is not None:  # the cohort: runs started in the period
+        records = records.where(StepRecord.run_id.in_(
+            _runs_in(scope, FlowRun.id).where(FlowRun.flow_id == flow_id, FlowRun.started_at >= since)
+        ))
+    rows = records.subquery()
+    counted = await session.execute(
+        select(
+            rows.c.step_id,
+            func.count(distinct(rows.c.run_id)),
+            func.count(distinct(case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id)))),
+            func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
+            func.count(distinct(case((rows.c.outcome == "abandoned", rows.c.run_id)))),
+        ).group_by(rows.c.step_id)
+    )
+    per_step = {step: (int(r), int(p), int(b), int(a)) for step, r, p, b, a in counted}
+    # Runs waiting at a step; those with no record there yet add to the runs that reached it.
+    answered_here = exists().where(StepRecord.run_id == FlowRun.id,
+                                   StepRecord.step_id == FlowRun.current_step)
+    waiting_rows = await session.execute(
+        _runs_in(scope, FlowRun.current_step, func.count(), _count_if(~answered_here))
+        .where(FlowRun.flow_id == flow_id, FlowRun.status == "active", FlowRun.current_step.is_not(None),
+               _since(FlowRun.started_at, since))
+        .group_by(FlowRun.current_step)
+    )
+    waiting = {step: (int(n), int(new)) for step, n, new in waiting_rows}
+    return [
+        StepDropOff(
+            step_id=step,
+            reached=per_step.get(step, (0, 0, 0, 0))[0] + waiting.get(step, (0, 0))[1],
+            passed=per_step.get(step, (0, 0, 0, 0))[1],
+            blocked=per_step.get(step, (0, 0, 0, 0))[2],
+            waiting=waiting.get(step, (0, 0))[0],
+            abandoned=per_step.get(step, (0, 0, 0, 0))[3],
+        )
+        for step in set(per_step) | set(waiting)
+    ]
+
+
+async def volunteer_table(
+    session: AsyncSession, area: Area | None, since: datetime | None, limit: int = 200
+) -> list[VolunteerStats]:
+    """Per volunteer looking after households in the scope: households, reached, completed."""
+    scope = await load_scope(session, area)
+    reached = Household.last_step_at.is_not(None) if since is None else Household.last_step_at >= since
+    households = (
+        select(Household.volunteer_id.label("uid"), func.count().label("n"), _count_if(reached).label("r"))
+        .where(scope.households_in(), Household.volunteer_id.is_not(None))
+        .group_by(Household.volunteer_id).subquery()
+    )
+    completed = (
+        _runs_in(scope,
+            FlowRun.volunteer_id.label("uid"),
+            _count_if(and_(FlowRun.status == "completed", _since(FlowRun.finished_at, since))).label("c"),
+            func.max(FlowRun.updated_at).label("last"),
+        ).group_by(FlowRun.volunteer_id).subquery()
+    )
+    rows = await session.execute(
+        select(User.id, User.display_name, households.c.n, households.c.r, completed.c.c, completed.c.last)
+        .join(households, households.c.uid == User.id)
+        .outerjoin(completed, completed.c.uid == User.id)
+        .order_by(households.c.n.desc(), User.display_name)
+        .limit(limit)
+    )
+    return [
+        VolunteerStats(uid, name, int(n or 0), int(r or 0), int(c or 0), last)
+        for uid, name, n, r, c, last in rows
+    ]

@@ -1,0 +1,192 @@
+"""Exports for the People's Committee: every step record of an area as CSV or XLSX.
+
+One row per step record (area, household code, procedure, step, outcome, reason, volunteer,
+time); the XLSX adds a summary sheet per area (the area and each sub-area) and the questions the
+FAQ could not answer. No citizen ID of any kind goes in. Every export is written to the audit
+log. Rows are read page by page on the event loop and written by a worker thread, so a city's
+millions of records never sit in memory and the loop is never blocked by the writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.flow_model import FlowRegistry
+from db.models import Area, AuditLog
+from db.repo.exports import ExportRow, export_pages
+from db.repo.stats import AreaStats, area_stats, load_scope
+from db.repo.support import top_misses
+from handlers.context import Context
+from handlers.i18n import N_, Translator
+from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas, report_session
+from handlers.router import LEADERS, command
+from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of, step_title
+from handlers.types import Attachment, Button, Reply, button_label
+from handlers.validation import VIETNAM
+
+FORMATS = ("xlsx", "csv")
+HEADER = (N_("Area"), N_("Household"), N_("Procedure"), N_("Step"), N_("Outcome"), N_("Reason"),
+          N_("Volunteer"), N_("Time"))
+MISSES_HEADER = (N_("Question (as first asked)"), N_("Times asked"))
+MAX_SUMMARY_SHEETS = 60
+
+ReadSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def export_filename(area: Area | None, fmt: str, now: datetime) -> str:
+    day = now.astimezone(VIETNAM).strftime("%Y%m%d")
+    return f"gocua-{area.code if area else 'all'}-{day}.{fmt}"
+
+
+def summary_rows(t: Translator, stats: AreaStats, title_of: Callable[[str], str]) -> list[tuple[str, object]]:
+    c = stats.counts
+    rows: list[tuple[str, object]] = [
+        (t("Area code"), stats.area.code or ""),
+        (t("Period from"),
+         stats.since.astimezone(VIETNAM).strftime("%d/%m/%Y") if stats.since else t("all time")),
+        (t("Households"), c.households),
+        (t("Households reached"), c.reached),
+        (t("Households reached (%)"), percent(c.reached, c.households)),
+        (t("Target: households to reach"), stats.target_households),
+        (t("Households with a member who can use e-services"), c.digital_ready),
+        (t("Households with a member who can use e-services (%)"), percent(c.digital_ready, c.households)),
+        (t("Target: households with a member who can use e-services"), stats.target_digital_ready),
+        (t("Residents supported"), stats.residents_supported),
+        (t("Volunteers"), stats.volunteers),
+        (t("Volunteers active in the last 7 days"), stats.volunteers_active),
+        (t("Households assigned to a volunteer"), c.assigned),
+        (t("1+20 capacity (volunteers × 20)"), stats.capacity),
+    ]
+    for flow_id, f in sorted(stats.flows.items()):
+        title = title_of(flow_id)
+        rows += [
+            (t("{flow}: started", flow=title), f.started),
+            (t("{flow}: completed", flow=title), f.completed),
+            (t("{flow}: blocked", flow=title), f.blocked),
+        ]
+        for reason, n in f.top_reasons:
+            shown = t(reason) if reason else "—"
+            rows.append((t("{flow}: blocked by “{reason}”", flow=title, reason=shown), n))
+    return rows
+
+
+def _rows_from_loop(pages: AsyncIterator[list[ExportRow]], loop: asyncio.AbstractEventLoop,
+                    convert: Callable[[ExportRow], tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """A plain iterator, for the writer's thread, over pages fetched on the event loop."""
+
+    async def next_page() -> list[ExportRow] | None:
+        return await anext(pages, None)
+
+    while True:
+        page = asyncio.run_coroutine_threadsafe(next_page(), loop).result()
+        if page is None:
+            return
+        for row in page:
+            yield convert(row)
+
+
+async def write_export(
+    read_session: ReadSession, out: BinaryIO, *, fmt: str, area: Area | None, since: datetime | None,
+    t: Translator, flows: FlowRegistry | None, now: datetime,
+) -> int:
+    """Write the export to `out`; returns the number of step-record rows."""
+    from bot.reports.export_files import SummarySheet, write_csv, write_xlsx  # openpyxl: slow import
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+
+    def title_of(flow_id: str) -> str:
+        return t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
+
+    def step_of(flow_id: str, step_id: str) -> str:
+        if flows is None or flow_id not in flows:
+            return step_id
+        return f"{step_id} — {step_title(t, flows.latest(flow_id), step_id, 60)}"
+
+    titles: dict[str, str] = {}
+    steps: dict[tuple[str, str], str] = {}
+    outcomes = {k: t(v) for k, v in OUTCOME_LABELS.items()}
+
+    def convert(row: ExportRow) -> tuple[Any, ...]:
+        title = titles.get(row.flow_id) or titles.setdefault(row.flow_id, title_of(row.flow_id))
+        key = (row.flow_id, row.step_id)
+        step = steps.get(key) or steps.setdefault(key, step_of(*key))
+        reason = t(row.reason) if row.reason else None
+        return (row.area, row.household, title, step, outcomes.get(row.outcome, row.outcome), reason,
+                row.volunteer, row.recorded_at)
+
+    header = [t(h) for h in HEADER]
+    loop = asyncio.get_running_loop()
+    async with read_session() as session:
+        pages = export_pages(session, area, since)
+        try:
+            if fmt == "csv":
+                return await asyncio.to_thread(write_csv, out, header, _rows_from_loop(pages, loop, convert))
+            summaries = []
+            scope = await load_scope(session, area)
+            for sheet_area in [area, *scope.children()][:MAX_SUMMARY_SHEETS]:
+                stats = await area_stats(session, sheet_area, now=now, since=since, tz=VIETNAM,
+                                         all_name=t("All areas"))
+                summaries.append(SummarySheet(stats.area.name, summary_rows(t, stats, title_of)))
+            misses = await top_misses(session, [area.code] if area else None, limit=1000, since=since)
+            return await asyncio.to_thread(
+                write_xlsx, out, records_title=t("Step records"), header=header,
+                rows=_rows_from_loop(pages, loop, convert), summaries=summaries,
+                misses_title=t("Unanswered questions"), misses_header=[t(h) for h in MISSES_HEADER],
+                misses=[(example, count) for _normalized, count, example in misses],
+            )
+        finally:
+            await pages.aclose()
+
+
+def audit_export(session: AsyncSession, *, actor_id: int | None, area: Area | None, fmt: str,
+                 rows: int, since: datetime | None, via: str, now: datetime) -> None:
+    session.add(AuditLog(
+        at=now, actor_id=actor_id, action="export", target=f"area:{area.code if area else '*'}",
+        details={"format": fmt, "rows": rows, "since": since.isoformat() if since else None, "via": via},
+    ))
+
+
+async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply:
+    """The export as a document in the chat (the caller checked the area is the user's)."""
+    buffer = io.BytesIO()
+    since = since_of(period, ctx.now)
+
+    def reader() -> AbstractAsyncContextManager[AsyncSession]:
+        return report_session(ctx)
+
+    rows = await write_export(reader, buffer, fmt=fmt, area=area, since=since, t=ctx.t,
+                              flows=ctx.services.flows, now=ctx.now)
+    audit_export(ctx.session, actor_id=ctx.user.id, area=area, fmt=fmt, rows=rows, since=since,
+                 via=ctx.incoming.channel, now=ctx.now)
+    caption = ctx.t("{area} · {period}: {rows} step records.", area=area.name,
+                    period=ctx.t(PERIOD_LABELS[period]), rows=rows)
+    return Reply(caption, attachment=Attachment("document", export_filename(area, fmt, ctx.now),
+                                                buffer.getvalue()))
+
+
+@command("/export", roles=LEADERS, help=N_("spreadsheet of your area: /export [AREA] [csv]"), order=31)
+async def export_command(ctx: Context, args: str) -> list[Reply]:
+    words = args.split()
+    fmt = words.pop().lower() if words and words[-1].lower() in FORMATS else "xlsx"
+    if words:
+        area = await find_area(ctx, " ".join(words))
+        if area is None:
+            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
+    else:
+        mine = leader_areas(ctx)
+        if len(mine) > 1:
+            buttons = tuple(Button(button_label(name), f"st:{area_id}:{DEFAULT_PERIOD}:x:{fmt}")
+                            for area_id, _, name in mine)
+            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
+        area = await ctx.session.get(Area, mine[0][0]) if mine else None
+        if area is None:
+            return [Reply(ctx.t("You have no area to show yet."))]
+    return [await export_reply(ctx, area, "all", fmt)]

@@ -1,0 +1,51 @@
+"""Which areas a leader or admin may see, and where reports read from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Area
+from handlers.context import Context
+from handlers.i18n import N_
+from handlers.router import LEADERS
+
+NOT_YOUR_AREA = N_("There is no area {code} among yours. Type /stats to see your areas.")
+
+
+@asynccontextmanager
+async def report_session(ctx: Context) -> AsyncIterator[AsyncSession]:
+    """Where reports read: the read-only reports session when the app has one."""
+    reader = ctx.services.read_session
+    if reader is None:
+        yield ctx.session
+        return
+    async with reader() as session:
+        yield session
+
+
+def leader_areas(ctx: Context) -> list[tuple[int, str, str]]:
+    """(area id, code, name) of the user's leader/admin areas, minus those inside another."""
+    grants = [g for g in ctx.grants if g.role in LEADERS]
+    tops = {g.area_id: (g.area_id, g.area_code, g.area_name) for g in grants
+            if not any(o.area_code != g.area_code and o.covers(g.area_code) for o in grants)}
+    return sorted(tops.values(), key=lambda a: a[1])
+
+
+async def find_area(ctx: Context, text: str) -> Area | None:
+    """An area inside the user's scope named by its code, the last part of its code or its name."""
+    wanted = text.strip().lower()
+    if not wanted:
+        return None
+    scopes = [code for _, code, _ in leader_areas(ctx)]
+    candidates = list(await ctx.session.scalars(
+        select(Area).where(
+            (Area.code == wanted) | Area.code.like("%." + wanted.replace("%", "")) | (Area.name.ilike(wanted))
+        ).limit(50)
+    ))
+    inside = [a for a in candidates if any(a.code == s or a.code.startswith(s + ".") for s in scopes)]
+    exact = [a for a in inside if a.code == wanted]
+    return (exact or sorted(inside, key=lambda a: len(a.code)) or [None])[0]

@@ -1,0 +1,191 @@
+"""/stats for leaders and admins: their area and below, drill-down, period, chart, drop-off.
+
+Buttons carry `st:<area id>:<period>[:<view>[:<arg>]]`; none of it is trusted: the area is
+looked up again and must lie inside one of the user's leader or admin areas, else the press is
+refused and audited. Figures are read through the reports session (db.Database.read_session: on
+SQLite a connection on a worker thread, so a long query never holds the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from db.models import Area
+from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
+from handlers.access import covers, refuse
+from handlers.context import Context
+from handlers.exports import export_reply
+from handlers.i18n import N_
+from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas, report_session
+from handlers.router import LEADERS, command, out_of_date, payload
+from handlers.stats_text import (
+    DEFAULT_PERIOD,
+    PERIOD_LABELS,
+    PERIODS,
+    drop_off_text,
+    since_of,
+    summary_text,
+    volunteers_text,
+)
+from handlers.types import Attachment, Button, Reply, button_label
+from handlers.validation import VIETNAM
+
+
+async def _area_in_scope(ctx: Context, raw_id: str, action: str) -> Area | None:
+    area = await ctx.session.get(Area, int(raw_id)) if raw_id.isdigit() else None
+    if area is None or not covers(ctx, area.code, LEADERS):
+        refuse(ctx, action, f"area:{raw_id[:20]}")
+        return None
+    return area
+
+
+@command("/stats", roles=LEADERS, help=N_("progress of your area: /stats [AREA] [procedure]"), order=30)
+async def stats_command(ctx: Context, args: str) -> list[Reply]:
+    words = args.split()
+    flows = ctx.services.flows
+    flow_id = words.pop() if len(words) > 1 and flows is not None and words[-1] in flows else None
+    if not words and flow_id is None and args.strip() and flows is not None and args.strip() in flows:
+        flow_id, words = args.strip(), []
+    if words:
+        area = await find_area(ctx, " ".join(words))
+        if area is None:
+            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
+    else:
+        mine = leader_areas(ctx)
+        if len(mine) > 1:
+            buttons = tuple(Button(button_label(name), f"st:{area_id}:{DEFAULT_PERIOD}")
+                            for area_id, _, name in mine)
+            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
+        area = await ctx.session.get(Area, mine[0][0]) if mine else None
+        if area is None:
+            return [Reply(ctx.t("You have no area to show yet."))]
+    if flow_id is not None:
+        return [await _drop_off(ctx, area, DEFAULT_PERIOD, flow_id)]
+    return [await _summary(ctx, area, DEFAULT_PERIOD)]
+
+
+@payload("st")
+async def stats_button(ctx: Context, rest: str) -> list[Reply]:
+    parts = rest.split(":")
+    if len(parts) < 2 or parts[1] not in PERIODS:
+        return [out_of_date(ctx)]
+    raw_area, period, view, arg = parts[0], parts[1], (parts[2:3] or [""])[0], ":".join(parts[3:])
+    if not any(g.role in LEADERS for g in ctx.grants):
+        refuse(ctx, f"st:{view}", f"area:{raw_area[:20]}")
+        return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
+                            command="/stats"))]
+    area = await _area_in_scope(ctx, raw_area, f"st:{view}")
+    if area is None:
+        return [Reply(ctx.t("This area is not among yours."))]
+    if view == "":
+        return [await _summary(ctx, area, period, edit=True)]
+    if view == "f" and arg:
+        return [await _drop_off(ctx, area, period, arg)]
+    if view == "fl":
+        return [_flow_menu(ctx, area, period)]
+    if view == "c":
+        return [await _chart(ctx, area, period)]
+    if view == "v":
+        return [await _volunteers(ctx, area, period)]
+    if view == "x" and arg in ("csv", "xlsx"):
+        return [await export_reply(ctx, area, period, arg)]
+    return [out_of_date(ctx)]
+
+
+async def _stats_for(ctx: Context, area: Area, period: str) -> AreaStats:
+    async with report_session(ctx) as session:
+        return await area_stats(session, area, now=ctx.now, since=since_of(period, ctx.now), tz=VIETNAM)
+
+
+def _title_of(ctx: Context):
+    flows = ctx.services.flows
+
+    def title(flow_id: str) -> str:
+        return ctx.t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
+
+    return title
+
+
+async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False) -> Reply:
+    stats = await _stats_for(ctx, area, period)
+    text = summary_text(ctx.t, stats, ctx.t(PERIOD_LABELS[period]), _title_of(ctx))
+    prefix = f"st:{area.id}:{period}"
+    buttons: list[Button] = []
+    for child in stats.children[:24]:
+        share = (100 * child.counts.reached // child.counts.households) if child.counts.households else 0
+        buttons.append(Button(button_label(f"{child.area.name} ({share}%)"), f"st:{child.area_id}:{period}"))
+    buttons += [
+        Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}") for p in PERIODS
+    ]
+    buttons += [
+        Button("📈 " + ctx.t("Chart"), f"{prefix}:c"),
+        Button("🪜 " + ctx.t("Steps"), f"{prefix}:fl"),
+        Button("👥 " + ctx.t("Volunteers"), f"{prefix}:v"),
+        Button("🎯 " + ctx.t("Targets"), f"tg:{area.id}"),
+        Button("⬇️ " + ctx.t("Excel"), f"{prefix}:x:xlsx"),
+        Button("⬇️ " + ctx.t("CSV"), f"{prefix}:x:csv"),
+    ]
+    if area.parent_id is not None:
+        parent = await ctx.session.get(Area, area.parent_id)
+        if parent is not None and covers(ctx, parent.code, LEADERS):
+            buttons.append(Button("⬆️ " + button_label(parent.name), f"st:{parent.id}:{period}"))
+    return Reply(text, buttons=tuple(buttons), columns=2, edit=edit)
+
+
+def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:
+    flows = ctx.services.flows
+    ids = sorted(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
+    title = _title_of(ctx)
+    buttons = tuple(Button(button_label(title(f)), f"st:{area.id}:{period}:f:{f}") for f in ids)
+    return Reply(ctx.t("Drop-off per step: which procedure?"),
+                 buttons=(*buttons, Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")))
+
+
+async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Reply:
+    flows = ctx.services.flows
+    if flows is None or flow_id not in flows:
+        return Reply(ctx.t("There is no procedure {flow}.", flow=flow_id[:40]))
+    flow = flows.latest(flow_id)
+    async with report_session(ctx) as session:
+        steps = await step_drop_off(session, area, flow_id, since_of(period, ctx.now))
+    text = drop_off_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), flow, steps)
+    back = Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")
+    periods = tuple(
+        Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}:f:{flow_id}")
+        for p in PERIODS
+    )
+    return Reply(text, buttons=(*periods, back), columns=3)
+
+
+async def _volunteers(ctx: Context, area: Area, period: str) -> Reply:
+    async with report_session(ctx) as session:
+        rows = await volunteer_table(session, area, since_of(period, ctx.now), limit=60)
+    text = volunteers_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), rows, ctx.now)
+    return Reply(text, buttons=(Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}"),))
+
+
+async def _chart(ctx: Context, area: Area, period: str) -> Reply:
+    # Imported here: matplotlib takes a second to import, and most processes never draw.
+    from bot.reports.chart import ChartText, TargetBar, WeekCount, render_progress_chart
+
+    stats = await _stats_for(ctx, area, period)
+    t = ctx.t
+    text = ChartText(
+        title=t("{area} · {period}", area=area.name, period=t(PERIOD_LABELS[period])),
+        weekly_title=t("Procedures completed per week"),
+        weekly_axis=t("Procedures"),
+        target_title=t("Progress against targets"),
+        no_target=t("no target set"),
+        no_data=t("No procedure completed yet"),
+    )
+    weeks = [WeekCount(week.strftime("%d/%m"), n) for week, n in stats.weekly_completed]
+    bars = [
+        TargetBar(t("Households reached"), stats.counts.reached, stats.target_households),
+        TargetBar(t("Households with a member who can use e-services"), stats.counts.digital_ready,
+                  stats.target_digital_ready),
+    ]
+    png = await asyncio.to_thread(render_progress_chart, text, weeks, bars)
+    caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
+                area=area.name)
+    return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png),
+                 buttons=(Button("⬅️ " + t("Back"), f"st:{area.id}:{period}"),))

@@ -1,0 +1,173 @@
+"""The words of /stats: a summary, a per-step drop-off and a volunteer table, for a phone screen.
+
+Pure: figures in, translated text out. Numbers are written the local way (1.234 in Vietnamese).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+
+from babel.numbers import format_decimal
+
+from conversations.flow_model import Flow
+from db.repo.stats import AreaStats, StepDropOff, VolunteerStats
+from handlers.i18n import N_, Translator
+from handlers.types import button_label
+from handlers.validation import VIETNAM
+
+PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "all": None}
+DEFAULT_PERIOD = "30d"
+PERIOD_LABELS = {
+    "7d": N_("last 7 days"),
+    "30d": N_("last 30 days"),
+    "all": N_("all time"),
+}
+OUTCOME_LABELS = {
+    "done": N_("done"),
+    "skipped": N_("skipped"),
+    "blocked": N_("problem"),
+    "abandoned": N_("stopped"),
+}
+
+TitleOf = Callable[[str], str]  # flow id -> translated procedure title
+
+
+def since_date(day: date) -> datetime:
+    """Local midnight at the start of `day` (what `--since YYYY-MM-DD` means)."""
+    return datetime(day.year, day.month, day.day, tzinfo=VIETNAM)
+
+
+def since_of(period: str, now: datetime) -> datetime | None:
+    """The start of a period, at local midnight so that "7 days" means seven calendar days."""
+    days = PERIODS.get(period)
+    if days is None:
+        return None
+    local = now.astimezone(VIETNAM).replace(hour=0, minute=0, second=0, microsecond=0)
+    return local - timedelta(days=days - 1)
+
+
+def number(t: Translator, value: int) -> str:
+    return format_decimal(value, locale=t.locale)
+
+
+def percent(part: int, whole: int | None) -> int | None:
+    if not whole:
+        return None
+    return round(100 * part / whole)
+
+
+def _with_percent(t: Translator, part: int, whole: int | None) -> str:
+    share = percent(part, whole)
+    return number(t, part) if share is None else f"{number(t, part)} ({share}%)"
+
+
+def _target_note(t: Translator, value: int, target: int | None) -> str:
+    if target is None:
+        return ""
+    return " · " + t("target {target}: {percent}%", target=number(t, target),
+                     percent=percent(value, target) or 0)
+
+
+def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: TitleOf) -> str:
+    c = stats.counts
+    lines = [
+        "📊 " + t("{area} · {period}", area=stats.area.name, period=period_label),
+        t("Households: {n}", n=number(t, c.households)),
+        t("Reached: {n}", n=_with_percent(t, c.reached, c.households))
+        + _target_note(t, c.reached, stats.target_households),
+        t("With a member who can use e-services: {n}", n=_with_percent(t, c.digital_ready, c.households))
+        + _target_note(t, c.digital_ready, stats.target_digital_ready),
+        t("Residents supported: {n}", n=number(t, stats.residents_supported)),
+        t("Volunteers: {n}, active in the last 7 days: {active}",
+          n=number(t, stats.volunteers), active=number(t, stats.volunteers_active)),
+        t("1+20: {assigned} of {households} households assigned; {volunteers} volunteers × 20 = "
+          "{capacity} households",
+          assigned=number(t, c.assigned), households=number(t, c.households),
+          volunteers=number(t, stats.volunteers), capacity=number(t, stats.capacity)),
+    ]
+    if stats.capacity < c.households:
+        lines.append("⚠️ " + t("{n} more volunteers needed for 1+20.",
+                               n=number(t, -(-(c.households - stats.capacity) // 20))))
+    active_flows = {k: v for k, v in stats.flows.items() if v.started or v.completed or v.blocked or v.active}
+    lines.append("")
+    if not active_flows:
+        lines.append(t("No procedures in this period yet."))
+    else:
+        lines.append(t("Procedures (started / completed / blocked):"))
+        for flow_id, f in sorted(active_flows.items(), key=lambda kv: (-kv[1].started, kv[0])):
+            lines.append(f"• {title_of(flow_id)}: {number(t, f.started)} / {number(t, f.completed)} / "
+                         f"{number(t, f.blocked)}")
+            if f.top_reasons:
+                reasons = ", ".join(f"{t(r) if r else t('no reason given')} ({number(t, n)})"
+                                    for r, n in f.top_reasons)
+                lines.append("   " + t("Blocked by: {reasons}", reasons=reasons))
+    if stats.children:
+        lines.append("")
+        lines.append(t("By area (households reached):"))
+        for child in stats.children:
+            lines.append(f"• {child.area.name}: "
+                         f"{_with_percent(t, child.counts.reached, child.counts.households)}")
+    return "\n".join(lines)
+
+
+def ordered_steps(flow: Flow, steps: Sequence[StepDropOff]) -> list[StepDropOff]:
+    """In the flow's order; steps only older versions had come last."""
+    order = {step.id: i for i, step in enumerate(flow.steps)}
+    return sorted(steps, key=lambda s: (order.get(s.step_id, len(order)), s.step_id))
+
+
+def step_title(t: Translator, flow: Flow, step_id: str, limit: int = 48) -> str:
+    step = flow.step(step_id)
+    return button_label(t(step.text), limit) if step is not None and step.text else step_id
+
+
+def drop_off_text(
+    t: Translator, area_name: str, period_label: str, flow: Flow, steps: Sequence[StepDropOff]
+) -> str:
+    lines = ["🪜 " + t("{flow} · {area} · {period}", flow=t(flow.title), area=area_name, period=period_label)]
+    if not steps:
+        lines.append(t("No runs of this procedure in this period yet."))
+        return "\n".join(lines)
+    lines.append(t("Per step: reached → got past (blocked, waiting)"))
+    for i, step in enumerate(ordered_steps(flow, steps), 1):
+        lost = step.reached - step.passed
+        title = step_title(t, flow, step.step_id)
+        line = f"{i}. {title}: {number(t, step.reached)} → {number(t, step.passed)}"
+        extra = []
+        if step.blocked:
+            extra.append(t("{n} blocked", n=number(t, step.blocked)))
+        if step.waiting:
+            extra.append(t("{n} waiting", n=number(t, step.waiting)))
+        if step.abandoned:
+            extra.append(t("{n} stopped", n=number(t, step.abandoned)))
+        if extra:
+            line += f" ({', '.join(extra)})"
+        if lost and step.reached and lost * 100 >= 20 * step.reached:
+            line += " ⚠️"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def volunteers_text(t: Translator, area_name: str, period_label: str, rows: Sequence[VolunteerStats],
+                    now: datetime) -> str:
+    lines = ["👥 " + t("Volunteers · {area} · {period}", area=area_name, period=period_label)]
+    if not rows:
+        lines.append(t("No households are assigned to volunteers here yet."))
+        return "\n".join(lines)
+    lines.append(t("households · reached · procedures completed · last active"))
+    for row in rows:
+        last = t("never") if row.last_active is None else _ago(t, now - row.last_active)
+        flag = " ⚠️" if row.households > 20 else ""
+        lines.append(f"• {row.name}: {number(t, row.households)}{flag} · {number(t, row.reached)} · "
+                     f"{number(t, row.completed)} · {last}")
+    return "\n".join(lines)
+
+
+def _ago(t: Translator, delta: timedelta) -> str:
+    days = delta.days
+    if days <= 0:
+        return t("today")
+    if days == 1:
+        return t("yesterday")
+    return t("{n} days ago", n=days)

@@ -1,0 +1,125 @@
+"""/target: leaders set their areas' targets (households to reach, digital-ready households).
+
+`/target` shows the targets with buttons to change them; `/target [AREA] households N` and
+`/target [AREA] digital N` set one at once; 0 removes it. The area must be one of the user's
+leader or admin areas or lie below one. Every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+
+from db.models import Area, AuditLog
+from handlers.access import covers, refuse
+from handlers.context import Context
+from handlers.i18n import N_
+from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas
+from handlers.router import LEADERS, command, dialog, out_of_date, payload
+from handlers.stats_text import DEFAULT_PERIOD, number
+from handlers.types import Button, Reply, button_label
+
+MAX_TARGET = 1_000_000
+KINDS = {
+    "households": ("target_households", N_("households to reach")),
+    "digital": ("target_digital_ready", N_("households with a member who can use e-services")),
+}
+KIND_WORDS = {"households": "households", "hh": "households", "ho": "households", "hộ": "households",
+              "digital": "digital", "so": "digital", "số": "digital"}
+USAGE = N_("Write: /target households 500 or /target digital 300 (0 removes a target).")
+
+
+def _show(ctx: Context, area: Area) -> Reply:
+    lines = [ctx.t("🎯 Targets of {area}:", area=area.name)]
+    for attr, label in KINDS.values():
+        value = getattr(area, attr)
+        shown = ctx.t("not set") if value is None else number(ctx.t, value)
+        lines.append(f"• {ctx.t(label)}: {shown}")
+    buttons = (
+        Button(button_label(ctx.t("Set: households to reach")), f"tg:{area.id}:households"),
+        Button(button_label(ctx.t("Set: digital-ready households")), f"tg:{area.id}:digital"),
+        Button("📊 " + ctx.t("Statistics"), f"st:{area.id}:{DEFAULT_PERIOD}"),
+    )
+    return Reply("\n".join(lines), buttons=buttons)
+
+
+def _set(ctx: Context, area: Area, kind: str, value: int) -> Reply:
+    attr, label = KINDS[kind]
+    before = getattr(area, attr)
+    setattr(area, attr, value or None)
+    ctx.session.add(AuditLog(
+        at=ctx.now, actor_id=ctx.user.id, action="target.set", target=f"area:{area.code}",
+        details={"target": attr, "from": before, "to": value or None},
+    ))
+    ctx.set_state(None)
+    if not value:
+        text = ctx.t("Target removed: {label} in {area}.", label=ctx.t(label), area=area.name)
+    else:
+        text = ctx.t("Target set: {label} in {area}: {value}.", label=ctx.t(label), area=area.name,
+                     value=number(ctx.t, value))
+    return Reply(text, buttons=(Button("📊 " + ctx.t("Statistics"), f"st:{area.id}:{DEFAULT_PERIOD}"),))
+
+
+def _parse_number(text: str) -> int | None:
+    digits = re.sub(r"[.,\s]", "", text.strip())
+    if not digits.isdigit() or len(digits) > 7:
+        return None
+    value = int(digits)
+    return value if value <= MAX_TARGET else None
+
+
+@command("/target", roles=LEADERS, help=N_("set your area's targets"), order=32)
+async def target_command(ctx: Context, args: str) -> list[Reply]:
+    words = args.split()
+    value = _parse_number(words.pop()) if words and re.fullmatch(r"[\d.,]+", words[-1]) else None
+    kind = KIND_WORDS.get(words.pop().lower()) if words and words[-1].lower() in KIND_WORDS else None
+    if (value is None) != (kind is None):
+        return [Reply(ctx.t(USAGE))]
+    if words:
+        area = await find_area(ctx, " ".join(words))
+        if area is None:
+            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
+    else:
+        mine = leader_areas(ctx)
+        if len(mine) > 1 and kind is None:
+            buttons = tuple(Button(button_label(name), f"tg:{area_id}") for area_id, _, name in mine)
+            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
+        if len(mine) > 1:
+            return [Reply(ctx.t("You lead several areas: name one, e.g. /target {code} households 500.",
+                                code=mine[0][1]))]
+        area = await ctx.session.get(Area, mine[0][0]) if mine else None
+        if area is None:
+            return [Reply(ctx.t("You have no area to show yet."))]
+    if kind is not None and value is not None:
+        return [_set(ctx, area, kind, value)]
+    return [_show(ctx, area)]
+
+
+@payload("tg")
+async def target_button(ctx: Context, rest: str) -> list[Reply]:
+    raw_id, _, kind = rest.partition(":")
+    area = await ctx.session.get(Area, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 12 else None
+    if area is None or not covers(ctx, area.code, LEADERS):
+        refuse(ctx, "tg", f"area:{raw_id[:20]}")
+        return [Reply(ctx.t("This area is not among yours."))]
+    if not kind:
+        return [_show(ctx, area)]
+    if kind not in KINDS:
+        return [out_of_date(ctx)]
+    ctx.set_state({"dialog": "target", "area_id": area.id, "kind": kind, "expects_text": True})
+    return [Reply(ctx.t("New target for {area}: how many {label}? (0 removes it, /cancel to stop)",
+                        area=area.name, label=ctx.t(KINDS[kind][1])))]
+
+
+@dialog("target")
+async def target_text(ctx: Context, text: str) -> list[Reply]:
+    state = ctx.state
+    area = await ctx.session.get(Area, int(state.get("area_id") or 0))
+    kind = state.get("kind")
+    if area is None or kind not in KINDS or not covers(ctx, area.code, LEADERS):
+        ctx.set_state(None)
+        return [out_of_date(ctx)]
+    value = _parse_number(text)
+    if value is None:
+        return [Reply(ctx.t("Please write a whole number from 0 to {max}, e.g. 500.",
+                            max=number(ctx.t, MAX_TARGET)))]
+    return [_set(ctx, area, kind, value)]
