@@ -9,13 +9,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.cli_reports import REPORT_COMMANDS, add_report_commands
+from bot.config import ConfigError, Settings, UsageError, load_settings
 from bot.logging import configure_logging
 from conversations.flow_model import FlowError
-
-
-class UsageError(Exception):
-    """A command-line value is wrong; the message says which."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_sub = run.add_subparsers(dest="channel", required=True)
     telegram = run_sub.add_parser("telegram", help="Telegram bot (long polling by default)")
     _webhook_args(telegram)
+
+    add_report_commands(sub, seed_sub)
     return parser
 
 
@@ -94,7 +93,7 @@ def _first_line(exc: BaseException) -> str:
 def _command_key(args: argparse.Namespace) -> str:
     sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
            or getattr(args, "invite_command", None) or getattr(args, "channel", None)
-           or getattr(args, "faq_command", None))
+           or getattr(args, "faq_command", None) or getattr(args, "target_command", None))
     return f"{args.command} {sub}" if sub else args.command
 
 
@@ -214,6 +213,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "faq ask": cmd_faq_ask,
     "chat": cmd_chat,
     "run telegram": cmd_run_telegram,
+    **REPORT_COMMANDS,
 }
 
 __all__: list[Any] = ["main"]

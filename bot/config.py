@@ -23,6 +23,10 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and why."""
 
 
+class UsageError(Exception):
+    """A command-line value is wrong; the message says which."""
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL

@@ -1,0 +1,209 @@
+"""`gocua stats`, `gocua export`, `gocua target set` and `gocua seed synthetic`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings, UsageError
+
+
+def add_report_commands(sub: Any, seed_sub: Any) -> None:
+    stats = sub.add_parser("stats", help="campaign statistics of an area (and its sub-areas)")
+    stats.add_argument("--area", default=None, help="area code (default: everything)")
+    stats.add_argument("--since", default=None, help="count activity from this day, YYYY-MM-DD")
+    stats.add_argument("--flow", default=None, help="per-step drop-off of one procedure")
+    stats.add_argument("--lang", choices=["vi", "en"], default=None)
+    stats.add_argument("--json", action="store_true")
+
+    export = sub.add_parser("export", help="one row per step record, as CSV or XLSX")
+    export.add_argument("--area", required=True, help="area code, e.g. danang.hai-van")
+    export.add_argument("--format", required=True, choices=["csv", "xlsx"])
+    export.add_argument("--out", required=True, help="file to write")
+    export.add_argument("--since", default=None, help="only records from this day, YYYY-MM-DD")
+    export.add_argument("--lang", choices=["vi", "en"], default=None)
+
+    target = sub.add_parser("target", help="area targets")
+    target_sub = target.add_subparsers(dest="target_command", required=True)
+    target_set = target_sub.add_parser("set", help="set an area's targets (0 removes one)")
+    target_set.add_argument("--area", required=True)
+    target_set.add_argument("--households", type=int, default=None, help="households to reach")
+    target_set.add_argument("--digital-ready", type=int, default=None,
+                            help="households with a member who can use e-services")
+
+    synthetic = seed_sub.add_parser("synthetic", help="deterministic large data for benchmarks")
+    synthetic.add_argument("--households", type=int, required=True)
+    synthetic.add_argument("--seed", type=int, default=1)
+    synthetic.add_argument("--json", action="store_true")
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    from handlers.stats_text import since_date
+
+    if raw is None:
+        return None
+    try:
+        return since_date(date.fromisoformat(raw))
+    except ValueError:
+        raise UsageError(f"--since must be a date as YYYY-MM-DD, not {raw!r}") from None
+
+
+async def _area_or_fail(session: Any, code: str | None) -> Any:
+    from db.repo.areas import area_by_code
+
+    if code is None:
+        return None
+    area = await area_by_code(session, code)
+    if area is None:
+        raise UsageError(f"no area with code {code!r}")
+    return area
+
+
+async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app, utcnow
+    from db.repo.stats import area_stats, step_drop_off
+    from handlers.i18n import translator
+    from handlers.stats_text import drop_off_text, summary_text
+    from handlers.validation import VIETNAM
+
+    since = parse_since(args.since)
+    t = translator(args.lang or settings.locale)
+    app = await open_app(settings)
+    try:
+        flows = app.core.services.flows
+        assert flows is not None
+        if args.flow is not None and args.flow not in flows:
+            raise UsageError(f"no procedure {args.flow!r}; there are: {', '.join(sorted(flows.ids()))}")
+        now = utcnow()
+        period = t("since {day}", day=since.strftime("%d/%m/%Y")) if since else t("all time")
+        async with app.db.read_session() as session:
+            area = await _area_or_fail(session, args.area)
+            if args.flow is not None:
+                steps = await step_drop_off(session, area, args.flow, since)
+                flow = flows.latest(args.flow)
+                if args.json:
+                    from handlers.stats_text import ordered_steps
+
+                    print(json.dumps({"area": area.code if area else None, "flow": args.flow,
+                                      "steps": [s.to_json() for s in ordered_steps(flow, steps)]},
+                                     ensure_ascii=False))
+                else:
+                    print(drop_off_text(t, area.name if area else t("All areas"), period, flow, steps))
+                return 0
+            stats = await area_stats(session, area, now=now, since=since, tz=VIETNAM, all_name=t("All areas"))
+    finally:
+        await app.close()
+
+    def title(flow_id: str) -> str:
+        return t(flows.latest(flow_id).title) if flow_id in flows else flow_id
+
+    if args.json:
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
+    else:
+        print(summary_text(t, stats, period, title))
+    return 0
+
+
+def _out_path(raw: str) -> Path:
+    out = Path(raw)
+    if out.is_dir():
+        raise UsageError(f"--out {raw!r} is a directory; give a file name")
+    if not out.parent.exists():
+        raise UsageError(f"--out: the folder {str(out.parent)!r} does not exist")
+    return out
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app, utcnow
+    from handlers.exports import audit_export, write_export
+    from handlers.i18n import translator
+
+    since = parse_since(args.since)
+    out = _out_path(args.out)
+    app = await open_app(settings)
+    try:
+        async with app.db.read_session() as session:
+            area = await _area_or_fail(session, args.area)
+        partial = out.with_name(f".{out.name}.partial")
+        now = utcnow()
+        try:
+            with partial.open("wb") as fh:
+                rows = await write_export(app.db.read_session, fh, fmt=args.format, area=area, since=since,
+                                          t=translator(args.lang or settings.locale),
+                                          flows=app.core.services.flows, now=now)
+            os.replace(partial, out)  # a reader never sees half a file
+        finally:
+            partial.unlink(missing_ok=True)
+        async with app.db.transaction() as session:
+            audit_export(session, actor_id=None, area=area, fmt=args.format, rows=rows, since=since,
+                         via="cli", now=now)
+    finally:
+        await app.close()
+    print(f"wrote {rows} step records of {args.area} to {out}")
+    return 0
+
+
+async def cmd_target_set(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app, utcnow
+    from db.models import AuditLog
+
+    changes = {"target_households": args.households, "target_digital_ready": args.digital_ready}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise UsageError("give --households N and/or --digital-ready N (0 removes a target)")
+    for name, value in changes.items():
+        if not 0 <= value <= 1_000_000:
+            raise UsageError(f"{name.replace('target_', '--').replace('_', '-')} must be from 0 to 1000000")
+    app = await open_app(settings)
+    try:
+        async with app.db.transaction() as session:
+            area = await _area_or_fail(session, args.area)
+            for attr, value in changes.items():
+                before = getattr(area, attr)
+                setattr(area, attr, value or None)
+                details = {"target": attr, "from": before, "to": value or None, "via": "cli"}
+                session.add(AuditLog(at=utcnow(), actor_id=None, action="target.set",
+                                     target=f"area:{area.code}", details=details))
+            shown = {a: getattr(area, a) for a in ("target_households", "target_digital_ready")}
+    finally:
+        await app.close()
+    print(f"targets of {args.area}: households {shown['target_households'] or '-'}, "
+          f"digital-ready {shown['target_digital_ready'] or '-'}")
+    return 0
+
+
+async def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app, utcnow
+    from bot.seed_synthetic import SeedError, seed_synthetic
+
+    if not 1 <= args.households <= 2_000_000:
+        raise UsageError("--households must be from 1 to 2000000")
+    app = await open_app(settings)
+    try:
+        flows = app.core.services.flows
+        assert flows is not None
+        try:
+            summary = await seed_synthetic(app.db, args.households, seed=args.seed, now=utcnow(), flows=flows)
+        except SeedError as exc:
+            raise UsageError(str(exc)) from None
+    finally:
+        await app.close()
+    if args.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False))
+    else:
+        print(f"synthetic data under {summary.city_code}: {summary.households} households, "
+              f"{summary.residents} residents, {summary.volunteers} volunteers, {summary.runs} runs, "
+              f"{summary.step_records} step records in {summary.seconds:.1f} s")
+    return 0
+
+
+REPORT_COMMANDS = {
+    "stats": cmd_stats,
+    "export": cmd_export,
+    "target set": cmd_target_set,
+    "seed synthetic": cmd_seed_synthetic,
+}
