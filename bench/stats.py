@@ -116,14 +116,17 @@ async def run(url: str, households: int, repeat: int) -> dict[str, Any]:
             async with db.read_session() as session:
                 return await fn(session)
 
+        def stats_of(area: Area, since: datetime | None) -> Awaitable[Any]:
+            return with_session(lambda s: area_stats(s, area, now=now, since=since, tz=VIETNAM))
+
         figures["ward_name"] = ward.name
-        ward_stats = await with_session(lambda s: area_stats(s, ward, now=now, since=None, tz=VIETNAM))
+        ward_stats = await stats_of(ward, None)
         figures["ward_households"] = ward_stats.counts.households
         cases: dict[str, Callable[[], Awaitable[Any]]] = {
-            "ward": lambda: with_session(lambda s: area_stats(s, ward, now=now, since=None, tz=VIETNAM)),
-            "ward_30d": lambda: with_session(
-                lambda s: area_stats(s, ward, now=now, since=since_30d, tz=VIETNAM)),
-            "city": lambda: with_session(lambda s: area_stats(s, city, now=now, since=None, tz=VIETNAM)),
+            "ward": lambda: stats_of(ward, None),
+            "ward_30d": lambda: stats_of(ward, since_30d),
+            "city": lambda: stats_of(city, None),
+            "city_30d": lambda: stats_of(city, since_30d),
             "drop_off_ward": lambda: with_session(lambda s: step_drop_off(s, ward, "vneid", None)),
             "volunteers_ward": lambda: with_session(lambda s: volunteer_table(s, ward, None, limit=60)),
         }

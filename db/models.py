@@ -105,6 +105,18 @@ class Invite(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+class LinkCode(Base):
+    """A one-time code that joins another channel's account to this user (/link)."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class Household(Base):
     __tablename__ = "households"
     __table_args__ = (
@@ -158,6 +170,9 @@ class FlowRun(Base):
         # Everything /stats counts about runs, per area, from this index alone.
         Index("ix_flow_runs_area_report", "area_id", "flow_id", "status", "started_at", "finished_at",
               "updated_at", "volunteer_id", "resident_id"),
+        # Completed per week (the chart): only the weeks asked for are read.
+        Index("ix_flow_runs_completed", "finished_at", "area_id", "status",
+              sqlite_where=text("status = 'completed'"), postgresql_where=text("status = 'completed'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -40,6 +40,9 @@ def upgrade() -> None:
     op.create_index('ix_flow_runs_area_report', 'flow_runs',
                     ['area_id', 'flow_id', 'status', 'started_at', 'finished_at', 'updated_at',
                      'volunteer_id', 'resident_id'])
+    op.create_index('ix_flow_runs_completed', 'flow_runs', ['finished_at', 'area_id', 'status'],
+                    sqlite_where=sa.text("status = 'completed'"),
+                    postgresql_where=sa.text("status = 'completed'"))
 
     op.create_index('ix_residents_digital_ready', 'residents', ['household_id'],
                     sqlite_where=sa.text('digital_ready = 1'), postgresql_where=sa.text('digital_ready'))
@@ -69,6 +72,7 @@ def downgrade() -> None:
         batch.drop_column('area_id')
         batch.drop_column('flow_id')
     op.drop_index('ix_residents_digital_ready', table_name='residents')
+    op.drop_index('ix_flow_runs_completed', table_name='flow_runs')
     op.drop_index('ix_flow_runs_area_report', table_name='flow_runs')
     with op.batch_alter_table('flow_runs') as batch:
         batch.drop_constraint('fk_flow_runs_area_id_areas', type_='foreignkey')
