@@ -10,7 +10,7 @@ from handlers.options import NUMBERED_CHANNELS, match_offered
 from handlers.types import Reply
 
 # Importing the handler modules registers their commands, payloads and dialogs.
-from handlers import basic, exports, faq, flows, households, stats, targets, visits  # noqa: F401  isort: skip
+from handlers import basic, exports, faq, flows, households, link, stats, targets, visits  # noqa: F401  isort: skip
 
 
 async def dispatch(ctx: Context) -> list[Reply]:
