@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from bot.app import open_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -91,9 +91,7 @@ async def run(url: str, households: int, repeat: int) -> dict[str, Any]:
             figures["seed_s"] = round(time.perf_counter() - started, 1)
             print(f"seeded {summary.households:,} households, {summary.step_records:,} step records "
                   f"in {figures['seed_s']} s", flush=True)
-        if not db.is_sqlite:
-            async with db.transaction() as session:
-                await session.execute(text("ANALYZE"))
+        await db.refresh_planner_statistics(after_bulk_load=True)
         async with db.read_session() as session:
             city = await session.scalar(select(Area).where(Area.code == "hue"))
             ward_id, _most = (await session.execute(

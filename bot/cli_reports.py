@@ -188,6 +188,7 @@ async def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> in
         assert flows is not None
         try:
             summary = await seed_synthetic(app.db, args.households, seed=args.seed, now=utcnow(), flows=flows)
+            await app.db.refresh_planner_statistics(after_bulk_load=True)
         except SeedError as exc:
             raise UsageError(str(exc)) from None
     finally:

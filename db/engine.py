@@ -149,14 +149,16 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
 
-    async def refresh_planner_statistics(self) -> None:
-        """Give SQLite's query planner fresh table statistics (sampled: well under a second on a
-        city's database). Without them it may start a ward's report from two million step records
-        instead of the ward's households. PostgreSQL's autovacuum keeps its own."""
-        if not self.is_sqlite:
+    async def refresh_planner_statistics(self, *, after_bulk_load: bool = False) -> None:
+        """Give the query planner fresh table statistics. SQLite (sampled: well under a second on
+        a city's database) needs them at start-up: without them it may start a ward's report from
+        two million step records instead of the ward's households. PostgreSQL's autovacuum keeps
+        its own, but not right after a bulk load (`after_bulk_load`)."""
+        if not self.is_sqlite and not after_bulk_load:
             return
         async with self.transaction() as session:
-            await session.execute(text("PRAGMA analysis_limit=1000"))
+            if self.is_sqlite:
+                await session.execute(text("PRAGMA analysis_limit=1000"))
             await session.execute(text("ANALYZE"))
 
     async def dispose(self) -> None:
