@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_sub = run.add_subparsers(dest="channel", required=True)
     telegram = run_sub.add_parser("telegram", help="Telegram bot (long polling by default)")
     _webhook_args(telegram)
+    zalo = run_sub.add_parser("zalo", help="Zalo bot (long polling by default)")
+    _webhook_args(zalo)
 
     add_report_commands(sub, seed_sub)
     return parser
@@ -206,6 +208,14 @@ async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_run_zalo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.channels.zalo import run_zalo
+
+    tune_gc_for_serving()
+    await run_zalo(settings, webhook_url=args.webhook_url, host=args.host, port=args.port)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "db upgrade": cmd_db_upgrade,
     "seed demo": cmd_seed_demo,
@@ -213,6 +223,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "faq ask": cmd_faq_ask,
     "chat": cmd_chat,
     "run telegram": cmd_run_telegram,
+    "run zalo": cmd_run_zalo,
     **REPORT_COMMANDS,
 }
 

@@ -37,6 +37,8 @@ class Settings:
     zalo_api_base: str = DEFAULT_ZALO_API_BASE
     webhook_secret: str | None = None
     secret_key: str = "gocua-dev-key"
+    # Where the webhook server is reached from outside; Zalo gets charts as URLs under it.
+    public_base_url: str | None = None
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -113,4 +115,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         zalo_api_base=validate_http_url("ZALO_API_BASE", get("ZALO_API_BASE") or DEFAULT_ZALO_API_BASE),
         webhook_secret=secret,
         secret_key=get("GOCUA_SECRET_KEY") or "gocua-dev-key",
+        public_base_url=(validate_http_url("GOCUA_PUBLIC_BASE_URL", get("GOCUA_PUBLIC_BASE_URL") or "")
+                         if get("GOCUA_PUBLIC_BASE_URL") else None),
     )

@@ -1,0 +1,596 @@
+"""The Zalo channel (Zalo Bot Platform): long polling by default, or webhooks behind HTTPS.
+
+The adapter is thin, like the Telegram one: a Zalo update becomes an `Incoming`, the core
+decides, the replies are sent, then the core is told they were sent. Zalo has no buttons, so a
+reply's buttons become numbered lines ("1. Tiếng Việt") that the core maps back from the number
+or the label (handlers/options.py); texts over Zalo's 2,000 characters are split at line ends.
+Zalo takes photos only by URL: a chart is stored under `data/files/` and served at
+`{GOCUA_PUBLIC_BASE_URL}/files/<random>.png` for a day when a public base URL is configured;
+otherwise (and always for documents) the text says where to see the chart or get the file.
+What GoCua assumes about Zalo itself is all in bot/channels/zalo_api.py.
+
+Public API:
+
+- `ZaloChannel(app, api, *, public_base_url=None, files_dir=DEFAULT_FILES_DIR, ...)`:
+  `feed(update)`, `send_replies(incoming, replies)`, `start_polling(stop=)`,
+  `webhook_app(path, secret=)`, `files_app()`, `healthz(request)`, `drain()`, `close()`.
+- `run_zalo(settings, *, webhook_url=None, host=, port=, stop=None, app=None, ...)`: the
+  `gocua run zalo` command.
+- Pure helpers: `incoming_from_update`, `render_text`, `split_message`, `guess_locale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import re
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import web
+from sqlalchemy import text as sql_text
+
+from bot.app import App, open_app
+from bot.channels.zalo_api import (
+    CHANNEL,
+    MAX_TEXT,
+    POLL_TIMEOUT,
+    SECRET_HEADER,
+    ZaloAPI,
+    ZaloError,
+    ZaloUnauthorized,
+    ZaloUnavailable,
+    parse_update,
+    webhook_update,
+)
+from bot.config import ConfigError, Settings, validate_http_url
+from handlers.i18n import N_, translator
+from handlers.pipeline import DatabaseUnavailable
+from handlers.types import Incoming, Reply
+
+log = structlog.get_logger("gocua.zalo")
+
+T = TypeVar("T")
+
+PUBLIC_BASE_ENV = "GOCUA_PUBLIC_BASE_URL"
+DEFAULT_FILES_DIR = Path("data") / "files"
+FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
+FILE_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
+POLL_BACKOFF = (1.0, 30.0)  # first and longest wait after a failed getUpdates
+POLLING_DB_RETRY_DELAYS = (1.0, 2.0, 4.0)
+MAX_INFLIGHT = 64  # updates handled at once in polling mode (different chats run in parallel)
+HEALTH_TIMEOUT = 5.0
+DRAIN_GRACE = 30.0
+
+CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram to see it, or ask an "
+                "administrator for the figures (command: gocua export).")
+FILE_NOTE = N_("📎 Zalo cannot receive this file: open GoCua on Telegram to download it, or ask an "
+               "administrator to run the command gocua export.")
+
+
+class ChatLocks:
+    """One asyncio.Lock per chat, dropped when nobody holds or waits for it (as on Telegram)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+# -- pure: update → Incoming, Reply → texts ---------------------------------------------------
+
+def incoming_from_update(update: Mapping[str, Any]) -> Incoming | None:
+    """The core's view of a private message; None for what the bot does not serve.
+
+    Images, stickers and unsupported messages become an Incoming with neither text nor payload
+    (the core answers that it reads only text).
+    """
+    message = parse_update(update)
+    if message is None:
+        return None
+    return Incoming(
+        channel=CHANNEL,
+        chat_id=message.chat_id,
+        sender_id=message.sender_id,
+        display_name=message.display_name,
+        update_id=message.update_key,
+        text=message.text,
+        extra={"event": message.event, "message_id": message.message_id},
+    )
+
+
+def render_text(reply: Reply, note: str | None = None) -> str:
+    """The reply's text, an optional note, then its buttons as numbered lines after a blank line."""
+    blocks = [reply.text.strip("\n")] if reply.text.strip() else []
+    if note:
+        blocks.append(note)
+    if reply.buttons:
+        blocks.append("\n".join(f"{i}. {button.label}" for i, button in enumerate(reply.buttons, start=1)))
+    return "\n\n".join(blocks)
+
+
+def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Parts of at most `limit` characters, in order, cut at line ends; a longer line is cut at
+    its last space that fits, else hard. Blank parts are dropped."""
+    if len(text) <= limit:
+        return [text] if text.strip() else []
+    parts: list[str] = []
+    current: str | None = None
+    for line in text.split("\n"):
+        for piece in _split_line(line, limit):
+            if current is not None and len(current) + 1 + len(piece) <= limit:
+                current += "\n" + piece
+                continue
+            if current is not None:
+                parts.append(current)
+            current = piece
+    if current is not None:
+        parts.append(current)
+    return [part.strip("\n") for part in parts if part.strip()]
+
+
+def _split_line(line: str, limit: int) -> list[str]:
+    pieces: list[str] = []
+    while len(line) > limit:
+        cut = line.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            pieces.append(line[:limit])
+            line = line[limit:]
+        else:
+            pieces.append(line[:cut])
+            line = line[cut + 1:]
+    pieces.append(line)
+    return pieces
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def guess_locale(text: str, default: str = "vi") -> str:
+    """The language a reply was written in, for a note added to it: the core translated the
+    text but a Reply does not carry its locale. Vietnamese writes most lower-case words with
+    diacritics; English none (capitalised words are skipped: place names keep their marks in
+    English texts). Too little text to tell: `default`."""
+    words = [w for w in _WORD.findall(text) if w[0].islower()]
+    if len(words) < 2:
+        return default
+    marked = sum(1 for w in words if not w.isascii())
+    return "vi" if marked / len(words) >= 0.15 else "en"
+
+
+# -- photos served by URL ----------------------------------------------------------------------
+
+class FileStore:
+    """PNGs written under `folder` and served at `{public_base}/files/<32 hex>.png` for a day."""
+
+    def __init__(self, folder: Path | str, public_base: str, max_age: float = FILE_MAX_AGE) -> None:
+        self.folder = Path(folder)
+        self.public_base = public_base.rstrip("/")
+        self.max_age = max_age
+
+    async def put_png(self, data: bytes) -> str:
+        """Store `data`; returns its public URL. Files older than `max_age` are removed."""
+        name = f"{secrets.token_hex(16)}.png"
+        await asyncio.to_thread(self._write, name, data)
+        return f"{self.public_base}/files/{name}"
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.prune()
+        partial = self.folder / f".{name}.part"
+        partial.write_bytes(data)
+        partial.replace(self.folder / name)
+
+    def prune(self, now: float | None = None) -> int:
+        """Remove stored files older than `max_age`; returns how many."""
+        if not self.folder.is_dir():
+            return 0
+        cutoff = (time.time() if now is None else now) - self.max_age
+        removed = 0
+        for path in self.folder.iterdir():
+            if not (FILE_NAME.match(path.name) or path.name.endswith(".png.part")):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name", "")
+        path = self.folder / name
+        if not FILE_NAME.match(name) or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": "image/png",
+                                               "Cache-Control": "public, max-age=86400"})
+
+
+# -- the channel --------------------------------------------------------------------------------
+
+class ZaloChannel:
+    """Feeds Zalo updates to the core and renders its replies."""
+
+    def __init__(self, app: App, api: ZaloAPI, *, public_base_url: str | None = None,
+                 files_dir: Path | str = DEFAULT_FILES_DIR, locale: str | None = None,
+                 poll_backoff: tuple[float, float] = POLL_BACKOFF, max_inflight: int = MAX_INFLIGHT) -> None:
+        self.app = app
+        self.api = api
+        self.files = FileStore(files_dir, public_base_url) if public_base_url else None
+        settings = getattr(app, "settings", None)
+        self.locale = locale or getattr(settings, "locale", None) or "vi"
+        self.poll_backoff = poll_backoff
+        self.locks = ChatLocks()
+        # Polling cannot get an update again, so errors are logged there; in webhook mode they
+        # propagate and become HTTP 500, and Zalo delivers again.
+        self.raise_errors = True
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._spawned: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_inflight)
+
+    # -- one update -----------------------------------------------------------------------------
+
+    async def feed(self, update: Mapping[str, Any]) -> None:
+        """Handle one update: core, replies, mark sent. What the bot does not serve is ignored."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            await self._feed(update)
+        except Exception as exc:
+            if self.raise_errors:
+                raise
+            expected = isinstance(exc, (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized))
+            log.error("zalo.update_failed", error=type(exc).__name__,
+                      detail=self.api.scrub(str(exc)), exc_info=not expected)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _feed(self, update: Mapping[str, Any]) -> None:
+        incoming = incoming_from_update(update)
+        if incoming is None:
+            log.debug("zalo.update_ignored", event=update.get("event_name"))
+            return
+        async with self.locks.hold(incoming.chat_id):
+            replies = await self._handle(incoming)
+            if not replies:
+                # Nothing new, or a redelivery whose replies someone else is still sending.
+                return
+            await self.send_replies(incoming, replies)
+            await self.app.core.mark_sent(incoming)
+
+    async def _handle(self, incoming: Incoming) -> list[Reply]:
+        delays = () if self.raise_errors else POLLING_DB_RETRY_DELAYS
+        for delay in delays:
+            try:
+                return await self.app.core.handle(incoming)
+            except DatabaseUnavailable:
+                log.warning("zalo.database_unavailable_retry", update_id=incoming.update_id, delay=delay)
+                await asyncio.sleep(delay)
+        return await self.app.core.handle(incoming)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
+        """Send the core's replies for `incoming`, in order. Replies addressed to another channel
+        are skipped; `edit` is ignored (Zalo cannot edit). Raises ZaloUnavailable if Zalo
+        stays down."""
+        for reply in replies:
+            if reply.to is not None and reply.to.channel != CHANNEL:
+                log.warning("zalo.reply_for_other_channel_skipped", to_channel=reply.to.channel)
+                continue
+            chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
+            await self.send_reply(chat_id, reply)
+
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """One reply: the chart as a photo when it can be served, then the text with its numbered
+        options (and a note where a chart or a file could not be sent), in parts of at most
+        2,000 characters."""
+        note: str | None = None
+        attachment = reply.attachment
+        if attachment is not None:
+            is_photo = attachment.kind == "photo"
+            if is_photo and self.files is not None:
+                if not await self._send_photo(chat_id, attachment.data):
+                    note = self._note(reply, CHART_NOTE)
+            else:
+                if not is_photo and attachment.kind != "document":
+                    log.warning("zalo.unknown_attachment_kind", kind=attachment.kind)
+                note = self._note(reply, CHART_NOTE if is_photo else FILE_NOTE)
+        parts = split_message(render_text(reply, note))
+        if not parts and attachment is None:
+            log.warning("zalo.empty_reply_skipped")
+        for part in parts:
+            await self._send(self.api.send_message(chat_id, part))
+
+    async def _send_photo(self, chat_id: str, png: bytes) -> bool:
+        """The chart as a photo Zalo fetches from our URL; False if it could not be (the text
+        then says where to see it)."""
+        assert self.files is not None
+        try:
+            url = await self.files.put_png(png)
+        except OSError as exc:
+            log.error("zalo.file_store_failed", folder=str(self.files.folder), error=str(exc))
+            return False
+        return await self._send(self.api.send_photo(chat_id, url))
+
+    def _note(self, reply: Reply, msgid: str) -> str:
+        locale = getattr(reply, "locale", None) or guess_locale(reply.text, self.locale)
+        return translator(locale)(msgid)
+
+    async def _send(self, call: Awaitable[Any]) -> bool:
+        """One API call (the client retries); False when Zalo refused it for good (logged)."""
+        try:
+            await call
+        except (ZaloUnavailable, ZaloUnauthorized):
+            raise
+        except ZaloError as exc:  # a bad request, a chat that is gone …
+            log.error("zalo.send_refused", method=exc.method, code=exc.code, error=exc.description)
+            return False
+        return True
+
+    # -- polling --------------------------------------------------------------------------------
+
+    async def start_polling(self, *, stop: asyncio.Event, poll_timeout: int = POLL_TIMEOUT) -> None:
+        """Delete any webhook, then getUpdates until `stop` is set. Failures are logged and backed
+        off (1 s, doubling, up to 30 s); the back-off resets once a poll succeeds."""
+        self.raise_errors = False
+        await startup_call(self.api.delete_webhook())
+        stopping = asyncio.create_task(stop.wait())
+        delay: float | None = None
+        try:
+            while not stop.is_set():
+                poll = asyncio.create_task(self.api.get_updates(timeout=poll_timeout))
+                await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():
+                    poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await poll
+                    break
+                try:
+                    updates = poll.result()
+                except ZaloError as exc:
+                    delay = self.poll_backoff[0] if delay is None else min(delay * 2, self.poll_backoff[1])
+                    wait = max(delay, getattr(exc, "retry_after", None) or 0.0)
+                    level = log.error if isinstance(exc, ZaloUnauthorized) else log.warning
+                    level("zalo.polling_failed", error=type(exc).__name__, detail=str(exc), retry_in=wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(stopping), wait)
+                    continue
+                if delay is not None:
+                    log.info("zalo.polling_recovered")
+                    delay = None
+                for update in updates:
+                    await self._spawn(update)
+        finally:
+            stopping.cancel()
+            await self.drain()
+
+    async def _spawn(self, update: Mapping[str, Any]) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self.feed(update), name="gocua.zalo.update")
+        self._spawned.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._spawned.discard(finished)
+            self._slots.release()
+
+        task.add_done_callback(done)
+
+    # -- HTTP: webhook, health, files ------------------------------------------------------------
+
+    def files_app(self) -> web.Application:
+        """GET /healthz and, when a public base URL is set, GET /files/<name>.png."""
+        application = web.Application()
+        application.router.add_get("/healthz", self.healthz)
+        if self.files is not None:
+            application.router.add_get("/files/{name}", self.files.serve)
+        return application
+
+    def webhook_app(self, path: str, *, secret: str) -> web.Application:
+        """`files_app()` plus POST `path`: updates carrying the secret header."""
+        self.raise_errors = True
+        application = self.files_app()
+        application.router.add_post(path, functools.partial(self._webhook, secret.encode()))
+        return application
+
+    async def _webhook(self, secret: bytes, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, secret):
+            log.warning("zalo.webhook_bad_secret", remote=request.remote, missing=not given)
+            return web.Response(status=401, text="unauthorized")
+        try:
+            update = webhook_update(await request.json())
+        except ValueError:
+            return web.Response(status=400, text="the body is not JSON")
+        if update is None:
+            return web.Response(status=400, text="the body is not an update")
+        try:
+            await self.feed(update)
+        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized) as exc:
+            # Not processed (or not all sent): Zalo delivers again, the outbox resends what is owed.
+            log.error("zalo.webhook_failed", error=type(exc).__name__, detail=self.api.scrub(str(exc)))
+            return web.Response(status=500, text="temporarily unavailable, retry later")
+        return web.json_response({"ok": True})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT), self.app.db.transaction() as session:
+                await session.execute(sql_text("SELECT 1"))
+        except Exception as exc:
+            log.warning("zalo.health_failed", error=type(exc).__name__)
+            return web.Response(status=503, text="database unavailable")
+        return web.Response(text="ok")
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    async def drain(self, grace: float = DRAIN_GRACE) -> None:
+        """Wait up to `grace` seconds for updates being handled (their replies are still sent)."""
+        current = asyncio.current_task()
+        pending = {t for t in self._inflight | self._spawned if t is not current and not t.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+
+    async def close(self) -> None:
+        await self.drain()
+
+
+# -- start-up and the command ---------------------------------------------------------------
+
+async def startup_call(call: Awaitable[T]) -> T:
+    """A call the bot cannot start without: failures become one-line ConfigErrors."""
+    try:
+        return await call
+    except ZaloUnauthorized:
+        raise ConfigError("Zalo rejected ZALO_BOT_TOKEN (401 Unauthorized); check the bot's token "
+                          "in Zalo Bot Manager") from None
+    except ZaloError as exc:
+        reason = exc.description.strip().splitlines()[0] if exc.description.strip() else str(exc.code)
+        raise ConfigError(f"cannot use the Zalo Bot API ({exc.method}): {reason} "
+                          "(check ZALO_API_BASE and the network)") from None
+
+
+async def check_token(api: ZaloAPI) -> None:
+    """getMe: the token is accepted and the API reachable."""
+    me = await startup_call(api.get_me())
+    log.info("zalo.bot", **{k: me[k] for k in ("id", "account_name", "display_name") if k in me})
+
+
+def zalo_token(settings: Settings) -> str:
+    token = settings.zalo_bot_token
+    if not token:
+        raise ConfigError("ZALO_BOT_TOKEN is not set (create a bot in Zalo Bot Manager and export "
+                          "its token: ZALO_BOT_TOKEN=<digits>:<secret>)")
+    if any(ch.isspace() or ch in "/?#%" for ch in token):
+        raise ConfigError("ZALO_BOT_TOKEN is malformed (expected digits, a colon and a secret, "
+                          "without spaces or slashes)")
+    return token
+
+
+def resolve_public_base_url(settings: Settings, explicit: str | None = None) -> str | None:
+    """The public base URL: given explicitly, else the GOCUA_PUBLIC_BASE_URL setting."""
+    raw = explicit or settings.public_base_url or ""
+    raw = raw.strip()
+    if not raw:
+        return None
+    url = validate_http_url(PUBLIC_BASE_ENV, raw)
+    if urlsplit(url).scheme != "https":
+        log.warning("zalo.public_url_not_https", url=url)
+    return url
+
+
+def _webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
+    url = validate_http_url("--webhook-url", webhook_url, require_path=True)
+    path = urlsplit(url).path
+    if path == "/healthz" or path.startswith("/files/"):
+        raise ConfigError(f"--webhook-url must not use the path {path} (the bot serves it itself)")
+    if not settings.webhook_secret:
+        raise ConfigError("GOCUA_WEBHOOK_SECRET is not set; webhook mode needs it so that only "
+                          "Zalo can post updates (8-256 letters, digits, '_' or '-')")
+    if urlsplit(url).scheme != "https":
+        log.warning("zalo.webhook_not_https", hint="Zalo delivers webhooks only to https URLs")
+    return url, path, settings.webhook_secret
+
+
+async def run_zalo(
+    settings: Settings,
+    *,
+    webhook_url: str | None = None,
+    host: str = "0.0.0.0",
+    port: int = 8080,
+    stop: asyncio.Event | None = None,
+    app: App | None = None,
+    public_url: str | None = None,
+    files_dir: Path | str = DEFAULT_FILES_DIR,
+) -> None:
+    """Run the Zalo bot until `stop` is set (or SIGINT/SIGTERM when no event is given).
+
+    Polling by default (after deleteWebhook); with `webhook_url`, serves its path on host:port
+    and registers it with setWebhook and GOCUA_WEBHOOK_SECRET. With a public base URL
+    (`public_url` or GOCUA_PUBLIC_BASE_URL) charts are sent as photos, served at /files/ on
+    host:port (in polling mode too). `app` lets a caller share its App (it is then not
+    closed here); otherwise one is opened (and the database migrated) and disposed at the end.
+    """
+    token = zalo_token(settings)
+    public = resolve_public_base_url(settings, public_url)
+    webhook = _webhook_settings(settings, webhook_url) if webhook_url is not None else None
+    api = ZaloAPI(token, settings.zalo_api_base)
+    own_app = app is None
+    stop_event = stop or asyncio.Event()
+    signals = _install_signal_handlers(stop_event) if stop is None else []
+    try:
+        await check_token(api)
+        if app is None:
+            app = await open_app(settings)
+        channel = ZaloChannel(app, api, public_base_url=public, files_dir=files_dir)
+        try:
+            if webhook is not None:
+                url, path, secret = webhook
+                async with _serving(channel.webhook_app(path, secret=secret), host, port):
+                    await startup_call(api.set_webhook(url, secret))
+                    log.info("zalo.webhook", url=api.scrub(url), host=host, port=port, photos=bool(public))
+                    await stop_event.wait()
+            elif public is not None:
+                async with _serving(channel.files_app(), host, port):
+                    log.info("zalo.polling", api=settings.zalo_api_base, files=f"{host}:{port}")
+                    await channel.start_polling(stop=stop_event)
+            else:
+                log.info("zalo.polling", api=settings.zalo_api_base, photos=False)
+                await channel.start_polling(stop=stop_event)
+        finally:
+            await channel.close()
+    finally:
+        await api.close()
+        if own_app and app is not None:
+            await app.close()
+        for sig in signals:
+            asyncio.get_running_loop().remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def _serving(application: web.Application, host: str, port: int) -> AsyncIterator[None]:
+    runner = web.AppRunner(application, access_log=None, shutdown_timeout=30.0)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            continue
+        installed.append(sig)
+    return installed
