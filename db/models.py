@@ -169,10 +169,15 @@ class FlowRun(Base):
         Index("ix_flow_runs_flow_status", "flow_id", "status"),
         # Everything /stats counts about runs, per area, from this index alone.
         Index("ix_flow_runs_area_report", "area_id", "flow_id", "status", "started_at", "finished_at",
-              "updated_at", "volunteer_id", "resident_id"),
+              "updated_at", "volunteer_id"),
         # Completed per week (the chart): only the weeks asked for are read.
         Index("ix_flow_runs_completed", "finished_at", "area_id", "status",
               sqlite_where=text("status = 'completed'"), postgresql_where=text("status = 'completed'")),
+        # Volunteers active in the last 7 days, residents supported in a period: recent runs only.
+        Index("ix_flow_runs_recent", "updated_at", "area_id", "volunteer_id", "resident_id"),
+        # Residents supported, all time: distinct residents read in order, no sorting.
+        Index("ix_flow_runs_resident", "resident_id", "area_id",
+              sqlite_where=text("resident_id IS NOT NULL"), postgresql_where=text("resident_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

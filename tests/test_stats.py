@@ -211,3 +211,27 @@ async def test_export_in_chat_is_a_spreadsheet_without_citizen_ids(demo, people)
     assert len(rows) == 1 + 7 and rows[0][0] == "Area"
     assert CITIZEN_ID.encode() not in lan.last[0].attachment.data
     assert await count_rows(demo, AuditLog, AuditLog.action == "export") == 2
+
+
+async def test_the_city_scale_query_plans_count_the_same(app, clock, monkeypatch):
+    """A city's report reads its runs differently (whole indexes, not area by area); the
+    figures must be exactly those of the ward-sized plan, all time and for a period."""
+    from bot.seed_synthetic import seed_synthetic
+    from db.repo import stats as stats_repo
+    from handlers.stats_text import since_of
+    from handlers.validation import VIETNAM
+
+    await seed_synthetic(app.db, 400, seed=5, now=clock(), flows=app.core.services.flows)
+    results = {}
+    for threshold in (10**9, 0):
+        monkeypatch.setattr(stats_repo, "LARGE_SCOPE_HOUSEHOLDS", threshold)
+        async with app.db.read_session() as session:
+            city = await session.scalar(select(Area).where(Area.code == "hue"))
+            results[threshold] = [
+                (await stats_repo.area_stats(session, city, now=clock(), since=since, tz=VIETNAM)).to_json()
+                for since in (None, since_of("30d", clock()))
+            ]
+    assert results[0] == results[10**9]
+    all_time = results[0][0]
+    assert all_time["residents_supported"] > 0 and all_time["volunteers_active_7d"] > 0
+    assert sum(w["completed"] for w in all_time["weekly_completed"]) > 0

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     and_,
     case,
-    cast,
     distinct,
     exists,
     func,
-    literal,
+    literal_column,
     select,
     text,
     true,
@@ -41,6 +40,7 @@ VOLUNTEER_LOAD = 20  # "1+20": one volunteer, about twenty households
 ACTIVE_DAYS = 7
 TOP_REASONS = 3
 CHART_WEEKS = 12
+LARGE_SCOPE_HOUSEHOLDS = 20_000
 # Written as SQL text, not a bound parameter, so that the planner can prove the query matches
 # the partial index ix_step_records_blocked (a bound value is unknown when the plan is made).
 BLOCKED_RECORD = text("step_records.outcome = 'blocked'")
@@ -172,6 +172,12 @@ class Scope:
     def __init__(self, area: Area | None, areas: list[Area]) -> None:
         self.area = area
         self.areas = {a.id: a for a in areas}
+        self.households = 0  # known after household_counts; decides how runs are read
+
+    @property
+    def large(self) -> bool:
+        """A city rather than a ward: counting through whole indexes beats area-by-area lookups."""
+        return self.households > LARGE_SCOPE_HOUSEHOLDS
 
     @property
     def everything(self) -> bool:
@@ -182,6 +188,14 @@ class Scope:
 
     def runs_in(self) -> ColumnElement[bool]:
         return true() if self.area is None else FlowRun.area_id.in_(list(self.areas))
+
+    def runs_in_without_area_index(self) -> ColumnElement[bool]:
+        """The same filter written `+area_id IN (…)`: the unary plus keeps the planner from
+        looking runs up area by area (SQLite always prefers that for an IN list), so that for a
+        large scope it reads an index ordered by the column being counted instead."""
+        if self.area is None:
+            return true()
+        return literal_column("+flow_runs.area_id").in_(list(self.areas))
 
     def ref(self, all_name: str) -> AreaRef:
         if self.area is None:
@@ -278,10 +292,16 @@ async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | Non
     return flows
 
 
+def _large_runs(scope: Scope, *columns: Any) -> Select[Any]:
+    """Like _runs_in, but for a large scope the area is only checked, not used to look up runs."""
+    where = scope.runs_in_without_area_index() if scope.large else scope.runs_in()
+    return select(*columns).select_from(FlowRun).where(where)
+
+
 async def residents_supported(session: AsyncSession, scope: Scope, since: datetime | None) -> int:
     """Residents with a procedure run of their own that moved in the period."""
     return int(await session.scalar(
-        _runs_in(scope, func.count(distinct(FlowRun.resident_id)))
+        _large_runs(scope, func.count(distinct(FlowRun.resident_id)))
         .where(FlowRun.resident_id.is_not(None), _since(FlowRun.updated_at, since))
     ) or 0)
 
@@ -291,7 +311,7 @@ async def volunteer_counts(session: AsyncSession, scope: Scope, now: datetime) -
     members = select(func.count(distinct(Membership.user_id))).where(Membership.role == "volunteer")
     if not scope.everything:
         members = members.where(Membership.area_id.in_(list(scope.areas)))
-    active = _runs_in(scope, func.count(distinct(FlowRun.volunteer_id))).where(
+    active = _large_runs(scope, func.count(distinct(FlowRun.volunteer_id))).where(
         FlowRun.updated_at >= now - timedelta(days=ACTIVE_DAYS)
     )
     return int(await session.scalar(members) or 0), int(await session.scalar(active) or 0)
@@ -303,31 +323,23 @@ def week_start(moment: datetime, tz: Any) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _week_index(column: Any, origin: datetime, dialect: str) -> Any:
-    """Whole weeks from `origin` to the column's time, computed by the database."""
-    if dialect == "sqlite":
-        # UTCDateTime stores naive UTC text on SQLite; julianday() reads it.
-        naive_origin = origin.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-        days = func.julianday(column) - func.julianday(literal(naive_origin))
-        return cast(func.floor(days / 7), Integer)
-    return func.floor(func.extract("epoch", column - literal(origin)) / (7 * 86400))
-
-
 async def weekly_completed(
     session: AsyncSession, scope: Scope, now: datetime, tz: Any, weeks: int = CHART_WEEKS
 ) -> list[tuple[date, int]]:
-    """Completed procedures per local week, the last `weeks` weeks (oldest first, zeros kept)."""
+    """Completed procedures per local week, the last `weeks` weeks (oldest first, zeros kept).
+
+    One count per week over a range of the completed-runs index: no date arithmetic per run."""
     first = week_start(now, tz) - timedelta(weeks=weeks - 1)
-    origin = datetime(first.year, first.month, first.day, tzinfo=tz)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    index = _week_index(FlowRun.finished_at, origin, dialect).label("week")
-    rows = await session.execute(
-        _runs_in(scope, index, func.count())
-        .where(COMPLETED_RUN, FlowRun.finished_at >= origin)
-        .group_by(index)
-    )
-    counts = {int(week): int(n) for week, n in rows if week is not None}
-    return [(first + timedelta(weeks=i), counts.get(i, 0)) for i in range(weeks)]
+    starts = [datetime(d.year, d.month, d.day, tzinfo=tz)
+              for d in (first + timedelta(weeks=i) for i in range(weeks + 1))]
+    counts = [
+        _large_runs(scope, func.count())
+        .where(COMPLETED_RUN, FlowRun.finished_at >= start, FlowRun.finished_at < end)
+        .scalar_subquery()
+        for start, end in pairwise(starts)
+    ]
+    row = (await session.execute(select(*counts))).one()
+    return [(first + timedelta(weeks=i), int(n or 0)) for i, n in enumerate(row)]
 
 
 def _targets(scope: Scope) -> tuple[int | None, int | None]:
@@ -355,6 +367,7 @@ async def area_stats(
     """Everything /stats and `gocua stats` show for `area` (None: the whole database)."""
     scope = await load_scope(session, area)
     per_area = await household_counts(session, scope, since)
+    scope.households = sum(c.households for c in per_area.values())
     total = HouseholdCounts()
     per_child: dict[int, HouseholdCounts] = defaultdict(HouseholdCounts)
     for area_id, counts in per_area.items():

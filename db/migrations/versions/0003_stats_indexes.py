@@ -39,7 +39,11 @@ def upgrade() -> None:
         batch.create_foreign_key(batch.f('fk_flow_runs_area_id_areas'), 'areas', ['area_id'], ['id'])
     op.create_index('ix_flow_runs_area_report', 'flow_runs',
                     ['area_id', 'flow_id', 'status', 'started_at', 'finished_at', 'updated_at',
-                     'volunteer_id', 'resident_id'])
+                     'volunteer_id'])
+    op.create_index('ix_flow_runs_recent', 'flow_runs', ['updated_at', 'area_id', 'volunteer_id', 'resident_id'])
+    op.create_index('ix_flow_runs_resident', 'flow_runs', ['resident_id', 'area_id'],
+                    sqlite_where=sa.text('resident_id IS NOT NULL'),
+                    postgresql_where=sa.text('resident_id IS NOT NULL'))
     op.create_index('ix_flow_runs_completed', 'flow_runs', ['finished_at', 'area_id', 'status'],
                     sqlite_where=sa.text("status = 'completed'"),
                     postgresql_where=sa.text("status = 'completed'"))
@@ -72,6 +76,8 @@ def downgrade() -> None:
         batch.drop_column('area_id')
         batch.drop_column('flow_id')
     op.drop_index('ix_residents_digital_ready', table_name='residents')
+    op.drop_index('ix_flow_runs_resident', table_name='flow_runs')
+    op.drop_index('ix_flow_runs_recent', table_name='flow_runs')
     op.drop_index('ix_flow_runs_completed', table_name='flow_runs')
     op.drop_index('ix_flow_runs_area_report', table_name='flow_runs')
     with op.batch_alter_table('flow_runs') as batch:
