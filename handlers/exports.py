@@ -25,10 +25,10 @@ from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
 from handlers.context import Context
 from handlers.i18n import N_, Translator
-from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas, report_session
+from handlers.leader_scope import area_for_command, report_session
 from handlers.router import LEADERS, command
 from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of, step_title
-from handlers.types import Attachment, Button, Reply, button_label
+from handlers.types import Attachment, Reply
 from handlers.validation import VIETNAM
 
 FORMATS = ("xlsx", "csv")
@@ -176,17 +176,7 @@ async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply
 async def export_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     fmt = words.pop().lower() if words and words[-1].lower() in FORMATS else "xlsx"
-    if words:
-        area = await find_area(ctx, " ".join(words))
-        if area is None:
-            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
-    else:
-        mine = leader_areas(ctx)
-        if len(mine) > 1:
-            buttons = tuple(Button(button_label(name), f"st:{area_id}:{DEFAULT_PERIOD}:x:{fmt}")
-                            for area_id, _, name in mine)
-            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
-        area = await ctx.session.get(Area, mine[0][0]) if mine else None
-        if area is None:
-            return [Reply(ctx.t("You have no area to show yet."))]
+    area = await area_for_command(ctx, words, lambda area_id: f"st:{area_id}:{DEFAULT_PERIOD}:x:{fmt}")
+    if isinstance(area, Reply):
+        return [area]
     return [await export_reply(ctx, area, "all", fmt)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from db.models import Area
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import LEADERS
+from handlers.types import Button, Reply, button_label
 
 NOT_YOUR_AREA = N_("There is no area {code} among yours. Type /stats to see your areas.")
 
@@ -49,3 +50,22 @@ async def find_area(ctx: Context, text: str) -> Area | None:
     inside = [a for a in candidates if any(a.code == s or a.code.startswith(s + ".") for s in scopes)]
     exact = [a for a in inside if a.code == wanted]
     return (exact or sorted(inside, key=lambda a: len(a.code)) or [None])[0]
+
+
+async def area_for_command(
+    ctx: Context, words: list[str], choice_payload: Callable[[int], str], *,
+    several: Reply | None = None,
+) -> Area | Reply:
+    """The area a leader's command names (words), else their only area; with several, a reply
+    asking which (buttons carrying `choice_payload(area id)`, or `several` instead)."""
+    if words:
+        area = await find_area(ctx, " ".join(words))
+        return area if area is not None else Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))
+    mine = leader_areas(ctx)
+    if len(mine) > 1:
+        if several is not None:
+            return several
+        buttons = tuple(Button(button_label(name), choice_payload(area_id)) for area_id, _, name in mine)
+        return Reply(ctx.t("Which area?"), buttons=buttons, columns=2)
+    area = await ctx.session.get(Area, mine[0][0]) if mine else None
+    return area if area is not None else Reply(ctx.t("You have no area to show yet."))

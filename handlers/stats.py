@@ -16,7 +16,7 @@ from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.exports import export_reply
 from handlers.i18n import N_
-from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas, report_session
+from handlers.leader_scope import area_for_command, report_session
 from handlers.router import LEADERS, command, out_of_date, payload
 from handlers.stats_text import (
     DEFAULT_PERIOD,
@@ -46,19 +46,9 @@ async def stats_command(ctx: Context, args: str) -> list[Reply]:
     flow_id = words.pop() if len(words) > 1 and flows is not None and words[-1] in flows else None
     if not words and flow_id is None and args.strip() and flows is not None and args.strip() in flows:
         flow_id, words = args.strip(), []
-    if words:
-        area = await find_area(ctx, " ".join(words))
-        if area is None:
-            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
-    else:
-        mine = leader_areas(ctx)
-        if len(mine) > 1:
-            buttons = tuple(Button(button_label(name), f"st:{area_id}:{DEFAULT_PERIOD}")
-                            for area_id, _, name in mine)
-            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
-        area = await ctx.session.get(Area, mine[0][0]) if mine else None
-        if area is None:
-            return [Reply(ctx.t("You have no area to show yet."))]
+    area = await area_for_command(ctx, words, lambda area_id: f"st:{area_id}:{DEFAULT_PERIOD}")
+    if isinstance(area, Reply):
+        return [area]
     if flow_id is not None:
         return [await _drop_off(ctx, area, DEFAULT_PERIOD, flow_id)]
     return [await _summary(ctx, area, DEFAULT_PERIOD)]

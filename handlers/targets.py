@@ -13,7 +13,7 @@ from db.models import Area, AuditLog
 from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.leader_scope import NOT_YOUR_AREA, find_area, leader_areas
+from handlers.leader_scope import area_for_command, leader_areas
 from handlers.router import LEADERS, command, dialog, out_of_date, payload
 from handlers.stats_text import DEFAULT_PERIOD, number
 from handlers.types import Button, Reply, button_label
@@ -74,21 +74,14 @@ async def target_command(ctx: Context, args: str) -> list[Reply]:
     kind = KIND_WORDS.get(words.pop().lower()) if words and words[-1].lower() in KIND_WORDS else None
     if (value is None) != (kind is None):
         return [Reply(ctx.t(USAGE))]
-    if words:
-        area = await find_area(ctx, " ".join(words))
-        if area is None:
-            return [Reply(ctx.t(NOT_YOUR_AREA, code=" ".join(words)[:60]))]
-    else:
+    several = None
+    if kind is not None:  # a value typed for one of several areas: ask to name it, not to pick
         mine = leader_areas(ctx)
-        if len(mine) > 1 and kind is None:
-            buttons = tuple(Button(button_label(name), f"tg:{area_id}") for area_id, _, name in mine)
-            return [Reply(ctx.t("Which area?"), buttons=buttons, columns=2)]
-        if len(mine) > 1:
-            return [Reply(ctx.t("You lead several areas: name one, e.g. /target {code} households 500.",
-                                code=mine[0][1]))]
-        area = await ctx.session.get(Area, mine[0][0]) if mine else None
-        if area is None:
-            return [Reply(ctx.t("You have no area to show yet."))]
+        several = Reply(ctx.t("You lead several areas: name one, e.g. /target {code} households 500.",
+                              code=mine[0][1] if mine else ""))
+    area = await area_for_command(ctx, words, lambda area_id: f"tg:{area_id}", several=several)
+    if isinstance(area, Reply):
+        return [area]
     if kind is not None and value is not None:
         return [_set(ctx, area, kind, value)]
     return [_show(ctx, area)]

@@ -235,3 +235,25 @@ async def test_the_city_scale_query_plans_count_the_same(app, clock, monkeypatch
     all_time = results[0][0]
     assert all_time["residents_supported"] > 0 and all_time["volunteers_active_7d"] > 0
     assert sum(w["completed"] for w in all_time["weekly_completed"]) > 0
+
+
+async def test_a_leader_of_two_areas_picks_one(demo, people, clock):
+    from db.repo.invites import create_invite
+
+    _, lan, _ = people
+    async with demo.db.transaction() as session:
+        hoa_xuan = await session.scalar(select(Area).where(Area.code == "danang.hoa-xuan"))
+        invite = await create_invite(session, role="leader", area=hoa_xuan, now=clock())
+    await lan.say(f"/join {invite.code}")
+    await lan.say("/stats")
+    assert lan.text() == "Which area?"
+    labels = [label for label, _ in lan.buttons()]
+    assert len(labels) == 2 and any("Hải Vân" in x for x in labels) and any("Xuân" in x for x in labels)
+    await lan.press(lan.buttons()[0][1])
+    assert "📊" in lan.text()
+    await lan.say("/target households 30")
+    assert "You lead several areas" in lan.text()
+    await lan.say("/target hoa-xuan households 30")
+    assert "Target set" in lan.text() and "30" in lan.text()
+    await lan.say("/export")
+    assert lan.text() == "Which area?" and all(":x:xlsx" in p for _, p in lan.buttons())

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import signal
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -54,6 +53,7 @@ from aiohttp import web
 from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
+from bot.channels.chat_locks import ChatLocks
 from bot.channels.telegram_render import (
     CHANNEL,
     MAX_TEXT,
@@ -92,30 +92,6 @@ DRAIN_GRACE = 30.0
 
 class DeliveryFailed(Exception):
     """Telegram stayed unreachable (network, 5xx, 429) after the retries."""
-
-
-class ChatLocks:
-    """One asyncio.Lock per chat, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 def make_bot(settings: Settings) -> Bot:

@@ -39,6 +39,7 @@ from aiohttp import web
 from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
+from bot.channels.chat_locks import ChatLocks
 from bot.channels.zalo_api import (
     CHANNEL,
     MAX_TEXT,
@@ -74,30 +75,6 @@ CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram t
                 "administrator for the figures (command: gocua export).")
 FILE_NOTE = N_("📎 Zalo cannot receive this file: open GoCua on Telegram to download it, or ask an "
                "administrator to run the command gocua export.")
-
-
-class ChatLocks:
-    """One asyncio.Lock per chat, dropped when nobody holds or waits for it (as on Telegram)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 # -- pure: update → Incoming, Reply → texts ---------------------------------------------------
