@@ -257,3 +257,13 @@ async def test_a_leader_of_two_areas_picks_one(demo, people, clock):
     assert "Target set" in lan.text() and "30" in lan.text()
     await lan.say("/export")
     assert lan.text() == "Which area?" and all(":x:xlsx" in p for _, p in lan.buttons())
+
+
+async def test_drop_off_counts_runs_stopped_with_cancel(demo, people):
+    an, lan, _ = people
+    await start_flow(an, "HV-TL-001", "residence_confirmation")
+    await step(an, "Continue")
+    await an.say("/cancel")  # stops the run at its second step; no step record for it
+    await lan.say("/stats hai-van residence_confirmation")
+    second = lan.text().splitlines()[3]
+    assert second.startswith("2. ") and ": 1 → 0 (1 stopped)" in second, lan.text()

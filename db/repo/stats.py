@@ -417,30 +417,35 @@ async def step_drop_off(
             func.count(distinct(rows.c.run_id)),
             func.count(distinct(case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id)))),
             func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
-            func.count(distinct(case((rows.c.outcome == "abandoned", rows.c.run_id)))),
         ).group_by(rows.c.step_id)
     )
-    per_step = {step: (int(r), int(p), int(b), int(a)) for step, r, p, b, a in counted}
-    # Runs waiting at a step; those with no record there yet add to the runs that reached it.
+    per_step = {step: (int(r), int(p), int(b)) for step, r, p, b in counted}
+    # Runs waiting at a step now, and runs stopped there (/cancel writes no record): those with
+    # no record at that step add to the runs that reached it.
     answered_here = exists().where(StepRecord.run_id == FlowRun.id,
                                    StepRecord.step_id == FlowRun.current_step)
-    waiting_rows = await session.execute(
-        _runs_in(scope, FlowRun.current_step, func.count(), _count_if(~answered_here))
-        .where(FlowRun.flow_id == flow_id, FlowRun.status == "active", FlowRun.current_step.is_not(None),
-               _since(FlowRun.started_at, since))
-        .group_by(FlowRun.current_step)
+    resting_rows = await session.execute(
+        _runs_in(scope, FlowRun.current_step, FlowRun.status, func.count(), _count_if(~answered_here))
+        .where(FlowRun.flow_id == flow_id, FlowRun.status.in_(("active", "abandoned")),
+               FlowRun.current_step.is_not(None), _since(FlowRun.started_at, since))
+        .group_by(FlowRun.current_step, FlowRun.status)
     )
-    waiting = {step: (int(n), int(new)) for step, n, new in waiting_rows}
+    waiting: dict[str, int] = defaultdict(int)
+    stopped: dict[str, int] = defaultdict(int)
+    unrecorded: dict[str, int] = defaultdict(int)
+    for step, status, n, new in resting_rows:
+        (waiting if status == "active" else stopped)[step] += int(n)
+        unrecorded[step] += int(new)
     return [
         StepDropOff(
             step_id=step,
-            reached=per_step.get(step, (0, 0, 0, 0))[0] + waiting.get(step, (0, 0))[1],
-            passed=per_step.get(step, (0, 0, 0, 0))[1],
-            blocked=per_step.get(step, (0, 0, 0, 0))[2],
-            waiting=waiting.get(step, (0, 0))[0],
-            abandoned=per_step.get(step, (0, 0, 0, 0))[3],
+            reached=per_step.get(step, (0, 0, 0))[0] + unrecorded.get(step, 0),
+            passed=per_step.get(step, (0, 0, 0))[1],
+            blocked=per_step.get(step, (0, 0, 0))[2],
+            waiting=waiting.get(step, 0),
+            abandoned=stopped.get(step, 0),
         )
-        for step in set(per_step) | set(waiting)
+        for step in set(per_step) | set(waiting) | set(stopped)
     ]
 
 
