@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import signal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -54,6 +53,7 @@ from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.signals import install_signal_handlers
 from bot.channels.telegram_render import (
     CHANNEL,
     MAX_TEXT,
@@ -403,7 +403,7 @@ async def run_telegram(
     webhook = _webhook_settings(settings, webhook_url) if webhook_url is not None else None
     own_app = app is None
     stop_event = stop or asyncio.Event()
-    signals = _install_signal_handlers(stop_event) if stop is None else []
+    signals = install_signal_handlers(stop_event) if stop is None else []
     try:
         await check_token(bot)
         if app is None:
@@ -442,15 +442,3 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await runner.cleanup()
-
-
-def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            continue
-        installed.append(sig)
-    return installed

@@ -27,7 +27,6 @@ import functools
 import hmac
 import re
 import secrets
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.signals import install_signal_handlers
 from bot.channels.zalo_api import (
     CHANNEL,
     MAX_TEXT,
@@ -517,7 +517,7 @@ async def run_zalo(
     api = ZaloAPI(token, settings.zalo_api_base)
     own_app = app is None
     stop_event = stop or asyncio.Event()
-    signals = _install_signal_handlers(stop_event) if stop is None else []
+    signals = install_signal_handlers(stop_event) if stop is None else []
     try:
         await check_token(api)
         if app is None:
@@ -559,15 +559,3 @@ async def _serving(application: web.Application, host: str, port: int) -> AsyncI
         yield
     finally:
         await runner.cleanup()
-
-
-def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            continue
-        installed.append(sig)
-    return installed
