@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--lang", choices=["vi", "en"], default=None)
     ask.add_argument("--json", action="store_true")
 
+    backup = sub.add_parser("backup", help="a consistent copy of the SQLite database, while it runs")
+    backup.add_argument("--out", required=True, help="file to write the copy to")
+
     chat = sub.add_parser("chat", help="talk to GoCua on the console")
     chat.add_argument("--user", default="guest", help="who you are on the console")
     chat.add_argument("--lang", choices=["vi", "en"], default=None)
@@ -176,6 +179,17 @@ async def cmd_faq_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.backup import backup_sqlite, sqlite_path
+
+    source = sqlite_path(settings.database_url)
+    pages = await asyncio.to_thread(backup_sqlite, source, Path(args.out))
+    print(f"copied {source} ({pages} pages) to {args.out}")
+    return 0
+
+
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.channels.console import run_console
@@ -221,6 +235,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "seed demo": cmd_seed_demo,
     "invite create": cmd_invite_create,
     "faq ask": cmd_faq_ask,
+    "backup": cmd_backup,
     "chat": cmd_chat,
     "run telegram": cmd_run_telegram,
     "run zalo": cmd_run_zalo,
