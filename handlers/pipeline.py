@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -31,6 +32,7 @@ from db.repo.users import (
 from handlers import dispatch
 from handlers.context import Context, Services
 from handlers.i18n import N_, translator
+from handlers.metrics import observe_update
 from handlers.options import NUMBERED_CHANNELS, offered_from
 from handlers.types import Incoming, Reply
 
@@ -70,26 +72,34 @@ class Core:
         with structlog.contextvars.bound_contextvars(
             channel=incoming.channel, chat_id=incoming.chat_id, update_id=incoming.update_id
         ):
+            started, outcome = time.perf_counter(), "handled"
             try:
                 try:
-                    replies = await self._handle_once(incoming)
+                    replies, duplicate = await self._handle_once(incoming)
+                    outcome = "duplicate" if duplicate else outcome
                     await self._offer_to_other_chats(replies)
                     return replies
                 except _HandlerFailed as failed:
                     # A bug must not lose the update nor loop redeliveries: nothing of the
                     # handler's work is kept (rolled back), the user is told, the update counts
                     # as handled.
+                    outcome = "handler_failed"
                     log.exception("update.handler_failed", exc_info=failed.__cause__)
                     return await self._record_failure(incoming, failed.locale)
             except IntegrityError:
                 # A concurrent delivery of the same update won the race: answer nothing.
                 if await self._already_processed(incoming):
+                    outcome = "duplicate"
                     log.info("update.duplicate_concurrent")
                     return []
+                outcome = "database_unavailable"
                 raise
             except (OperationalError, DBAPIError, OSError) as exc:
+                outcome = "database_unavailable"
                 log.error("update.database_unavailable", error=str(exc))
                 raise DatabaseUnavailable(str(exc)) from exc
+            finally:
+                observe_update(incoming.channel, outcome, time.perf_counter() - started)
 
     async def _offer_to_other_chats(self, replies: list[Reply]) -> None:
         """A notice with buttons sent to another chat that shows numbered options (console,
@@ -110,13 +120,14 @@ class Core:
         async with self.db.transaction() as session:
             return await is_processed(session, incoming.channel, incoming.update_id)
 
-    async def _handle_once(self, incoming: Incoming) -> list[Reply]:
+    async def _handle_once(self, incoming: Incoming) -> tuple[list[Reply], bool]:
+        """(replies, whether the update was a duplicate delivery)."""
         now = self.services.clock()
         channel, update_id = incoming.channel, incoming.update_id
         if (channel, update_id) in self._unflushed:
             # Processed and sent by this process, its "sent" mark not written yet.
             log.info("update.duplicate", resent=0)
-            return []
+            return [], True
         async with self.db.transaction() as session:
             loaded = await load_for_update(
                 session, channel=channel, update_id=update_id, sender_id=incoming.sender_id,
@@ -125,7 +136,7 @@ class Core:
             if loaded.processed:
                 unsent = await take_unsent_replies(session, channel, update_id, now)
                 log.info("update.duplicate", resent=len(unsent))
-                return [Reply.from_json(raw) for raw in unsent]
+                return [Reply.from_json(raw) for raw in unsent], True
             user = loaded.user or await create_user(
                 session, channel, incoming.sender_id, incoming.display_name, now
             )
@@ -155,7 +166,7 @@ class Core:
                 replies=[r.to_json() for r in replies], now=now,
             )
         log.info("update.handled", replies=len(replies))
-        return replies
+        return replies, False
 
     async def _record_failure(self, incoming: Incoming, locale: str) -> list[Reply]:
         replies = [Reply(translator(locale)(HANDLER_FAILED))]

@@ -64,6 +64,7 @@ from bot.channels.telegram_render import (
     render,
 )
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.metrics import metrics_for
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Incoming, Reply
 
@@ -335,7 +336,7 @@ class TelegramChannel:
     # -- webhook ----------------------------------------------------------------------------
 
     def webhook_app(self, path: str, *, secret: str) -> web.Application:
-        """An aiohttp app: POST `path` (secret-checked updates), GET /healthz."""
+        """An aiohttp app: POST `path` (secret-checked updates), GET /healthz, GET /metrics."""
         self.raise_errors = True
         handler = SimpleRequestHandler(self.dispatcher, self.bot, handle_in_background=False,
                                        secret_token=secret)
@@ -344,6 +345,7 @@ class TelegramChannel:
         # shutdown while requests may still be sending.
         application.router.add_post(path, functools.partial(self._webhook, handler))
         application.router.add_get("/healthz", self.healthz)
+        application.router.add_get("/metrics", metrics_for(self.app.db))
         return application
 
     async def _webhook(self, handler: SimpleRequestHandler, request: web.Request) -> web.Response:
@@ -382,7 +384,10 @@ def _webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, s
     if not settings.webhook_secret:
         raise ConfigError("GOCUA_WEBHOOK_SECRET is not set; webhook mode needs it so that only "
                           "Telegram can post updates (8-256 letters, digits, '_' or '-')")
-    return url, urlsplit(url).path, settings.webhook_secret
+    path = urlsplit(url).path
+    if path in ("/healthz", "/metrics"):
+        raise ConfigError(f"--webhook-url: the path {path} is the server's own; use e.g. /telegram")
+    return url, path, settings.webhook_secret
 
 
 async def run_telegram(

@@ -53,6 +53,7 @@ from bot.channels.zalo_api import (
     webhook_update,
 )
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.metrics import metrics_for
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Incoming, Reply
@@ -380,9 +381,10 @@ class ZaloChannel:
     # -- HTTP: webhook, health, files ------------------------------------------------------------
 
     def files_app(self) -> web.Application:
-        """GET /healthz and, when a public base URL is set, GET /files/<name>.png."""
+        """GET /healthz, GET /metrics and, when a public base URL is set, GET /files/<name>.png."""
         application = web.Application()
         application.router.add_get("/healthz", self.healthz)
+        application.router.add_get("/metrics", metrics_for(self.app.db))
         if self.files is not None:
             application.router.add_get("/files/{name}", self.files.serve)
         return application
@@ -482,7 +484,7 @@ def resolve_public_base_url(settings: Settings, explicit: str | None = None) -> 
 def _webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
     url = validate_http_url("--webhook-url", webhook_url, require_path=True)
     path = urlsplit(url).path
-    if path == "/healthz" or path.startswith("/files/"):
+    if path in ("/healthz", "/metrics") or path.startswith("/files/"):
         raise ConfigError(f"--webhook-url must not use the path {path} (the bot serves it itself)")
     if not settings.webhook_secret:
         raise ConfigError("GOCUA_WEBHOOK_SECRET is not set; webhook mode needs it so that only "

@@ -478,3 +478,12 @@ async def volunteer_table(
         VolunteerStats(uid, name, int(n or 0), int(r or 0), int(c or 0), last)
         for uid, name, n, r, c, last in rows
     ]
+
+
+async def open_runs_by_status(session: AsyncSession) -> dict[str, int]:
+    """Runs in progress or blocked now, per status (for /metrics)."""
+    rows = await session.execute(
+        select(FlowRun.status, func.count()).where(FlowRun.status.in_(("active", "blocked")))
+        .group_by(FlowRun.status)
+    )
+    return {status: int(n) for status, n in rows}

@@ -1,0 +1,28 @@
+"""What the core counts for Prometheus: updates per channel and outcome, handler latency,
+errors by kind, open runs. The webhook servers expose it at GET /metrics (bot/metrics.py)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+UPDATES = Counter("gocua_updates_total", "Updates received, by channel and outcome",
+                  ["channel", "outcome"], registry=REGISTRY)
+LATENCY = Histogram("gocua_update_seconds", "Time to handle one update in the core (one transaction)",
+                    ["channel"], registry=REGISTRY,
+                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+ERRORS = Counter("gocua_errors_total", "Errors, by kind (handler, database, send)", ["kind"],
+                 registry=REGISTRY)
+OPEN_RUNS = Gauge("gocua_open_runs", "Procedure runs in progress or blocked, by status", ["status"],
+                  registry=REGISTRY)
+
+OUTCOMES = ("handled", "duplicate", "handler_failed", "database_unavailable")
+
+
+def observe_update(channel: str, outcome: str, seconds: float) -> None:
+    UPDATES.labels(channel=channel, outcome=outcome).inc()
+    LATENCY.labels(channel=channel).observe(seconds)
+    if outcome == "handler_failed":
+        ERRORS.labels(kind="handler").inc()
+    elif outcome == "database_unavailable":
+        ERRORS.labels(kind="database").inc()
