@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from conversations.provinces import is_province_code
+from conversations.redact import redact_citizen_ids
 from conversations.texts import N_
 
 
@@ -235,7 +236,8 @@ def validate_number(raw: str, today: date) -> Result:
 
 
 def validate_text(raw: str, today: date) -> Result:
-    """Free text, 1 to 500 characters after trimming, NFC, no control characters."""
+    """Free text, 1 to 500 characters after trimming, NFC, no control characters; a citizen ID
+    number typed in it is masked (conversations/redact.py)."""
     text = _clean(raw)
     if isinstance(text, ErrorMessage):
         return None, text
@@ -244,7 +246,7 @@ def validate_text(raw: str, today: date) -> Result:
         return _error(TEXT_CONTROL)
     if len(text) > MAX_TEXT:
         return _error(TEXT_LONG, max=MAX_TEXT, count=len(text))
-    return text, None
+    return redact_citizen_ids(text), None
 
 
 VALIDATORS: dict[str, Validator] = {

@@ -7,6 +7,7 @@ threshold the two or three closest topics are offered instead, never a guess as 
 from __future__ import annotations
 
 from conversations.faq_match import SOURCE_LINE, FaqIndex, fold, normalize
+from conversations.redact import redact_citizen_ids
 from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
 from handlers.context import Context
@@ -58,6 +59,7 @@ def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
 
 
 async def faq_text(ctx: Context, text: str) -> list[Reply]:
+    text = redact_citizen_ids(text)  # kept as a miss or for "Ask a volunteer": never a full ID
     if fold(text).strip(" !.?") in GREETINGS:
         return [await greeting(ctx)]
     ctx.set_state({"last_question": text[:500]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from conversations.redact import redact_citizen_ids
 from db.models import Area, Household, SupportRequest, User
 from db.repo.support import (
     addresses_of,
@@ -33,6 +34,7 @@ async def visit(ctx: Context, args: str) -> list[Reply]:
 
 
 async def begin_visit(ctx: Context, question: str) -> list[Reply]:
+    question = redact_citizen_ids(question)
     data = {"question": question[:1000]} if question else {}
     if not question:
         ctx.set_state({"dialog": "visit", "step": "question", "data": data})
