@@ -53,6 +53,7 @@ from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.core_calls import handle_update
 from bot.channels.signals import install_signal_handlers
 from bot.channels.telegram_render import (
     CHANNEL,
@@ -86,7 +87,6 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # network errors and 5xx
 MAX_RATE_LIMITED_TRIES = 3  # 429 Too Many Requests
 MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a chat's lock
-POLLING_DB_RETRY_DELAYS = (1.0, 2.0, 4.0)
 HEALTH_TIMEOUT = 5.0
 DRAIN_GRACE = 30.0
 
@@ -222,15 +222,8 @@ class TelegramChannel:
             await self.app.core.mark_sent(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
-        delays = () if self.raise_errors else POLLING_DB_RETRY_DELAYS
-        for delay in delays:
-            try:
-                return await self.app.core.handle(incoming)
-            except DatabaseUnavailable:
-                log.warning("telegram.database_unavailable_retry", update_id=incoming.update_id,
-                            delay=delay)
-                await asyncio.sleep(delay)
-        return await self.app.core.handle(incoming)
+        return await handle_update(self.app.core, incoming, retry=not self.raise_errors,
+                                   log_prefix=CHANNEL)
 
     async def _answer_callback(self, query_id: str) -> None:
         # Stops the spinner on the phone; a redelivered or old query cannot be answered twice.

@@ -39,6 +39,7 @@ from sqlalchemy import text as sql_text
 
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.core_calls import handle_update
 from bot.channels.signals import install_signal_handlers
 from bot.channels.zalo_api import (
     CHANNEL,
@@ -67,7 +68,6 @@ DEFAULT_FILES_DIR = Path("data") / "files"
 FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
 FILE_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
 POLL_BACKOFF = (1.0, 30.0)  # first and longest wait after a failed getUpdates
-POLLING_DB_RETRY_DELAYS = (1.0, 2.0, 4.0)
 MAX_INFLIGHT = 64  # updates handled at once in polling mode (different chats run in parallel)
 HEALTH_TIMEOUT = 5.0
 DRAIN_GRACE = 30.0
@@ -261,14 +261,8 @@ class ZaloChannel:
             await self.app.core.mark_sent(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
-        delays = () if self.raise_errors else POLLING_DB_RETRY_DELAYS
-        for delay in delays:
-            try:
-                return await self.app.core.handle(incoming)
-            except DatabaseUnavailable:
-                log.warning("zalo.database_unavailable_retry", update_id=incoming.update_id, delay=delay)
-                await asyncio.sleep(delay)
-        return await self.app.core.handle(incoming)
+        return await handle_update(self.app.core, incoming, retry=not self.raise_errors,
+                                   log_prefix=CHANNEL)
 
     # -- sending --------------------------------------------------------------------------------
 
