@@ -99,7 +99,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         await app.close()
 
     def title(flow_id: str) -> str:
-        return t(flows.latest(flow_id).title) if flow_id in flows else flow_id
+        return t(flows.title(flow_id))
 
     if args.json:
         print(json.dumps(stats.to_json(), ensure_ascii=False))
@@ -149,25 +149,22 @@ async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_target_set(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app, utcnow
-    from db.models import AuditLog
+    from db.repo.areas import MAX_TARGET, set_target
 
     changes = {"target_households": args.households, "target_digital_ready": args.digital_ready}
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise UsageError("give --households N and/or --digital-ready N (0 removes a target)")
     for name, value in changes.items():
-        if not 0 <= value <= 1_000_000:
-            raise UsageError(f"{name.replace('target_', '--').replace('_', '-')} must be from 0 to 1000000")
+        if not 0 <= value <= MAX_TARGET:
+            option = name.replace("target_", "--").replace("_", "-")
+            raise UsageError(f"{option} must be from 0 to {MAX_TARGET}")
     app = await open_app(settings)
     try:
         async with app.db.transaction() as session:
             area = await _area_or_fail(session, args.area)
             for attr, value in changes.items():
-                before = getattr(area, attr)
-                setattr(area, attr, value or None)
-                details = {"target": attr, "from": before, "to": value or None, "via": "cli"}
-                session.add(AuditLog(at=utcnow(), actor_id=None, action="target.set",
-                                     target=f"area:{area.code}", details=details))
+                set_target(session, area, attr, value, actor_id=None, now=utcnow(), via="cli")
             shown = {a: getattr(area, a) for a in ("target_households", "target_digital_ready")}
     finally:
         await app.close()

@@ -218,6 +218,10 @@ class FlowRegistry:
         """The flow version a run's state is pinned to, or None if it is not loaded."""
         return self.get(str(state.get("flow")), state.get("version"))  # type: ignore[arg-type]
 
+    def title(self, flow_id: str) -> str:
+        """The title msgid of the flow's latest version; the id itself for a flow not loaded."""
+        return self.latest(flow_id).title if flow_id in self._versions else flow_id
+
     def versions(self, flow_id: str) -> list[int]:
         return sorted(self._versions.get(flow_id, {}))
 

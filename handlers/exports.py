@@ -14,6 +14,7 @@ import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from functools import cache
 from typing import Any, BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,25 +103,22 @@ async def write_export(
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
 
+    @cache  # a few procedures and steps, millions of rows
     def title_of(flow_id: str) -> str:
-        return t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
+        return t(flows.title(flow_id)) if flows is not None else flow_id
 
+    @cache
     def step_of(flow_id: str, step_id: str) -> str:
         if flows is None or flow_id not in flows:
             return step_id
         return f"{step_id} — {step_title(t, flows.latest(flow_id), step_id, 60)}"
 
-    titles: dict[str, str] = {}
-    steps: dict[tuple[str, str], str] = {}
     outcomes = {k: t(v) for k, v in OUTCOME_LABELS.items()}
 
     def convert(row: ExportRow) -> tuple[Any, ...]:
-        title = titles.get(row.flow_id) or titles.setdefault(row.flow_id, title_of(row.flow_id))
-        key = (row.flow_id, row.step_id)
-        step = steps.get(key) or steps.setdefault(key, step_of(*key))
         reason = t(row.reason) if row.reason else None
-        return (row.area, row.household, title, step, outcomes.get(row.outcome, row.outcome), reason,
-                row.volunteer, row.recorded_at)
+        return (row.area, row.household, title_of(row.flow_id), step_of(row.flow_id, row.step_id),
+                outcomes.get(row.outcome, row.outcome), reason, row.volunteer, row.recorded_at)
 
     header = [t(h) for h in HEADER]
     loop = asyncio.get_running_loop()

@@ -47,7 +47,7 @@ def registry(ctx: Context) -> FlowRegistry:
 
 def title(ctx: Context, flow_id: str) -> str:
     flows = ctx.services.flows
-    return ctx.t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
+    return ctx.t(flows.title(flow_id)) if flows is not None else flow_id
 
 
 def reason(ctx: Context, text: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area
+from handlers.access import covers
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import LEADERS
@@ -41,13 +42,12 @@ async def find_area(ctx: Context, text: str) -> Area | None:
     wanted = text.strip().lower()
     if not wanted:
         return None
-    scopes = [code for _, code, _ in leader_areas(ctx)]
     candidates = list(await ctx.session.scalars(
         select(Area).where(
             (Area.code == wanted) | Area.code.like("%." + wanted.replace("%", "")) | (Area.name.ilike(wanted))
         ).limit(50)
     ))
-    inside = [a for a in candidates if any(a.code == s or a.code.startswith(s + ".") for s in scopes)]
+    inside = [a for a in candidates if covers(ctx, a.code, LEADERS)]
     exact = [a for a in inside if a.code == wanted]
     return (exact or sorted(inside, key=lambda a: len(a.code)) or [None])[0]
 

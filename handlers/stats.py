@@ -9,12 +9,14 @@ SQLite a connection on a worker thread, so a long query never holds the event lo
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
 from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.exports import export_reply
+from handlers.flows import title
 from handlers.i18n import N_
 from handlers.leader_scope import area_for_command, report_session
 from handlers.router import LEADERS, command, out_of_date, payload
@@ -43,9 +45,7 @@ async def _area_in_scope(ctx: Context, raw_id: str, action: str) -> Area | None:
 async def stats_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     flows = ctx.services.flows
-    flow_id = words.pop() if len(words) > 1 and flows is not None and words[-1] in flows else None
-    if not words and flow_id is None and args.strip() and flows is not None and args.strip() in flows:
-        flow_id, words = args.strip(), []
+    flow_id = words.pop() if words and flows is not None and words[-1] in flows else None
     area = await area_for_command(ctx, words, lambda area_id: f"st:{area_id}:{DEFAULT_PERIOD}")
     if isinstance(area, Reply):
         return [area]
@@ -87,26 +87,25 @@ async def _stats_for(ctx: Context, area: Area, period: str) -> AreaStats:
         return await area_stats(session, area, now=ctx.now, since=since_of(period, ctx.now), tz=VIETNAM)
 
 
-def _title_of(ctx: Context):
-    flows = ctx.services.flows
+def _period_buttons(ctx: Context, area: Area, period: str, *, view: str = "") -> list[Button]:
+    """One button per period for the same view, the current one ticked."""
+    return [Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}{view}")
+            for p in PERIODS]
 
-    def title(flow_id: str) -> str:
-        return ctx.t(flows.latest(flow_id).title) if flows is not None and flow_id in flows else flow_id
 
-    return title
+def _back(ctx: Context, area: Area, period: str) -> Button:
+    return Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")
 
 
 async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False) -> Reply:
     stats = await _stats_for(ctx, area, period)
-    text = summary_text(ctx.t, stats, ctx.t(PERIOD_LABELS[period]), _title_of(ctx))
+    text = summary_text(ctx.t, stats, ctx.t(PERIOD_LABELS[period]), partial(title, ctx))
     prefix = f"st:{area.id}:{period}"
     buttons: list[Button] = []
     for child in stats.children[:24]:
         share = (100 * child.counts.reached // child.counts.households) if child.counts.households else 0
         buttons.append(Button(button_label(f"{child.area.name} ({share}%)"), f"st:{child.area_id}:{period}"))
-    buttons += [
-        Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}") for p in PERIODS
-    ]
+    buttons += _period_buttons(ctx, area, period)
     buttons += [
         Button("📈 " + ctx.t("Chart"), f"{prefix}:c"),
         Button("🪜 " + ctx.t("Steps"), f"{prefix}:fl"),
@@ -125,10 +124,8 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False)
 def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:
     flows = ctx.services.flows
     ids = sorted(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
-    title = _title_of(ctx)
-    buttons = tuple(Button(button_label(title(f)), f"st:{area.id}:{period}:f:{f}") for f in ids)
-    return Reply(ctx.t("Drop-off per step: which procedure?"),
-                 buttons=(*buttons, Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")))
+    buttons = tuple(Button(button_label(title(ctx, f)), f"st:{area.id}:{period}:f:{f}") for f in ids)
+    return Reply(ctx.t("Drop-off per step: which procedure?"), buttons=(*buttons, _back(ctx, area, period)))
 
 
 async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Reply:
@@ -139,19 +136,15 @@ async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Repl
     async with report_session(ctx) as session:
         steps = await step_drop_off(session, area, flow_id, since_of(period, ctx.now))
     text = drop_off_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), flow, steps)
-    back = Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")
-    periods = tuple(
-        Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}:f:{flow_id}")
-        for p in PERIODS
-    )
-    return Reply(text, buttons=(*periods, back), columns=3)
+    periods = _period_buttons(ctx, area, period, view=f":f:{flow_id}")
+    return Reply(text, buttons=(*periods, _back(ctx, area, period)), columns=3)
 
 
 async def _volunteers(ctx: Context, area: Area, period: str) -> Reply:
     async with report_session(ctx) as session:
         rows = await volunteer_table(session, area, since_of(period, ctx.now), limit=60)
     text = volunteers_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), rows, ctx.now)
-    return Reply(text, buttons=(Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}"),))
+    return Reply(text, buttons=(_back(ctx, area, period),))
 
 
 async def _chart(ctx: Context, area: Area, period: str) -> Reply:
@@ -178,4 +171,4 @@ async def _chart(ctx: Context, area: Area, period: str) -> Reply:
     caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
                 area=area.name)
     return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png),
-                 buttons=(Button("⬅️ " + t("Back"), f"st:{area.id}:{period}"),))
+                 buttons=(_back(ctx, area, period),))

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from babel.numbers import format_decimal
 
 from conversations.flow_model import Flow
+from db.repo.households import VOLUNTEER_LOAD
 from db.repo.stats import AreaStats, StepDropOff, VolunteerStats
 from handlers.i18n import N_, Translator
 from handlers.types import button_label
@@ -18,6 +19,7 @@ from handlers.validation import VIETNAM
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "all": None}
 DEFAULT_PERIOD = "30d"
+DROP_WARNING_PERCENT = 20  # a step that loses this share of the runs reaching it gets ⚠️
 PERIOD_LABELS = {
     "7d": N_("last 7 days"),
     "30d": N_("last 30 days"),
@@ -88,7 +90,7 @@ def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: T
     ]
     if stats.capacity < c.households:
         lines.append("⚠️ " + t("{n} more volunteers needed for 1+20.",
-                               n=number(t, -(-(c.households - stats.capacity) // 20))))
+                               n=number(t, -(-(c.households - stats.capacity) // VOLUNTEER_LOAD))))
     active_flows = {k: v for k, v in stats.flows.items() if v.started or v.completed or v.blocked or v.active}
     lines.append("")
     if not active_flows:
@@ -143,7 +145,7 @@ def drop_off_text(
             extra.append(t("{n} stopped", n=number(t, step.abandoned)))
         if extra:
             line += f" ({', '.join(extra)})"
-        if lost and step.reached and lost * 100 >= 20 * step.reached:
+        if lost and step.reached and lost * 100 >= DROP_WARNING_PERCENT * step.reached:
             line += " ⚠️"
         lines.append(line)
     return "\n".join(lines)
@@ -158,7 +160,7 @@ def volunteers_text(t: Translator, area_name: str, period_label: str, rows: Sequ
     lines.append(t("households · reached · procedures completed · last active"))
     for row in rows:
         last = t("never") if row.last_active is None else _ago(t, now - row.last_active)
-        flag = " ⚠️" if row.households > 20 else ""
+        flag = " ⚠️" if row.households > VOLUNTEER_LOAD else ""
         lines.append(f"• {row.name}: {number(t, row.households)}{flag} · {number(t, row.reached)} · "
                      f"{number(t, row.completed)} · {last}")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from db.models import Area, AuditLog
+from db.models import Area
+from db.repo.areas import MAX_TARGET, set_target
 from handlers.access import covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_
@@ -18,7 +19,6 @@ from handlers.router import LEADERS, command, dialog, out_of_date, payload
 from handlers.stats_text import DEFAULT_PERIOD, number
 from handlers.types import Button, Reply, button_label
 
-MAX_TARGET = 1_000_000
 KINDS = {
     "households": ("target_households", N_("households to reach")),
     "digital": ("target_digital_ready", N_("households with a member who can use e-services")),
@@ -44,12 +44,7 @@ def _show(ctx: Context, area: Area) -> Reply:
 
 def _set(ctx: Context, area: Area, kind: str, value: int) -> Reply:
     attr, label = KINDS[kind]
-    before = getattr(area, attr)
-    setattr(area, attr, value or None)
-    ctx.session.add(AuditLog(
-        at=ctx.now, actor_id=ctx.user.id, action="target.set", target=f"area:{area.code}",
-        details={"target": attr, "from": before, "to": value or None},
-    ))
+    set_target(ctx.session, area, attr, value, actor_id=ctx.user.id, now=ctx.now)
     ctx.set_state(None)
     if not value:
         text = ctx.t("Target removed: {label} in {area}.", label=ctx.t(label), area=area.name)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import Area
+from db.models import Area, AuditLog
+
+MAX_TARGET = 1_000_000
 
 
 def within(code_column: ColumnElement[str] | object, area_code: str) -> ColumnElement[bool]:
@@ -42,3 +46,16 @@ async def get_or_create_area(
 async def sub_areas(session: AsyncSession, area: Area) -> list[Area]:
     rows = await session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.name))
     return list(rows)
+
+
+def set_target(session: AsyncSession, area: Area, attr: str, value: int, *, actor_id: int | None,
+               now: datetime, via: str | None = None) -> None:
+    """Set one of the area's targets (`target_households`, `target_digital_ready`); 0 removes
+    it. Written to the audit log with the value it replaced."""
+    before = getattr(area, attr)
+    setattr(area, attr, value or None)
+    details = {"target": attr, "from": before, "to": value or None}
+    if via is not None:
+        details["via"] = via
+    session.add(AuditLog(at=now, actor_id=actor_id, action="target.set", target=f"area:{area.code}",
+                         details=details))

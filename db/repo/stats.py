@@ -35,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
+from db.repo.households import VOLUNTEER_LOAD
 
-VOLUNTEER_LOAD = 20  # "1+20": one volunteer, about twenty households
 ACTIVE_DAYS = 7
 TOP_REASONS = 3
 CHART_WEEKS = 12
@@ -189,6 +189,9 @@ class Scope:
     def runs_in(self) -> ColumnElement[bool]:
         return true() if self.area is None else FlowRun.area_id.in_(list(self.areas))
 
+    def records_in(self) -> ColumnElement[bool]:
+        return true() if self.area is None else StepRecord.area_id.in_(list(self.areas))
+
     def runs_in_without_area_index(self) -> ColumnElement[bool]:
         """The same filter written `+area_id IN (…)`: the unary plus keeps the planner from
         looking runs up area by area (SQLite always prefers that for an IN list), so that for a
@@ -277,10 +280,9 @@ async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | Non
             total.completed += int(completed)
             total.blocked += int(blocked)
             total.active += int(active)
-    in_scope = true() if scope.everything else StepRecord.area_id.in_(list(scope.areas))
     reasons = (
         select(StepRecord.flow_id, StepRecord.reason, func.count())
-        .where(BLOCKED_RECORD, in_scope, _since(StepRecord.recorded_at, since))
+        .where(BLOCKED_RECORD, scope.records_in(), _since(StepRecord.recorded_at, since))
         .group_by(StepRecord.flow_id, StepRecord.reason)
     )
     by_flow: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -344,20 +346,16 @@ async def weekly_completed(
 
 def _targets(scope: Scope) -> tuple[int | None, int | None]:
     """The area's own targets; where it has none, the sum of what its sub-areas set."""
-    if scope.area is not None and scope.area.target_households is not None:
-        own = (scope.area.target_households, scope.area.target_digital_ready)
-        if own[1] is not None:
-            return own
     children = scope.children()
 
-    def summed(attr: str) -> int | None:
+    def target(attr: str) -> int | None:
+        own = getattr(scope.area, attr) if scope.area is not None else None
+        if own is not None:
+            return own
         values = [getattr(c, attr) for c in children if getattr(c, attr) is not None]
         return sum(values) if values else None
 
-    households = scope.area.target_households if scope.area else None
-    digital = scope.area.target_digital_ready if scope.area else None
-    return (households if households is not None else summed("target_households"),
-            digital if digital is not None else summed("target_digital_ready"))
+    return target("target_households"), target("target_digital_ready")
 
 
 async def area_stats(
@@ -402,9 +400,8 @@ async def step_drop_off(
     waiting there now. Steps come back in no particular order; the caller orders them as the
     flow does."""
     scope = await load_scope(session, area)
-    in_scope = true() if scope.everything else StepRecord.area_id.in_(list(scope.areas))
     records = select(StepRecord.step_id, StepRecord.outcome, StepRecord.run_id).where(
-        StepRecord.flow_id == flow_id, in_scope
+        StepRecord.flow_id == flow_id, scope.records_in()
     )
     if since is not None:  # the cohort: runs started in the period
         records = records.where(StepRecord.run_id.in_(
