@@ -247,6 +247,10 @@ class ProcessedUpdate(Base):
     """A platform update handled once, with the replies it produced (a transactional outbox)."""
 
     __tablename__ = "processed_updates"
+    __table_args__ = (
+        # Flood control counts a chat's recent updates from this index alone.
+        Index("ix_processed_updates_chat_recent", "channel", "chat_id", "processed_at"),
+    )
 
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     update_id: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -255,6 +259,26 @@ class ProcessedUpdate(Base):
     replies: Mapped[list[Any] | None] = mapped_column(JSON)
     send_lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+
+
+class Notice(Base):
+    """A reply addressed to a chat on another channel than the update that produced it (a Zalo
+    resident's visit request to a Telegram volunteer): written in the update's transaction and
+    sent by a worker of that channel (bot/channels/notice_relay.py)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_pending", "channel", "sent_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    send_lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SupportRequest(Base):
