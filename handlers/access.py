@@ -6,6 +6,19 @@ from db.models import Area, AuditLog, Household
 from handlers.context import Context
 from handlers.router import LEADERS, STAFF
 
+# Row ids are 32-bit integer columns (PostgreSQL's `integer`): a larger number in button data
+# would make the database raise instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
+def button_id(raw: str) -> int | None:
+    """The row id that button data names, or None when it cannot name one (not plain ASCII
+    digits, or beyond the id columns): the caller answers such a button as out of date."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ROW_ID)):
+        return None
+    value = int(raw)
+    return value if value <= MAX_ROW_ID else None
+
 
 def covers(ctx: Context, area_code: str, roles: tuple[str, ...] = STAFF) -> bool:
     return any(g.role in roles and g.covers(area_code) for g in ctx.grants)

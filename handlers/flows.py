@@ -25,7 +25,7 @@ from conversations.flow_model import Flow, FlowRegistry
 from db.models import Area, AuditLog, FlowRun, Household, Resident
 from db.repo.flows import add_step_records, open_run, run_for_update, save_run_state
 from db.repo.households import members_of
-from handlers.access import can_work_on, refuse
+from handlers.access import button_id, can_work_on, refuse
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, out_of_date, payload
@@ -141,8 +141,9 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
 
 
 async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
-    run = await run_for_update(ctx.session, int(raw_run), lock=not ctx.services.is_sqlite) \
-        if raw_run.isdigit() else None
+    run_id = button_id(raw_run)
+    run = await run_for_update(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
+        if run_id is not None else None
     if run is None:
         return out_of_date(ctx)
     household = await ctx.session.get(Household, run.household_id)

@@ -13,7 +13,7 @@ from functools import partial
 
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
-from handlers.access import covers, refuse
+from handlers.access import button_id, covers, refuse
 from handlers.context import Context
 from handlers.exports import export_reply
 from handlers.flows import title
@@ -34,7 +34,8 @@ from handlers.validation import VIETNAM
 
 
 async def _area_in_scope(ctx: Context, raw_id: str, action: str) -> Area | None:
-    area = await ctx.session.get(Area, int(raw_id)) if raw_id.isdigit() else None
+    area_id = button_id(raw_id)
+    area = await ctx.session.get(Area, area_id) if area_id is not None else None
     if area is None or not covers(ctx, area.code, LEADERS):
         refuse(ctx, action, f"area:{raw_id[:20]}")
         return None

@@ -18,7 +18,7 @@ from db.repo.support import (
     take_request,
     volunteers_covering,
 )
-from handlers.access import covers, refuse
+from handlers.access import button_id, covers, refuse
 from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
@@ -80,7 +80,8 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     data = dict(state.get("data") or {})
     step = state.get("step")
     if verb == "area" and step in ("area", "village"):
-        area = await ctx.session.get(Area, int(arg)) if arg.isdigit() else None
+        area_id = button_id(arg)
+        area = await ctx.session.get(Area, area_id) if area_id is not None else None
         if area is None:
             return [out_of_date(ctx)]
         data["area_id"] = area.id
@@ -192,13 +193,14 @@ def _may_handle(ctx: Context, request: SupportRequest, area: Area | None) -> boo
 @payload("req")
 async def request_button(ctx: Context, rest: str) -> list[Reply]:
     raw_id, _, verb = rest.partition(":")
-    request = await ctx.session.get(SupportRequest, int(raw_id)) if raw_id.isdigit() else None
-    if request is None or not ctx.has_role(*STAFF):
+    request_id = button_id(raw_id)
+    request = await ctx.session.get(SupportRequest, request_id) if request_id is not None else None
+    if request is None:
         return [out_of_date(ctx)]
     area = await ctx.session.get(Area, request.area_id) if request.area_id else None
     household = await ctx.session.get(Household, request.household_id) if request.household_id else None
     assigned = household is not None and household.volunteer_id == ctx.user.id
-    if not (_may_handle(ctx, request, area) or assigned):
+    if not ctx.has_role(*STAFF) or not (_may_handle(ctx, request, area) or assigned):
         refuse(ctx, f"request:{verb}", f"request:{request.id}")
         return [Reply(ctx.t("This request is not in your area."))]
     if verb == "take":

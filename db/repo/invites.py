@@ -74,6 +74,12 @@ async def claim_invite(
         )
         return ClaimResult.USED, invite, area
     if invite.expires_at <= now:
+        session.add(
+            AuditLog(
+                at=now, actor_id=user_id, action="invite.expired", target=f"invite:{code}",
+                details={"expired_at": invite.expires_at.isoformat()},
+            )
+        )
         return ClaimResult.EXPIRED, invite, area
     held = await session.scalar(
         select(Membership.id).where(
