@@ -16,7 +16,8 @@ ERRORS = Counter("gocua_errors_total", "Errors, by kind (handler, database, send
 OPEN_RUNS = Gauge("gocua_open_runs", "Procedure runs in progress or blocked, by status", ["status"],
                   registry=REGISTRY)
 
-OUTCOMES = ("handled", "duplicate", "handler_failed", "database_unavailable")
+# flood_limited: not handled, the chat was over the flood limit (handlers/flood.py).
+OUTCOMES = ("handled", "duplicate", "flood_limited", "handler_failed", "database_unavailable")
 
 
 def observe_update(channel: str, outcome: str, seconds: float) -> None:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import datetime
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
 from db.repo.updates import is_processed, mark_sent_many, record_processed, take_unsent_replies
 from db.repo.users import (
+    Loaded,
     create_user,
     load_for_update,
     new_conversation,
@@ -31,7 +34,8 @@ from db.repo.users import (
 )
 from handlers import dispatch
 from handlers.context import Context, Services
-from handlers.i18n import N_, translator
+from handlers.flood import FLOOD_EXEMPT, FLOOD_LIMIT, FLOOD_WINDOW, flood_verdict, slow_down
+from handlers.i18n import N_, pick_locale, translator
 from handlers.metrics import observe_update
 from handlers.options import NUMBERED_CHANNELS, offered_from
 from handlers.types import Incoming, Reply
@@ -75,8 +79,7 @@ class Core:
             started, outcome = time.perf_counter(), "handled"
             try:
                 try:
-                    replies, duplicate = await self._handle_once(incoming)
-                    outcome = "duplicate" if duplicate else outcome
+                    replies, outcome = await self._handle_once(incoming)
                     await self._offer_to_other_chats(replies)
                     return replies
                 except _HandlerFailed as failed:
@@ -120,23 +123,26 @@ class Core:
         async with self.db.transaction() as session:
             return await is_processed(session, incoming.channel, incoming.update_id)
 
-    async def _handle_once(self, incoming: Incoming) -> tuple[list[Reply], bool]:
-        """(replies, whether the update was a duplicate delivery)."""
+    async def _handle_once(self, incoming: Incoming) -> tuple[list[Reply], str]:
+        """(replies, outcome for the metrics: "handled", "duplicate" or "flood_limited")."""
         now = self.services.clock()
         channel, update_id = incoming.channel, incoming.update_id
         if (channel, update_id) in self._unflushed:
             # Processed and sent by this process, its "sent" mark not written yet.
             log.info("update.duplicate", resent=0)
-            return [], True
+            return [], "duplicate"
         async with self.db.transaction() as session:
             loaded = await load_for_update(
                 session, channel=channel, update_id=update_id, sender_id=incoming.sender_id,
                 chat_id=incoming.chat_id, lock=not self.db.is_sqlite,
+                since=now - FLOOD_WINDOW, count_up_to=FLOOD_LIMIT + 1,
             )
             if loaded.processed:
                 unsent = await take_unsent_replies(session, channel, update_id, now)
                 log.info("update.duplicate", resent=len(unsent))
-                return [Reply.from_json(raw) for raw in unsent], True
+                return [Reply.from_json(raw) for raw in unsent], "duplicate"
+            if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
+                return await self._flood_limited(session, incoming, loaded, now), "flood_limited"
             user = loaded.user or await create_user(
                 session, channel, incoming.sender_id, incoming.display_name, now
             )
@@ -166,7 +172,28 @@ class Core:
                 replies=[r.to_json() for r in replies], now=now,
             )
         log.info("update.handled", replies=len(replies))
-        return replies, False
+        return replies, "handled"
+
+    async def _flood_limited(
+        self, session: AsyncSession, incoming: Incoming, loaded: Loaded, now: datetime
+    ) -> list[Reply]:
+        """The chat is over the flood limit (handlers/flood.py): no handler runs and the
+        conversation stays as it was. The update is recorded, so that it counts and a redelivery
+        is a duplicate, with the polite SLOW_DOWN for the first update over the limit (in the
+        sender's language) and no reply after it."""
+        replies: list[Reply] = []
+        if flood_verdict(loaded.recent_updates) == "warn":
+            user = loaded.user or await create_user(
+                session, incoming.channel, incoming.sender_id, incoming.display_name, now
+            )
+            locale = pick_locale(user.locale, incoming.language_hint, self.services.settings.locale)
+            replies = [slow_down(translator(locale))]
+            log.info("update.flood_limited", recent=loaded.recent_updates)
+        await record_processed(
+            session, channel=incoming.channel, update_id=incoming.update_id,
+            chat_id=incoming.chat_id, replies=[r.to_json() for r in replies], now=now,
+        )
+        return replies
 
     async def _record_failure(self, incoming: Incoming, locale: str) -> list[Reply]:
         replies = [Reply(translator(locale)(HANDLER_FAILED))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, literal, select, update
+from sqlalchemy import Integer, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -33,6 +33,8 @@ class Loaded:
     user: User | None  # None: nobody has written from this account yet
     conversation: Conversation | None  # None: this chat has no conversation yet (not in the session)
     grants: list[RoleGrant]
+    # Updates of this chat processed since `since` (flood control), counted up to `count_up_to`.
+    recent_updates: int = 0
 
 
 # The update path's statements are built once, with bound parameters, from table columns rather
@@ -49,12 +51,23 @@ _LOCK_CONVERSATION = (
 )
 # One row even when nothing else matches, so that the dedupe answer always comes back.
 _ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+# The chat's updates processed since :since, read from ix_processed_updates_chat_recent alone and
+# at most :count_up_to of them, so a chat that floods costs no more to count than one at the limit.
+_RECENT = (
+    select(literal(1).label("one"))
+    .where(_processed.c.channel == bindparam("channel"),
+           _processed.c.chat_id == bindparam("chat_id"),
+           _processed.c.processed_at > bindparam("since"))
+    .limit(bindparam("count_up_to", type_=Integer))
+    .subquery("recent")
+)
 _LOAD = (
     select(
         select(literal(True))
         .where(_processed.c.channel == bindparam("channel"),
                _processed.c.update_id == bindparam("update_id"))
         .scalar_subquery(),
+        select(func.count()).select_from(_RECENT).scalar_subquery(),
         _users.c.id, _users.c.display_name, _users.c.locale, _users.c.created_at,
         _conversations.c.id, _conversations.c.user_id, _conversations.c.state,
         _conversations.c.offered, _conversations.c.version, _conversations.c.updated_at,
@@ -84,21 +97,25 @@ _SAVE_CONVERSATION = (
 
 
 async def load_for_update(
-    session: AsyncSession, *, channel: str, update_id: str, sender_id: str, chat_id: str, lock: bool
+    session: AsyncSession, *, channel: str, update_id: str, sender_id: str, chat_id: str, lock: bool,
+    since: datetime | None = None, count_up_to: int = 1000,
 ) -> Loaded:
-    """Whether the update was processed, the sender's user and roles and the chat's conversation:
-    one statement (one row per role grant, at least one row). With `lock` (PostgreSQL) the
-    conversation row is first locked FOR UPDATE, so that updates of one chat take turns and this
-    read sees the previous one's commit; SQLite serializes writers anyway.
+    """Whether the update was processed, the sender's user and roles, the chat's conversation and
+    how many updates of the chat were processed after `since` (up to `count_up_to`; 0 without
+    `since`): one statement (one row per role grant, at least one row). With `lock` (PostgreSQL)
+    the conversation row is first locked FOR UPDATE, so that updates of one chat take turns and
+    this read (and count) sees the previous one's commit, whichever worker made it; SQLite
+    serializes writers anyway.
 
     The user is a session object as usual. The conversation is not in the session: the update
     path writes it back with `save_conversation`, one UPDATE instead of the unit of work."""
-    params = {"channel": channel, "update_id": update_id, "sender_id": sender_id, "chat_id": chat_id}
+    params = {"channel": channel, "update_id": update_id, "sender_id": sender_id, "chat_id": chat_id,
+              "since": since, "count_up_to": count_up_to}
     if lock:
         await session.execute(_LOCK_CONVERSATION, params)
     rows = (await session.execute(_LOAD, params)).all()
-    (processed, user_id, display_name, locale, created_at,
-     conversation_id, owner_id, state, offered, version, updated_at) = rows[0][:11]
+    (processed, recent, user_id, display_name, locale, created_at,
+     conversation_id, owner_id, state, offered, version, updated_at) = rows[0][:12]
     user = None
     if user_id is not None:
         # Made from the row and put in the session as if loaded there: changes to it (a new
@@ -118,6 +135,7 @@ async def load_for_update(
         conversation=conversation,
         grants=[RoleGrant(role, area_id, code, name)
                 for *_, role, area_id, code, name in rows if role is not None],
+        recent_updates=int(recent or 0),
     )
 
 
