@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
+from db.repo.notices import add_notices
 from db.repo.updates import is_processed, mark_sent_many, record_processed, take_unsent_replies
 from db.repo.users import (
     Loaded,
@@ -160,6 +161,11 @@ class Core:
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
+            replies, relayed = _split_relayed(replies, channel)
+            if relayed:
+                # Committed with the update, exactly once; a worker of their channel sends them.
+                await add_notices(session, [(r.to.channel, r.to.chat_id, r.to_json())
+                                            for r in relayed if r.to is not None], now)
             offered = offered_from(replies)
             if offered is not None or conversation.offered:
                 conversation.offered = offered or []
@@ -171,7 +177,8 @@ class Core:
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,
                 replies=[r.to_json() for r in replies], now=now,
             )
-        log.info("update.handled", replies=len(replies))
+        log.info("update.handled", replies=len(replies), notices=len(relayed))
+        await self._offer_to_other_chats(relayed)
         return replies, "handled"
 
     async def _flood_limited(
@@ -265,6 +272,12 @@ class Core:
             await self.flush_sent()
         except DatabaseUnavailable:
             log.error("update.mark_sent_lost", pending=len(self._unflushed))
+
+
+def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], list[Reply]]:
+    """(replies the channel of the update sends, notices to a chat on another channel)."""
+    own = [r for r in replies if r.to is None or r.to.channel == channel]
+    return own, [r for r in replies if r.to is not None and r.to.channel != channel]
 
 
 def _truncate(incoming: Incoming) -> Incoming:

@@ -6,7 +6,9 @@ sent. Public API:
 
 - `make_bot(settings) -> Bot`: a Bot talking to `{TELEGRAM_API_BASE}/bot{token}/{method}`.
 - `TelegramChannel(app, bot)`: `feed(update)`, `setup_commands()`, `start_polling(stop=)`,
-  `register_webhook(url, secret)`, `webhook_app(path, secret=)`, `drain()`, `close()`.
+  `register_webhook(url, secret)`, `webhook_app(path, secret=)`, `drain()`, `close()`;
+  `send_notice(address, reply)` and `start_relay()`: notices that updates on another channel
+  addressed to Telegram chats (bot/channels/notice_relay.py), sent while the channel serves.
 - `run_telegram(settings, *, webhook_url=None, host=, port=, stop=None, app=None)`: the
   `gocua run telegram` command.
 """
@@ -25,9 +27,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
@@ -54,6 +58,8 @@ from sqlalchemy import text as sql_text
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
 from bot.channels.core_calls import handle_update
+from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
+from bot.channels.notice_relay import NoticeRefused, NoticeRelay
 from bot.channels.signals import install_signal_handlers
 from bot.channels.telegram_render import (
     CHANNEL,
@@ -67,7 +73,7 @@ from bot.channels.telegram_render import (
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.metrics import metrics_for
 from handlers.pipeline import DatabaseUnavailable
-from handlers.types import Incoming, Reply
+from handlers.types import Address, Incoming, Reply
 
 # aiogram parses every API answer into `Response[<the method's result type>]`, a pydantic generic
 # that pydantic caches only weakly: under load it is collected and rebuilt again and again
@@ -164,10 +170,12 @@ def scrub(bot: Bot, message: str) -> str:
 class TelegramChannel:
     """Feeds Telegram updates to the core and renders its replies."""
 
-    def __init__(self, app: App, bot: Bot) -> None:
+    def __init__(self, app: App, bot: Bot, *, notice_interval: float = NOTICE_INTERVAL) -> None:
         self.app = app
         self.bot = bot
         self.locks = ChatLocks()
+        self.notice_interval = notice_interval
+        self._relay: NoticeRelay | None = None
         # Polling confirms updates whatever happens to them, so errors are logged there; in
         # webhook mode they propagate and become HTTP 500, and Telegram delivers again.
         self.raise_errors = True
@@ -239,6 +247,7 @@ class TelegramChannel:
         edit_ref = incoming.message_ref
         for reply in replies:
             if reply.to is not None and reply.to.channel != CHANNEL:
+                # The core relays these through the notices table; an outbox stored before it did.
                 log.warning("telegram.reply_for_other_channel_skipped", to_channel=reply.to.channel)
                 continue
             chat_id = chat_id_of(reply.to.chat_id if reply.to is not None else incoming.chat_id)
@@ -249,6 +258,27 @@ class TelegramChannel:
                     continue
             for method in render(reply, chat_id):
                 await self.call(method)
+
+    async def send_notice(self, address: Address, reply: Reply) -> None:
+        """One notice for a Telegram chat from another channel's update (the relay's `send`).
+        Raises NoticeRefused when Telegram refuses it for good (blocked, unknown chat, bad
+        request) and DeliveryFailed when Telegram stays unavailable (retried later)."""
+        for method in render(reply, chat_id_of(address.chat_id)):
+            try:
+                await self._call_with_retries(method)
+            except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound,
+                    TelegramEntityTooLarge) as exc:
+                raise NoticeRefused(f"{method.__api_method__}: {self._scrub(exc.message)}") from exc
+
+    def start_relay(self) -> None:
+        """Start sending the pending notices for Telegram chats (a no-op while it runs)."""
+        if self._relay is None:
+            self._relay = NoticeRelay(self.app.db, CHANNEL, self.send_notice,
+                                      self.app.core.services.clock, interval=self.notice_interval)
+        self._relay.start()
+
+    async def _start_relay_on_startup(self, application: web.Application) -> None:
+        self.start_relay()
 
     async def _try_edit(self, chat_id: int | str, message_id: int, reply: Reply) -> bool:
         if reply.attachment is not None or not reply.text.strip() or len(reply.text) > MAX_TEXT:
@@ -305,6 +335,7 @@ class TelegramChannel:
         self.raise_errors = False
         await self._startup_call(DeleteWebhook(drop_pending_updates=False))
         await self.setup_commands()
+        self.start_relay()
         polling = asyncio.create_task(self.dispatcher.start_polling(
             self.bot, polling_timeout=polling_timeout, allowed_updates=ALLOWED_UPDATES,
             handle_signals=False, close_bot_session=False,
@@ -339,6 +370,7 @@ class TelegramChannel:
         application.router.add_post(path, functools.partial(self._webhook, handler))
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", metrics_for(self.app.db))
+        application.on_startup.append(self._start_relay_on_startup)  # stopped by close()
         return application
 
     async def _webhook(self, handler: SimpleRequestHandler, request: web.Request) -> web.Response:
@@ -368,6 +400,8 @@ class TelegramChannel:
             await asyncio.wait(pending, timeout=grace)
 
     async def close(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
         await self.drain()
         await self.bot.session.close()
 

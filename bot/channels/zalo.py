@@ -13,7 +13,9 @@ Public API:
 
 - `ZaloChannel(app, api, *, public_base_url=None, files_dir=DEFAULT_FILES_DIR, ...)`:
   `feed(update)`, `send_replies(incoming, replies)`, `start_polling(stop=)`,
-  `webhook_app(path, secret=)`, `files_app()`, `healthz(request)`, `drain()`, `close()`.
+  `webhook_app(path, secret=)`, `files_app()`, `healthz(request)`, `drain()`, `close()`;
+  `send_notice(address, reply)` and `start_relay()`: notices that updates on another channel
+  addressed to Zalo chats (bot/channels/notice_relay.py), sent while the channel serves.
 - `run_zalo(settings, *, webhook_url=None, host=, port=, stop=None, app=None, ...)`: the
   `gocua run zalo` command.
 - Pure helpers: `incoming_from_update`, `render_text`, `split_message`, `guess_locale`.
@@ -40,6 +42,8 @@ from sqlalchemy import text as sql_text
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
 from bot.channels.core_calls import handle_update
+from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
+from bot.channels.notice_relay import NoticeRefused, NoticeRelay
 from bot.channels.signals import install_signal_handlers
 from bot.channels.zalo_api import (
     CHANNEL,
@@ -57,7 +61,7 @@ from bot.config import ConfigError, Settings, validate_http_url
 from bot.metrics import metrics_for
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable
-from handlers.types import Incoming, Reply
+from handlers.types import Address, Incoming, Reply
 
 log = structlog.get_logger("gocua.zalo")
 
@@ -213,9 +217,12 @@ class ZaloChannel:
 
     def __init__(self, app: App, api: ZaloAPI, *, public_base_url: str | None = None,
                  files_dir: Path | str = DEFAULT_FILES_DIR, locale: str | None = None,
-                 poll_backoff: tuple[float, float] = POLL_BACKOFF, max_inflight: int = MAX_INFLIGHT) -> None:
+                 poll_backoff: tuple[float, float] = POLL_BACKOFF, max_inflight: int = MAX_INFLIGHT,
+                 notice_interval: float = NOTICE_INTERVAL) -> None:
         self.app = app
         self.api = api
+        self.notice_interval = notice_interval
+        self._relay: NoticeRelay | None = None
         self.files = FileStore(files_dir, public_base_url) if public_base_url else None
         settings = getattr(app, "settings", None)
         self.locale = locale or getattr(settings, "locale", None) or "vi"
@@ -272,15 +279,16 @@ class ZaloChannel:
         stays down."""
         for reply in replies:
             if reply.to is not None and reply.to.channel != CHANNEL:
+                # The core relays these through the notices table; an outbox stored before it did.
                 log.warning("zalo.reply_for_other_channel_skipped", to_channel=reply.to.channel)
                 continue
             chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
             await self.send_reply(chat_id, reply)
 
-    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+    async def send_reply(self, chat_id: str, reply: Reply) -> bool:
         """One reply: the chart as a photo when it can be served, then the text with its numbered
         options (and a note where a chart or a file could not be sent), in parts of at most
-        2,000 characters."""
+        2,000 characters. False when Zalo refused a part of the text for good (logged)."""
         note: str | None = None
         attachment = reply.attachment
         if attachment is not None:
@@ -295,8 +303,27 @@ class ZaloChannel:
         parts = split_message(render_text(reply, note))
         if not parts and attachment is None:
             log.warning("zalo.empty_reply_skipped")
+        delivered = True
         for part in parts:
-            await self._send(self.api.send_message(chat_id, part))
+            delivered = await self._send(self.api.send_message(chat_id, part)) and delivered
+        return delivered
+
+    async def send_notice(self, address: Address, reply: Reply) -> None:
+        """One notice for a Zalo chat from another channel's update (the relay's `send`).
+        Raises NoticeRefused when Zalo refuses it for good and ZaloUnavailable (retried later)
+        when Zalo stays unavailable."""
+        if not await self.send_reply(address.chat_id, reply):
+            raise NoticeRefused("sendMessage refused")
+
+    def start_relay(self) -> None:
+        """Start sending the pending notices for Zalo chats (a no-op while it runs)."""
+        if self._relay is None:
+            self._relay = NoticeRelay(self.app.db, CHANNEL, self.send_notice,
+                                      self.app.core.services.clock, interval=self.notice_interval)
+        self._relay.start()
+
+    async def _start_relay_on_startup(self, application: web.Application) -> None:
+        self.start_relay()
 
     async def _send_photo(self, chat_id: str, png: bytes) -> bool:
         """The chart as a photo Zalo fetches from our URL; False if it could not be (the text
@@ -331,6 +358,7 @@ class ZaloChannel:
         off (1 s, doubling, up to 30 s); the back-off resets once a poll succeeds."""
         self.raise_errors = False
         await startup_call(self.api.delete_webhook())
+        self.start_relay()
         stopping = asyncio.create_task(stop.wait())
         delay: float | None = None
         try:
@@ -388,6 +416,7 @@ class ZaloChannel:
         self.raise_errors = True
         application = self.files_app()
         application.router.add_post(path, functools.partial(self._webhook, secret.encode()))
+        application.on_startup.append(self._start_relay_on_startup)  # stopped by close()
         return application
 
     async def _webhook(self, secret: bytes, request: web.Request) -> web.Response:
@@ -428,6 +457,8 @@ class ZaloChannel:
             await asyncio.wait(pending, timeout=grace)
 
     async def close(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
         await self.drain()
 
 
