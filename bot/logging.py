@@ -13,7 +13,9 @@ def configure_logging(level: str = "INFO") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
-    for noisy in ("aiogram.event", "aiohttp.access", "alembic"):
+    # aiosqlite logs every statement with its parameters at DEBUG: names, phone numbers and
+    # whatever else is written would end up in the logs.
+    for noisy in ("aiogram.event", "aiohttp.access", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
