@@ -39,6 +39,9 @@ class Settings:
     secret_key: str = "gocua-dev-key"
     # Where the webhook server is reached from outside; Zalo gets charts as URLs under it.
     public_base_url: str | None = None
+    # How long a worker may take to send an update's replies before a redelivery of that update
+    # takes them over (the outbox lease, handlers/pipeline.py).
+    send_lease_seconds: float = 30.0
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -117,4 +120,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         secret_key=get("GOCUA_SECRET_KEY") or "gocua-dev-key",
         public_base_url=(validate_http_url("GOCUA_PUBLIC_BASE_URL", get("GOCUA_PUBLIC_BASE_URL") or "")
                          if get("GOCUA_PUBLIC_BASE_URL") else None),
+        send_lease_seconds=_seconds("GOCUA_SEND_LEASE_SECONDS", get("GOCUA_SEND_LEASE_SECONDS"),
+                                    default=30.0, low=1.0, high=600.0),
     )
+
+
+def _seconds(name: str, raw: str | None, *, default: float, low: float, high: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} seconds, got {raw!r}")
+    return value

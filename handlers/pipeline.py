@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -54,6 +54,13 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached; the update was not processed and may be redelivered."""
 
 
+class RepliesInFlight(Exception):
+    """A redelivered update whose replies another sender holds the lease on (another worker
+    sending them now, or one that died before it could): the channel answers the platform with
+    an error status, so that it delivers the update again later; after the lease the replies
+    are taken and sent by whoever gets it then."""
+
+
 class _HandlerFailed(Exception):
     def __init__(self, locale: str) -> None:
         super().__init__(locale)
@@ -69,6 +76,7 @@ class Core:
         self._unflushed: set[tuple[str, str]] = set()
         self._flush_lock = asyncio.Lock()
         self._flush_task: asyncio.Task[None] | None = None
+        self._lease = timedelta(seconds=services.settings.send_lease_seconds)
         db.before_dispose(self.close)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
@@ -90,14 +98,20 @@ class Core:
                     outcome = "handler_failed"
                     log.exception("update.handler_failed", exc_info=failed.__cause__)
                     return await self._record_failure(incoming, failed.locale)
-            except IntegrityError:
+            except RepliesInFlight:
+                outcome = "duplicate"
+                raise
+            except IntegrityError as exc:
                 # A concurrent delivery of the same update won the race: answer nothing.
                 if await self._already_processed(incoming):
                     outcome = "duplicate"
                     log.info("update.duplicate_concurrent")
                     return []
+                # Another worker inserted this chat's first rows at the same moment: the update
+                # is not processed; the platform delivers it again and then it finds them.
                 outcome = "database_unavailable"
-                raise
+                log.warning("update.conflict", error=str(exc.orig if exc.orig else exc)[:200])
+                raise DatabaseUnavailable("conflicting concurrent write") from exc
             except (OperationalError, DBAPIError, OSError) as exc:
                 outcome = "database_unavailable"
                 log.error("update.database_unavailable", error=str(exc))
@@ -139,7 +153,10 @@ class Core:
                 since=now - FLOOD_WINDOW, count_up_to=FLOOD_LIMIT + 1,
             )
             if loaded.processed:
-                unsent = await take_unsent_replies(session, channel, update_id, now)
+                unsent = await take_unsent_replies(session, channel, update_id, now, self._lease)
+                if unsent is None:
+                    log.info("update.duplicate_in_flight")
+                    raise RepliesInFlight(update_id)
                 log.info("update.duplicate", resent=len(unsent))
                 return [Reply.from_json(raw) for raw in unsent], "duplicate"
             if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
@@ -175,7 +192,7 @@ class Core:
                 await save_conversation(session, conversation, now)
             await record_processed(
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,
-                replies=[r.to_json() for r in replies], now=now,
+                replies=[r.to_json() for r in replies], now=now, lease=self._lease,
             )
         log.info("update.handled", replies=len(replies), notices=len(relayed))
         await self._offer_to_other_chats(relayed)
@@ -199,6 +216,7 @@ class Core:
         await record_processed(
             session, channel=incoming.channel, update_id=incoming.update_id,
             chat_id=incoming.chat_id, replies=[r.to_json() for r in replies], now=now,
+            lease=self._lease,
         )
         return replies
 
@@ -210,7 +228,7 @@ class Core:
             await record_processed(
                 session, channel=incoming.channel, update_id=incoming.update_id,
                 chat_id=incoming.chat_id, replies=[r.to_json() for r in replies],
-                now=self.services.clock(),
+                now=self.services.clock(), lease=self._lease,
             )
         return replies
 

@@ -35,22 +35,26 @@ async def record_processed(
     chat_id: str,
     replies: list[dict[str, Any]],
     now: datetime,
+    lease: timedelta = SEND_LEASE,
 ) -> None:
     """Inserts the update with its replies (a plain INSERT, not the ORM's unit of work); a
     concurrent duplicate fails on the primary key."""
     row: dict[str, Any] = {"channel": channel, "update_id": update_id, "chat_id": chat_id,
                            "processed_at": now}
     if replies:
-        row.update(replies=replies, send_lease_until=now + SEND_LEASE)
+        row.update(replies=replies, send_lease_until=now + lease)
     else:
         row.update(sent_at=now)  # nothing to send: no outbox entry
     await session.execute(_INSERT_PROCESSED, row)
 
 
 async def take_unsent_replies(
-    session: AsyncSession, channel: str, update_id: str, now: datetime
-) -> list[dict[str, Any]]:
-    """Replies of an already processed update that were never sent and nobody is sending now."""
+    session: AsyncSession, channel: str, update_id: str, now: datetime,
+    lease: timedelta = SEND_LEASE,
+) -> list[dict[str, Any]] | None:
+    """Replies of an already processed update that were never sent and nobody is sending now
+    (taken: leased to the caller); [] when there is nothing to send; None when another sender
+    holds the lease (it may yet send them, or have died: ask again after the lease)."""
     row = await session.scalar(
         select(ProcessedUpdate).where(
             ProcessedUpdate.channel == channel,
@@ -61,8 +65,8 @@ async def take_unsent_replies(
     if row is None or not row.replies:
         return []
     if row.send_lease_until is not None and row.send_lease_until > now:
-        return []
-    row.send_lease_until = now + SEND_LEASE
+        return None
+    row.send_lease_until = now + lease
     return list(row.replies)
 
 
