@@ -66,11 +66,15 @@ def _webhook_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-url", default=None, help="serve webhooks at this public URL")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (webhook mode)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (webhook mode)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing the port (webhook mode; default 1)")
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     quiet = args.command == "chat" or getattr(args, "json", False)
     configure_logging(args.log_level or ("WARNING" if quiet else "INFO"))
     try:
@@ -214,20 +218,66 @@ def tune_gc_for_serving() -> None:
 
 
 async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.telegram import run_telegram
+    from bot.channels.telegram import make_bot, run_telegram, webhook_settings
 
+    if _serving_group(args):
+        make_bot(settings)  # a missing or malformed token is reported once, by the parent
+        webhook_settings(settings, args.webhook_url)
+        return await _run_group(settings, args)
+    _as_worker(args)
     tune_gc_for_serving()
-
-    await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port)
+    await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
+                       worker_index=args.worker_index)
     return 0
 
 
 async def cmd_run_zalo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.zalo import run_zalo
+    from bot.channels.zalo import run_zalo, webhook_settings, zalo_token
 
+    if _serving_group(args):
+        zalo_token(settings)
+        webhook_settings(settings, args.webhook_url)
+        return await _run_group(settings, args)
+    _as_worker(args)
     tune_gc_for_serving()
-    await run_zalo(settings, webhook_url=args.webhook_url, host=args.host, port=args.port)
+    await run_zalo(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
+                   worker_index=args.worker_index)
     return 0
+
+
+def _serving_group(args: argparse.Namespace) -> bool:
+    """Whether this process is the parent of `--workers N` (N > 1) worker processes."""
+    from bot.workers import MAX_WORKERS
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}")
+    if args.worker_index is not None and args.webhook_url is None:
+        raise UsageError("--worker-index is for the workers of a webhook server")
+    if args.workers == 1 or args.worker_index is not None:
+        return False
+    if args.webhook_url is None:
+        raise UsageError("--workers needs --webhook-url: with long polling only one process may "
+                         "take a bot's updates")
+    return True
+
+
+def _as_worker(args: argparse.Namespace) -> None:
+    if args.worker_index is not None:
+        import os
+
+        import structlog
+
+        structlog.contextvars.bind_contextvars(worker=args.worker_index, pid=os.getpid())
+
+
+async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate once, then run `--workers N` copies of this command (bot/workers.py)."""
+    from bot.app import open_app
+    from bot.workers import supervise, worker_command
+
+    app = await open_app(settings)  # migrates and stores the flow versions, once for all
+    await app.close()
+    return await supervise(lambda index: worker_command(args.argv, index), args.workers)
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {

@@ -13,8 +13,9 @@ LATENCY = Histogram("gocua_update_seconds", "Time to handle one update in the co
                     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 ERRORS = Counter("gocua_errors_total", "Errors, by kind (handler, database, send)", ["kind"],
                  registry=REGISTRY)
+# Read from the database at scrape time; with several workers the last one scraped is the truth.
 OPEN_RUNS = Gauge("gocua_open_runs", "Procedure runs in progress or blocked, by status", ["status"],
-                  registry=REGISTRY)
+                  registry=REGISTRY, multiprocess_mode="mostrecent")
 
 # flood_limited: not handled, the chat was over the flood limit (handlers/flood.py).
 OUTCOMES = ("handled", "duplicate", "flood_limited", "handler_failed", "database_unavailable")

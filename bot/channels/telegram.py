@@ -72,7 +72,7 @@ from bot.channels.telegram_render import (
 )
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.metrics import metrics_for
-from handlers.pipeline import DatabaseUnavailable
+from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
 
 # aiogram parses every API answer into `Response[<the method's result type>]`, a pydantic generic
@@ -201,7 +201,7 @@ class TelegramChannel:
                 raise
             # Polling has already confirmed this update (getUpdates offset); it is lost if the
             # database stays down longer than the retries. Webhook mode has no such limit.
-            expected = isinstance(exc, (DatabaseUnavailable, DeliveryFailed))
+            expected = isinstance(exc, (DatabaseUnavailable, DeliveryFailed, RepliesInFlight))
             log.error("telegram.update_failed", update_id=update.update_id,
                       error=type(exc).__name__, detail=self._scrub(str(exc)), exc_info=not expected)
         finally:
@@ -376,7 +376,7 @@ class TelegramChannel:
     async def _webhook(self, handler: SimpleRequestHandler, request: web.Request) -> web.Response:
         try:
             return await handler.handle(request)
-        except (DatabaseUnavailable, DeliveryFailed) as exc:
+        except (DatabaseUnavailable, DeliveryFailed, RepliesInFlight) as exc:
             # Not processed (or not all sent): Telegram retries, the outbox resends what is owed.
             log.error("telegram.webhook_failed", error=type(exc).__name__,
                       detail=self._scrub(str(exc)))
@@ -406,7 +406,7 @@ class TelegramChannel:
         await self.bot.session.close()
 
 
-def _webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
+def webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
     url = validate_http_url("--webhook-url", webhook_url, require_path=True)
     if not settings.webhook_secret:
         raise ConfigError("GOCUA_WEBHOOK_SECRET is not set; webhook mode needs it so that only "
@@ -425,28 +425,32 @@ async def run_telegram(
     port: int = 8080,
     stop: asyncio.Event | None = None,
     app: App | None = None,
+    worker_index: int | None = None,
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM when no event is given).
 
     `app` lets a caller share its App (it is then not closed here); otherwise one is opened
-    (and the database migrated).
+    (and the database migrated). `worker_index` (webhook mode, bot/workers.py): one of several
+    workers sharing host:port with SO_REUSEPORT; the group's parent has migrated the database
+    and only worker 0 registers the webhook and the command menu.
     """
     bot = make_bot(settings)
-    webhook = _webhook_settings(settings, webhook_url) if webhook_url is not None else None
+    webhook = webhook_settings(settings, webhook_url) if webhook_url is not None else None
     own_app = app is None
     stop_event = stop or asyncio.Event()
     signals = install_signal_handlers(stop_event) if stop is None else []
     try:
         await check_token(bot)
         if app is None:
-            app = await open_app(settings)
+            app = await open_app(settings, migrate=worker_index is None)
         channel = TelegramChannel(app, bot)
         try:
             if webhook is None:
                 log.info("telegram.polling", api=settings.telegram_api_base)
                 await channel.start_polling(stop=stop_event)
             else:
-                await _serve_webhook(channel, *webhook, host=host, port=port, stop=stop_event)
+                await _serve_webhook(channel, *webhook, host=host, port=port, stop=stop_event,
+                                     worker_index=worker_index)
         finally:
             await channel.close()
     finally:
@@ -459,18 +463,20 @@ async def run_telegram(
 
 async def _serve_webhook(
     channel: TelegramChannel, url: str, path: str, secret: str, *, host: str, port: int,
-    stop: asyncio.Event,
+    stop: asyncio.Event, worker_index: int | None = None,
 ) -> None:
     runner = web.AppRunner(channel.webhook_app(path, secret=secret), access_log=None,
                            shutdown_timeout=30.0)
     await runner.setup()
     try:
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=worker_index is not None).start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        await channel.register_webhook(url, secret)
-        log.info("telegram.webhook", url=scrub(channel.bot, url), host=host, port=port)
+        if worker_index in (None, 0):
+            await channel.register_webhook(url, secret)
+        log.info("telegram.webhook", url=scrub(channel.bot, url), host=host, port=port,
+                 worker=worker_index)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -60,7 +60,7 @@ from bot.channels.zalo_api import (
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.metrics import metrics_for
 from handlers.i18n import N_, translator
-from handlers.pipeline import DatabaseUnavailable
+from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
 
 log = structlog.get_logger("gocua.zalo")
@@ -247,7 +247,8 @@ class ZaloChannel:
         except Exception as exc:
             if self.raise_errors:
                 raise
-            expected = isinstance(exc, (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized))
+            expected = isinstance(exc, (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized,
+                                        RepliesInFlight))
             log.error("zalo.update_failed", error=type(exc).__name__,
                       detail=self.api.scrub(str(exc)), exc_info=not expected)
         finally:
@@ -432,7 +433,7 @@ class ZaloChannel:
             return web.Response(status=400, text="the body is not an update")
         try:
             await self.feed(update)
-        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized) as exc:
+        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized, RepliesInFlight) as exc:
             # Not processed (or not all sent): Zalo delivers again, the outbox resends what is owed.
             log.error("zalo.webhook_failed", error=type(exc).__name__, detail=self.api.scrub(str(exc)))
             return web.Response(status=500, text="temporarily unavailable, retry later")
@@ -506,7 +507,7 @@ def resolve_public_base_url(settings: Settings, explicit: str | None = None) -> 
     return url
 
 
-def _webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
+def webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
     url = validate_http_url("--webhook-url", webhook_url, require_path=True)
     path = urlsplit(url).path
     if path in ("/healthz", "/metrics") or path.startswith("/files/"):
@@ -529,6 +530,7 @@ async def run_zalo(
     app: App | None = None,
     public_url: str | None = None,
     files_dir: Path | str = DEFAULT_FILES_DIR,
+    worker_index: int | None = None,
 ) -> None:
     """Run the Zalo bot until `stop` is set (or SIGINT/SIGTERM when no event is given).
 
@@ -537,10 +539,13 @@ async def run_zalo(
     (`public_url` or GOCUA_PUBLIC_BASE_URL) charts are sent as photos, served at /files/ on
     host:port (in polling mode too). `app` lets a caller share its App (it is then not
     closed here); otherwise one is opened (and the database migrated) and disposed at the end.
+    `worker_index` (webhook mode, bot/workers.py): one of several workers sharing host:port with
+    SO_REUSEPORT; the group's parent has migrated the database and only worker 0 registers the
+    webhook.
     """
     token = zalo_token(settings)
     public = resolve_public_base_url(settings, public_url)
-    webhook = _webhook_settings(settings, webhook_url) if webhook_url is not None else None
+    webhook = webhook_settings(settings, webhook_url) if webhook_url is not None else None
     api = ZaloAPI(token, settings.zalo_api_base)
     own_app = app is None
     stop_event = stop or asyncio.Event()
@@ -548,14 +553,17 @@ async def run_zalo(
     try:
         await check_token(api)
         if app is None:
-            app = await open_app(settings)
+            app = await open_app(settings, migrate=worker_index is None)
         channel = ZaloChannel(app, api, public_base_url=public, files_dir=files_dir)
         try:
             if webhook is not None:
                 url, path, secret = webhook
-                async with _serving(channel.webhook_app(path, secret=secret), host, port):
-                    await startup_call(api.set_webhook(url, secret))
-                    log.info("zalo.webhook", url=api.scrub(url), host=host, port=port, photos=bool(public))
+                async with _serving(channel.webhook_app(path, secret=secret), host, port,
+                                    reuse_port=worker_index is not None):
+                    if worker_index in (None, 0):
+                        await startup_call(api.set_webhook(url, secret))
+                    log.info("zalo.webhook", url=api.scrub(url), host=host, port=port,
+                             photos=bool(public), worker=worker_index)
                     await stop_event.wait()
             elif public is not None:
                 async with _serving(channel.files_app(), host, port):
@@ -575,12 +583,13 @@ async def run_zalo(
 
 
 @contextlib.asynccontextmanager
-async def _serving(application: web.Application, host: str, port: int) -> AsyncIterator[None]:
+async def _serving(application: web.Application, host: str, port: int, *,
+                   reuse_port: bool = False) -> AsyncIterator[None]:
     runner = web.AppRunner(application, access_log=None, shutdown_timeout=30.0)
     await runner.setup()
     try:
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         yield

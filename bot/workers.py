@@ -1,0 +1,192 @@
+"""`gocua run telegram|zalo --webhook-url URL --workers N`: N worker processes on one port.
+
+The parent migrates the database once, then starts N copies of the same command, each with
+`--worker-index I`. They listen on the same host:port with SO_REUSEPORT, so the kernel spreads
+the platform's connections among them. A worker keeps nothing another worker would need:
+duplicates and the outbox (processed_updates), per-chat order (the conversation row lock),
+flood counts and notices to other channels all live in the database, so the same command on
+several machines behind a load balancer works too.
+
+The parent forwards SIGTERM/SIGINT to the workers and waits for them to drain; a worker that
+dies while serving (kill -9, out of memory) is started again after a back-off. A worker that
+exits with status 2 (a configuration error: bad token, port taken) stops the whole group with
+that status, since starting it again would only fail again.
+
+Metrics: the parent gives the workers one PROMETHEUS_MULTIPROC_DIR (a fresh temporary folder
+unless the operator set one), so GET /metrics on any worker reports the sum over all of them
+(bot/metrics.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from bot.channels.signals import install_signal_handlers
+
+log = structlog.get_logger("gocua.workers")
+
+MAX_WORKERS = 64
+CONFIG_ERROR_EXIT = 2  # what `gocua` returns for configuration and usage errors
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a worker dying again soon waits longer
+STABLE_AFTER = 30.0  # seconds a worker must live for its restart back-off to start over
+STOP_GRACE = 40.0  # seconds to drain (the workers' own drain is 30 s) before SIGKILL
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@dataclass
+class Worker:
+    index: int
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    quick_deaths: int = 0
+    restarts: int = 0
+    waiter: asyncio.Task[int] | None = field(default=None, repr=False)
+
+
+async def supervise(
+    command_for: Callable[[int], Sequence[str]],
+    count: int,
+    *,
+    stop: asyncio.Event | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run `count` workers (`command_for(index)` is a worker's argv) until `stop` is set, or
+    SIGINT/SIGTERM when no event is given; returns the group's exit status."""
+    stop_event = stop or asyncio.Event()
+    signals = install_signal_handlers(stop_event) if stop is None else []
+    own_metrics_dir = None
+    worker_env = dict(os.environ if env is None else env)
+    if not worker_env.get(METRICS_DIR_ENV):
+        own_metrics_dir = tempfile.mkdtemp(prefix="gocua-metrics-")
+        worker_env[METRICS_DIR_ENV] = own_metrics_dir
+    workers = [Worker(index) for index in range(count)]
+    status = 0
+    try:
+        for worker in workers:
+            await _start(worker, command_for, worker_env)
+        log.info("workers.started", count=count, pids=[w.process.pid for w in workers if w.process])
+        status = await _watch(workers, command_for, worker_env, stop_event)
+    finally:
+        await _stop_all(workers)
+        for sig in signals:
+            asyncio.get_running_loop().remove_signal_handler(sig)
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+    log.info("workers.stopped", status=status)
+    return status
+
+
+async def _start(worker: Worker, command_for: Callable[[int], Sequence[str]],
+                 env: dict[str, str]) -> None:
+    argv = list(command_for(worker.index))
+    worker.process = await asyncio.create_subprocess_exec(*argv, env=env)
+    worker.started_at = time.monotonic()
+    worker.waiter = asyncio.create_task(worker.process.wait(), name=f"gocua.worker{worker.index}")
+
+
+async def _watch(workers: list[Worker], command_for: Callable[[int], Sequence[str]],
+                 env: dict[str, str], stop: asyncio.Event) -> int:
+    stopping = asyncio.create_task(stop.wait())
+    restarts: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            waiting = {w.waiter for w in workers if w.waiter is not None} | restarts
+            done, _ = await asyncio.wait(waiting | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping in done:
+                return 0
+            for task in done & restarts:
+                restarts.discard(task)
+                task.result()  # a worker that cannot even be spawned stops the group
+            for worker in workers:
+                if worker.waiter is None or worker.waiter not in done:
+                    continue
+                code = worker.waiter.result()
+                worker.waiter = None
+                pid = worker.process.pid if worker.process else None
+                if code == CONFIG_ERROR_EXIT:
+                    log.error("workers.config_error", worker=worker.index, pid=pid)
+                    return CONFIG_ERROR_EXIT
+                delay = _restart_delay(worker)
+                log.error("workers.died", worker=worker.index, pid=pid, status=_describe(code),
+                          restart_in=delay)
+                restarts.add(asyncio.create_task(
+                    _restart_later(worker, delay, command_for, env, stop)))
+    finally:
+        stopping.cancel()
+        for task in restarts:
+            task.cancel()
+
+
+def _restart_delay(worker: Worker) -> float:
+    lived = time.monotonic() - worker.started_at
+    worker.quick_deaths = 0 if lived >= STABLE_AFTER else worker.quick_deaths + 1
+    return RESTART_DELAYS[min(worker.quick_deaths, len(RESTART_DELAYS) - 1)]
+
+
+async def _restart_later(worker: Worker, delay: float, command_for: Callable[[int], Sequence[str]],
+                         env: dict[str, str], stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+        return  # stopping: no restart
+    worker.restarts += 1
+    await _start(worker, command_for, env)
+    log.info("workers.restarted", worker=worker.index,
+             pid=worker.process.pid if worker.process else None, restarts=worker.restarts)
+
+
+async def _stop_all(workers: list[Worker]) -> None:
+    """SIGTERM every worker (each drains its updates in flight), SIGKILL what is left later."""
+    alive = [w for w in workers if w.process is not None and w.process.returncode is None]
+    for worker in alive:
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    if not alive:
+        return
+    waits = [asyncio.create_task(w.process.wait()) for w in alive]  # type: ignore[union-attr]
+    _, pending = await asyncio.wait(waits, timeout=STOP_GRACE)
+    for worker in alive:
+        if worker.process is not None and worker.process.returncode is None:
+            log.warning("workers.killed", worker=worker.index, pid=worker.process.pid)
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.kill()
+    if pending:
+        await asyncio.wait(pending, timeout=5.0)
+    for worker in workers:
+        if worker.waiter is not None:
+            worker.waiter.cancel()
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
+def worker_command(argv: Sequence[str], index: int) -> list[str]:
+    """This process's `gocua` command line for worker `index`: `--workers N` is replaced by
+    `--worker-index I`."""
+    out: list[str] = [sys.executable, "-m", "bot"]
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--workers":
+            skip = True
+            continue
+        if arg.startswith("--workers="):
+            continue
+        out.append(arg)
+    return [*out, "--worker-index", str(index)]
