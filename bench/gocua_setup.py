@@ -19,28 +19,37 @@ from datetime import timedelta
 async def prepare(
     volunteers: int, area_code: str, runs_each: int, flow_id: str
 ) -> tuple[list[str], list[list[int]]]:
-    from bot.app import open_app, utcnow
+    from bot.app import open_app
     from bot.config import load_settings
+
+    app = await open_app(load_settings())
+    try:
+        return await prepare_app(app, volunteers, area_code, runs_each, flow_id)
+    finally:
+        await app.close()
+
+
+async def prepare_app(
+    app, volunteers: int, area_code: str, runs_each: int, flow_id: str
+) -> tuple[list[str], list[list[int]]]:
+    """`prepare` on an open App (tests/scale_harness.py uses it too)."""
+    from bot.app import utcnow
     from bot.seed_demo import seed_demo
     from db.repo.areas import area_by_code
     from db.repo.invites import create_invite
 
-    app = await open_app(load_settings())
-    try:
-        await seed_demo(app)
-        codes: list[str] = []
-        async with app.db.transaction() as session:
-            area = await area_by_code(session, area_code)
-            if area is None:
-                raise SystemExit(f"gocua_setup: no area {area_code!r} after the demo seed")
-            for _ in range(volunteers):
-                invite = await create_invite(session, role="volunteer", area=area, now=utcnow(),
-                                             validity=timedelta(days=1))
-                codes.append(invite.code)
-            runs = await _open_runs(app, session, area, volunteers, runs_each, flow_id)
-        return codes, runs
-    finally:
-        await app.close()
+    await seed_demo(app)
+    codes: list[str] = []
+    async with app.db.transaction() as session:
+        area = await area_by_code(session, area_code)
+        if area is None:
+            raise SystemExit(f"gocua_setup: no area {area_code!r} after the demo seed")
+        for _ in range(volunteers):
+            invite = await create_invite(session, role="volunteer", area=area, now=utcnow(),
+                                         validity=timedelta(days=1))
+            codes.append(invite.code)
+        runs = await _open_runs(app, session, area, volunteers, runs_each, flow_id)
+    return codes, runs
 
 
 async def _open_runs(app, session, area, volunteers: int, runs_each: int, flow_id: str) -> list[list[int]]:

@@ -77,6 +77,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+async def postgres_url(postgres_migrated: str) -> str:
+    """A migrated, empty PostgreSQL database, for what only makes sense there (worker groups)."""
+    await _truncate_postgres(postgres_migrated)
+    return postgres_migrated
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -1,0 +1,204 @@
+"""Faults done for real on a worker group: `gocua run telegram --webhook-url … --workers 2`
+on PostgreSQL, fed by a platform that redelivers what was not acknowledged (tests/scale_harness.py).
+
+Each test prints one line of counts (run pytest with -s to see them): updates, deliveries,
+step records expected and written, lost and doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.scale_harness import (
+    Delivery,
+    Platform,
+    prepare_volunteers,
+    run_scripts,
+    run_scripts_in_order,
+    snapshot,
+    start_bot,
+    volunteer_scripts,
+)
+
+pytestmark = pytest.mark.postgres
+
+SECRET = "scale-secret-42"
+REPLY_METHODS = ("sendMessage", "editMessageText")
+
+
+def _expected_records(scripts: list[list[Delivery]]) -> int:
+    return sum(item.records for script in scripts for item in script)
+
+
+def _lost_and_doubled(records: list[tuple], expected: int) -> tuple[int, int]:
+    """(presses that left no record, records of a (run, step) written more than once)."""
+    per_step = Counter((run, step) for run, step, *_ in records)
+    doubled = sum(n - 1 for n in per_step.values() if n > 1)
+    return expected - len(per_step), doubled
+
+
+def _chats_missing_replies(api: FakeTelegramAPI, volunteers: list) -> int:
+    """Chats that got fewer replies than the others. Every chat has the same script, so without
+    faults each gets the same number; a resend after a fault adds, a lost reply takes away."""
+    replies = _replies_per_chat(api)
+    usual = Counter(replies[v.user.id] for v in volunteers).most_common(1)[0][0]
+    return sum(1 for v in volunteers if replies[v.user.id] < usual)
+
+
+def _replies_per_chat(api: FakeTelegramAPI) -> Counter[int]:
+    return Counter(call.params.get("chat_id") for call in api.calls if call.method in REPLY_METHODS)
+
+
+def _report(name: str, **counts: object) -> None:
+    print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+async def _wait_until(check, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_worker_killed_mid_burst_loses_and_doubles_no_step(postgres_url, tmp_path: Path):
+    """kill -9 of one of two workers while 30 volunteers press through their procedures: the
+    platform redelivers what that worker had not acknowledged, the parent starts a new worker,
+    and afterwards every step is recorded exactly once and every update was answered."""
+    volunteers = await prepare_volunteers(postgres_url, 30, runs_each=2)
+    async with FakeTelegramAPI() as api:
+        scripts = volunteer_scripts(api, volunteers)
+        total = sum(len(script) for script in scripts)
+        bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
+        try:
+            await bot.wait_ready()
+            async with Platform(bot.url, SECRET) as platform:
+                burst = asyncio.create_task(run_scripts(platform, scripts))
+                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 3)
+                victim = bot.worker_pids()[0]
+                os.kill(victim, signal.SIGKILL)
+                await burst
+            await _wait_until(lambda: len(bot.worker_pids()) == 2 and victim not in bot.worker_pids())
+            assert "workers.died" in bot.log_text() and bot.proc.poll() is None
+        finally:
+            await bot.stop()
+        unanswered = _chats_missing_replies(api, volunteers)
+        resent = sum(_replies_per_chat(api).values())
+    state = await snapshot(postgres_url)
+    expected = _expected_records(scripts)
+    lost, doubled = _lost_and_doubled(state["records"], expected)
+    _report("kill -9", updates=total, deliveries=platform.posts,
+            refused=dict(platform.refused), records_expected=expected,
+            records_written=len(state["records"]), lost=lost, doubled=doubled,
+            chats_missing_replies=unanswered, reply_calls=resent)
+    assert (lost, doubled) == (0, 0)
+    assert all(status == "completed" for _, status, _ in state["runs"])
+    assert unanswered == 0, "an update's replies were never sent"
+    assert platform.refused, "the kill cut no delivery: the test did not test anything"
+
+
+async def test_two_workers_write_what_one_ordered_worker_writes(postgres_url, tmp_path: Path):
+    """100 volunteer chats, 2,000 updates interleaved across 2 workers, with duplicates (posted
+    twice at once, or again after the answer) and stale buttons: the step records and the runs'
+    states equal those of one worker handling the same updates one at a time."""
+    async def one_round(workers: int) -> tuple[dict, list[list[Delivery]], Platform]:
+        volunteers = await prepare_volunteers(postgres_url, 100, runs_each=2)
+        async with FakeTelegramAPI() as api:
+            scripts = volunteer_scripts(api, volunteers, updates_each=20, stale_share=0.15,
+                                        together_share=0.05, again_share=0.05, seed=11)
+            bot = start_bot(postgres_url, api, SECRET, tmp_path / f"bot-{workers}.log",
+                            workers=workers)
+            try:
+                await bot.wait_ready()
+                async with Platform(bot.url, SECRET) as platform:
+                    if workers > 1:
+                        await run_scripts(platform, scripts)
+                    else:
+                        await run_scripts_in_order(platform, scripts)
+            finally:
+                assert await bot.stop() == 0
+        return await snapshot(postgres_url), scripts, platform
+
+    parallel, scripts, platform = await one_round(workers=2)
+    # The same volunteers, invites and runs again (identities restart), on one ordered worker.
+    from tests.conftest import _truncate_postgres
+
+    await _truncate_postgres(postgres_url)
+    ordered, _, _ = await one_round(workers=1)
+
+    updates = sum(len(script) for script in scripts)
+    duplicates = sum(item.together + item.again for script in scripts for item in script)
+    stale = sum(1 for script in scripts for item in script
+                if "callback_query" in item.update and not item.records)
+    expected = _expected_records(scripts)
+    _, doubled = _lost_and_doubled(parallel["records"], expected)
+    _report("2 workers vs 1 ordered", chats=len(scripts), updates=updates,
+            duplicate_deliveries=duplicates, stale_presses=stale, deliveries=platform.posts,
+            records_expected=expected, records_2_workers=len(parallel["records"]),
+            records_1_worker=len(ordered["records"]), doubled=doubled)
+    assert updates == 2000 and duplicates > 50 and stale > 100
+    assert len(parallel["records"]) == expected
+    assert parallel == ordered
+
+
+def _can_restart_postgres(url: str) -> str | None:
+    """Why this machine's PostgreSQL cannot be restarted by the test, or None."""
+    if "127.0.0.1" not in url and "localhost" not in url:
+        return "PostgreSQL is not local"
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        return "no pg_ctlcluster here"
+    if os.geteuid() != 0:
+        return "restarting PostgreSQL needs root"
+    return None
+
+
+def _restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart",
+                    "-m", "fast"], check=True, capture_output=True, timeout=60)
+
+
+async def test_postgres_restarted_while_the_workers_run(postgres_url, tmp_path: Path):
+    """PostgreSQL restarts in the middle of a burst: the workers answer errors while it is down
+    (the platform delivers again), keep their processes, and afterwards every step is recorded
+    exactly once."""
+    reason = _can_restart_postgres(postgres_url)
+    if reason:
+        pytest.skip(reason)
+    volunteers = await prepare_volunteers(postgres_url, 30, runs_each=2)
+    async with FakeTelegramAPI() as api:
+        scripts = volunteer_scripts(api, volunteers)
+        total = sum(len(script) for script in scripts)
+        bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
+        try:
+            await bot.wait_ready()
+            workers_before = sorted(bot.worker_pids())
+            async with Platform(bot.url, SECRET, retry_pause=0.2) as platform:
+                burst = asyncio.create_task(run_scripts(platform, scripts))
+                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 3)
+                await asyncio.to_thread(_restart_postgres)
+                await burst
+            assert sorted(bot.worker_pids()) == workers_before, "a worker process was lost"
+        finally:
+            await bot.stop()
+        unanswered = _chats_missing_replies(api, volunteers)
+        resent = sum(_replies_per_chat(api).values())
+    state = await snapshot(postgres_url)
+    expected = _expected_records(scripts)
+    lost, doubled = _lost_and_doubled(state["records"], expected)
+    _report("PostgreSQL restart", updates=total, deliveries=platform.posts,
+            refused=dict(platform.refused), records_expected=expected,
+            records_written=len(state["records"]), lost=lost, doubled=doubled,
+            chats_missing_replies=unanswered, reply_calls=resent)
+    assert (lost, doubled) == (0, 0)
+    assert unanswered == 0
+    assert platform.refused.get("HTTP 500"), "the restart refused no delivery: nothing was tested"
