@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
 from db.repo.notices import add_notices
-from db.repo.updates import is_processed, mark_sent_many, record_processed, take_unsent_replies
+from db.repo.updates import (
+    is_processed,
+    mark_sent_many,
+    record_processed,
+    release_lease,
+    take_unsent_replies,
+)
 from db.repo.users import (
     Loaded,
     create_user,
@@ -231,6 +237,16 @@ class Core:
                 now=self.services.clock(), lease=self._lease,
             )
         return replies
+
+    async def release_replies(self, incoming: Incoming) -> None:
+        """Sending the replies of `incoming` failed (the platform's API stayed down): drop this
+        sender's lease, so the platform's redelivery sends them at once. Best effort: if the
+        database is down too, the lease runs out by itself."""
+        try:
+            async with self.db.transaction() as session:
+                await release_lease(session, incoming.channel, incoming.update_id)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.warning("update.release_failed", error=str(exc))
 
     # -- the "sent" marks, in batches ---------------------------------------------------------
 

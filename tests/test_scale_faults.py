@@ -202,3 +202,42 @@ async def test_postgres_restarted_while_the_workers_run(postgres_url, tmp_path: 
     assert (lost, doubled) == (0, 0)
     assert unanswered == 0
     assert platform.refused.get("HTTP 500"), "the restart refused no delivery: nothing was tested"
+
+
+async def test_the_telegram_api_failing_under_load_loses_and_doubles_no_step(postgres_url,
+                                                                            tmp_path: Path):
+    """In the middle of a burst the Bot API answers 502 to 300 sends (an outage of some
+    seconds), then 429 (retry after 1 s) to 20: sends are retried with back-off, an update whose replies could not be sent is
+    answered 500 and delivered again, its replies then go out; no process crashes, every
+    update is answered and every step recorded once."""
+    volunteers = await prepare_volunteers(postgres_url, 20, runs_each=2)
+    async with FakeTelegramAPI() as api:
+        scripts = volunteer_scripts(api, volunteers)
+        total = sum(len(script) for script in scripts)
+        bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
+        try:
+            await bot.wait_ready()
+            workers_before = sorted(bot.worker_pids())
+            async with Platform(bot.url, SECRET) as platform:
+                burst = asyncio.create_task(run_scripts(platform, scripts))
+                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 4)
+                for method in REPLY_METHODS:
+                    api.fail(method, status=502, times=150)
+                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 2, 60)
+                api.fail("sendMessage", status=429, retry_after=1, times=20)
+                await burst
+            assert sorted(bot.worker_pids()) == workers_before and bot.proc.poll() is None
+        finally:
+            await bot.stop()
+        unanswered = _chats_missing_replies(api, volunteers)
+        failed_calls = len(api.failed)  # injected ones, and edits of messages it does not know
+    state = await snapshot(postgres_url)
+    expected = _expected_records(scripts)
+    lost, doubled = _lost_and_doubled(state["records"], expected)
+    _report("Bot API 502 and 429", updates=total, deliveries=platform.posts,
+            refused=dict(platform.refused), api_errors_injected=320, api_errors_all=failed_calls,
+            records_expected=expected, records_written=len(state["records"]), lost=lost,
+            doubled=doubled, chats_missing_replies=unanswered)
+    assert (lost, doubled) == (0, 0)
+    assert unanswered == 0
+    assert platform.refused.get("HTTP 500"), "no update was left unsent: the outage was too short"

@@ -226,7 +226,11 @@ class TelegramChannel:
                 # Nothing new, or a redelivery whose replies someone else is still sending:
                 # marking it sent here could lose those replies.
                 return
-            await self.send_replies(incoming, replies)
+            try:
+                await self.send_replies(incoming, replies)
+            except DeliveryFailed:
+                await self.app.core.release_replies(incoming)
+                raise
             await self.app.core.mark_sent(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:

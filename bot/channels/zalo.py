@@ -265,7 +265,11 @@ class ZaloChannel:
             if not replies:
                 # Nothing new, or a redelivery whose replies someone else is still sending.
                 return
-            await self.send_replies(incoming, replies)
+            try:
+                await self.send_replies(incoming, replies)
+            except (ZaloUnavailable, ZaloUnauthorized):
+                await self.app.core.release_replies(incoming)
+                raise
             await self.app.core.mark_sent(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:

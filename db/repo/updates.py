@@ -70,6 +70,18 @@ async def take_unsent_replies(
     return list(row.replies)
 
 
+async def release_lease(session: AsyncSession, channel: str, update_id: str) -> None:
+    """The sender of this update's replies gave up (the platform's API stayed down): the next
+    redelivery may take them at once instead of waiting out the lease."""
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id,
+               ProcessedUpdate.sent_at.is_(None))
+        .values(send_lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def mark_sent(session: AsyncSession, channel: str, update_id: str, now: datetime) -> None:
     await mark_sent_many(session, [(channel, update_id)], now)
 
