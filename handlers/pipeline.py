@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -248,6 +249,23 @@ class Core:
         except (OperationalError, DBAPIError, OSError) as exc:
             log.warning("update.release_failed", error=str(exc))
 
+    async def defer_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
+        """Sending the replies of `incoming` failed and nothing will deliver the update again
+        (long polling has confirmed it): hand them to the notice relay (bot/channels/
+        notice_relay.py), which sends them when the platform is back, and mark the update sent
+        in the same transaction. Raises DatabaseUnavailable if the database is down too."""
+        now = self.services.clock()
+        try:
+            async with self.db.transaction() as session:
+                await add_notices(session, [
+                    (r.to.channel if r.to else incoming.channel,
+                     r.to.chat_id if r.to else incoming.chat_id,
+                     replace(r, edit=False).to_json()) for r in replies], now)
+                await mark_sent_many(session, [(incoming.channel, incoming.update_id)], now)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        log.warning("update.replies_deferred", replies=len(replies))
+
     # -- the "sent" marks, in batches ---------------------------------------------------------
 
     async def mark_sent(self, incoming: Incoming) -> None:
@@ -315,6 +333,4 @@ def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], lis
 
 
 def _truncate(incoming: Incoming) -> Incoming:
-    from dataclasses import replace
-
     return replace(incoming, text=(incoming.text or "")[:MAX_TEXT])

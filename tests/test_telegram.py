@@ -130,6 +130,20 @@ async def test_polling_retries_after_429(polling: FakeTelegramAPI) -> None:
     assert [c.method for c in api.failed] == ["sendMessage"]
 
 
+async def test_polling_sends_later_what_the_api_would_not_take(polling: FakeTelegramAPI) -> None:
+    """Long polling has confirmed the update when Telegram stays down through every retry of
+    the reply: the reply is not lost but sent by the notice relay once Telegram is back, once."""
+    api = polling
+    api.fail("sendMessage", status=502, times=4)  # the first try and its three retries
+    cuc = FakeUser(5003, "Cúc", language_code="en")
+    api.push(api.message(cuc, "/help"))
+    [sent] = await api.wait_for("sendMessage", where=to(cuc), timeout=15)
+    assert "/help" in sent["text"]
+    assert len(api.failed) == 4
+    await asyncio.sleep(2.5)  # a relay round later: nothing is sent a second time
+    assert len(api.calls_to("sendMessage", where=to(cuc))) == 1
+
+
 async def test_commands_menu_in_vi_and_en(polling: FakeTelegramAPI) -> None:
     """Start-up sets the command menu in Vietnamese by default and in English for English clients."""
     calls = polling.calls_to("setMyCommands")

@@ -268,8 +268,12 @@ class ZaloChannel:
             try:
                 await self.send_replies(incoming, replies)
             except (ZaloUnavailable, ZaloUnauthorized):
-                await self.app.core.release_replies(incoming)
-                raise
+                if self.raise_errors:  # webhook: the platform delivers it again
+                    await self.app.core.release_replies(incoming)
+                    raise
+                # Polling confirmed the update already: the notice relay sends them later.
+                await self.app.core.defer_replies(incoming, replies)
+                return
             await self.app.core.mark_sent(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
