@@ -56,7 +56,7 @@ def _set(ctx: Context, area: Area, kind: str, value: int) -> Reply:
 
 def _parse_number(text: str) -> int | None:
     digits = re.sub(r"[.,\s]", "", text.strip())
-    if not digits.isdigit() or len(digits) > 7:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 7:  # "²" is a digit to isdigit
         return None
     value = int(digits)
     return value if value <= MAX_TARGET else None
