@@ -21,6 +21,16 @@ DEFAULT_LOCALE = "vi"
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
 
+def hinted_locale(hint: str | None) -> str | None:
+    """The supported locale a client's language setting names (Telegram's language_code), or
+    None. Kept as a new user's language, so that notices sent to them later by somebody else's
+    update (a visit taken, a request to a volunteer) come in it too."""
+    if not hint:
+        return None
+    short = hint.replace("_", "-").split("-")[0].lower()
+    return short if short in LOCALES else None
+
+
 def pick_locale(*candidates: str | None) -> str:
     """The first supported locale among the candidates (e.g. stored choice, Telegram hint)."""
     for candidate in candidates:

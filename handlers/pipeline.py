@@ -43,7 +43,7 @@ from db.repo.users import (
 from handlers import dispatch
 from handlers.context import Context, Services
 from handlers.flood import FLOOD_EXEMPT, FLOOD_LIMIT, FLOOD_WINDOW, flood_verdict, slow_down
-from handlers.i18n import N_, pick_locale, translator
+from handlers.i18n import N_, hinted_locale, pick_locale, translator
 from handlers.metrics import observe_update
 from handlers.options import NUMBERED_CHANNELS, offered_from
 from handlers.types import Incoming, Reply
@@ -169,7 +169,8 @@ class Core:
             if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
                 return await self._flood_limited(session, incoming, loaded, now), "flood_limited"
             user = loaded.user or await create_user(
-                session, channel, incoming.sender_id, incoming.display_name, now
+                session, channel, incoming.sender_id, incoming.display_name, now,
+                locale=hinted_locale(incoming.language_hint),
             )
             conversation = loaded.conversation or await new_conversation(
                 session, channel, incoming.chat_id, user.id, now
@@ -215,7 +216,8 @@ class Core:
         replies: list[Reply] = []
         if flood_verdict(loaded.recent_updates) == "warn":
             user = loaded.user or await create_user(
-                session, incoming.channel, incoming.sender_id, incoming.display_name, now
+                session, incoming.channel, incoming.sender_id, incoming.display_name, now,
+                locale=hinted_locale(incoming.language_hint),
             )
             locale = pick_locale(user.locale, incoming.language_hint, self.services.settings.locale)
             replies = [slow_down(translator(locale))]

@@ -87,6 +87,8 @@ async def test_visit_request_goes_to_the_area_volunteers_and_is_taken_once(app):
     await an.press(take)
     told = [r for r in an.last if r.to is not None and r.to.chat_id == "ba-bay"]
     assert told and "Nguyễn Văn An" in told[0].text
+    # In the language the resident's app was set to (she never chose one with /lang).
+    assert "will help you" in told[0].text
     await an.press(take)
     assert "Bạn đã nhận yêu cầu" in an.text()
     await an.press(take.replace(":take", ":close"))

@@ -207,9 +207,9 @@ async def test_postgres_restarted_while_the_workers_run(postgres_url, tmp_path: 
 async def test_the_telegram_api_failing_under_load_loses_and_doubles_no_step(postgres_url,
                                                                             tmp_path: Path):
     """In the middle of a burst the Bot API answers 502 to 300 sends (an outage of some
-    seconds), then 429 (retry after 1 s) to 20: sends are retried with back-off, an update whose replies could not be sent is
-    answered 500 and delivered again, its replies then go out; no process crashes, every
-    update is answered and every step recorded once."""
+    seconds), then 429 (retry after 1 s) to 20: sends are retried with back-off, an update
+    whose replies could not be sent is answered 500 and delivered again, its replies then go
+    out; no process crashes, every update is answered and every step recorded once."""
     volunteers = await prepare_volunteers(postgres_url, 20, runs_each=2)
     async with FakeTelegramAPI() as api:
         scripts = volunteer_scripts(api, volunteers)

@@ -179,10 +179,12 @@ async def new_conversation(
 
 
 async def create_user(
-    session: AsyncSession, channel: str, external_id: str, display_name: str, now: datetime
+    session: AsyncSession, channel: str, external_id: str, display_name: str, now: datetime,
+    locale: str | None = None,
 ) -> User:
-    """A new resident behind a channel account seen for the first time."""
-    user = User(display_name=(display_name or external_id)[:200], created_at=now)
+    """A new resident behind a channel account seen for the first time (`locale`: the language
+    their app is set to, if GoCua has it)."""
+    user = User(display_name=(display_name or external_id)[:200], created_at=now, locale=locale)
     session.add(user)
     await session.flush()
     session.add(Identity(user_id=user.id, channel=channel, external_id=external_id, created_at=now))
