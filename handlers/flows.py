@@ -101,7 +101,7 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
         if not needs_person(flow):
             buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
         return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
-    person = int(raw_person) if raw_person.isdigit() else -1
+    person = button_id(raw_person)
     if person == 0 and not needs_person(flow):
         return await start_run(ctx, household, flow, None)
     if person not in {m.id for m in members}:

@@ -180,7 +180,7 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
         refuse(ctx, "reassign", f"household:{household.id}")
         return [Reply(ctx.t("Only a leader or administrator of this area can reassign households."))]
     candidates = {uid: (name, n) for uid, name, n in await volunteers_of_area(ctx.session, area.code)}
-    uid = int(raw_uid) if raw_uid.isdigit() else -1
+    uid = button_id(raw_uid)
     if uid not in candidates:
         refuse(ctx, "reassign_to", f"household:{household.id}->user:{raw_uid[:20]}")
         return [out_of_date(ctx)]

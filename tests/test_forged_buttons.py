@@ -251,6 +251,7 @@ async def test_stale_buttons_of_a_cancelled_or_finished_run(demo):
     "f:99999999999999999999:intro:1:d", "req:99999999999999999999:take", "st:99999999999999999999:30d",
     "tg:99999999999999999999", "new:area:99999999999999999999", "visit:area:99999999999999999999",
     "hh:3000000000", "hh:-1", "hh:1e3", "hh:", "f:", "st:", "req:", "run:1:", ":", "hh:٣",
+    "hh:1:flow:vneid:²", "hh:1:to:²", "hh:1:flow:vneid:99999999999999999999",
 ])
 async def test_absurd_ids_in_buttons_are_out_of_date_not_errors(demo, forged):
     """Ids too large for any column, negative, empty or in other digits answer like a stale
