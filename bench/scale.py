@@ -176,7 +176,10 @@ class ScaleBench:
         port = free_port()
         log = self.workdir / f"gocua-{workers}w-{time.monotonic_ns()}.log"
         url = f"http://{HOST}:{port}{WEBHOOK_PATH}"
-        argv = [sys.executable, "-m", "bot", "--log-level", "WARNING", "run", "telegram",
+        prefix = [sys.executable]
+        if args.profile is not None and workers == 1:
+            prefix += ["-m", "cProfile", "-o", str(args.profile)]
+        argv = [*prefix, "-m", "bot", "--log-level", "WARNING", "run", "telegram",
                 "--webhook-url", url, "--host", HOST, "--port", str(port), "--workers", str(workers)]
         proc = self.procs.start(argv, env=self.env(), log=log)
         try:
@@ -288,6 +291,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="rounds of 1 then 2 workers (2)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--keep", action="store_true", help="keep the logs")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the single worker under cProfile, writing this file")
     args = parser.parse_args(argv)
     for name, (small, full) in {"updates": (400, 3000), "concurrency": (16, 48),
                                 "chats": (40, 200), "rounds": (1, 2)}.items():
