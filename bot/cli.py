@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate to the latest schema")
+    prune = db_sub.add_parser("prune", help="delete old bookkeeping rows (the bot does it hourly)")
+    prune.add_argument("--days", type=int, default=7,
+                       help="keep handled updates this many days (default 7; notices 30)")
 
     seed = sub.add_parser("seed", help="load data")
     seed_sub = seed.add_subparsers(dest="seed_command", required=True)
@@ -111,6 +114,25 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
     await upgrade(settings.database_url)
     print("database is at the latest schema")
+    return 0
+
+
+async def cmd_db_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.app import utcnow
+    from db.engine import Database
+    from db.repo.housekeeping import prune
+
+    if not 1 <= args.days <= 3650:
+        raise UsageError("--days must be between 1 and 3650")
+    db = Database(settings.database_url)
+    try:
+        pruned = await prune(db.transaction, utcnow(), processed_keep=timedelta(days=args.days))
+    finally:
+        await db.dispose()
+    print(f"deleted {pruned.processed_updates} handled updates older than {args.days} days and "
+          f"{pruned.notices} sent notices older than 30 days")
     return 0
 
 
@@ -282,6 +304,7 @@ async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "db upgrade": cmd_db_upgrade,
+    "db prune": cmd_db_prune,
     "seed demo": cmd_seed_demo,
     "invite create": cmd_invite_create,
     "faq ask": cmd_faq_ask,

@@ -71,6 +71,7 @@ from bot.channels.telegram_render import (
     render,
 )
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
@@ -452,6 +453,7 @@ async def run_telegram(
         if app is None:
             app = await open_app(settings, migrate=worker_index is None)
         channel = TelegramChannel(app, bot)
+        housekeeper = Housekeeper(app.db, app.core.services.clock).start()
         try:
             if webhook is None:
                 log.info("telegram.polling", api=settings.telegram_api_base)
@@ -460,6 +462,7 @@ async def run_telegram(
                 await _serve_webhook(channel, *webhook, host=host, port=port, stop=stop_event,
                                      worker_index=worker_index)
         finally:
+            await housekeeper.stop()
             await channel.close()
     finally:
         await bot.session.close()

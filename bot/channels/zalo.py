@@ -58,6 +58,7 @@ from bot.channels.zalo_api import (
     webhook_update,
 )
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
@@ -563,6 +564,7 @@ async def run_zalo(
         if app is None:
             app = await open_app(settings, migrate=worker_index is None)
         channel = ZaloChannel(app, api, public_base_url=public, files_dir=files_dir)
+        housekeeper = Housekeeper(app.db, app.core.services.clock).start()
         try:
             if webhook is not None:
                 url, path, secret = webhook
@@ -581,6 +583,7 @@ async def run_zalo(
                 log.info("zalo.polling", api=settings.zalo_api_base, photos=False)
                 await channel.start_polling(stop=stop_event)
         finally:
+            await housekeeper.stop()
             await channel.close()
     finally:
         await api.close()
