@@ -25,9 +25,10 @@ from db.repo.exports import ExportRow, export_pages
 from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
 from handlers.context import Context
-from handlers.i18n import N_, Translator
-from handlers.leader_scope import area_for_command, report_session
-from handlers.router import LEADERS, command
+from handlers.deferred import RenderContext, renderer
+from handlers.i18n import N_, Translator, translator
+from handlers.leader_scope import area_for_command
+from handlers.router import LEADERS, OUT_OF_DATE, command
 from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of, step_title
 from handlers.types import Attachment, Reply
 from handlers.validation import VIETNAM
@@ -153,20 +154,32 @@ def audit_export(session: AsyncSession, *, actor_id: int | None, area: Area | No
 
 
 async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply:
-    """The export as a document in the chat (the caller checked the area is the user's)."""
+    """The export as a document in the chat (the caller checked the area is the user's). It is
+    made after the update's commit (`render_export`), so building a big file holds no lock."""
+    return Reply("", deferred={
+        "kind": "export", "area_id": area.id, "period": period, "fmt": fmt, "locale": ctx.t.locale,
+        "user_id": ctx.user.id, "channel": ctx.incoming.channel, "now": ctx.now.isoformat(),
+    })
+
+
+@renderer("export")
+async def render_export(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
+    t, now = translator(spec["locale"]), datetime.fromisoformat(spec["now"])
+    reader = rctx.services.read_session or rctx.transaction
+    async with reader() as session:
+        area = await session.get(Area, int(spec["area_id"]))
+    if area is None:  # deleted since the request (redelivered much later)
+        return Reply(t(OUT_OF_DATE))
+    fmt, since = spec["fmt"], since_of(spec["period"], now)
     buffer = io.BytesIO()
-    since = since_of(period, ctx.now)
-
-    def reader() -> AbstractAsyncContextManager[AsyncSession]:
-        return report_session(ctx)
-
-    rows = await write_export(reader, buffer, fmt=fmt, area=area, since=since, t=ctx.t,
-                              flows=ctx.services.flows, now=ctx.now)
-    audit_export(ctx.session, actor_id=ctx.user.id, area=area, fmt=fmt, rows=rows, since=since,
-                 via=ctx.incoming.channel, now=ctx.now)
-    caption = ctx.t("{area} · {period}: {rows} step records.", area=area.name,
-                    period=ctx.t(PERIOD_LABELS[period]), rows=rows)
-    return Reply(caption, attachment=Attachment("document", export_filename(area, fmt, ctx.now),
+    rows = await write_export(reader, buffer, fmt=fmt, area=area, since=since, t=t,
+                              flows=rctx.services.flows, now=now)
+    async with rctx.transaction() as session:
+        audit_export(session, actor_id=spec["user_id"], area=area, fmt=fmt, rows=rows, since=since,
+                     via=spec["channel"], now=now)
+    caption = t("{area} · {period}: {rows} step records.", area=area.name,
+                period=t(PERIOD_LABELS[spec["period"]]), rows=rows)
+    return Reply(caption, attachment=Attachment("document", export_filename(area, fmt, now),
                                                 buffer.getvalue()))
 
 

@@ -42,6 +42,8 @@ from db.repo.users import (
 )
 from handlers import dispatch
 from handlers.context import Context, Services
+from handlers.deferred import RenderContext
+from handlers.deferred import render as render_deferred
 from handlers.flood import FLOOD_EXEMPT, FLOOD_LIMIT, FLOOD_WINDOW, flood_verdict, slow_down
 from handlers.i18n import N_, hinted_locale, pick_locale, translator
 from handlers.metrics import observe_update
@@ -84,6 +86,7 @@ class Core:
         self._flush_lock = asyncio.Lock()
         self._flush_task: asyncio.Task[None] | None = None
         self._lease = timedelta(seconds=services.settings.send_lease_seconds)
+        self._render_context = RenderContext(services, db.transaction)
         db.before_dispose(self.close)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
@@ -97,7 +100,8 @@ class Core:
                 try:
                     replies, outcome = await self._handle_once(incoming)
                     await self._offer_to_other_chats(replies)
-                    return replies
+                    # After the commit: heavy replies are made now, holding no write lock.
+                    return await render_deferred(self._render_context, replies)
                 except _HandlerFailed as failed:
                     # A bug must not lose the update nor loop redeliveries: nothing of the
                     # handler's work is kept (rolled back), the user is told, the update counts

@@ -57,6 +57,10 @@ class Reply:
     attachment: Attachment | None = None
     to: Address | None = None
     edit: bool = False  # a channel that can edit the message the button was on may do so
+    # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
+    # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
+    # this small description instead of the file.
+    deferred: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text}
@@ -69,6 +73,8 @@ class Reply:
             out["to"] = [self.to.channel, self.to.chat_id]
         if self.edit:
             out["edit"] = True
+        if self.deferred is not None:
+            out["deferred"] = self.deferred
         return out
 
     @classmethod
@@ -80,6 +86,7 @@ class Reply:
             attachment=Attachment.from_json(raw["attachment"]) if raw.get("attachment") else None,
             to=Address(*raw["to"]) if raw.get("to") else None,
             edit=raw.get("edit", False),
+            deferred=raw.get("deferred"),
         )
 
 
