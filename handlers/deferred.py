@@ -3,7 +3,8 @@
 A handler that would build something heavy (an export of thousands of rows) inside the
 update's transaction would hold its write lock all that while (SQLite: every other chat waits).
 It returns a deferred reply instead; the core commits, then `render` turns it into the real
-reply with the renderer registered for K, reading through the read-only reports session. The
+reply with the renderer registered for K, reading through the read-only reports session; the
+deferred reply's own buttons (offered to numbered channels at commit) are kept. The
 outbox keeps the small description, so a redelivery whose replies were never sent makes it
 again. A renderer that fails gives a translated apology, never an exception.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -59,7 +60,11 @@ async def _render_one(ctx: RenderContext, reply: Reply) -> Reply:
     try:
         if make is None:
             raise LookupError(f"no renderer for {spec.get('kind')!r}")
-        return await make(ctx, spec)
+        made = await make(ctx, spec)
     except Exception:
         log.exception("deferred.render_failed", kind=spec.get("kind"))
         return Reply(translator(spec.get("locale"))(RENDER_FAILED), to=reply.to)
+    # The deferred reply's buttons are what was offered at commit (numbered channels map "1" to
+    # them), so they are the ones shown.
+    return replace(made, buttons=reply.buttons or made.buttons, columns=reply.columns,
+                   to=reply.to or made.to)

@@ -9,17 +9,20 @@ SQLite a connection on a worker thread, so a long query never holds the event lo
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from functools import partial
+from typing import Any
 
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
 from handlers.access import button_id, covers, refuse
 from handlers.context import Context
+from handlers.deferred import RenderContext, renderer
 from handlers.exports import export_reply
 from handlers.flows import title
-from handlers.i18n import N_
+from handlers.i18n import N_, translator
 from handlers.leader_scope import area_for_command, report_session
-from handlers.router import LEADERS, command, out_of_date, payload
+from handlers.router import LEADERS, OUT_OF_DATE, command, out_of_date, payload
 from handlers.stats_text import (
     DEFAULT_PERIOD,
     PERIOD_LABELS,
@@ -75,7 +78,7 @@ async def stats_button(ctx: Context, rest: str) -> list[Reply]:
     if view == "fl":
         return [_flow_menu(ctx, area, period)]
     if view == "c":
-        return [await _chart(ctx, area, period)]
+        return [_chart(ctx, area, period)]
     if view == "v":
         return [await _volunteers(ctx, area, period)]
     if view == "x" and arg in ("csv", "xlsx"):
@@ -148,12 +151,26 @@ async def _volunteers(ctx: Context, area: Area, period: str) -> Reply:
     return Reply(text, buttons=(_back(ctx, area, period),))
 
 
-async def _chart(ctx: Context, area: Area, period: str) -> Reply:
+def _chart(ctx: Context, area: Area, period: str) -> Reply:
+    """The chart, drawn after the update's commit (`render_chart`): its figures and the drawing
+    take a while and need no lock."""
+    return Reply("", buttons=(_back(ctx, area, period),),
+                 deferred={"kind": "chart", "area_id": area.id, "period": period,
+                           "locale": ctx.t.locale, "now": ctx.now.isoformat()})
+
+
+@renderer("chart")
+async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     # Imported here: matplotlib takes a second to import, and most processes never draw.
     from bot.reports.chart import ChartText, TargetBar, WeekCount, render_progress_chart
 
-    stats = await _stats_for(ctx, area, period)
-    t = ctx.t
+    t, now, period = translator(spec["locale"]), datetime.fromisoformat(spec["now"]), spec["period"]
+    reader = rctx.services.read_session or rctx.transaction
+    async with reader() as session:
+        area = await session.get(Area, int(spec["area_id"]))
+        if area is None:
+            return Reply(t(OUT_OF_DATE))
+        stats = await area_stats(session, area, now=now, since=since_of(period, now), tz=VIETNAM)
     text = ChartText(
         title=t("{area} · {period}", area=area.name, period=t(PERIOD_LABELS[period])),
         weekly_title=t("Procedures completed per week"),
@@ -171,5 +188,4 @@ async def _chart(ctx: Context, area: Area, period: str) -> Reply:
     png = await asyncio.to_thread(render_progress_chart, text, weeks, bars)
     caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
                 area=area.name)
-    return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png),
-                 buttons=(_back(ctx, area, period),))
+    return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png))

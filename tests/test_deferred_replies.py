@@ -73,3 +73,17 @@ async def test_an_unknown_description_is_an_apology(app, kind):
     [reply] = await render(RenderContext(app.core.services, app.db.transaction),
                            [Reply("", deferred={"kind": kind, "locale": "vi"})])
     assert reply.text.startswith("Xin lỗi")
+
+
+async def test_a_chart_drawn_after_commit_keeps_its_numbered_back_button(demo, people):  # noqa: F811
+    """On a numbered channel (the console, Zalo) “1” under the chart goes back to the summary:
+    the button offered at commit is the one shown with the drawn chart."""
+    from tests.test_stats import area_id
+
+    _, lan, _ = people
+    await lan.press(f"st:{await area_id(demo, 'danang.hai-van')}:all:c")
+    [chart] = lan.last
+    assert chart.attachment is not None and chart.attachment.kind == "photo"
+    assert [label for label, _ in lan.buttons()] == ["⬅️ Back"]
+    await lan.say("1")
+    assert "Households" in lan.text() and lan.last[0].attachment is None
