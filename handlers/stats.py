@@ -28,6 +28,7 @@ from handlers.stats_text import (
     PERIOD_LABELS,
     PERIODS,
     drop_off_text,
+    percent,
     since_of,
     summary_text,
     volunteers_text,
@@ -107,7 +108,7 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False)
     prefix = f"st:{area.id}:{period}"
     buttons: list[Button] = []
     for child in stats.children[:24]:
-        share = (100 * child.counts.reached // child.counts.households) if child.counts.households else 0
+        share = percent(child.counts.reached, child.counts.households) or 0  # as in the text
         buttons.append(Button(button_label(f"{child.area.name} ({share}%)"), f"st:{child.area_id}:{period}"))
     buttons += _period_buttons(ctx, area, period)
     buttons += [

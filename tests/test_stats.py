@@ -70,8 +70,11 @@ async def test_stats_counts_what_volunteers_recorded(demo, people, clock):
     assert any(label.startswith("Thôn Tà Lang") for label in labels)
     assert not any(label.startswith("⬆️") for label in labels)
 
+    [ta_lang] = [label for label in labels if label.startswith("Thôn Tà Lang")]
     await lan.press(payload_of(lan, "Thôn Tà Lang"))
     assert "Thôn Tà Lang" in lan.text() and "Reached: 2" in lan.text()
+    # The button shows the share the sub-area's own summary shows (both rounded the same way).
+    assert ta_lang.endswith(lan.text().split("Reached: 2 ", 1)[1].split(")", 1)[0] + ")")
     up = payload_of(lan, "⬆️")
     await lan.press(up)
     assert "📊 Phường Hải Vân" in lan.text() or "Hải Vân ·" in lan.text()
