@@ -761,7 +761,8 @@ class _Generator:
             copies = {"flow_id": plan.flow.id, "area_id": area_id}
             day, clock, ended = self._run(buffers, runs, plan, household_id, person, members[person],
                                           volunteer, day, clock, start, copies)
-            last = ended if last is None or ended > last else last
+            if ended is not None:
+                last = ended if last is None or ended > last else last
         return first, last
 
     def _choose_runs(self, members: list[_Person]) -> list[tuple[_FlowPlan, int]]:
@@ -860,8 +861,8 @@ class _Generator:
     def _run(
         self, buffers: _Buffers, runs: Rows, plan: _FlowPlan, household_id: int, person: int,
         member: _Person, volunteer: int, day: int, clock: int, start: datetime, copies: dict[str, Any],
-    ) -> tuple[int, int, datetime]:
-        """One run: how it went, its step records and its row; (day, clock, time of the last record).
+    ) -> tuple[int, int, datetime | None]:
+        """One run: how it went, its step records and its row; (day, clock, time of the last record or None).
         `copies`: the values of the columns runs and records copy (area, procedure)."""
         flow = plan.flow
         run_copies = {key: copies[key] for key in _RUN_COPIES}
@@ -887,9 +888,9 @@ class _Generator:
         elif status == "active":
             stop = self.between(1, len(entries) - 1)
             del records[stop:]
-        elif status == "abandoned":
+        elif status == "abandoned":  # /cancel: the run stops at its step, no record is written
             stop = int(self.random() * len(entries))
-            records[stop:] = [(entries[stop][0], entries[stop][1], "abandoned", None, None)]
+            del records[stop:]
         attempts: dict[str, int] = {}
         for entry in entries[: len(entries) if stop is None else stop + 1]:
             attempts[entry[0]] = entry[1]
@@ -932,7 +933,7 @@ class _Generator:
                     variables.pop(entry[5][0], None)
                 else:
                     variables[entry[5][0]] = entry[5][1]
-        answered = sum(1 for r in records if r[2] != "abandoned")
+        answered = len(records)
         current = None if stop is None else entries[stop][0]
         if plan.marks:
             member.trained = True
@@ -950,7 +951,7 @@ class _Generator:
         })
         self.counts["runs"] += 1
         self.counts["step_records"] += len(records)
-        return day, clock, moment
+        return day, clock, moment if records else None  # the run's latest record, if any
 
     # -- after the households -------------------------------------------------------------------------
 

@@ -201,14 +201,16 @@ async def test_a_city_that_holds_together(database_url: str, flows: FlowRegistry
         flow = flows.get(run["flow_id"], run["flow_version"])
         assert flow is not None
         its = by_run[run["id"]]
-        assert its, "every synthetic run has a step record"
+        # Only a run cancelled at its first step has no record (as /cancel writes none).
+        assert its or (run["status"] == "abandoned" and run["state"]["answered"] == 0)
         steps = {step.id for step in flow.steps}
         assert {r["step_id"] for r in its} <= steps
         assert len({(r["step_id"], r["attempt"]) for r in its}) == len(its)
         state = run["state"]
         assert (state["flow"], state["version"], state["status"], state["step"]) == \
             (flow.id, flow.version, run["status"], run["current_step"])
-        assert state["answered"] == sum(r["outcome"] != "abandoned" for r in its)
+        assert state["answered"] == len(its)
+        assert all(r["outcome"] != "abandoned" for r in its)  # /cancel writes no record
         resident = residents_by_id[run["resident_id"]]
         assert resident["household_id"] == run["household_id"]
         age = NOW.year - resident["birth_year"]
@@ -216,7 +218,7 @@ async def test_a_city_that_holds_together(database_url: str, flows: FlowRegistry
             assert age >= 75
         if run["flow_id"] == "birth_registration":
             assert age <= 5
-        last = its[-1]
+        last = its[-1] if its else None
         if run["status"] == "completed":
             assert run["current_step"] is None and run["finished_at"] == last["recorded_at"]
             if (run["flow_id"], last["step_id"], last["outcome"]) == ("smartphone_skills", "solo", "done"):
@@ -228,11 +230,12 @@ async def test_a_city_that_holds_together(database_url: str, flows: FlowRegistry
             assert (last["step_id"], last["outcome"]) == (run["current_step"], "blocked")
             assert last["reason"] in step.reasons and run["finished_at"] is None
         elif run["status"] == "abandoned":
-            assert (last["step_id"], last["outcome"]) == (run["current_step"], "abandoned")
-            assert run["finished_at"] == last["recorded_at"]
+            # Stopped with /cancel at its current step, which has no record.
+            assert run["current_step"] in steps and run["finished_at"] is not None
+            assert all(r["step_id"] != run["current_step"] for r in its[-1:])
+            assert last is None or run["finished_at"] == last["recorded_at"]
         else:
             assert run["current_step"] in steps and run["finished_at"] is None
-            assert last["outcome"] != "abandoned"
             # The engine picks the run up where it stands.
             transition = engine.resume(flow, state)
             [shown] = transition.events
