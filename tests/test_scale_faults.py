@@ -13,12 +13,15 @@ import shutil
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.scale_harness import (
+    Bot,
     Delivery,
     Platform,
     prepare_volunteers,
@@ -70,40 +73,75 @@ async def _wait_until(check, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         await asyncio.sleep(0.05)
 
 
-async def test_a_worker_killed_mid_burst_loses_and_doubles_no_step(postgres_url, tmp_path: Path):
-    """kill -9 of one of two workers while 30 volunteers press through their procedures: the
-    platform redelivers what that worker had not acknowledged, the parent starts a new worker,
-    and afterwards every step is recorded exactly once and every update was answered."""
-    volunteers = await prepare_volunteers(postgres_url, 30, runs_each=2)
+@dataclass
+class Burst:
+    """What a burst with a fault left: the counts the note reports, and the runs' states."""
+
+    counts: dict[str, object]
+    runs: list[tuple]
+    bot: Bot
+    kept_workers: bool  # the same worker processes before and after the fault
+
+    @property
+    def lost_doubled_unanswered(self) -> tuple[object, object, object]:
+        return self.counts["lost"], self.counts["doubled"], self.counts["chats_missing_replies"]
+
+
+Fault = Callable[[Bot, FakeTelegramAPI, Platform, int], Awaitable[None]]
+
+
+async def _burst_with_fault(name: str, postgres_url: str, tmp_path: Path, fault: Fault, *,
+                            volunteers: int = 30, retry_pause: float = 0.05) -> Burst:
+    """`volunteers` chats press through two procedure runs each on a group of 2 workers; once a
+    third of the updates are acknowledged, `fault(bot, api, platform, total)` runs while the
+    burst goes on. Afterwards: updates, deliveries, refusals, records expected and written,
+    lost, doubled, and chats that got fewer replies than the others."""
+    people = await prepare_volunteers(postgres_url, volunteers, runs_each=2)
     async with FakeTelegramAPI() as api:
-        scripts = volunteer_scripts(api, volunteers)
+        scripts = volunteer_scripts(api, people)
         total = sum(len(script) for script in scripts)
         bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
         try:
             await bot.wait_ready()
-            async with Platform(bot.url, SECRET) as platform:
+            workers_before = sorted(bot.worker_pids())
+            async with Platform(bot.url, SECRET, retry_pause=retry_pause) as platform:
                 burst = asyncio.create_task(run_scripts(platform, scripts))
                 await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 3)
-                victim = bot.worker_pids()[0]
-                os.kill(victim, signal.SIGKILL)
+                await fault(bot, api, platform, total)
                 await burst
-            await _wait_until(lambda: len(bot.worker_pids()) == 2 and victim not in bot.worker_pids())
-            assert "workers.died" in bot.log_text() and bot.proc.poll() is None
+            kept_workers = sorted(bot.worker_pids()) == workers_before
         finally:
             await bot.stop()
-        unanswered = _chats_missing_replies(api, volunteers)
-        resent = sum(_replies_per_chat(api).values())
+        unanswered = _chats_missing_replies(api, people)
+        reply_calls = sum(_replies_per_chat(api).values())
     state = await snapshot(postgres_url)
     expected = _expected_records(scripts)
     lost, doubled = _lost_and_doubled(state["records"], expected)
-    _report("kill -9", updates=total, deliveries=platform.posts,
-            refused=dict(platform.refused), records_expected=expected,
-            records_written=len(state["records"]), lost=lost, doubled=doubled,
-            chats_missing_replies=unanswered, reply_calls=resent)
-    assert (lost, doubled) == (0, 0)
-    assert all(status == "completed" for _, status, _ in state["runs"])
-    assert unanswered == 0, "an update's replies were never sent"
-    assert platform.refused, "the kill cut no delivery: the test did not test anything"
+    counts: dict[str, object] = {
+        "updates": total, "deliveries": platform.posts, "refused": dict(platform.refused),
+        "records_expected": expected, "records_written": len(state["records"]), "lost": lost,
+        "doubled": doubled, "chats_missing_replies": unanswered, "reply_calls": reply_calls,
+    }
+    _report(name, **counts)
+    return Burst(counts, state["runs"], bot, kept_workers)
+
+
+async def test_a_worker_killed_mid_burst_loses_and_doubles_no_step(postgres_url, tmp_path: Path):
+    """kill -9 of one of two workers while 30 volunteers press through their procedures: the
+    platform redelivers what that worker had not acknowledged, the parent starts a new worker,
+    and afterwards every step is recorded exactly once and every update was answered."""
+    victims: list[int] = []
+
+    async def kill_a_worker(bot: Bot, api: FakeTelegramAPI, platform: Platform, total: int) -> None:
+        victims.append(bot.worker_pids()[0])
+        os.kill(victims[0], signal.SIGKILL)
+
+    burst = await _burst_with_fault("kill -9", postgres_url, tmp_path, kill_a_worker)
+    bot = burst.bot
+    assert "workers.died" in bot.log_text() and victims[0] not in bot.worker_pids()
+    assert burst.lost_doubled_unanswered == (0, 0, 0)
+    assert all(status == "completed" for _, status, _ in burst.runs)
+    assert burst.counts["refused"], "the kill cut no delivery: the test did not test anything"
 
 
 async def test_two_workers_write_what_one_ordered_worker_writes(postgres_url, tmp_path: Path):
@@ -174,34 +212,15 @@ async def test_postgres_restarted_while_the_workers_run(postgres_url, tmp_path: 
     reason = _can_restart_postgres(postgres_url)
     if reason:
         pytest.skip(reason)
-    volunteers = await prepare_volunteers(postgres_url, 30, runs_each=2)
-    async with FakeTelegramAPI() as api:
-        scripts = volunteer_scripts(api, volunteers)
-        total = sum(len(script) for script in scripts)
-        bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
-        try:
-            await bot.wait_ready()
-            workers_before = sorted(bot.worker_pids())
-            async with Platform(bot.url, SECRET, retry_pause=0.2) as platform:
-                burst = asyncio.create_task(run_scripts(platform, scripts))
-                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 3)
-                await asyncio.to_thread(_restart_postgres)
-                await burst
-            assert sorted(bot.worker_pids()) == workers_before, "a worker process was lost"
-        finally:
-            await bot.stop()
-        unanswered = _chats_missing_replies(api, volunteers)
-        resent = sum(_replies_per_chat(api).values())
-    state = await snapshot(postgres_url)
-    expected = _expected_records(scripts)
-    lost, doubled = _lost_and_doubled(state["records"], expected)
-    _report("PostgreSQL restart", updates=total, deliveries=platform.posts,
-            refused=dict(platform.refused), records_expected=expected,
-            records_written=len(state["records"]), lost=lost, doubled=doubled,
-            chats_missing_replies=unanswered, reply_calls=resent)
-    assert (lost, doubled) == (0, 0)
-    assert unanswered == 0
-    assert platform.refused.get("HTTP 500"), "the restart refused no delivery: nothing was tested"
+
+    async def restart(bot: Bot, api: FakeTelegramAPI, platform: Platform, total: int) -> None:
+        await asyncio.to_thread(_restart_postgres)
+
+    burst = await _burst_with_fault("PostgreSQL restart", postgres_url, tmp_path, restart,
+                                    retry_pause=0.2)
+    assert burst.kept_workers, "a worker process was lost"
+    assert burst.lost_doubled_unanswered == (0, 0, 0)
+    assert burst.counts["refused"].get("HTTP 500"), "the restart refused nothing: nothing tested"
 
 
 async def test_the_telegram_api_failing_under_load_loses_and_doubles_no_step(postgres_url,
@@ -210,34 +229,14 @@ async def test_the_telegram_api_failing_under_load_loses_and_doubles_no_step(pos
     seconds), then 429 (retry after 1 s) to 20: sends are retried with back-off, an update
     whose replies could not be sent is answered 500 and delivered again, its replies then go
     out; no process crashes, every update is answered and every step recorded once."""
-    volunteers = await prepare_volunteers(postgres_url, 20, runs_each=2)
-    async with FakeTelegramAPI() as api:
-        scripts = volunteer_scripts(api, volunteers)
-        total = sum(len(script) for script in scripts)
-        bot = start_bot(postgres_url, api, SECRET, tmp_path / "bot.log", workers=2)
-        try:
-            await bot.wait_ready()
-            workers_before = sorted(bot.worker_pids())
-            async with Platform(bot.url, SECRET) as platform:
-                burst = asyncio.create_task(run_scripts(platform, scripts))
-                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 4)
-                for method in REPLY_METHODS:
-                    api.fail(method, status=502, times=150)
-                await _wait_until(lambda: sum(platform.acknowledged.values()) >= total // 2, 60)
-                api.fail("sendMessage", status=429, retry_after=1, times=20)
-                await burst
-            assert sorted(bot.worker_pids()) == workers_before and bot.proc.poll() is None
-        finally:
-            await bot.stop()
-        unanswered = _chats_missing_replies(api, volunteers)
-        failed_calls = len(api.failed)  # injected ones, and edits of messages it does not know
-    state = await snapshot(postgres_url)
-    expected = _expected_records(scripts)
-    lost, doubled = _lost_and_doubled(state["records"], expected)
-    _report("Bot API 502 and 429", updates=total, deliveries=platform.posts,
-            refused=dict(platform.refused), api_errors_injected=320, api_errors_all=failed_calls,
-            records_expected=expected, records_written=len(state["records"]), lost=lost,
-            doubled=doubled, chats_missing_replies=unanswered)
-    assert (lost, doubled) == (0, 0)
-    assert unanswered == 0
-    assert platform.refused.get("HTTP 500"), "no update was left unsent: the outage was too short"
+    async def outage(bot: Bot, api: FakeTelegramAPI, platform: Platform, total: int) -> None:
+        for method in REPLY_METHODS:
+            api.fail(method, status=502, times=150)
+        await _wait_until(lambda: sum(platform.acknowledged.values()) >= total * 2 // 3, 60)
+        api.fail("sendMessage", status=429, retry_after=1, times=20)
+
+    burst = await _burst_with_fault("Bot API 502 and 429", postgres_url, tmp_path, outage,
+                                    volunteers=20)
+    assert burst.kept_workers and burst.bot.proc.returncode == 0
+    assert burst.lost_doubled_unanswered == (0, 0, 0)
+    assert burst.counts["refused"].get("HTTP 500"), "no update was left unsent: too short an outage"
