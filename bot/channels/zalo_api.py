@@ -116,7 +116,7 @@ def parse_update(update: Mapping[str, Any]) -> ZaloMessage | None:
         return None
     message_id, chat_id = message.get("message_id"), chat.get("id")
     sender_id = sender.get("id", chat_id)
-    if message_id in (None, "") or chat_id in (None, "") or sender_id in (None, ""):
+    if not (_is_id(message_id, limit=None) and _is_id(chat_id) and _is_id(sender_id)):
         return None
     event = str(update.get("event_name") or "")
     text = message.get("text")
@@ -128,6 +128,18 @@ def parse_update(update: Mapping[str, Any]) -> ZaloMessage | None:
         display_name=str(sender.get("display_name") or ""),
         text=text if event == TEXT_EVENT and isinstance(text, str) else None,
     )
+
+
+ID_MAX = 100  # what the chat and account id columns hold
+
+
+def _is_id(value: Any, limit: int | None = ID_MAX) -> bool:
+    """A Zalo id: a non-empty string or an integer (not a boolean), within the columns' size.
+    Anything else is not from Zalo: the update is ignored rather than failing again and again."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value)
+    return bool(text.strip()) and (limit is None or len(text) <= limit)
 
 
 # -- errors ----------------------------------------------------------------------------------
