@@ -174,6 +174,23 @@ def _describe(code: int) -> str:
     return f"exit {code}"
 
 
+ORPHAN_CHECK = 1.0  # seconds between a worker's looks at its parent
+
+
+def exit_with_parent() -> asyncio.Task[None]:
+    """In a worker: stop cleanly (SIGTERM to itself: the drain runs) when the parent is gone,
+    e.g. killed with -9, so that no orphan keeps serving the port beside a new group."""
+    parent = os.getppid()
+
+    async def watch() -> None:
+        while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but the pid
+            await asyncio.sleep(ORPHAN_CHECK)
+        log.error("workers.orphaned", parent=parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return asyncio.create_task(watch(), name="gocua.watch_parent")
+
+
 def worker_command(argv: Sequence[str], index: int) -> list[str]:
     """This process's `gocua` command line for worker `index`: `--workers N` is replaced by
     `--worker-index I`."""

@@ -18,6 +18,14 @@ from tests.scale_harness import HOST, ROOT, Platform, start_bot
 SECRET = "workers-secret-1"
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _updates_handled(metrics: str) -> float:
     found = re.search(r'^gocua_updates_total\{channel="telegram",outcome="handled"\} (\S+)$',
                       metrics, re.MULTILINE)
@@ -81,3 +89,27 @@ def test_workers_need_a_webhook():
     assert done.returncode == 2
     assert done.stderr.strip() == ("gocua: error: --workers needs --webhook-url: with long polling "
                                    "only one process may take a bot's updates")
+
+
+async def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path):
+    """kill -9 of the group's parent: its workers notice within seconds and stop, so that a
+    restarted group does not share the port with orphans."""
+    import os
+    import signal
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gocua.db'}"
+    async with FakeTelegramAPI() as api:
+        bot = start_bot(url, api, SECRET, tmp_path / "bot.log", workers=2)
+        try:
+            await bot.wait_ready()
+            workers = bot.worker_pids()
+            os.kill(bot.proc.pid, signal.SIGKILL)
+            for _ in range(150):
+                if not any(_running(pid) for pid in workers):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await bot.stop()
+        alive = [pid for pid in workers if _running(pid)]
+    assert alive == []
+    assert "workers.orphaned" in bot.log_text()
