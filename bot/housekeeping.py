@@ -60,9 +60,9 @@ class Housekeeper:
             except Exception:
                 log.exception("housekeeping.failed")
                 continue
-            if pruned.processed_updates or pruned.notices:
+            if pruned.processed_updates or pruned.notices or pruned.files:
                 log.info("housekeeping.pruned", processed_updates=pruned.processed_updates,
-                         notices=pruned.notices)
+                         notices=pruned.notices, files=pruned.files)
 
 
 async def _yield() -> None:

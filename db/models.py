@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -279,6 +280,19 @@ class Notice(Base):
     send_lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SharedFile(Base):
+    """A file a platform fetches from the bot by URL (Zalo takes photos only so): kept in the
+    database, so any worker on any machine can serve it, until `expires_at`."""
+
+    __tablename__ = "shared_files"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(40))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class SupportRequest(Base):

@@ -275,16 +275,15 @@ async def test_zalo_logs_and_answers_hold_no_token_or_secret(settings, app, logs
         zs = settings.with_overrides(zalo_bot_token=ZALO_TOKEN, zalo_api_base=api.base_url)
         api.fail("getMe", status=502, times=fast.tries)
         with pytest.raises(ConfigError) as down:
-            await zalo_module.run_zalo(zs, stop=asyncio.Event(), files_dir=tmp_path / "files")
+            await zalo_module.run_zalo(zs, stop=asyncio.Event())
         api.fail("getMe", status=401, description="Unauthorized")
         with pytest.raises(ConfigError) as refused:
-            await zalo_module.run_zalo(zs, stop=asyncio.Event(), files_dir=tmp_path / "files")
+            await zalo_module.run_zalo(zs, stop=asyncio.Event())
         answers += [str(down.value), str(refused.value)]
 
         port = free_port()
         async with zalo_running(zs, app, api.wait_for("setWebhook"), host="127.0.0.1", port=port,
-                                webhook_url=f"http://127.0.0.1:{port}/zalo/hook",
-                                files_dir=tmp_path / "files"):
+                                webhook_url=f"http://127.0.0.1:{port}/zalo/hook"):
             for wrong in ("not-the-secret", None, SECRET.upper()):
                 status, body = await api.post_webhook(api.text("z1", "/help"), secret=wrong)
                 assert status == 401

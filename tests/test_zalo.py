@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import time
@@ -34,10 +33,11 @@ from bot.channels.zalo import (
 from bot.channels.zalo_api import RetryPolicy, ZaloAPI, ZaloError, ZaloUnauthorized, ZaloUnavailable
 from bot.config import ConfigError, Settings
 from bot.seed_demo import seed_demo
-from db.models import ProcessedUpdate
+from db.models import ProcessedUpdate, SharedFile
 from handlers.i18n import translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Attachment, Button, Incoming, Reply
+from tests.chat import all_rows
 from tests.fakes.zalo_api import MAX_TEXT, FakeZaloAPI
 
 SECRET = "test-secret-123"  # the `settings` fixture's webhook secret
@@ -98,7 +98,7 @@ async def running(settings: Settings, app: App, ready: Awaitable[Any], **kwargs:
 @pytest.fixture
 async def polling(zalo_settings: Settings, app: App, api: FakeZaloAPI,
                   tmp_path: Path) -> AsyncIterator[FakeZaloAPI]:
-    async with running(zalo_settings, app, api.wait_for("getUpdates"), files_dir=tmp_path / "files"):
+    async with running(zalo_settings, app, api.wait_for("getUpdates")):
         yield api
 
 
@@ -107,7 +107,7 @@ async def webhook(zalo_settings: Settings, app: App, api: FakeZaloAPI,
                   tmp_path: Path) -> AsyncIterator[FakeZaloAPI]:
     port = free_port()
     async with running(zalo_settings, app, api.wait_for("setWebhook"), webhook_url=f"http://127.0.0.1:{port}/zalo/hook",
-                       host="127.0.0.1", port=port, files_dir=tmp_path / "files"):
+                       host="127.0.0.1", port=port):
         yield api
 
 
@@ -194,9 +194,8 @@ async def test_polling_chart_sent_as_a_photo_served_by_the_bot(zalo_settings: Se
     """With a public base URL a leader's chart goes out as sendPhoto by URL; the bot serves the PNG."""
     code = await invite(app, "leader")
     port = free_port()
-    files = tmp_path / "files"
     async with running(zalo_settings, app, api.wait_for("getUpdates"), host="127.0.0.1", port=port,
-                       public_url=f"http://127.0.0.1:{port}/", files_dir=files):
+                       public_url=f"http://127.0.0.1:{port}/"):
         await ask(api, "lead", f"/join {code}", messages=2)
         await ask(api, "lead", "/lang")
         await ask(api, "lead", "2")
@@ -213,7 +212,8 @@ async def test_polling_chart_sent_as_a_photo_served_by_the_bot(zalo_settings: Se
                 assert (await resp.read()).startswith(b"\x89PNG\r\n\x1a\n")
             async with http.get(f"http://127.0.0.1:{port}/files/{'0' * 32}.png") as resp:
                 assert resp.status == 404
-        assert [p.name for p in files.iterdir()] == [photo["photo"].rsplit("/", 1)[1]]
+    [stored] = await all_rows(app, SharedFile)
+    assert stored.name == photo["photo"].rsplit("/", 1)[1] and stored.media_type == "image/png"
 
 
 # -- end to end: webhook ----------------------------------------------------------------------
@@ -543,26 +543,40 @@ def test_incoming_from_update() -> None:
     assert incoming_from_update({"ok": True}) is None
 
 
-def test_file_store_prunes_day_old_files(tmp_path: Path) -> None:
-    """Charts older than a day are removed; newer ones and other files stay."""
-    store = FileStore(tmp_path, "https://bot.example.org/")
-    old, new, other = tmp_path / f"{'a' * 32}.png", tmp_path / f"{'b' * 32}.png", tmp_path / "keep.txt"
-    for path in (old, new, other):
-        path.write_bytes(b"x")
-    day_ago = time.time() - 25 * 3600
-    for path in (old, other):
-        os.utime(path, (day_ago, day_ago))
-    assert store.prune() == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([new.name, other.name])
+async def test_file_store_keeps_charts_in_the_database_for_a_day(app: App, clock: Any) -> None:
+    """A stored PNG gets a random 32-hex name under {public base}/files/; any worker of the
+    database serves it (here: a second App) until it expires, and housekeeping deletes it then."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
 
+    from bot.app import open_app
+    from db.repo.housekeeping import prune
 
-async def test_file_store_urls(tmp_path: Path) -> None:
-    """A stored PNG gets a random 32-hex name under {public base}/files/, in a folder made on demand."""
-    store = FileStore(tmp_path / "new" / "files", "https://bot.example.org/gocua/")
+    store = FileStore(app.db, "https://bot.example.org/gocua/", clock)
     first, second = await store.put_png(b"\x89PNG1"), await store.put_png(b"\x89PNG2")
     assert first != second and first.startswith("https://bot.example.org/gocua/files/")
     name = first.rsplit("/", 1)[1]
-    assert len(name) == 36 and (tmp_path / "new" / "files" / name).read_bytes() == b"\x89PNG1"
+    assert len(name) == 36
+
+    other = await open_app(app.settings, migrate=False, clock=clock)
+    try:
+        elsewhere = FileStore(other.db, "https://bot.example.org/gocua/", clock)
+
+        async def fetch(name: str) -> bytes | int:
+            request = make_mocked_request("GET", f"/files/{name}", match_info={"name": name})
+            try:
+                response = await elsewhere.serve(request)
+            except web.HTTPNotFound:
+                return 404
+            return response.body
+
+        assert await fetch(name) == b"\x89PNG1"
+        assert await fetch("../../etc/passwd") == 404 and await fetch(f"{'0' * 32}.png") == 404
+        clock.advance(hours=25)
+        assert await fetch(name) == 404
+    finally:
+        await other.close()
+    assert (await prune(app.db.transaction, clock())).files == 2
 
 
 async def test_chat_locks_serialise_one_chat_only() -> None:

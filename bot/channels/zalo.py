@@ -4,14 +4,15 @@ The adapter is thin, like the Telegram one: a Zalo update becomes an `Incoming`,
 decides, the replies are sent, then the core is told they were sent. Zalo has no buttons, so a
 reply's buttons become numbered lines ("1. Tiếng Việt") that the core maps back from the number
 or the label (handlers/options.py); texts over Zalo's 2,000 characters are split at line ends.
-Zalo takes photos only by URL: a chart is stored under `data/files/` and served at
-`{GOCUA_PUBLIC_BASE_URL}/files/<random>.png` for a day when a public base URL is configured;
+Zalo takes photos only by URL: a chart is stored in the database (shared_files, so any worker
+can serve it) and served at `{GOCUA_PUBLIC_BASE_URL}/files/<random>.png` for a day when a
+public base URL is configured;
 otherwise (and always for documents) the text says where to see the chart or get the file.
 What GoCua assumes about Zalo itself is all in bot/channels/zalo_api.py.
 
 Public API:
 
-- `ZaloChannel(app, api, *, public_base_url=None, files_dir=DEFAULT_FILES_DIR, ...)`:
+- `ZaloChannel(app, api, *, public_base_url=None, ...)`:
   `feed(update)`, `send_replies(incoming, replies)`, `start_polling(stop=)`,
   `webhook_app(path, secret=)`, `files_app()`, `healthz(request)`, `drain()`, `close()`;
   `send_notice(address, reply)` and `start_relay()`: notices that updates on another channel
@@ -29,15 +30,15 @@ import functools
 import hmac
 import re
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
@@ -60,6 +61,8 @@ from bot.channels.zalo_api import (
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
+from db.engine import Database
+from db.repo.files import get_file, put_file
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
@@ -69,7 +72,6 @@ log = structlog.get_logger("gocua.zalo")
 T = TypeVar("T")
 
 PUBLIC_BASE_ENV = "GOCUA_PUBLIC_BASE_URL"
-DEFAULT_FILES_DIR = Path("data") / "files"
 FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
 FILE_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
 POLL_BACKOFF = (1.0, 30.0)  # first and longest wait after a failed getUpdates
@@ -167,48 +169,35 @@ def guess_locale(text: str, default: str = "vi") -> str:
 # -- photos served by URL ----------------------------------------------------------------------
 
 class FileStore:
-    """PNGs written under `folder` and served at `{public_base}/files/<32 hex>.png` for a day."""
+    """PNGs served at `{public_base}/files/<32 hex>.png` for `max_age` seconds. They are kept in
+    the database (shared_files), so that whichever worker, on whichever machine, Zalo's fetch
+    reaches can serve them; the bots' housekeeping deletes them when they expire."""
 
-    def __init__(self, folder: Path | str, public_base: str, max_age: float = FILE_MAX_AGE) -> None:
-        self.folder = Path(folder)
+    def __init__(self, db: Database, public_base: str, clock: Callable[[], datetime],
+                 max_age: float = FILE_MAX_AGE) -> None:
+        self.db = db
         self.public_base = public_base.rstrip("/")
+        self.clock = clock
         self.max_age = max_age
 
     async def put_png(self, data: bytes) -> str:
-        """Store `data`; returns its public URL. Files older than `max_age` are removed."""
-        name = f"{secrets.token_hex(16)}.png"
-        await asyncio.to_thread(self._write, name, data)
+        """Store `data`; returns its public URL."""
+        name, now = f"{secrets.token_hex(16)}.png", self.clock()
+        async with self.db.transaction() as session:
+            await put_file(session, name, data, "image/png", now, now + timedelta(seconds=self.max_age))
         return f"{self.public_base}/files/{name}"
-
-    def _write(self, name: str, data: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.prune()
-        partial = self.folder / f".{name}.part"
-        partial.write_bytes(data)
-        partial.replace(self.folder / name)
-
-    def prune(self, now: float | None = None) -> int:
-        """Remove stored files older than `max_age`; returns how many."""
-        if not self.folder.is_dir():
-            return 0
-        cutoff = (time.time() if now is None else now) - self.max_age
-        removed = 0
-        for path in self.folder.iterdir():
-            if not (FILE_NAME.match(path.name) or path.name.endswith(".png.part")):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-        return removed
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("name", "")
-        path = self.folder / name
-        if not FILE_NAME.match(name) or not path.is_file():
+        if not FILE_NAME.match(name):
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Content-Type": "image/png",
-                                               "Cache-Control": "public, max-age=86400"})
+        async with self.db.read_session() as session:
+            found = await get_file(session, name, self.clock())
+        if found is None:
+            raise web.HTTPNotFound()
+        content, media_type = found
+        return web.Response(body=content, headers={"Content-Type": media_type,
+                                                   "Cache-Control": "public, max-age=86400"})
 
 
 # -- the channel --------------------------------------------------------------------------------
@@ -217,14 +206,15 @@ class ZaloChannel:
     """Feeds Zalo updates to the core and renders its replies."""
 
     def __init__(self, app: App, api: ZaloAPI, *, public_base_url: str | None = None,
-                 files_dir: Path | str = DEFAULT_FILES_DIR, locale: str | None = None,
+                 locale: str | None = None,
                  poll_backoff: tuple[float, float] = POLL_BACKOFF, max_inflight: int = MAX_INFLIGHT,
                  notice_interval: float = NOTICE_INTERVAL) -> None:
         self.app = app
         self.api = api
         self.notice_interval = notice_interval
         self._relay: NoticeRelay | None = None
-        self.files = FileStore(files_dir, public_base_url) if public_base_url else None
+        self.files = (FileStore(app.db, public_base_url, app.core.services.clock)
+                      if public_base_url else None)
         settings = getattr(app, "settings", None)
         self.locale = locale or getattr(settings, "locale", None) or "vi"
         self.poll_backoff = poll_backoff
@@ -341,8 +331,8 @@ class ZaloChannel:
         assert self.files is not None
         try:
             url = await self.files.put_png(png)
-        except OSError as exc:
-            log.error("zalo.file_store_failed", folder=str(self.files.folder), error=str(exc))
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.error("zalo.file_store_failed", error=str(exc)[:200])
             return False
         return await self._send(self.api.send_photo(chat_id, url))
 
@@ -538,7 +528,6 @@ async def run_zalo(
     stop: asyncio.Event | None = None,
     app: App | None = None,
     public_url: str | None = None,
-    files_dir: Path | str = DEFAULT_FILES_DIR,
     worker_index: int | None = None,
 ) -> None:
     """Run the Zalo bot until `stop` is set (or SIGINT/SIGTERM when no event is given).
@@ -563,7 +552,7 @@ async def run_zalo(
         await check_token(api)
         if app is None:
             app = await open_app(settings, migrate=worker_index is None)
-        channel = ZaloChannel(app, api, public_base_url=public, files_dir=files_dir)
+        channel = ZaloChannel(app, api, public_base_url=public)
         housekeeper = Housekeeper(app.db, app.core.services.clock).start()
         try:
             if webhook is not None:

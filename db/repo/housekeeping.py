@@ -4,7 +4,7 @@
 PROCESSED_KEEP no platform delivers an update again, so nothing will ask for the row (nor for
 replies it still holds: they were owed to a delivery that never came back), and it goes.
 `notices` that were sent or given up go after NOTICES_KEEP; unsent ones stay while the relay
-tries them. Rows go in batches of BATCH, each
+tries them. Shared files (charts Zalo fetches by URL) go when they expire. Rows go in batches of BATCH, each
 its own short transaction, so a first prune of a big table never holds a lock for long.
 """
 
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Notice, ProcessedUpdate
+from db.models import Notice, ProcessedUpdate, SharedFile
 
 PROCESSED_KEEP = timedelta(days=7)
 NOTICES_KEEP = timedelta(days=30)
@@ -31,6 +31,7 @@ Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class Pruned:
     processed_updates: int
     notices: int
+    files: int = 0
 
 
 async def prune(transaction: Transaction, now: datetime, *,
@@ -40,7 +41,8 @@ async def prune(transaction: Transaction, now: datetime, *,
     batches: the serving process lets updates through)."""
     processed = await _in_batches(transaction, _old_processed(now - processed_keep, batch), pause)
     notices = await _in_batches(transaction, _old_notices(now - notices_keep, batch), pause)
-    return Pruned(processed, notices)
+    files = await _in_batches(transaction, _expired_files(now, batch), pause)
+    return Pruned(processed, notices, files)
 
 
 def _old_processed(cutoff: datetime, batch: int) -> Callable[[AsyncSession], Awaitable[int]]:
@@ -67,6 +69,18 @@ def _old_notices(cutoff: datetime, batch: int) -> Callable[[AsyncSession], Await
             await session.execute(delete(Notice).where(Notice.id.in_(ids))
                                   .execution_options(synchronize_session=False))
         return len(ids)
+
+    return one_batch
+
+
+def _expired_files(now: datetime, batch: int) -> Callable[[AsyncSession], Awaitable[int]]:
+    async def one_batch(session: AsyncSession) -> int:
+        names = list(await session.scalars(
+            select(SharedFile.name).where(SharedFile.expires_at <= now).limit(batch)))
+        if names:
+            await session.execute(delete(SharedFile).where(SharedFile.name.in_(names))
+                                  .execution_options(synchronize_session=False))
+        return len(names)
 
     return one_batch
 
