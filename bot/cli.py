@@ -131,8 +131,8 @@ async def cmd_db_prune(settings: Settings, args: argparse.Namespace) -> int:
         pruned = await prune(db.transaction, utcnow(), processed_keep=timedelta(days=args.days))
     finally:
         await db.dispose()
-    print(f"deleted {pruned.processed_updates} handled updates older than {args.days} days and "
-          f"{pruned.notices} sent notices older than 30 days")
+    print(f"deleted {pruned.processed_updates} handled updates older than {args.days} days, "
+          f"{pruned.notices} sent notices older than 30 days and {pruned.files} expired files")
     return 0
 
 
