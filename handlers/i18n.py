@@ -34,11 +34,9 @@ def hinted_locale(hint: str | None) -> str | None:
 def pick_locale(*candidates: str | None) -> str:
     """The first supported locale among the candidates (e.g. stored choice, Telegram hint)."""
     for candidate in candidates:
-        if not candidate:
-            continue
-        short = candidate.replace("_", "-").split("-")[0].lower()
-        if short in LOCALES:
-            return short
+        found = hinted_locale(candidate)
+        if found is not None:
+            return found
     return DEFAULT_LOCALE
 
 

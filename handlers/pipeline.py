@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Database
+from db.models import User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
@@ -172,10 +173,7 @@ class Core:
                 return [Reply.from_json(raw) for raw in unsent], "duplicate"
             if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
                 return await self._flood_limited(session, incoming, loaded, now), "flood_limited"
-            user = loaded.user or await create_user(
-                session, channel, incoming.sender_id, incoming.display_name, now,
-                locale=hinted_locale(incoming.language_hint),
-            )
+            user = await _user_of(session, incoming, loaded, now)
             conversation = loaded.conversation or await new_conversation(
                 session, channel, incoming.chat_id, user.id, now
             )
@@ -219,10 +217,7 @@ class Core:
         sender's language) and no reply after it."""
         replies: list[Reply] = []
         if flood_verdict(loaded.recent_updates) == "warn":
-            user = loaded.user or await create_user(
-                session, incoming.channel, incoming.sender_id, incoming.display_name, now,
-                locale=hinted_locale(incoming.language_hint),
-            )
+            user = await _user_of(session, incoming, loaded, now)
             locale = pick_locale(user.locale, incoming.language_hint, self.services.settings.locale)
             replies = [slow_down(translator(locale))]
             log.info("update.flood_limited", recent=loaded.recent_updates)
@@ -330,6 +325,14 @@ class Core:
             await self.flush_sent()
         except DatabaseUnavailable:
             log.error("update.mark_sent_lost", pending=len(self._unflushed))
+
+
+async def _user_of(session: AsyncSession, incoming: Incoming, loaded: Loaded, now: datetime) -> User:
+    """The sender's user; someone writing for the first time gets one, in their app's language."""
+    return loaded.user or await create_user(
+        session, incoming.channel, incoming.sender_id, incoming.display_name, now,
+        locale=hinted_locale(incoming.language_hint),
+    )
 
 
 def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], list[Reply]]:
