@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.models import Area, AuditLog, Household
 from handlers.context import Context
 from handlers.router import LEADERS, STAFF
@@ -9,6 +13,8 @@ from handlers.router import LEADERS, STAFF
 # Row ids are 32-bit integer columns (PostgreSQL's `integer`): a larger number in button data
 # would make the database raise instead of finding nothing.
 MAX_ROW_ID = 2**31 - 1
+
+T = TypeVar("T")
 
 
 def button_id(raw: str) -> int | None:
@@ -18,6 +24,12 @@ def button_id(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if value <= MAX_ROW_ID else None
+
+
+async def row_of_button(session: AsyncSession, model: type[T], raw: str) -> T | None:
+    """The row of `model` whose id button data names (`button_id`), or None."""
+    row_id = button_id(raw)
+    return await session.get(model, row_id) if row_id is not None else None
 
 
 def covers(ctx: Context, area_code: str, roles: tuple[str, ...] = STAFF) -> bool:

@@ -16,7 +16,7 @@ from db.repo.households import (
     volunteers_of_area,
 )
 from handlers import flows as flowtexts
-from handlers.access import button_id, can_reassign, can_work_on, covers, refuse
+from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, command, dialog, out_of_date, payload
@@ -70,8 +70,7 @@ async def open_household(ctx: Context, args: str) -> list[Reply]:
 
 async def load_household(ctx: Context, raw_id: str, action: str) -> tuple[Household, Area] | Reply:
     """The household a button names, if this user may work on it; else the reply to send."""
-    household_id = button_id(raw_id)
-    household = await ctx.session.get(Household, household_id) if household_id is not None else None
+    household = await row_of_button(ctx.session, Household, raw_id)
     area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None:
         return out_of_date(ctx)
@@ -227,8 +226,7 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
         return [out_of_date(ctx)]
     verb, _, arg = rest.partition(":")
     if verb == "area" and state.get("step") == "area":
-        area_id = button_id(arg)
-        area = await ctx.session.get(Area, area_id) if area_id is not None else None
+        area = await row_of_button(ctx.session, Area, arg)
         if area is None or not covers(ctx, area.code, STAFF):
             if area is not None:
                 refuse(ctx, "new_household", f"area:{area.code}")

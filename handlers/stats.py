@@ -15,7 +15,7 @@ from typing import Any
 
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
-from handlers.access import button_id, covers, refuse
+from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.exports import export_reply
@@ -38,8 +38,7 @@ from handlers.validation import VIETNAM
 
 
 async def _area_in_scope(ctx: Context, raw_id: str, action: str) -> Area | None:
-    area_id = button_id(raw_id)
-    area = await ctx.session.get(Area, area_id) if area_id is not None else None
+    area = await row_of_button(ctx.session, Area, raw_id)
     if area is None or not covers(ctx, area.code, LEADERS):
         refuse(ctx, action, f"area:{raw_id[:20]}")
         return None

@@ -11,7 +11,7 @@ import re
 
 from db.models import Area
 from db.repo.areas import MAX_TARGET, set_target
-from handlers.access import button_id, covers, refuse
+from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.leader_scope import area_for_command, leader_areas
@@ -85,8 +85,7 @@ async def target_command(ctx: Context, args: str) -> list[Reply]:
 @payload("tg")
 async def target_button(ctx: Context, rest: str) -> list[Reply]:
     raw_id, _, kind = rest.partition(":")
-    area_id = button_id(raw_id)
-    area = await ctx.session.get(Area, area_id) if area_id is not None else None
+    area = await row_of_button(ctx.session, Area, raw_id)
     if area is None or not covers(ctx, area.code, LEADERS):
         refuse(ctx, "tg", f"area:{raw_id[:20]}")
         return [Reply(ctx.t("This area is not among yours."))]

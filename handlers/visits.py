@@ -18,7 +18,7 @@ from db.repo.support import (
     take_request,
     volunteers_covering,
 )
-from handlers.access import button_id, covers, refuse
+from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
@@ -80,8 +80,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     data = dict(state.get("data") or {})
     step = state.get("step")
     if verb == "area" and step in ("area", "village"):
-        area_id = button_id(arg)
-        area = await ctx.session.get(Area, area_id) if area_id is not None else None
+        area = await row_of_button(ctx.session, Area, arg)
         if area is None:
             return [out_of_date(ctx)]
         data["area_id"] = area.id
@@ -193,8 +192,7 @@ def _may_handle(ctx: Context, request: SupportRequest, area: Area | None) -> boo
 @payload("req")
 async def request_button(ctx: Context, rest: str) -> list[Reply]:
     raw_id, _, verb = rest.partition(":")
-    request_id = button_id(raw_id)
-    request = await ctx.session.get(SupportRequest, request_id) if request_id is not None else None
+    request = await row_of_button(ctx.session, SupportRequest, raw_id)
     if request is None:
         return [out_of_date(ctx)]
     area = await ctx.session.get(Area, request.area_id) if request.area_id else None
