@@ -7,14 +7,14 @@ from dataclasses import replace
 from handlers import router
 from handlers.context import Context
 from handlers.options import NUMBERED_CHANNELS, match_offered
-from handlers.types import Incoming, Reply
+from handlers.types import Reply
 
 # Importing the handler modules registers their commands, payloads and dialogs.
 from handlers import basic, exports, faq, flows, households, link, stats, targets, visits  # noqa: F401  isort: skip
 
 
 async def dispatch(ctx: Context) -> list[Reply]:
-    incoming = ctx.incoming = without_nul(ctx.incoming)
+    incoming = ctx.incoming
     t = ctx.t
     if incoming.unsupported:
         return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
@@ -38,17 +38,6 @@ async def dispatch(ctx: Context) -> list[Reply]:
     if dialog and dialog in router.DIALOGS:
         return await router.DIALOGS[dialog](ctx, text)
     return await router.TEXT_HANDLER(ctx, text)
-
-
-def without_nul(incoming: Incoming) -> Incoming:
-    """The update without NUL characters: nobody types one, and PostgreSQL cannot store one in
-    a text column, so a "\x00" that a handler kept (a FAQ miss, an audit target) would fail
-    the update there and not on SQLite."""
-    text, payload = incoming.text, incoming.payload
-    if not ((text and "\x00" in text) or (payload and "\x00" in payload)):
-        return incoming
-    return replace(incoming, text=text.replace("\x00", "") if text is not None else None,
-                   payload=payload.replace("\x00", "") if payload is not None else None)
 
 
 # Payload prefixes that act on the procedure the chat is in; anything else leaves it.

@@ -91,8 +91,7 @@ class Core:
         db.before_dispose(self.close)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
-        if incoming.text is not None and len(incoming.text) > MAX_TEXT:
-            incoming = _truncate(incoming)
+        incoming = _cleaned(incoming)
         with structlog.contextvars.bound_contextvars(
             channel=incoming.channel, chat_id=incoming.chat_id, update_id=incoming.update_id
         ):
@@ -341,5 +340,14 @@ def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], lis
     return own, [r for r in replies if r.to is not None and r.to.channel != channel]
 
 
-def _truncate(incoming: Incoming) -> Incoming:
-    return replace(incoming, text=(incoming.text or "")[:MAX_TEXT])
+def _cleaned(incoming: Incoming) -> Incoming:
+    """The update as the handlers may keep it: text cut at MAX_TEXT, and no NUL characters
+    (nobody types one, and PostgreSQL cannot store one in a text column, so a "\x00" that a
+    handler kept, in a FAQ miss or an audit target, would fail the update there and not on
+    SQLite)."""
+    text, payload = incoming.text, incoming.payload
+    if text is not None and (len(text) > MAX_TEXT or "\x00" in text):
+        incoming = replace(incoming, text=text[:MAX_TEXT].replace("\x00", ""))
+    if payload is not None and "\x00" in payload:
+        incoming = replace(incoming, payload=payload.replace("\x00", ""))
+    return incoming
