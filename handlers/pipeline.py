@@ -350,4 +350,6 @@ def _cleaned(incoming: Incoming) -> Incoming:
         incoming = replace(incoming, text=text[:MAX_TEXT].replace("\x00", ""))
     if payload is not None and "\x00" in payload:
         incoming = replace(incoming, payload=payload.replace("\x00", ""))
+    if "\x00" in incoming.display_name:  # kept as a new user's name
+        incoming = replace(incoming, display_name=incoming.display_name.replace("\x00", ""))
     return incoming

@@ -87,3 +87,18 @@ async def test_any_telegram_update_is_stored_or_ignored(app, raw):
     replies = await app.core.handle(incoming)
     await app.core.mark_sent(incoming)
     assert all(HANDLER_FAILED not in r.text for r in replies)
+
+
+async def test_a_nul_in_a_display_name_does_not_fail_the_update(app):
+    """A name with a NUL character (PostgreSQL stores none in text) still gets its answer, and
+    the user is kept under the name without it."""
+    from db.models import User
+    from tests.chat import all_rows
+
+    incoming = zalo.incoming_from_update({
+        "event_name": "message.text.received",
+        "message": {"message_id": "m1", "text": "/help", "chat": {"id": "z-nul", "chat_type": "PRIVATE"},
+                    "from": {"id": "z-nul", "display_name": "Bà\x00 Tư"}}})
+    assert incoming is not None and "\x00" in incoming.display_name
+    assert await app.core.handle(incoming)
+    assert [u.display_name for u in await all_rows(app, User)] == ["Bà Tư"]
