@@ -34,6 +34,11 @@ class RenderContext:
     # A short write transaction of its own (an audit entry), after the update's commit.
     transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
+    @property
+    def reader(self) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
+        """Where renderers read: the read-only reports session when the app has one."""
+        return self.services.read_session or self.transaction
+
 
 Renderer = Callable[[RenderContext, dict[str, Any]], Awaitable[Reply]]
 RENDERERS: dict[str, Renderer] = {}

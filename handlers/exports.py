@@ -165,14 +165,13 @@ async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply
 @renderer("export")
 async def render_export(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     t, now = translator(spec["locale"]), datetime.fromisoformat(spec["now"])
-    reader = rctx.services.read_session or rctx.transaction
-    async with reader() as session:
+    async with rctx.reader() as session:
         area = await session.get(Area, int(spec["area_id"]))
     if area is None:  # deleted since the request (redelivered much later)
         return Reply(t(OUT_OF_DATE))
     fmt, since = spec["fmt"], since_of(spec["period"], now)
     buffer = io.BytesIO()
-    rows = await write_export(reader, buffer, fmt=fmt, area=area, since=since, t=t,
+    rows = await write_export(rctx.reader, buffer, fmt=fmt, area=area, since=since, t=t,
                               flows=rctx.services.flows, now=now)
     async with rctx.transaction() as session:
         audit_export(session, actor_id=spec["user_id"], area=area, fmt=fmt, rows=rows, since=since,

@@ -165,8 +165,7 @@ async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     from bot.reports.chart import ChartText, TargetBar, WeekCount, render_progress_chart
 
     t, now, period = translator(spec["locale"]), datetime.fromisoformat(spec["now"]), spec["period"]
-    reader = rctx.services.read_session or rctx.transaction
-    async with reader() as session:
+    async with rctx.reader() as session:
         area = await session.get(Area, int(spec["area_id"]))
         if area is None:
             return Reply(t(OUT_OF_DATE))
