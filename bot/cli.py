@@ -292,10 +292,7 @@ def _as_worker(args: argparse.Namespace) -> None:
         from bot.workers import exit_with_parent
 
         structlog.contextvars.bind_contextvars(worker=args.worker_index, pid=os.getpid())
-        _WATCHERS.append(exit_with_parent())
-
-
-_WATCHERS: list[Any] = []  # keeps the worker's parent watch alive
+        exit_with_parent()
 
 
 async def _run_group(settings: Settings, args: argparse.Namespace) -> int:

@@ -177,7 +177,10 @@ def _describe(code: int) -> str:
 ORPHAN_CHECK = 1.0  # seconds between a worker's looks at its parent
 
 
-def exit_with_parent() -> asyncio.Task[None]:
+_PARENT_WATCH: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
+def exit_with_parent() -> None:
     """In a worker: stop cleanly (SIGTERM to itself: the drain runs) when the parent is gone,
     e.g. killed with -9, so that no orphan keeps serving the port beside a new group."""
     parent = os.getppid()
@@ -188,7 +191,7 @@ def exit_with_parent() -> asyncio.Task[None]:
         log.error("workers.orphaned", parent=parent)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    return asyncio.create_task(watch(), name="gocua.watch_parent")
+    _PARENT_WATCH.add(asyncio.create_task(watch(), name="gocua.watch_parent"))
 
 
 def worker_command(argv: Sequence[str], index: int) -> list[str]:
