@@ -61,6 +61,8 @@ from throughput import (  # noqa: E402
     wait_ready,
 )
 
+from tests.scale_harness import Bot  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gocua_bench"
 
 
@@ -114,15 +116,6 @@ def postgres_pids() -> list[int]:
             except OSError:
                 continue
     return pids
-
-
-def worker_pids(parent: int, workers: int) -> list[int]:
-    if workers == 1:
-        return [parent]
-    try:
-        return [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def cpu_of(pids: list[int]) -> float:
@@ -183,7 +176,7 @@ class ScaleBench:
                 "--webhook-url", url, "--host", HOST, "--port", str(port), "--workers", str(workers)]
         proc = self.procs.start(argv, env=self.env(), log=log)
         try:
-            await self._wait_listening(session, proc, port, workers, log)
+            bot = await self._ready(proc, port, workers, log)
             ready = deque(chats)
             warmup = await drive(session, url, self.secret, feed, ready, args.chats,
                                  args.concurrency, 120.0)
@@ -191,7 +184,7 @@ class ScaleBench:
                 raise BenchError(f"warm-up errors {dict(warmup.errors)}:\n{log_tail(log)}")
             await settled_stats(session, self.sink_url)
             await sink_reset(session, self.sink_url)
-            pids = worker_pids(proc.pid, workers)
+            pids = bot.worker_pids()
             pg = postgres_pids()
             before = (cpu_of(pids), cpu_of(pg), cpu_seconds(self.sink_pid) + _own_cpu(),
                       machine_cpu_seconds()[0])
@@ -214,17 +207,15 @@ class ScaleBench:
                  "other": max(0.0, used[3] - used[0] - used[1] - used[2])},
         )
 
-    async def _wait_listening(self, session: aiohttp.ClientSession, proc: subprocess.Popen[bytes],
-                              port: int, workers: int, log: Path) -> None:
-        from tests.scale_harness import Bot
-
-        await wait_ready(session, proc, f"http://{HOST}:{port}/healthz", log, "GoCua")
+    async def _ready(self, proc: subprocess.Popen[bytes], port: int, workers: int,
+                     log: Path) -> Bot:
+        """The running group once every worker listens and /healthz answers."""
         bot = Bot(proc, port, log, workers)
-        deadline = time.monotonic() + 60
-        while bot.listening() < workers:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise BenchError(f"the workers did not all listen:\n{log_tail(log)}")
-            await asyncio.sleep(0.1)
+        try:
+            await bot.wait_ready()
+        except AssertionError as exc:
+            raise BenchError(str(exc)) from None
+        return bot
 
     async def _step_records(self) -> int:
         import asyncpg
