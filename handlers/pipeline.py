@@ -18,6 +18,7 @@ import contextlib
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -190,8 +191,7 @@ class Core:
             replies, relayed = _split_relayed(replies, channel)
             if relayed:
                 # Committed with the update, exactly once; a worker of their channel sends them.
-                await add_notices(session, [(r.to.channel, r.to.chat_id, r.to_json())
-                                            for r in relayed if r.to is not None], now)
+                await add_notices(session, _as_notices(incoming, relayed), now)
             offered = offered_from(replies)
             if offered is not None or conversation.offered:
                 conversation.offered = offered or []
@@ -257,10 +257,7 @@ class Core:
         now = self.services.clock()
         try:
             async with self.db.transaction() as session:
-                await add_notices(session, [
-                    (r.to.channel if r.to else incoming.channel,
-                     r.to.chat_id if r.to else incoming.chat_id,
-                     replace(r, edit=False).to_json()) for r in replies], now)
+                await add_notices(session, _as_notices(incoming, replies), now)
                 await mark_sent_many(session, [(incoming.channel, incoming.update_id)], now)
         except (OperationalError, DBAPIError, OSError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
@@ -332,6 +329,13 @@ async def _user_of(session: AsyncSession, incoming: Incoming, loaded: Loaded, no
         session, incoming.channel, incoming.sender_id, incoming.display_name, now,
         locale=hinted_locale(incoming.language_hint),
     )
+
+
+def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(channel, chat id, reply JSON) rows for the notices table: each reply to its `to`, or to
+    the update's chat; a notice is a new message, never an edit."""
+    return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
+             replace(r, edit=False).to_json()) for r in replies]
 
 
 def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], list[Reply]]:
