@@ -3,7 +3,8 @@
 One row per step record (area, household code, procedure, step title, outcome, answer, reason,
 volunteer, time; handlers/export_columns.py); the XLSX adds a summary sheet per area (the area
 and each sub-area) and the questions the FAQ could not answer. No citizen ID goes in but a
-citizen ID typed at a step, masked as everywhere. Every export is written to the audit log. Rows are read page by page on the event loop and written by a worker thread, so a city's
+citizen ID typed at a step, masked as everywhere. Every export is written to the audit log.
+Rows are read page by page on the event loop and written by a worker thread, so a city's
 millions of records never sit in memory and the loop is never blocked by the writing.
 """
 

@@ -43,7 +43,8 @@ async def export_pages(
     while True:
         stmt = (
             select(StepRecord.id, Area.name, Household.code, FlowRun.flow_id, FlowRun.flow_version,
-                   StepRecord.step_id, StepRecord.outcome, StepRecord.value, StepRecord.reason, User.display_name, StepRecord.recorded_at)
+                   StepRecord.step_id, StepRecord.outcome, StepRecord.value, StepRecord.reason,
+                   User.display_name, StepRecord.recorded_at)
             .join(FlowRun, FlowRun.id == StepRecord.run_id)
             .join(Household, Household.id == FlowRun.household_id)
             .join(Area, Area.id == Household.area_id)
