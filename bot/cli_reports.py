@@ -21,7 +21,7 @@ def add_report_commands(sub: Any, seed_sub: Any) -> None:
     stats.add_argument("--json", action="store_true")
 
     export = sub.add_parser("export", help="one row per step record, as CSV or XLSX")
-    export.add_argument("--area", required=True, help="area code, e.g. danang.hai-van")
+    export.add_argument("--area", default=None, help="area code, e.g. danang.hai-van (default: everything)")
     export.add_argument("--format", required=True, choices=["csv", "xlsx"])
     export.add_argument("--out", required=True, help="file to write")
     export.add_argument("--since", default=None, help="only records from this day, YYYY-MM-DD")
@@ -143,7 +143,7 @@ async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                          via="cli", now=now)
     finally:
         await app.close()
-    print(f"wrote {rows} step records of {args.area} to {out}")
+    print(f"wrote {rows} step records of {args.area or 'all areas'} to {out}")
     return 0
 
 

@@ -17,6 +17,7 @@ SUPPORTED_LOCALES = ("vi", "en")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/gocua.db"
 DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org"
 DEFAULT_ZALO_API_BASE = "https://bot-api.zaloplatforms.com"
+DEFAULT_OUT_DIR = "./data/out"
 
 
 class ConfigError(Exception):
@@ -42,6 +43,8 @@ class Settings:
     # How long a worker may take to send an update's replies before a redelivery of that update
     # takes them over (the outbox lease, handlers/pipeline.py).
     send_lease_seconds: float = 30.0
+    # Where the console chat writes the photos and documents it is sent (GOCUA_OUT_DIR).
+    out_dir: str = DEFAULT_OUT_DIR
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -122,6 +125,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                          if get("GOCUA_PUBLIC_BASE_URL") else None),
         send_lease_seconds=_seconds("GOCUA_SEND_LEASE_SECONDS", get("GOCUA_SEND_LEASE_SECONDS"),
                                     default=30.0, low=1.0, high=600.0),
+        out_dir=get("GOCUA_OUT_DIR") or DEFAULT_OUT_DIR,
     )
 
 

@@ -1,9 +1,10 @@
 """Exports for the People's Committee: every step record of an area as CSV or XLSX.
 
-One row per step record (area, household code, procedure, step, outcome, reason, volunteer,
-time); the XLSX adds a summary sheet per area (the area and each sub-area) and the questions the
-FAQ could not answer. No citizen ID of any kind goes in. Every export is written to the audit
-log. Rows are read page by page on the event loop and written by a worker thread, so a city's
+One row per step record (area, household code, procedure, step title, outcome, answer, reason,
+volunteer, time; handlers/export_columns.py); the XLSX adds a summary sheet per area (the area
+and each sub-area) and the questions the FAQ could not answer. No citizen ID goes in but a
+citizen ID typed at a step, masked as everywhere. Every export is written to the audit log.
+Rows are read page by page on the event loop and written by a worker thread, so a city's
 millions of records never sit in memory and the loop is never blocked by the writing.
 """
 
@@ -26,16 +27,17 @@ from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
+from handlers.export_columns import StepColumns
 from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command
 from handlers.router import LEADERS, OUT_OF_DATE, command
-from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of, step_title
+from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of
 from handlers.types import Attachment, Reply
 from handlers.validation import VIETNAM
 
 FORMATS = ("xlsx", "csv")
-HEADER = (N_("Area"), N_("Household"), N_("Procedure"), N_("Step"), N_("Outcome"), N_("Reason"),
-          N_("Volunteer"), N_("Time"))
+HEADER = (N_("Area"), N_("Household"), N_("Procedure"), N_("Step"), N_("Outcome"), N_("Answer"),
+          N_("Reason"), N_("Volunteer"), N_("Time"))
 MISSES_HEADER = (N_("Question (as first asked)"), N_("Times asked"))
 MAX_SUMMARY_SHEETS = 60
 
@@ -108,18 +110,15 @@ async def write_export(
     def title_of(flow_id: str) -> str:
         return t(flows.title(flow_id)) if flows is not None else flow_id
 
-    @cache
-    def step_of(flow_id: str, step_id: str) -> str:
-        if flows is None or flow_id not in flows:
-            return step_id
-        return f"{step_id} — {step_title(t, flows.latest(flow_id), step_id, 60)}"
-
+    steps = StepColumns(t, flows)
     outcomes = {k: t(v) for k, v in OUTCOME_LABELS.items()}
 
     def convert(row: ExportRow) -> tuple[Any, ...]:
         reason = t(row.reason) if row.reason else None
-        return (row.area, row.household, title_of(row.flow_id), step_of(row.flow_id, row.step_id),
-                outcomes.get(row.outcome, row.outcome), reason, row.volunteer, row.recorded_at)
+        where = (row.flow_id, row.flow_version, row.step_id)
+        return (row.area, row.household, title_of(row.flow_id), steps.heading(*where),
+                outcomes.get(row.outcome, row.outcome), steps.answer(*where, row.value), reason,
+                row.volunteer, row.recorded_at)
 
     header = [t(h) for h in HEADER]
     loop = asyncio.get_running_loop()

@@ -106,8 +106,8 @@ def test_exports_csv_and_xlsx_are_audited(synthetic: Path, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["Khu vực", "Hộ", "Thủ tục", "Bước", "Kết quả", "Lý do", "Tình nguyện viên",
-                       "Thời gian"]
+    assert rows[0] == ["Khu vực", "Hộ", "Thủ tục", "Bước", "Kết quả", "Câu trả lời", "Lý do",
+                       "Tình nguyện viên", "Thời gian"]
     assert len(rows) > city["households_reached"]
     assert all(row[1].startswith("HUE-") for row in rows[1:])
 
@@ -124,3 +124,22 @@ def test_exports_csv_and_xlsx_are_audited(synthetic: Path, tmp_path: Path) -> No
     audits = database.execute("SELECT target, details FROM audit_log WHERE action = 'export'").fetchall()
     assert [(target, json.loads(details)["format"]) for target, details in audits][-2:] == [
         ("area:hue", "csv"), ("area:hue", "xlsx")]
+
+
+def test_export_without_area_exports_everything(synthetic: Path, tmp_path: Path) -> None:
+    """`gocua export` without --area writes every area's records, like `gocua stats` without it."""
+    everything = stats(synthetic)
+    out = tmp_path / "all.xlsx"
+    result = gocua(synthetic, "export", "--format", "xlsx", "--out", str(out), "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert "all areas" in result.stdout
+    book = openpyxl.load_workbook(out, read_only=True)
+    assert book.sheetnames[0] == "All areas"
+    assert {c["name"] for c in everything["children"]} <= set(book.sheetnames)
+    households = {row[1] for row in book["Step records"].iter_rows(min_row=2, values_only=True)}
+    assert any(code.startswith("HUE-") for code in households)
+    assert len(households) == everything["households_reached"]
+    database = sqlite3.connect(synthetic / "cli.db")
+    [(target,)] = database.execute(
+        "SELECT target FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1").fetchall()
+    assert target == "area:*"

@@ -188,8 +188,15 @@ async def test_two_workers_write_what_one_ordered_worker_writes(postgres_url, tm
     assert parallel == ordered
 
 
+RESTART_OPT_IN = "GOCUA_TEST_PG_RESTART"  # .ci/run sets it; a developer's `make test` does not
+
+
 def _can_restart_postgres(url: str) -> str | None:
-    """Why this machine's PostgreSQL cannot be restarted by the test, or None."""
+    """Why the test must not, or cannot, restart this machine's PostgreSQL; None if it may.
+    It restarts the server the URL points at, every database on it: only when asked to."""
+    if os.environ.get(RESTART_OPT_IN) != "1":
+        return (f"restarts the PostgreSQL server at {url.rpartition('@')[2]}; "
+                f"set {RESTART_OPT_IN}=1 to run it (.ci/run does)")
     if "127.0.0.1" not in url and "localhost" not in url:
         return "PostgreSQL is not local"
     if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():

@@ -201,7 +201,7 @@ async def test_export_in_chat_is_a_spreadsheet_without_citizen_ids(demo, people)
     assert rows[0][:3] == ("Area", "Household", "Procedure")
     assert len(rows) - 1 == 5 + 2  # five RC steps; VNeID: the chip-card choice and the Problem
     assert {r[1] for r in rows[1:]} == {"HV-TL-001", "HV-TL-002"}
-    assert any(r[4] == "problem" and r[5] == "No smartphone" for r in rows[1:])
+    assert any(r[4] == "problem" and r[6] == "No smartphone" for r in rows[1:])
     assert "Phường Hải Vân" in book.sheetnames and "Unanswered questions" in book.sheetnames
     content = unzipped(reply.attachment.data)
     assert CITIZEN_ID not in content and "******" not in content

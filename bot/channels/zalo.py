@@ -4,10 +4,12 @@ The adapter is thin, like the Telegram one: a Zalo update becomes an `Incoming`,
 decides, the replies are sent, then the core is told they were sent. Zalo has no buttons, so a
 reply's buttons become numbered lines ("1. Tiếng Việt") that the core maps back from the number
 or the label (handlers/options.py); texts over Zalo's 2,000 characters are split at line ends.
-Zalo takes photos only by URL: a chart is stored in the database (shared_files, so any worker
-can serve it) and served at `{GOCUA_PUBLIC_BASE_URL}/files/<random>.png` for a day when a
-public base URL is configured;
-otherwise (and always for documents) the text says where to see the chart or get the file.
+Zalo takes photos only by URL and cannot receive a file: when a public base URL is configured,
+a chart is stored in the database (shared_files, so any worker can serve it) and sent as a
+photo from `{GOCUA_PUBLIC_BASE_URL}/files/<random>.png`, and an export is stored the same way
+and offered as a download link `{GOCUA_PUBLIC_BASE_URL}/files/<random>/<file name>`; both
+are served for a day, under 128 random bits. Without one, the text says where to see the chart
+or get the file.
 What GoCua assumes about Zalo itself is all in bot/channels/zalo_api.py.
 
 Public API:
@@ -65,7 +67,7 @@ from db.engine import Database
 from db.repo.files import get_file, put_file
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
-from handlers.types import Address, Incoming, Reply
+from handlers.types import Address, Attachment, Incoming, Reply
 
 log = structlog.get_logger("gocua.zalo")
 
@@ -73,7 +75,15 @@ T = TypeVar("T")
 
 PUBLIC_BASE_ENV = "GOCUA_PUBLIC_BASE_URL"
 FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
-FILE_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
+FILE_NAME = re.compile(r"^[0-9a-f]{32}\.(png|xlsx|csv)$")
+DOWNLOAD_NAME = re.compile(r"^[\w.\-]{1,120}\.(xlsx|csv)$", re.ASCII)  # the name a browser saves
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+MEDIA_TYPES = {
+    "png": "image/png",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+STORED_TYPE_MAX = 40  # characters shared_files.media_type holds; the served type comes from the suffix
 POLL_BACKOFF = (1.0, 30.0)  # first and longest wait after a failed getUpdates
 MAX_INFLIGHT = 64  # updates handled at once in polling mode (different chats run in parallel)
 HEALTH_TIMEOUT = 5.0
@@ -83,6 +93,7 @@ CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram t
                 "administrator for the figures (command: gocua export).")
 FILE_NOTE = N_("📎 Zalo cannot receive this file: open GoCua on Telegram to download it, or ask an "
                "administrator to run the command gocua export.")
+DOWNLOAD_NOTE = N_("📎 Download the file (the link works for 24 hours; do not share it): {url}")
 
 
 # -- pure: update → Incoming, Reply → texts ---------------------------------------------------
@@ -169,9 +180,11 @@ def guess_locale(text: str, default: str = "vi") -> str:
 # -- photos served by URL ----------------------------------------------------------------------
 
 class FileStore:
-    """PNGs served at `{public_base}/files/<32 hex>.png` for `max_age` seconds. They are kept in
-    the database (shared_files), so that whichever worker, on whichever machine, Zalo's fetch
-    reaches can serve them; the bots' housekeeping deletes them when they expire."""
+    """Files served for `max_age` seconds: charts at `{public_base}/files/<32 hex>.png`, exports at
+    `{public_base}/files/<32 hex>/<file name>` (the name is the one a browser saves; the random
+    part alone finds the file). They are kept in the database (shared_files), so that whichever
+    worker, on whichever machine, a fetch reaches can serve them; the bots' housekeeping deletes
+    them when they expire."""
 
     def __init__(self, db: Database, public_base: str, clock: Callable[[], datetime],
                  max_age: float = FILE_MAX_AGE) -> None:
@@ -180,24 +193,51 @@ class FileStore:
         self.clock = clock
         self.max_age = max_age
 
-    async def put_png(self, data: bytes) -> str:
-        """Store `data`; returns its public URL."""
-        name, now = f"{secrets.token_hex(16)}.png", self.clock()
+    async def _put(self, data: bytes, suffix: str) -> str:
+        """Store `data` under a new random name with `suffix`; returns the random part."""
+        token, now = secrets.token_hex(16), self.clock()
+        media_type = MEDIA_TYPES[suffix]
+        stored_type = media_type if len(media_type) <= STORED_TYPE_MAX else "application/octet-stream"
         async with self.db.transaction() as session:
-            await put_file(session, name, data, "image/png", now, now + timedelta(seconds=self.max_age))
-        return f"{self.public_base}/files/{name}"
+            await put_file(session, f"{token}.{suffix}", data, stored_type, now,
+                           now + timedelta(seconds=self.max_age))
+        return token
+
+    async def put_png(self, data: bytes) -> str:
+        """Store a chart; returns its public URL."""
+        return f"{self.public_base}/files/{await self._put(data, 'png')}.png"
+
+    async def put_document(self, data: bytes, filename: str) -> str:
+        """Store an export (`filename` ends in .xlsx or .csv); returns its download URL."""
+        suffix = filename.rpartition(".")[2].lower()
+        if suffix not in ("xlsx", "csv"):
+            raise ValueError(f"not an export file: {filename!r}")
+        shown = filename if DOWNLOAD_NAME.match(filename) else f"gocua.{suffix}"
+        return f"{self.public_base}/files/{await self._put(data, suffix)}/{shown}"
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info.get("name", "")
-        if not FILE_NAME.match(name):
+        """GET /files/<32 hex>.png (a chart) or /files/<32 hex>/<name>.xlsx|.csv (an export)."""
+        token, download = request.match_info.get("name", ""), request.match_info.get("download")
+        if download is None:
+            name = token
+        elif TOKEN.match(token) and DOWNLOAD_NAME.match(download):
+            name = f"{token}.{download.rpartition('.')[2]}"
+        else:
+            raise web.HTTPNotFound()
+        if not FILE_NAME.match(name) or (download is None and not name.endswith(".png")):
             raise web.HTTPNotFound()
         async with self.db.read_session() as session:
             found = await get_file(session, name, self.clock())
         if found is None:
             raise web.HTTPNotFound()
-        content, media_type = found
-        return web.Response(body=content, headers={"Content-Type": media_type,
-                                                   "Cache-Control": "public, max-age=86400"})
+        content = found[0]
+        headers = {"Content-Type": MEDIA_TYPES[name.rpartition(".")[2]]}
+        if download is None:
+            headers["Cache-Control"] = "public, max-age=86400"
+        else:  # an export holds personal data: no shared cache keeps it
+            headers["Cache-Control"] = "private, no-store"
+            headers["Content-Disposition"] = f'attachment; filename="{download}"'
+        return web.Response(body=content, headers=headers)
 
 
 # -- the channel --------------------------------------------------------------------------------
@@ -296,6 +336,9 @@ class ZaloChannel:
             if is_photo and self.files is not None:
                 if not await self._send_photo(chat_id, attachment.data):
                     note = self._note(reply, CHART_NOTE)
+            elif attachment.kind == "document" and self.files is not None:
+                url = await self._store_document(attachment)
+                note = self._note(reply, FILE_NOTE if url is None else DOWNLOAD_NOTE, url=url)
             else:
                 if not is_photo and attachment.kind != "document":
                     log.warning("zalo.unknown_attachment_kind", kind=attachment.kind)
@@ -336,9 +379,19 @@ class ZaloChannel:
             return False
         return await self._send(self.api.send_photo(chat_id, url))
 
-    def _note(self, reply: Reply, msgid: str) -> str:
+    async def _store_document(self, attachment: Attachment) -> str | None:
+        """The export's download URL; None if it could not be stored (the text then says where
+        to get it)."""
+        assert self.files is not None
+        try:
+            return await self.files.put_document(attachment.data, attachment.filename)
+        except (OperationalError, DBAPIError, OSError, ValueError) as exc:
+            log.error("zalo.file_store_failed", error=str(exc)[:200])
+            return None
+
+    def _note(self, reply: Reply, msgid: str, **values: Any) -> str:
         locale = getattr(reply, "locale", None) or guess_locale(reply.text, self.locale)
-        return translator(locale)(msgid)
+        return translator(locale)(msgid, **{k: v for k, v in values.items() if v is not None})
 
     async def _send(self, call: Awaitable[Any]) -> bool:
         """One API call (the client retries); False when Zalo refused it for good (logged)."""
@@ -403,12 +456,13 @@ class ZaloChannel:
     # -- HTTP: webhook, health, files ------------------------------------------------------------
 
     def files_app(self) -> web.Application:
-        """GET /healthz, GET /metrics and, when a public base URL is set, GET /files/<name>.png."""
+        """GET /healthz, GET /metrics and, when a public base URL is set, GET /files/… (charts, exports)."""
         application = web.Application()
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", metrics_for(self.app.db))
         if self.files is not None:
             application.router.add_get("/files/{name}", self.files.serve)
+            application.router.add_get("/files/{name}/{download}", self.files.serve)
         return application
 
     def webhook_app(self, path: str, *, secret: str) -> web.Application:

@@ -1,7 +1,8 @@
 """The rows of an export: one per step record, read page by page (keyset on the record id).
 
-A city has millions of step records: they are never all in memory. No citizen ID of any kind is
-selected (not even the mask): an export names households by their code.
+A city has millions of step records: they are never all in memory. No citizen ID is selected
+from the households' members: an export names households by their code. A step's answer is the
+one the step record keeps (an option id, or the typed value: a citizen ID only as its mask).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class ExportRow:
     area: str
     household: str
     flow_id: str
+    flow_version: int
     step_id: str
     outcome: str
+    value: str | None  # the option id chosen or the value typed (validated, masked), if any
     reason: str | None
     volunteer: str
     recorded_at: datetime
@@ -39,8 +42,9 @@ async def export_pages(
     after = 0
     while True:
         stmt = (
-            select(StepRecord.id, Area.name, Household.code, FlowRun.flow_id, StepRecord.step_id,
-                   StepRecord.outcome, StepRecord.reason, User.display_name, StepRecord.recorded_at)
+            select(StepRecord.id, Area.name, Household.code, FlowRun.flow_id, FlowRun.flow_version,
+                   StepRecord.step_id, StepRecord.outcome, StepRecord.value, StepRecord.reason,
+                   User.display_name, StepRecord.recorded_at)
             .join(FlowRun, FlowRun.id == StepRecord.run_id)
             .join(Household, Household.id == FlowRun.household_id)
             .join(Area, Area.id == Household.area_id)

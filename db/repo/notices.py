@@ -107,3 +107,19 @@ async def give_up(session: AsyncSession, ids: Sequence[int], now: datetime) -> N
             .values(sent_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+async def take_for_chat(
+    session: AsyncSession, channel: str, chat_id: str, now: datetime, limit: int = 100
+) -> list[PendingNotice]:
+    """The pending notices of one chat, oldest first, marked sent in the caller's transaction:
+    for a channel that shows them itself when that chat is open (the console)."""
+    found = (await session.execute(
+        select(Notice.id, Notice.reply, Notice.attempts)
+        .where(Notice.channel == channel, Notice.sent_at.is_(None), Notice.chat_id == chat_id)
+        .order_by(Notice.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )).all()
+    await mark_sent(session, [row.id for row in found], now)
+    return [PendingNotice(row.id, channel, chat_id, row.reply, row.attempts + 1) for row in found]

@@ -204,3 +204,24 @@ async def role_grants(session: AsyncSession, user_id: int) -> list[RoleGrant]:
 
 def top_role(grants: list[RoleGrant]) -> str:
     return max((g.role for g in grants), key=ROLE_RANK.__getitem__, default="resident")
+
+
+async def offer_in_own_chat(
+    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime
+) -> None:
+    """Make `offered` the current options of a chat whose sender is its own chat id (a console
+    user shown the notices that waited for them): the conversation is made if the user never
+    wrote yet, so that "1" answers the notice's first button."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+        .values(offered=offered, updated_at=now, version=Conversation.version + 1)
+    )
+    if result.rowcount:
+        return
+    user_id = await session.scalar(select(Identity.user_id).where(
+        Identity.channel == channel, Identity.external_id == chat_id))
+    if user_id is not None:
+        conversation = await new_conversation(session, channel, chat_id, user_id, now)
+        await session.execute(update(Conversation).where(Conversation.id == conversation.id)
+                              .values(offered=offered))
