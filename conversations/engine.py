@@ -33,10 +33,12 @@ the run goes there; with `blocking: true` the run ends with status "blocked" (ev
 otherwise the problem is noted (ProblemNoted) and the run goes on to the step's normal next.
 So a Problem stops a run only where the flow says the procedure cannot go on without it.
 
-"Step n/total": n is the number of answered steps + 1; total is n - 1 plus the most steps that
-can still be shown from the current one without going round a loop (Flow.remaining). It never
-under-counts what lies ahead; it shrinks when a branch skips steps and grows only when the run
-goes back to an earlier step.
+"Step n/total": n is the number of answered steps + 1, so it rises by one per answer; total is
+n - 1 plus the most steps that can still be shown from the current one along the steps' own
+routes, going round each loop at most once (Flow.remaining, flow_graph.StepCounter). So the
+total changes only right after an answer that picks the route: a choice, a branch on a saved
+answer, or a Problem that goes elsewhere (on_blocked), whose detour is not counted before it
+is taken. A plain Done, Skip or Continue never moves it, and the last step reads n/n.
 
 Branch steps (kind: branch) route on saved variables without a press; at most
 MAX_AUTO_STEPS of them run in one call, else the call returns LoopLimit and changes nothing
@@ -334,6 +336,6 @@ def _prompt(flow: Flow, state: dict[str, Any], step: Step) -> Event:
     answered = state["answered"]
     hint = (step.hint or HINTS.get(step.validator or "")) if step.kind == "input" else None
     return ShowStep(
-        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id),
+        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state["attempts"]),
         tuple(buttons), hint, step.kind == "input",
     )
