@@ -457,14 +457,17 @@ async def test_after_a_restart_with_a_changed_flow_file_runs_continue_on_their_v
 # -- cancel, problems, retry ------------------------------------------------------------------
 
 async def test_cancel_abandons_the_run_and_records_it(app):
-    """/cancel during a run marks it abandoned with an audit entry; the page no longer offers Resume."""
+    """/cancel during a run, then "Abandon it", marks it abandoned with an audit entry; the page
+    no longer offers Resume."""
     await seed_demo(app)
     an = Talker(app, "an", lang="en")
     run_id = await start_flow(an, "HV-TL-001", "residence_confirmation")
     await step(an, "Continue")
     channel = payload_of(an, "In the VNeID app")
     await an.say("/cancel")
-    assert an.text() == "Procedure cancelled. What was done so far is kept."
+    await an.press(payload_of(an, "Abandon it"))
+    assert an.text() == ("Procedure abandoned. What was done so far is kept; the household's page offers "
+                         "to start it again.")
     run = await the_run(app, run_id)
     assert (run.status, run.current_step) == ("abandoned", "channel") and run.finished_at is not None
     [audit] = await all_rows(app, AuditLog, AuditLog.action == "run.abandon")
@@ -473,7 +476,7 @@ async def test_cancel_abandons_the_run_and_records_it(app):
     assert await records(app, run_id) == [("intro", 1, "done")]
 
     await an.say("/household HV-TL-001")
-    assert RC not in an.text()
+    assert f"  ⏹ {RC}: abandoned on 20/11 at step 2" in an.text() and "in progress" not in an.text()
     assert not [label for label, _ in an.buttons() if "Resume" in label]
     await an.press(channel)
     assert an.text().startswith(OUT_OF_DATE)
@@ -687,6 +690,7 @@ async def test_leaving_a_run_detaches_typed_text_and_cancel_from_it(app):
     await an.press(payload_of(an, "Resume"))
     assert "Step 1/" in an.text()
     await an.say("/cancel")
+    await an.press(payload_of(an, "Abandon it"))
     assert (await the_run(app, run_id)).status == "abandoned"
 
 

@@ -220,6 +220,7 @@ async def test_stale_buttons_of_a_cancelled_or_finished_run(demo):
     run_id = await start_flow(an, "HV-TL-002", "residence_confirmation")
     old = payload_of(an, "Continue")
     await an.say("/cancel")
+    await an.press(payload_of(an, "Abandon it"))
     kept = await records(demo, run_id)
     assert (await the_run(demo, run_id)).status == "abandoned"
     for payload in (old, f"run:{run_id}:resume"):
