@@ -8,7 +8,9 @@ start-up with a FlowError naming the file, the step and the problem.
     version: 3                # positive int; bump it when steps change
     title: VNeID account      # texts are English msgids (Babel extracts them)
     description: ...          # optional
-    done_text: ...            # optional, shown when the run completes
+    done_text: ...            # optional, shown when the run completes; if the last step marks
+                              # the resident digital-ready, say so here (the separate note is
+                              # then left out so the end is not said twice)
     steps:
       - id: has_chip          # slug, at most 20 characters
         kind: choice          # info | task | choice | input | branch

@@ -359,8 +359,13 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
     back = (Button(t("Back to the household"), f"hh:{run.household_id}"),) if household else ()
+    # A flow's closing text says how it ended: a note from its last step saying the same just
+    # before it (marked digital-ready) would repeat it.
+    closing = any(isinstance(e, Completed) and e.done_text for e in transition.events)
     for event in transition.events:
         values: dict[str, Any] = dict(getattr(event, "values", {}) or {})
+        if isinstance(event, MarkDigitalReady) and closing:
+            continue
         if isinstance(event, ShowStep):
             n_msgid, n_values = event.header
             lines.append(f"{t(n_msgid, **n_values)} · {t(flow.title)}")
