@@ -115,7 +115,7 @@ async def test_a_resident_pressing_volunteer_buttons_is_refused_and_audited(demo
     await guest.press(payload_of(guest, "Hải Vân"))
     await guest.press("visit:skip")
     await guest.press("visit:skip")
-    await guest.press("visit:skip")
+    await guest.press("visit:known")  # no phone, no address
     [request] = await all_rows(demo, SupportRequest)
 
     forged = [f"hh:{hid}", f"hh:{hid}:start", f"hh:{hid}:flow:vneid:0", f"hh:{hid}:reassign",
@@ -180,7 +180,7 @@ async def ask_for_a_visit(app) -> tuple[SupportRequest, str]:
     await resident.press(payload_of(resident, "Hải Vân"))
     await resident.press("visit:skip")
     await resident.press("visit:skip")
-    await resident.press("visit:skip")
+    await resident.press("visit:known")  # no phone, no address
     take = next(r.buttons[0].payload for r in resident.last if r.to is not None)
     [request] = await all_rows(app, SupportRequest)
     return request, take

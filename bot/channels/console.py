@@ -2,7 +2,8 @@
 
 Rendering (design.md section 4): each bot message, then its buttons one per line as
 `[1] Label`; the user may answer with the number, the label or a /command. Without a terminal
-it runs the script on standard input and exits at its end.
+it runs the script on standard input and exits at its end. A reply for another console user
+is kept for them and shown when their chat starts (console_inbox.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TextIO
 
 from bot.app import App
+from bot.channels.console_inbox import for_this_chat, keep_for_others, waiting_for
 from handlers.types import Incoming, Reply
 
 CHANNEL = "console"
@@ -54,6 +56,10 @@ async def run_console(
     counter = itertools.count(1)
     if interactive:
         stdout.write(f"GoCua — {user}. /help, Ctrl-D to quit.\n")
+    waiting = await waiting_for(app, user)
+    if waiting:
+        stdout.write(render(waiting) + "\n\n")
+        stdout.flush()
     async for line in _lines(stdin, "> " if interactive else None):
         if not line.strip():
             continue
@@ -61,8 +67,9 @@ async def run_console(
             channel=CHANNEL, chat_id=user, sender_id=user, display_name=user,
             update_id=f"{session}-{next(counter)}", text=line, language_hint=lang,
         )
-        replies = await app.core.handle(incoming)
+        replies, others = for_this_chat(await app.core.handle(incoming), user)
         if replies:
             stdout.write(render(replies) + "\n\n")
             stdout.flush()
+        await keep_for_others(app, others)
         await app.core.mark_sent(incoming)
