@@ -4,7 +4,7 @@
     advance(flow, state, Pressed(token) | Typed(text), now, cccd_key=None) -> Transition
     resume(flow, state) -> Transition      # show the current step again (a paused run)
     reopen(flow, state) -> Transition      # retry a blocked run at its step, as a new attempt
-    cancel(state) -> Transition            # /cancel: the run is abandoned
+    cancel(state) -> Transition            # abandon the run (/cancel, then "Abandon it")
 
 A Transition holds the new state (a plain JSON-able dict, stored by the handler), the step
 records to write in the same transaction, and events for the handler to render (inputs,
@@ -161,7 +161,8 @@ def reopen(flow: Flow, state: dict[str, Any]) -> Transition:
 
 
 def cancel(state: dict[str, Any]) -> Transition:
-    """/cancel: the run becomes abandoned at its current step; no step record is written."""
+    """Abandon: the run stops at its current step; no step record is written. (Pausing needs
+    no engine call: a paused run is an active run nobody is answering.)"""
     if state["status"] != ACTIVE:
         return Transition(state, (), (RunNotActive(state["status"]),))
     new = copy.deepcopy(state)

@@ -59,6 +59,10 @@ def longest_from(steps: Sequence[Step], root: str) -> int:
     return longest(root)
 
 
+class _OverBudget(Exception):
+    pass
+
+
 class StepCounter:
     """How many steps can still be shown from a step, this one included: the "N" of "Step n/N".
 
@@ -70,6 +74,7 @@ class StepCounter:
     """
 
     VISITS = 2
+    BUDGET = 2_000  # new (step, visits) states one count may explore
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self._index = {step.id: step for step in steps}
@@ -77,6 +82,7 @@ class StepCounter:
         self._position = {step_id: i for i, step_id in enumerate(self._looping)}
         self._fallback = {step.id: longest_from(steps, step.id) for step in steps}
         self._memo: dict[tuple[str, tuple[int, ...]], int | None] = {}
+        self._budget = self.BUDGET
 
     def _on_loop(self, step_id: str) -> bool:
         todo, seen = list(self._index[step_id].routes()), set()
@@ -96,13 +102,20 @@ class StepCounter:
             return 1
         visits = visits or {}
         counts = tuple(min(visits.get(s, 0), self.VISITS) for s in self._looping)
-        found = self._best(step_id, counts, frozenset())
+        self._budget = self.BUDGET
+        try:
+            found = self._best(step_id, counts, frozenset())
+        except _OverBudget:
+            found = None
         return found if found is not None else self._fallback[step_id]
 
     def _best(self, node: str, counts: tuple[int, ...], routing: frozenset[str]) -> int | None:
         key = (node, counts)
         if key in self._memo:
             return self._memo[key]
+        self._budget -= 1
+        if self._budget < 0:  # a flow of many tangled loops: count it the simple way instead
+            raise _OverBudget
         step = self._index[node]
         best: int | None = None
         for target in step.routes():

@@ -164,3 +164,29 @@ def test_sample_inputs_reach_every_branch_of_the_shipped_input_steps():
             if step.kind == "input" and step.branch:
                 for entry in step.branch:
                     assert entry.next in reached | {END}, (flow.id, step.id, entry.next)
+
+
+def test_a_flow_of_tangled_loops_is_counted_quickly_and_never_below_the_position():
+    """A flow where every step can go back to every earlier one still gets a total at once,
+    never below the step's own position."""
+    steps = []
+    for i in range(25):
+        earlier = range(max(i - 8, 0), i)
+        back = "\n".join(f"      - {{id: b{j}, label: Back {j}, next: s{j}}}" for j in earlier)
+        back = back or "      - {id: stay, label: Stay, next: s0}"
+        steps.append(f"""  - id: s{i}
+    kind: choice
+    text: Step {i}?
+    options:
+      - {{id: go, label: Go, next: {f's{i + 1}' if i < 24 else 'end'}}}
+{back}""")
+    from conversations.flow_model import parse_flow_text
+
+    flow = parse_flow_text("id: tangled\nversion: 1\ntitle: Tangled\nsteps:\n" + "\n".join(steps))
+    transition = engine.start(flow, TODAY)
+    for _ in range(30):
+        shown = _shown(transition)
+        if shown is None:
+            break
+        assert 1 <= shown.position <= shown.total
+        transition = _press(flow, transition, shown.buttons[-1 if shown.position % 3 == 0 else 0].token)
