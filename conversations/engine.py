@@ -4,7 +4,7 @@
     advance(flow, state, Pressed(token) | Typed(text), now, cccd_key=None) -> Transition
     resume(flow, state) -> Transition      # show the current step again (a paused run)
     reopen(flow, state) -> Transition      # retry a blocked run at its step, as a new attempt
-    cancel(state) -> Transition            # /cancel: the run is abandoned
+    cancel(state) -> Transition            # abandon the run (/cancel, then "Abandon it")
 
 A Transition holds the new state (a plain JSON-able dict, stored by the handler), the step
 records to write in the same transaction, and events for the handler to render (inputs,
@@ -33,10 +33,12 @@ the run goes there; with `blocking: true` the run ends with status "blocked" (ev
 otherwise the problem is noted (ProblemNoted) and the run goes on to the step's normal next.
 So a Problem stops a run only where the flow says the procedure cannot go on without it.
 
-"Step n/total": n is the number of answered steps + 1; total is n - 1 plus the most steps that
-can still be shown from the current one without going round a loop (Flow.remaining). It never
-under-counts what lies ahead; it shrinks when a branch skips steps and grows only when the run
-goes back to an earlier step.
+"Step n/total": n is the number of answered steps + 1, so it rises by one per answer; total is
+n - 1 plus the most steps that can still be shown from the current one along the steps' own
+routes, going round each loop at most once (Flow.remaining, flow_graph.StepCounter). So the
+total changes only right after an answer that picks the route: a choice, a branch on a saved
+answer, or a Problem that goes elsewhere (on_blocked), whose detour is not counted before it
+is taken. A plain Done, Skip or Continue never moves it, and the last step reads n/n.
 
 Branch steps (kind: branch) route on saved variables without a press; at most
 MAX_AUTO_STEPS of them run in one call, else the call returns LoopLimit and changes nothing
@@ -159,7 +161,8 @@ def reopen(flow: Flow, state: dict[str, Any]) -> Transition:
 
 
 def cancel(state: dict[str, Any]) -> Transition:
-    """/cancel: the run becomes abandoned at its current step; no step record is written."""
+    """Abandon: the run stops at its current step; no step record is written. (Pausing needs
+    no engine call: a paused run is an active run nobody is answering.)"""
     if state["status"] != ACTIVE:
         return Transition(state, (), (RunNotActive(state["status"]),))
     new = copy.deepcopy(state)
@@ -334,6 +337,6 @@ def _prompt(flow: Flow, state: dict[str, Any], step: Step) -> Event:
     answered = state["answered"]
     hint = (step.hint or HINTS.get(step.validator or "")) if step.kind == "input" else None
     return ShowStep(
-        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id),
+        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state["attempts"]),
         tuple(buttons), hint, step.kind == "input",
     )

@@ -1,12 +1,12 @@
 """The shape of a flow as a graph of steps: load-time checks and path lengths.
 
-Works on any sequence of steps that have `id`, `kind`, `targets()`, `options`, `branch` and
-`save_as` (flow_model.Step); raises GraphProblem, which the loader turns into a FlowError.
+Works on any sequence of steps that have `id`, `kind`, `targets()`, `routes()`, `options`,
+`branch` and `save_as` (flow_model.Step); raises GraphProblem, which the loader turns into a FlowError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from conversations.conditions import Condition, Not, Test, variables_of
@@ -25,9 +25,10 @@ class GraphProblem(ValueError):
 
 
 def longest_from(steps: Sequence[Step], root: str) -> int:
-    """The most visible steps on a path from `root` to the end, `root` included, after dropping
-    the edges that go back to a step already on the path of a depth-first walk from `root`
-    (so a loop is counted once, not forever). Branch steps are invisible and count 0."""
+    """The most visible steps on a path from `root` to the end, `root` included, following the
+    steps' own routes (routes(): no Problem detours), after dropping the edges that go back to a
+    step already on the path of a depth-first walk from `root` (so a loop is counted once, not
+    forever). Branch steps are invisible and count 0."""
     index = {step.id: step for step in steps}
     back: set[tuple[str, str]] = set()
     on_path: set[str] = set()
@@ -36,7 +37,7 @@ def longest_from(steps: Sequence[Step], root: str) -> int:
     def walk(node: str) -> None:
         seen.add(node)
         on_path.add(node)
-        for target in index[node].targets():
+        for target in index[node].routes():
             if target in on_path:
                 back.add((node, target))
             elif target in index and target not in seen:
@@ -51,11 +52,88 @@ def longest_from(steps: Sequence[Step], root: str) -> int:
     def longest(node: str) -> int:
         if node not in memo:
             step = index[node]
-            ahead = [longest(t) for t in step.targets() if t in index and (node, t) not in back]
+            ahead = [longest(t) for t in step.routes() if t in index and (node, t) not in back]
             memo[node] = (0 if step.kind == "branch" else 1) + max(ahead, default=0)
         return memo[node]
 
     return longest(root)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class StepCounter:
+    """How many steps can still be shown from a step, this one included: the "N" of "Step n/N".
+
+    It follows the steps' own routes (choices, branches, next; a Problem's detour is not
+    counted until it is taken) and counts a step at most VISITS times on a run, the visits so
+    far included: a run may go round each loop once. So along a route N stays the same, and
+    it changes only after an answer that picks a route. Past that bound (a second time round a
+    loop) it falls back to longest_from, which counts the loop once from here.
+    """
+
+    VISITS = 2
+    BUDGET = 2_000  # new (step, visits) states one count may explore
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self._index = {step.id: step for step in steps}
+        self._looping = tuple(s.id for s in steps if s.kind != "branch" and self._on_loop(s.id))
+        self._position = {step_id: i for i, step_id in enumerate(self._looping)}
+        self._fallback = {step.id: longest_from(steps, step.id) for step in steps}
+        self._memo: dict[tuple[str, tuple[int, ...]], int | None] = {}
+        self._budget = self.BUDGET
+
+    def _on_loop(self, step_id: str) -> bool:
+        todo, seen = list(self._index[step_id].routes()), set()
+        while todo:
+            node = todo.pop()
+            if node == step_id:
+                return True
+            if node in self._index and node not in seen:
+                seen.add(node)
+                todo += self._index[node].routes()
+        return False
+
+    def remaining(self, step_id: str, visits: Mapping[str, int] | None = None) -> int:
+        """Steps still to show from `step_id` (included), given the visits so far per step
+        (the engine's attempts, which already count the current visit)."""
+        if step_id not in self._index:
+            return 1
+        visits = visits or {}
+        counts = tuple(min(visits.get(s, 0), self.VISITS) for s in self._looping)
+        self._budget = self.BUDGET
+        try:
+            found = self._best(step_id, counts, frozenset())
+        except _OverBudget:
+            found = None
+        return found if found is not None else self._fallback[step_id]
+
+    def _best(self, node: str, counts: tuple[int, ...], routing: frozenset[str]) -> int | None:
+        key = (node, counts)
+        if key in self._memo:
+            return self._memo[key]
+        self._budget -= 1
+        if self._budget < 0:  # a flow of many tangled loops: count it the simple way instead
+            raise _OverBudget
+        step = self._index[node]
+        best: int | None = None
+        for target in step.routes():
+            ahead: int | None = 0 if target == END else None
+            if target in self._index and target not in routing:
+                after = counts
+                if target in self._position:
+                    i = self._position[target]
+                    if counts[i] >= self.VISITS:
+                        continue
+                    after = (*counts[:i], counts[i] + 1, *counts[i + 1:])
+                through = routing | {node} if step.kind == "branch" else frozenset()
+                ahead = self._best(target, after, through)
+            if ahead is not None and (best is None or ahead > best):
+                best = ahead
+        result = None if best is None else best + (0 if step.kind == "branch" else 1)
+        self._memo[key] = result
+        return result
 
 
 def check_graph(steps: Sequence[Step]) -> None:

@@ -8,7 +8,9 @@ start-up with a FlowError naming the file, the step and the problem.
     version: 3                # positive int; bump it when steps change
     title: VNeID account      # texts are English msgids (Babel extracts them)
     description: ...          # optional
-    done_text: ...            # optional, shown when the run completes
+    done_text: ...            # optional, shown when the run completes; if the last step marks
+                              # the resident digital-ready, say so here (the separate note is
+                              # then left out so the end is not said twice)
     steps:
       - id: has_chip          # slug, at most 20 characters
         kind: choice          # info | task | choice | input | branch
@@ -51,7 +53,7 @@ from typing import Any
 import yaml
 
 from conversations.conditions import Condition, ConditionError, evaluate, parse_condition
-from conversations.flow_graph import END, GraphProblem, check_graph, longest_from
+from conversations.flow_graph import END, GraphProblem, StepCounter, check_graph
 from conversations.validators import VALIDATORS
 
 KINDS = ("info", "task", "choice", "input", "branch")
@@ -133,6 +135,14 @@ class Step:
             found.append(self.on_blocked)
         return tuple(dict.fromkeys(found))
 
+    def routes(self) -> tuple[str, ...]:
+        """Where the step's own answers lead (targets() without a Problem's detour)."""
+        if self.kind == "choice":
+            found = [option.next for option in self.options]
+        else:
+            found = [entry.next for entry in self.branch] or [self.next]
+        return tuple(dict.fromkeys(found))
+
     def next_for(self, variables: dict[str, Any], today: Any) -> str:
         """Where the run goes after this step was answered (not for choices or Problems)."""
         for entry in self.branch:
@@ -157,12 +167,11 @@ class Flow:
     done_text: str | None = None
     source: str = field(default="", compare=False, repr=False)
     _index: dict[str, Step] = field(init=False, compare=False, repr=False, hash=False)
-    _remaining: dict[str, int] = field(init=False, compare=False, repr=False, hash=False)
+    _counter: StepCounter = field(init=False, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {step.id: step for step in self.steps})
-        remaining = {step.id: longest_from(self.steps, step.id) for step in self.steps}
-        object.__setattr__(self, "_remaining", remaining)
+        object.__setattr__(self, "_counter", StepCounter(self.steps))
 
     @property
     def first(self) -> Step:
@@ -171,10 +180,11 @@ class Flow:
     def step(self, step_id: str | None) -> Step | None:
         return self._index.get(step_id) if step_id else None
 
-    def remaining(self, step_id: str) -> int:
-        """The most steps a person can still be shown from here, this one included, without
-        going round a loop (the honest upper bound behind "Step n/total")."""
-        return self._remaining.get(step_id, 1)
+    def remaining(self, step_id: str, visits: dict[str, int] | None = None) -> int:
+        """The most steps a person can still be shown from here, this one included, along the
+        steps' own routes and going round each loop at most once, given the visits so far
+        per step (the N behind "Step n/N"; flow_graph.StepCounter)."""
+        return self._counter.remaining(step_id, visits)
 
     def texts(self) -> list[str]:
         """Every text of the flow a person may see (for catalog checks)."""

@@ -34,5 +34,6 @@ LOOP_LIMIT = N_("This procedure has an error (it goes round in circles). Please 
 PROBLEM_NOTED = N_("Problem noted: {reason}")
 COMPLETED = N_("Procedure finished.")
 BLOCKED = N_("Stopped here because of a problem: {reason}")
-ABANDONED = N_("Procedure cancelled. What was done so far is kept.")
+ABANDONED = N_("Procedure abandoned. What was done so far is kept; the household's page offers "
+                "to start it again.")
 DIGITAL_READY = N_("Marked as able to use e-services on a phone.")

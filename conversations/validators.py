@@ -53,6 +53,7 @@ PHONE_NOT_DIGITS = N_("A phone number has only digits (0–9), optionally starti
 PHONE_SHAPE = N_("A Vietnamese mobile number has 10 digits and starts with 03, 05, 07, 08 or 09.")
 PHONE_COUNT = N_("A Vietnamese mobile number has 10 digits; you sent {count}.")
 PHONE_LANDLINE = N_("That is a landline number (02…). Please give a mobile number.")
+LANDLINE_COUNT = N_("A landline number (02…) has 10 or 11 digits with its area code; you sent {count}.")
 
 DATE_HINT = N_("Type the date as dd/mm/yyyy, e.g. 05/03/2025.")
 DATE_FORMAT = N_("Write the date as dd/mm/yyyy, for example 05/03/2025.")
@@ -162,6 +163,27 @@ def validate_phone(raw: str, today: date) -> Result:
         return _error(PHONE_LANDLINE)
     if local[1] not in _MOBILE_SECOND_DIGIT:
         return _error(PHONE_SHAPE)
+    return local, None
+
+
+def validate_contact_phone(raw: str, today: date) -> Result:
+    """A number to call someone on: a mobile (validate_phone) or a landline with its area code,
+    02… with 10 or 11 digits (0…, 84… or +84…); returns it as 0xxxxxxxxx(x)."""
+    value, error = validate_phone(raw, today)
+    if error is None:
+        return value, None
+    text = _clean(raw, limit=100)
+    if isinstance(text, ErrorMessage):
+        return None, text
+    compact = _PHONE_SEPARATORS.sub("", text)
+    digits = compact.removeprefix("+")
+    if not _ASCII_DIGITS.fullmatch(digits):
+        return None, error
+    local = "0" + digits[2:] if digits.startswith("842") else digits
+    if not local.startswith("02"):
+        return None, error
+    if not 10 <= len(local) <= 11:
+        return _error(LANDLINE_COUNT, count=len(local))
     return local, None
 
 

@@ -1,8 +1,13 @@
-"""Guided procedures for a household: start, step, leave, resume, retry, cancel.
+"""Guided procedures for a household: start, step, leave, resume, retry, pause or abandon.
 
 The pure engine (conversations.engine) decides; this module loads and locks the run, checks
 who may touch it, writes the engine's step records in the same transaction as the new run
 state, and turns the engine's events into one message per step.
+
+/cancel inside a procedure asks whether to keep it paused (the default: the run stays active,
+resumable from the household's page) or to abandon it (kept, audited, shown on the page with
+the day and step it stopped at, and a button to start it again). While the chat is at that
+question its state carries `asking: "cancel"`.
 """
 
 from __future__ import annotations
@@ -23,20 +28,21 @@ from conversations.events import (
 )
 from conversations.flow_model import Flow, FlowRegistry
 from db.models import Area, AuditLog, FlowRun, Household, Resident
-from db.repo.flows import add_step_records, open_run, run_for_update, save_run_state
+from db.repo.flows import abandoned_runs, add_step_records, open_run, run_for_update, save_run_state
 from db.repo.households import members_of
 from handlers.access import button_id, can_work_on, refuse
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, out_of_date, payload
 from handlers.types import Button, Reply, button_label
-from handlers.validation import local_date
+from handlers.validation import VIETNAM, local_date
 
 # The order volunteers meet them at the door: identity first, then what it unlocks.
 FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
               "social_pension", "digital_signature", "smartphone_skills")
 OUTCOME_MARKS = {"done": "✅", "skipped": "⏭", "blocked": "⛔"}
 OUTCOME_NAMES = {"done": N_("Done"), "skipped": N_("Skipped"), "blocked": N_("Problem")}
+ASKING_CANCEL = "cancel"
 
 
 def registry(ctx: Context) -> FlowRegistry:
@@ -163,9 +169,15 @@ async def run_button(ctx: Context, rest: str) -> list[Reply]:
     loaded = await _load_run(ctx, raw_run, f"run:{action}")
     if isinstance(loaded, Reply):
         return [loaded]
-    run, _, _ = loaded
+    run, flow, household = loaded
     if action == "resume" and run.status in ("active", "blocked"):
         return await _continue(ctx, run)
+    if action == "pause" and run.status == "active":
+        return [_paused(ctx, run, flow)]
+    if action == "abandon" and run.status == "active" and _asking_cancel(ctx, run):
+        return await _abandon(ctx, run, flow, household)
+    if action == "restart" and run.status == "abandoned":
+        return await _start_again(ctx, run, household)
     return [out_of_date(ctx)]
 
 
@@ -188,28 +200,99 @@ async def step_text(ctx: Context, text: str) -> list[Reply]:
         ctx.set_state(None)
         return [loaded]
     run, flow, household = loaded
+    if _asking_cancel(ctx, run) and run.status == "active":
+        return [_pause_question(ctx, run, flow, again=True)]
     transition = engine.advance(flow, run.state, engine.Typed(text), local_date(ctx.now),
                                 cccd_key=_cccd_key(ctx))
     return await _apply(ctx, run, flow, transition, household)
 
 
 async def cancel_run(ctx: Context, args: str) -> list[Reply]:
+    """/cancel in a procedure asks pause-or-abandon; /cancel at that question keeps it paused."""
     if ctx.state.get("dialog") != "flow_run":
         return []
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "cancel")
-    ctx.set_state(None)
-    if isinstance(loaded, Reply):
+    if isinstance(loaded, Reply) or loaded[0].status != "active":
+        ctx.set_state(None)
         return []
-    run, flow, household = loaded
-    if run.status != "active":
-        return []
+    run, flow, _ = loaded
+    if _asking_cancel(ctx, run):
+        return [_paused(ctx, run, flow)]
+    ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": False, "asking": ASKING_CANCEL})
+    return [_pause_question(ctx, run, flow)]
+
+
+CANCEL_HOOKS.append(cancel_run)
+
+
+def _asking_cancel(ctx: Context, run: FlowRun) -> bool:
+    return ctx.state.get("asking") == ASKING_CANCEL and ctx.state.get("run_id") == run.id
+
+
+def _step_number(run: FlowRun) -> int:
+    """The n of "Step n/N" the run stands at (answered steps + 1)."""
+    return int((run.state or {}).get("answered", 0)) + 1
+
+
+def _pause_question(ctx: Context, run: FlowRun, flow: Flow, *, again: bool = False) -> Reply:
+    t = ctx.t
+    lines = [t("Please choose one of the options.")] if again else []
+    lines += [t("Stop “{flow}” at step {n}?", flow=t(flow.title), n=_step_number(run)),
+              t("Keep it paused to go on later from the household's page, or abandon it.")]
+    buttons = (Button(t("Keep it paused"), f"run:{run.id}:pause"),
+               Button(t("Abandon it"), f"run:{run.id}:abandon"))
+    return Reply("\n".join(lines), buttons=buttons)
+
+
+def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
+    """The run stays active where it is; the chat leaves it."""
+    if ctx.state.get("run_id") == run.id:
+        ctx.set_state(None)
+    t = ctx.t
+    return Reply(
+        t("Paused: {flow} at step {n}. Resume it from the household's page whenever you are ready.",
+          flow=t(flow.title), n=_step_number(run)),
+        buttons=(Button(t("Resume now"), f"run:{run.id}:resume"),
+                 Button(t("Back to the household"), f"hh:{run.household_id}")),
+    )
+
+
+async def _abandon(ctx: Context, run: FlowRun, flow: Flow, household: Household) -> list[Reply]:
     transition = engine.cancel(run.state)
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
                              target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
     return await _apply(ctx, run, flow, transition, household)
 
 
-CANCEL_HOOKS.append(cancel_run)
+async def _start_again(ctx: Context, run: FlowRun, household: Household) -> list[Reply]:
+    """A new run of an abandoned run's procedure, for the same person, from its first step."""
+    flows = registry(ctx)
+    if run.flow_id not in flows or run.flow_id in ctx.services.retired_flows:
+        return [out_of_date(ctx)]
+    if run.resident_id is not None and run.resident_id not in {
+        m.id for m in await members_of(ctx.session, household.id)
+    }:
+        return [out_of_date(ctx)]
+    return await start_run(ctx, household, flows.latest(run.flow_id), run.resident_id)
+
+
+async def abandoned_section(
+    ctx: Context, household_id: int, names: dict[int, str]
+) -> tuple[list[str], list[Button]]:
+    """Household-page lines for abandoned runs not started again since, with "Start again"."""
+    t = ctx.t
+    lines: list[str] = []
+    buttons: list[Button] = []
+    current = frozenset(registry(ctx).ids()) - ctx.services.retired_flows
+    for run in await abandoned_runs(ctx.session, household_id):
+        who = f" ({names[run.resident_id]})" if run.resident_id in names else ""
+        day = (run.finished_at or run.updated_at).astimezone(VIETNAM).strftime("%d/%m")
+        lines.append("  ⏹ " + t("{flow}{who}: abandoned on {day} at step {n}", flow=title(ctx, run.flow_id),
+                                 who=who, day=day, n=_step_number(run)))
+        if run.flow_id in current:
+            label = button_label(t("Start again: {flow}", flow=title(ctx, run.flow_id)))
+            buttons.append(Button(label, f"run:{run.id}:restart"))
+    return lines, buttons
 
 
 def _cccd_key(ctx: Context) -> bytes:
@@ -276,8 +359,13 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
     back = (Button(t("Back to the household"), f"hh:{run.household_id}"),) if household else ()
+    # A flow's closing text says how it ended: a note from its last step saying the same just
+    # before it (marked digital-ready) would repeat it.
+    closing = any(isinstance(e, Completed) and e.done_text for e in transition.events)
     for event in transition.events:
         values: dict[str, Any] = dict(getattr(event, "values", {}) or {})
+        if isinstance(event, MarkDigitalReady) and closing:
+            continue
         if isinstance(event, ShowStep):
             n_msgid, n_values = event.header
             lines.append(f"{t(n_msgid, **n_values)} · {t(flow.title)}")

@@ -111,7 +111,8 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     else:
         lines.append(t("No members recorded yet."))
     buttons: list[Button] = []
-    if page.runs:
+    stopped, restart = await flowtexts.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
+    if page.runs or stopped:
         lines.append(t("Procedures:"))
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
@@ -127,6 +128,8 @@ async def render_page(ctx: Context, household: Household) -> Reply:
                 lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
                 label = button_label(t("Resume: {flow}", flow=title))
                 buttons.append(Button(label, f"run:{run.run_id}:resume"))
+    lines += stopped
+    buttons += restart
     buttons.append(Button(t("Start a procedure"), f"hh:{hh.id}:start"))
     buttons.append(Button(t("Add a member"), f"hh:{hh.id}:add"))
     if can_reassign(ctx, page.area):

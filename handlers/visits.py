@@ -3,13 +3,20 @@
 A request goes to the volunteer of the resident's household when GoCua knows it, else to every
 volunteer of the area the resident names. Volunteers are told at once, on every channel they use,
 with a button to take it; the first to press gets it and the resident is told who.
+
+A request always carries a way to find the resident: their household (known to GoCua), a
+phone number (mobile, or a landline 02…), an address or landmark, or the resident's explicit
+"the volunteer knows where I live". Without a phone the address step has no Skip.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 
 from conversations.redact import redact_citizen_ids
+from conversations.validators import validate_contact_phone
 from db.models import Area, Household, SupportRequest, User
 from db.repo.support import (
     addresses_of,
@@ -23,9 +30,12 @@ from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
 from handlers.types import Address, Button, Reply, button_label
-from handlers.validation import check
+from handlers.validation import check, local_date
 
 SKIP = N_("Skip")
+KNOWN = N_("The volunteer knows where I live")
+ADDRESS_NEEDS_WORDS = N_("Please write the address or a landmark in words or numbers, e.g. “next to the "
+                         "Tà Lang school”.")
 
 
 @command("/visit", roles=EVERYONE, help=N_("ask a volunteer to come and help at home"), order=20)
@@ -59,14 +69,36 @@ async def _after_question(ctx: Context, data: dict) -> list[Reply]:
 
 def _ask_phone(ctx: Context, data: dict) -> list[Reply]:
     ctx.set_state({"dialog": "visit", "step": "phone", "data": data})
-    return [Reply(ctx.t("Your phone number, so the volunteer can call you? (optional)"),
-                  buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+    return [_phone_question(ctx)]
 
 
-def _ask_address(ctx: Context, data: dict) -> list[Reply]:
+def _phone_question(ctx: Context, error: str | None = None) -> Reply:
+    lines = [error] if error else []
+    lines.append(ctx.t("Your phone number, so the volunteer can call you? (optional)"))
+    lines.append(ctx.t("A mobile number, or a landline with its area code (e.g. 0236 3822 123)."))
+    return Reply("\n".join(lines), buttons=(Button(ctx.t(SKIP), "visit:skip"),))
+
+
+def _after_phone(ctx: Context, data: dict) -> list[Reply] | None:
+    """The address question when GoCua does not know the household; None: nothing more to ask."""
+    if "household_id" in data:
+        return None
+    return _ask_address(ctx, data)
+
+
+def _ask_address(ctx: Context, data: dict, error: str | None = None) -> list[Reply]:
     ctx.set_state({"dialog": "visit", "step": "address", "data": data})
-    return [Reply(ctx.t("Your address or a landmark near your house? (optional)"),
-                  buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+    lines = [error] if error else []
+    if data.get("phone"):
+        lines.append(ctx.t("Your address or a landmark near your house? (optional)"))
+        buttons = (Button(ctx.t(SKIP), "visit:skip"),)
+    else:
+        # Without a phone the volunteer has to find the house: no Skip here.
+        lines.append(ctx.t("Without a phone number the volunteer must find your house: your address "
+                           "or a landmark near it?"))
+        buttons = (Button(ctx.t(KNOWN), "visit:known"),
+                   Button(ctx.t("Give a phone number instead"), "visit:phone"))
+    return [Reply("\n".join(lines), buttons=buttons)]
 
 
 @payload("visit")
@@ -95,9 +127,14 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     if verb == "skip" and step == "village":
         return _ask_phone(ctx, data)
     if verb == "skip" and step == "phone":
-        return _ask_address(ctx, data) if "household_id" not in data else await _create(ctx, data)
+        data.pop("phone", None)
+        return _after_phone(ctx, data) or await _create(ctx, data)
     if verb == "skip" and step == "address":
-        return await _create(ctx, data)
+        return await _create(ctx, data) if data.get("phone") else _ask_address(ctx, data)
+    if verb == "known" and step == "address":
+        return await _create(ctx, {**data, "known": True})
+    if verb == "phone" and step == "address":
+        return _ask_phone(ctx, data)
     return [out_of_date(ctx)]
 
 
@@ -112,15 +149,17 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(ctx.t(error.msgid, **error.values))]
         return await _after_question(ctx, {**data, "question": str(value)})
     if step == "phone":
-        value, error = check("phone", text, ctx.now)
+        value, error = validate_contact_phone(text, local_date(ctx.now))
         if error:
-            return [Reply(ctx.t(error.msgid, **error.values), buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+            return [_phone_question(ctx, ctx.t(error.msgid, **error.values))]
         data["phone"] = str(value)
-        return _ask_address(ctx, data) if "household_id" not in data else await _create(ctx, data)
+        return _after_phone(ctx, data) or await _create(ctx, data)
     if step == "address":
         value, error = check("text", text, ctx.now)
         if error:
-            return [Reply(ctx.t(error.msgid, **error.values), buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
+            return _ask_address(ctx, data, ctx.t(error.msgid, **error.values))
+        if not any(ch.isalnum() for ch in str(value)):
+            return _ask_address(ctx, data, ctx.t(ADDRESS_NEEDS_WORDS))
         data["address"] = str(value)[:300]
         return await _create(ctx, data)
     return [Reply(ctx.t("Please choose with a button (or /cancel)."))]
@@ -144,7 +183,7 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
         targets = await volunteers_covering(ctx.session, area)
     else:
         targets = []
-    notices = await _notify_volunteers(ctx, request, area, targets)
+    notices = await _notify_volunteers(ctx, request, area, household, targets)
     if not notices:
         text = ctx.t("Your request #{id} is saved. No volunteer is registered for your area yet; "
                      "a leader will see it.", id=request.id)
@@ -154,8 +193,23 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
     return [Reply(text), *(reply for _, reply in notices)]
 
 
+def _where_to_find(t: Callable[..., str], request: SupportRequest, household: Household | None) -> list[str]:
+    """How the volunteer finds the resident: phone, address, household, or the resident's word."""
+    lines = []
+    if request.phone:
+        lines.append(f"☎ {request.phone}")
+    if request.address:
+        lines.append(f"📍 {request.address}")
+    if household is not None:
+        lines.append(f"🏠 {household.code} · {household.address}")
+    if not lines:
+        lines.append(t("The resident says you know where they live."))
+    return lines
+
+
 async def _notify_volunteers(
-    ctx: Context, request: SupportRequest, area: Area | None, user_ids: list[int]
+    ctx: Context, request: SupportRequest, area: Area | None, household: Household | None,
+    user_ids: list[int],
 ) -> list[tuple[int, Reply]]:
     users = {u.id: u for u in await ctx.session.scalars(select(User).where(User.id.in_(user_ids)))}
     notices = []
@@ -163,10 +217,7 @@ async def _notify_volunteers(
         t = translator(users[uid].locale if uid in users else None)
         lines = [t("New visit request #{id}{area}:", id=request.id,
                    area=f" · {area.name}" if area else ""), f"“{request.question}”"]
-        if request.phone:
-            lines.append(f"☎ {request.phone}")
-        if request.address:
-            lines.append(f"📍 {request.address}")
+        lines += _where_to_find(t, request, household)
         take = (Button(t("Take it"), f"req:{request.id}:take"),)
         notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id))))
     return notices
@@ -212,11 +263,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
             return [Reply(ctx.t("Request #{id} was already taken.", id=request.id))]
         await ctx.session.refresh(request)
         details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
-                   f"“{request.question}”"]
-        if request.phone:
-            details.append(f"☎ {request.phone}")
-        if request.address:
-            details.append(f"📍 {request.address}")
+                   f"“{request.question}”", *_where_to_find(ctx.t, request, household)]
         close = (Button(ctx.t("Close it"), f"req:{request.id}:close"),)
         return [Reply("\n".join(details), buttons=close),
                 *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),

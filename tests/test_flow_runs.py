@@ -87,11 +87,11 @@ async def test_leaving_and_resuming_from_the_page_continues_the_same_run(app):
     await seed_demo(app)
     an = Talker(app, "an", lang="en")
     run_id = await start_flow(an, "HV-TL-001", "residence_confirmation")
-    assert an.text().startswith(f"Step 1/6 · {RC}\n")
+    assert an.text().startswith(f"Step 1/5 · {RC}\n")
     await step(an, "Continue")
     await step(an, "In the VNeID app")
     assert "☑ How will the resident apply? → In the VNeID app (level 2)" in an.text()
-    assert f"Step 3/6 · {RC}" in an.text()
+    assert f"Step 3/5 · {RC}" in an.text()
     waiting = an.buttons()
 
     await an.say("/households")
@@ -101,14 +101,14 @@ async def test_leaving_and_resuming_from_the_page_continues_the_same_run(app):
     await an.say("/household HV-TL-001")
     assert f"  ⏳ {RC}: in progress" in an.text()
     await an.press(payload_of(an, f"Resume: {RC}"[:40]))
-    assert f"Step 3/6 · {RC}" in an.text()
+    assert f"Step 3/5 · {RC}" in an.text()
     assert an.buttons() == waiting  # the same step and attempt: its buttons stay valid
     assert await count_rows(app, FlowRun) == 1
 
     await an.say("/household HV-TL-001")
     await an.press(payload_of(an, "Start a procedure"))
     await an.press(payload_of(an, "Residence confirmation"))  # the same procedure again
-    assert f"Step 3/6 · {RC}" in an.text() and run_of(an) == run_id
+    assert f"Step 3/5 · {RC}" in an.text() and run_of(an) == run_id
     assert await count_rows(app, FlowRun) == 1
 
     for label, _ in RC_PATH[2:]:
@@ -134,7 +134,7 @@ async def test_a_new_console_session_continues_the_run(app):
     await later.say("/households")
     await later.press(payload_of(later, "HV-TL-002"))
     await later.press(payload_of(later, "Resume"))
-    assert f"Step 3/6 · {RC}" in later.text() and run_of(later) == run_id
+    assert f"Step 3/5 · {RC}" in later.text() and run_of(later) == run_id
     for label, _ in RC_PATH[2:]:
         await step(later, label)
     assert "Procedure finished." in later.text()
@@ -154,7 +154,7 @@ async def test_the_same_user_on_another_channel_continues_the_run(app, clock):
     phone = Talker(app, "7001", channel="telegram", lang="en")
     await phone.say("/household HV-TL-003")
     await phone.press(payload_of(phone, "Resume"))
-    assert f"Step 2/6 · {RC}" in phone.text() and run_of(phone) == run_id
+    assert f"Step 2/5 · {RC}" in phone.text() and run_of(phone) == run_id
     for label, _ in RC_PATH[1:]:
         await step(phone, label)
     assert "Procedure finished." in phone.text()
@@ -195,7 +195,7 @@ async def test_an_older_steps_button_is_out_of_date_and_shows_the_current_step(a
 
     for old in (intro_continue, police):
         await an.press(old)
-        assert an.text().startswith(OUT_OF_DATE + f"\nStep 3/6 · {RC}\nIn VNeID (level 2 account)")
+        assert an.text().startswith(OUT_OF_DATE + f"\nStep 3/5 · {RC}\nIn VNeID (level 2 account)")
         assert an.buttons() == current
     await an.press(f"f:{run_id}:via_vneid:7:d")  # right step, an attempt that never was
     assert an.text().startswith(OUT_OF_DATE) and an.buttons() == current
@@ -250,7 +250,7 @@ async def test_a_redelivered_step_press_is_recorded_once(app):
     press = payload_of(an, "Continue")
     first = await an.press(press, update_id="tg-42")
     again = await an.press(press, update_id="tg-42")
-    assert "Step 2/6" in "\n".join(r.text for r in first)
+    assert "Step 2/5" in "\n".join(r.text for r in first)
     assert again == []
     assert await records(app, run_id) == [("intro", 1, "done")]
     rows = await all_rows(app, StepRecord, StepRecord.run_id == run_id)
@@ -323,7 +323,7 @@ async def test_two_staff_starting_the_same_procedure_at_once_share_one_run(app, 
     start = f"hh:{hid}:flow:residence_confirmation"
     results = await asyncio.gather(an.press(start), lan.press(start), return_exceptions=True)
     assert not [r for r in results if isinstance(r, BaseException)], results
-    assert f"Step 1/6 · {RC}" in an.text() and f"Step 1/6 · {RC}" in lan.text()
+    assert f"Step 1/5 · {RC}" in an.text() and f"Step 1/5 · {RC}" in lan.text()
     assert run_of(an) == run_of(lan)
     assert await count_rows(app, FlowRun, FlowRun.household_id == hid) == 1
 
@@ -440,7 +440,7 @@ async def test_after_a_restart_with_a_changed_flow_file_runs_continue_on_their_v
         an = Talker(after, "an", lang="en")
         await an.say("/household HV-TL-001")
         await an.press(payload_of(an, "Resume"))
-        assert f"Step 2/6 · {RC}\nHow will the resident apply?" in an.text()
+        assert f"Step 2/5 · {RC}\nHow will the resident apply?" in an.text()
         for label, _ in RC_PATH[1:]:
             await step(an, label)
         assert "Procedure finished." in an.text()
@@ -457,14 +457,17 @@ async def test_after_a_restart_with_a_changed_flow_file_runs_continue_on_their_v
 # -- cancel, problems, retry ------------------------------------------------------------------
 
 async def test_cancel_abandons_the_run_and_records_it(app):
-    """/cancel during a run marks it abandoned with an audit entry; the page no longer offers Resume."""
+    """/cancel during a run, then "Abandon it", marks it abandoned with an audit entry; the page
+    no longer offers Resume."""
     await seed_demo(app)
     an = Talker(app, "an", lang="en")
     run_id = await start_flow(an, "HV-TL-001", "residence_confirmation")
     await step(an, "Continue")
     channel = payload_of(an, "In the VNeID app")
     await an.say("/cancel")
-    assert an.text() == "Procedure cancelled. What was done so far is kept."
+    await an.press(payload_of(an, "Abandon it"))
+    assert an.text() == ("Procedure abandoned. What was done so far is kept; the household's page offers "
+                         "to start it again.")
     run = await the_run(app, run_id)
     assert (run.status, run.current_step) == ("abandoned", "channel") and run.finished_at is not None
     [audit] = await all_rows(app, AuditLog, AuditLog.action == "run.abandon")
@@ -473,7 +476,7 @@ async def test_cancel_abandons_the_run_and_records_it(app):
     assert await records(app, run_id) == [("intro", 1, "done")]
 
     await an.say("/household HV-TL-001")
-    assert RC not in an.text()
+    assert f"  ⏹ {RC}: abandoned on 20/11 at step 2" in an.text() and "in progress" not in an.text()
     assert not [label for label, _ in an.buttons() if "Resume" in label]
     await an.press(channel)
     assert an.text().startswith(OUT_OF_DATE)
@@ -481,7 +484,7 @@ async def test_cancel_abandons_the_run_and_records_it(app):
     assert an.text().startswith(OUT_OF_DATE)
     assert await records(app, run_id) == [("intro", 1, "done")]
     again = await start_flow(an, "HV-TL-001", "residence_confirmation")
-    assert again != run_id and f"Step 1/6 · {RC}" in an.text()
+    assert again != run_id and f"Step 1/5 · {RC}" in an.text()
 
 
 async def test_a_blocking_problem_stops_the_run_and_retry_is_a_second_attempt(app):
@@ -669,7 +672,7 @@ async def test_text_typed_at_a_button_step_does_not_advance_the_run(app, typed):
     if typed.startswith("/"):
         assert "🏠 HV-TL-002" in an.text()
     else:
-        assert an.text().startswith("Please answer with one of the buttons.\nStep 1/6")
+        assert an.text().startswith("Please answer with one of the buttons.\nStep 1/5")
     assert await records(app, run_id) == []
 
 
@@ -687,6 +690,7 @@ async def test_leaving_a_run_detaches_typed_text_and_cancel_from_it(app):
     await an.press(payload_of(an, "Resume"))
     assert "Step 1/" in an.text()
     await an.say("/cancel")
+    await an.press(payload_of(an, "Abandon it"))
     assert (await the_run(app, run_id)).status == "abandoned"
 
 

@@ -101,7 +101,7 @@ async def test_a_numbered_answer_beyond_the_options_changes_nothing(app):
     await choose(an, "Residence confirmation")
     await choose(an, "Continue")
     await an.say("7")
-    assert an.text().startswith("Please answer with one of the buttons.\nStep 2/6")
+    assert an.text().startswith("Please answer with one of the buttons.\nStep 2/5")
     await an.say("at a commune police office")  # the label, typed in any case
     assert "Go with the resident to any commune police" in an.text()
     [run] = await all_rows(app, FlowRun)
@@ -122,13 +122,13 @@ def test_two_console_sessions_share_one_run(tmp_path):
     db = tmp_path / "gocua.db"
     _gocua(db, "seed", "demo")
     first = _gocua(db, "chat", "--user", "an", stdin="/household HV-TL-001\n1\n3\n1\n1\n")
-    assert "Bước 1/6 · Xác nhận thông tin cư trú (CT07)" in first.stdout
-    assert "Bước 3/6 · Xác nhận thông tin cư trú (CT07)" in first.stdout
+    assert "Bước 1/5 · Xác nhận thông tin cư trú (CT07)" in first.stdout
+    assert "Bước 3/5 · Xác nhận thông tin cư trú (CT07)" in first.stdout
     assert "[1] Làm tiếp" not in first.stdout
 
     second = _gocua(db, "chat", "--user", "an", stdin="/household HV-TL-001\n1\n1\n1\n1\n")
     assert "[1] Làm tiếp: Xác nhận thông tin cư trú…" in second.stdout  # cut at a word, with …
-    assert "Bước 3/6 · Xác nhận thông tin cư trú (CT07)" in second.stdout
+    assert "Bước 3/5 · Xác nhận thông tin cư trú (CT07)" in second.stdout
     assert "Đã hoàn thành thủ tục." in second.stdout
     assert "Step " not in first.stdout + second.stdout  # nothing left in English
 

@@ -91,13 +91,13 @@ async def test_a_telegram_volunteer_runs_a_procedure_with_inline_buttons(telegra
     await press(api, hanh, "Start a procedure")
     await press(api, hanh, RC)
     first = api.last_message(hanh.id)
-    assert first["text"].startswith(f"Step 1/6 · {RC}\n")
+    assert first["text"].startswith(f"Step 1/5 · {RC}\n")
     assert [label for label, _ in keyboard(first)] == ["Continue"]
     await press(api, hanh, "Continue")
     await press(api, hanh, "In the VNeID app")
 
     task = api.last_message(hanh.id)
-    assert task["text"].startswith(f"Step 3/6 · {RC}\nIn VNeID (level 2 account)")
+    assert task["text"].startswith(f"Step 3/5 · {RC}\nIn VNeID (level 2 account)")
     assert [label for label, _ in keyboard(task)] == ["Done", "Skip", "Problem"]
     sent_before = len(api.calls_to("sendMessage", to(hanh)))
     done = await press(api, hanh, "Done")
@@ -156,7 +156,7 @@ async def test_a_telegram_volunteer_resumes_a_console_run_on_the_page(telegram, 
     await post(api, api.message(hanh, "/household HV-TL-001"))
     assert f"  ⏳ {RC}: in progress" in api.last_message(hanh.id)["text"]
     await press(api, hanh, "Resume")
-    assert api.last_message(hanh.id)["text"].startswith(f"Step 2/6 · {RC}\nHow will the resident apply?")
+    assert api.last_message(hanh.id)["text"].startswith(f"Step 2/5 · {RC}\nHow will the resident apply?")
     await press(api, hanh, "At a commune police office")
     assert any(t.startswith("☑ How will the resident apply? → At a commune police office")
                for t in api.sent_texts(hanh.id))

@@ -115,7 +115,7 @@ async def test_a_resident_pressing_volunteer_buttons_is_refused_and_audited(demo
     await guest.press(payload_of(guest, "Hải Vân"))
     await guest.press("visit:skip")
     await guest.press("visit:skip")
-    await guest.press("visit:skip")
+    await guest.press("visit:known")  # no phone, no address
     [request] = await all_rows(demo, SupportRequest)
 
     forged = [f"hh:{hid}", f"hh:{hid}:start", f"hh:{hid}:flow:vneid:0", f"hh:{hid}:reassign",
@@ -180,7 +180,7 @@ async def ask_for_a_visit(app) -> tuple[SupportRequest, str]:
     await resident.press(payload_of(resident, "Hải Vân"))
     await resident.press("visit:skip")
     await resident.press("visit:skip")
-    await resident.press("visit:skip")
+    await resident.press("visit:known")  # no phone, no address
     take = next(r.buttons[0].payload for r in resident.last if r.to is not None)
     [request] = await all_rows(app, SupportRequest)
     return request, take
@@ -220,6 +220,7 @@ async def test_stale_buttons_of_a_cancelled_or_finished_run(demo):
     run_id = await start_flow(an, "HV-TL-002", "residence_confirmation")
     old = payload_of(an, "Continue")
     await an.say("/cancel")
+    await an.press(payload_of(an, "Abandon it"))
     kept = await records(demo, run_id)
     assert (await the_run(demo, run_id)).status == "abandoned"
     for payload in (old, f"run:{run_id}:resume"):

@@ -267,6 +267,7 @@ async def test_drop_off_counts_runs_stopped_with_cancel(demo, people):
     await start_flow(an, "HV-TL-001", "residence_confirmation")
     await step(an, "Continue")
     await an.say("/cancel")  # stops the run at its second step; no step record for it
+    await an.say("2")  # abandon it
     await lan.say("/stats hai-van residence_confirmation")
     second = lan.text().splitlines()[3]
     assert second.startswith("2. ") and ": 1 → 0 (1 stopped)" in second, lan.text()

@@ -288,11 +288,11 @@ async def test_a_volunteer_runs_a_procedure_with_numbers(webhook: FakeZaloAPI, a
     procedures = await say(api, "vol", number_of(procedures, "Start a procedure"))
     assert procedures.startswith("Which procedure for HV-TL-001?")
     step = await say(api, "vol", number_of(procedures, "Residence confirmation"))
-    assert step.startswith("Step 1/6 · Residence confirmation (CT07)\n") and step.endswith("\n\n1. Continue")
+    assert step.startswith("Step 1/5 · Residence confirmation (CT07)\n") and step.endswith("\n\n1. Continue")
     step = await say(api, "vol", "1")
-    assert step.startswith("Step 2/6") and "\n\n1. In the VNeID app" in step
+    assert step.startswith("Step 2/5") and "\n\n1. In the VNeID app" in step
     step = await say(api, "vol", "On dichvucong.gov.vn")
-    assert "Step 3/6" in step and step.endswith("1. Done\n2. Skip\n3. Problem")
+    assert "Step 3/5" in step and step.endswith("1. Done\n2. Skip\n3. Problem")
 
 
 async def test_chart_without_public_url_says_where_to_see_it(webhook: FakeZaloAPI, app: App) -> None:

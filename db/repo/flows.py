@@ -49,6 +49,16 @@ async def open_run(
     )
 
 
+async def abandoned_runs(session: AsyncSession, household_id: int) -> list[FlowRun]:
+    """The household's abandoned runs that no later run of the same procedure for the same
+    person has replaced (oldest first)."""
+    runs = await session.scalars(
+        select(FlowRun).where(FlowRun.household_id == household_id).order_by(FlowRun.id)
+    )
+    latest = {(run.flow_id, run.resident_id): run for run in runs}
+    return [run for run in latest.values() if run.status == "abandoned"]
+
+
 def save_run_state(run: FlowRun, state: dict[str, Any], now: datetime) -> None:
     run.state = dict(state)
     run.status = state["status"]
