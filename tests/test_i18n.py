@@ -25,7 +25,7 @@ def _extract(tmp_path: Path):
     out = tmp_path / "fresh.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-o", str(out),
+         "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-k", "plural:1,2", "-o", str(out),
          "bot", "handlers", "conversations", "db"],
         cwd=ROOT, check=True, capture_output=True,
     )
