@@ -48,7 +48,8 @@ class Context:
         self.relocalise()
 
     def relocalise(self) -> None:
-        self.locale = pick_locale(self.user.locale, self.incoming.language_hint, self.services.settings.locale)
+        settings = self.services.settings
+        self.locale = pick_locale(self.user.locale, self.incoming.language_hint, settings.locale)
 
     @property
     def t(self) -> Translator:

@@ -150,9 +150,10 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
                      "a leader will see it.", id=request.id)
     else:
         told = len({uid for uid, _reply in notices})
-        text = ctx.t.plural("Your request #{id} was sent to {n} volunteer. I will tell you when they take it.",
-                            "Your request #{id} was sent to {n} volunteers. I will tell you who takes it.",
-                            told, id=request.id)
+        text = ctx.t.plural(
+            "Your request #{id} was sent to {n} volunteer. I will tell you when they take it.",
+            "Your request #{id} was sent to {n} volunteers. I will tell you who takes it.",
+            told, id=request.id)
     return [Reply(text), *(reply for _, reply in notices)]
 
 
