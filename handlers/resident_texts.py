@@ -36,7 +36,6 @@ TEXTS = (
     pgettext("resident", "You are using GoCua as a {role}. Commands:"),
     pgettext("resident", "the commands you can use"),
     pgettext("resident", "Choose your language:"),
-    pgettext("resident", "Language set to {language}."),
     pgettext("resident", "Cancelled. Nothing was saved. Type /help to see what you can do."),
     pgettext("resident", "There is nothing to cancel."),
     # routing

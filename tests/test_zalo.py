@@ -154,7 +154,7 @@ async def test_polling_start_and_numbered_language_choice(polling: FakeZaloAPI) 
     api = polling
     assert api.calls_to("deleteWebhook") == [{}] and api.webhook["url"] == ""
     hello = await ask(api, "u100", "/start")
-    assert hello.startswith("Chào User u100!") and "GoCua" in hello
+    assert hello.startswith("Xin chào ông/bà User u100!") and "GoCua" in hello
 
     choose = await ask(api, "u100", "/lang")
     assert choose.endswith("\n\n1. Tiếng Việt\n2. English")
