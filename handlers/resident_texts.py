@@ -38,12 +38,16 @@ TEXTS = (
     pgettext("resident", "Choose your language:"),
     pgettext("resident", "Cancelled. Nothing was saved. Type /help to see what you can do."),
     pgettext("resident", "There is nothing to cancel."),
+    # /join (a resident becomes staff with an invite code)
+    pgettext("resident", "Send me the invite code you were given (or /cancel)."),
+    pgettext("resident", "I don't know the invite code {code}. Check it and try again."),
     # routing
     pgettext("resident", "This button is out of date. Type /help to see what you can do now."),
     pgettext("resident", "Type /help to see what I can do."),
     pgettext("resident", "I can only read text messages. Type /help to see what I can do."),
     pgettext("resident", "I don't know the command {command}. Type /help to see the commands."),
     pgettext("resident", "The command {command} is not available to you. Type /help to see yours."),
+    pgettext("resident", "This household is not in your area, so you cannot open it."),
     # /visit
     pgettext("resident", "What do you need help with? Write it in a few words (or /cancel)."),
     pgettext("resident", "Which ward or commune do you live in?"),
@@ -58,6 +62,8 @@ TEXTS = (
                          "/link {code} within {minutes} minutes: both accounts then act as one, "
                          "with the same households and roles."),
     pgettext("resident", "Too many wrong codes. Try again in an hour."),
+    pgettext("resident", "This link code is wrong or has expired. Send /link on your other app for "
+                         "a new one."),
     pgettext("resident", "Linked. This account is now {name}, the same as on your other app."),
     # answers that fail validation in /visit
     pgettext("resident", "A Vietnamese mobile number has 10 digits; you sent {count}."),

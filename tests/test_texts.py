@@ -257,3 +257,40 @@ def test_button_labels_are_in_sentence_case(locale):
     assert len(labels) > 50
     wrong = sorted(shown for label in labels if not is_sentence_case(shown := t(label, id=1)))
     assert wrong == []
+
+
+async def test_nothing_a_resident_reads_calls_them_ban(app):
+    """A resident's whole tour (start, help, language, visit with mistakes, FAQ, small talk,
+    unknown and staff commands, invite and link codes) never says “bạn” in Vietnamese."""
+    await seed_demo(app)
+    hoa = Talker(app, "hoa")
+    seen: list[str] = []
+
+    async def say(text: str) -> None:
+        await hoa.say(text)
+        seen.append(hoa.text())
+
+    async def press(label: str) -> None:
+        await hoa.press(payload_of(hoa, label))
+        seen.append(hoa.text())
+
+    for text in ("/start", "/help", "/lang"):
+        await say(text)
+    await press("Tiếng Việt")
+    for text in ("/cancel", "/foo", "/stats", "/visit", "/cancel", "/visit", "", "giúp cài VNeID"):
+        await say(text)
+    ward = payload_of(hoa, "Hải Vân")
+    await say("abc")
+    await hoa.press(ward)
+    await press("Tà Lang")
+    await say("0905")
+    await say("0905123456")
+    await say("Nhà sàn cạnh suối")
+    for text in ("gia vang hom nay", "lam khai sinh can gi", "cảm ơn", "ok", "tạm biệt", "/join",
+                 "SAI-MA", "/link", "/link 000000"):
+        await say(text)
+    await hoa.press("hh:1")
+    seen.append(hoa.text())
+    said = "\n".join(seen)
+    assert POLITE in said.lower()
+    assert [line for line in said.splitlines() if re.search(r"\bbạn\b", line, re.IGNORECASE)] == []
