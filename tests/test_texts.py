@@ -294,3 +294,16 @@ async def test_nothing_a_resident_reads_calls_them_ban(app):
     said = "\n".join(seen)
     assert POLITE in said.lower()
     assert [line for line in said.splitlines() if re.search(r"\bbạn\b", line, re.IGNORECASE)] == []
+
+
+@pytest.mark.parametrize("lang, periods", [
+    ("en", {"Last 7 days", "Last 30 days", "All time"}),
+    ("vi", {"7 ngày qua", "30 ngày qua", "Toàn bộ thời gian"}),
+])
+async def test_period_buttons_start_with_a_capital(app, lang, periods):
+    """The period buttons under /stats are in sentence case like every other button."""
+    await seed_demo(app)
+    lan = Talker(app, "lan", lang=lang)
+    await lan.say("/stats")
+    labels = {label.removeprefix("✓ ") for label, _ in lan.buttons()}
+    assert periods <= labels
