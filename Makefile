@@ -25,7 +25,7 @@ compile: $(LOCALES_MO)
 # Re-extract texts from the code and the flow/FAQ YAML files and merge them into the catalogs.
 locales: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
-		-k N_ -k _ -k t -o locales/messages.pot bot handlers conversations db
+		-k N_ -k _ -k t -k plural:1,2 -o locales/messages.pot bot handlers conversations db
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
 
 demo: $(STAMP) compile

@@ -31,30 +31,35 @@ async def start(ctx: Context, args: str) -> list[Reply]:
     return [await greeting(ctx)]
 
 
+def salutation(ctx: Context) -> str:
+    """ "Hello An!", or "Hello!" when the display name is empty or blank (no stray space)."""
+    name = " ".join((ctx.user.display_name or "").split())
+    return ctx.t("Hello {name}!", name=name) if name else ctx.t("Hello!")
+
+
 async def greeting(ctx: Context) -> Reply:
     t = ctx.t
-    name = ctx.user.display_name
     role = ctx.role
     if role == "resident":
-        return Reply(t(
-            "Hello {name}! I am GoCua, the helper of your neighbourhood's youth-union volunteers. "
-            "Ask me about VNeID, birth registration, residence confirmation, social pension and "
-            "other public services, or type /help.",
-            name=name,
-        ))
+        return Reply(salutation(ctx) + " " + t(
+            "I am GoCua, the helper of your neighbourhood's youth-union volunteers. Ask me about "
+            "VNeID, birth registration, residence confirmation, social pension and other public "
+            "services, type /visit to ask a volunteer to come to your home, or /help."))
     areas = ", ".join(sorted({g.area_name for g in ctx.grants if g.role == role}))
     if role == "volunteer":
         count = await ctx.session.scalar(
             select(func.count()).select_from(Household).where(Household.volunteer_id == ctx.user.id)
-        )
-        return Reply(t(
-            "Hello {name}! You are a volunteer in {areas} and look after {count} households. "
+        ) or 0
+        return Reply(salutation(ctx) + " " + t.plural(
+            "You are a volunteer in {areas} and look after {n} household. "
+            "Type /households to open it, or /help.",
+            "You are a volunteer in {areas} and look after {n} households. "
             "Type /households to pick one, or /help.",
-            name=name, areas=areas, count=count or 0,
+            count, areas=areas,
         ))
-    return Reply(t(
-        "Hello {name}! You are a {role} in {areas}. Type /help to see your commands.",
-        name=name, role=role_name(ctx, role), areas=areas,
+    return Reply(salutation(ctx) + " " + t(
+        "You are a {role} in {areas}. Type /help to see your commands.",
+        role=role_name(ctx, role), areas=areas,
     ))
 
 

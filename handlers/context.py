@@ -14,7 +14,7 @@ from conversations.faq_match import FaqIndex
 from conversations.flow_model import FlowRegistry
 from db.models import Conversation, User
 from db.repo.users import RoleGrant, top_role
-from handlers.i18n import Translator, pick_locale, translator
+from handlers.i18n import RESIDENT, Translator, pick_locale, translator
 from handlers.types import Incoming
 
 
@@ -42,15 +42,20 @@ class Context:
     grants: list[RoleGrant]
     now: datetime
     services: Services
-    t: Translator = field(init=False)
+    locale: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.relocalise()
 
     def relocalise(self) -> None:
-        self.t = translator(
-            pick_locale(self.user.locale, self.incoming.language_hint, self.services.settings.locale)
-        )
+        settings = self.services.settings
+        self.locale = pick_locale(self.user.locale, self.incoming.language_hint, settings.locale)
+
+    @property
+    def t(self) -> Translator:
+        """Texts in the user's language, and in the polite register if the user is a resident
+        (follows a role gained during this update, e.g. by an invite code)."""
+        return translator(self.locale, RESIDENT if self.role == "resident" else None)
 
     @property
     def role(self) -> str:

@@ -6,8 +6,9 @@ threshold the two or three closest topics are offered instead, never a guess as 
 
 from __future__ import annotations
 
-from conversations.faq_match import SOURCE_LINE, FaqIndex, fold, normalize
+from conversations.faq_match import SOURCE_LINE, FaqIndex, normalize
 from conversations.redact import redact_citizen_ids
+from conversations.small_talk import SmallTalk, small_talk
 from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
 from handlers.context import Context
@@ -15,8 +16,20 @@ from handlers.i18n import N_
 from handlers.router import LEADERS, command, out_of_date, payload, set_text_handler
 from handlers.types import Button, Reply
 
-GREETINGS = frozenset({"xin chao", "chao", "chao ban", "chao bot", "alo", "hello", "hi", "hey",
-                       "chao em", "chao anh", "chao chi", "good morning"})
+# Friendly answers to small talk, with what to do next (a greeting gets the /start greeting).
+RESIDENT_SMALL_TALK = {
+    SmallTalk.THANKS: N_("You're welcome! Ask me anything else, or type /visit to ask a volunteer "
+                         "to come to your home."),
+    SmallTalk.OK: N_("Good. If you have another question, just type it, or type /visit to ask a "
+                     "volunteer to come to your home."),
+    SmallTalk.BYE: N_("Goodbye! Come back whenever you have a question; type /help to see what I "
+                      "can do."),
+}
+STAFF_SMALL_TALK = {
+    SmallTalk.THANKS: N_("You're welcome! Type /help to see your commands."),
+    SmallTalk.OK: N_("Noted. Type /help to see your commands."),
+    SmallTalk.BYE: N_("Goodbye! Type /help when you need your commands."),
+}
 
 
 def faq_index(ctx: Context) -> FaqIndex:
@@ -60,8 +73,12 @@ def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
 
 async def faq_text(ctx: Context, text: str) -> list[Reply]:
     text = redact_citizen_ids(text)  # kept as a miss or for "Ask a volunteer": never a full ID
-    if fold(text).strip(" !.?") in GREETINGS:
+    kind = small_talk(text)
+    if kind is SmallTalk.GREETING:
         return [await greeting(ctx)]
+    if kind is not None:  # a friendly answer, never "I don't know", never a miss
+        answers = RESIDENT_SMALL_TALK if ctx.role == "resident" else STAFF_SMALL_TALK
+        return [Reply(ctx.t(answers[kind]))]
     ctx.set_state({"last_question": text[:500]})
     found = faq_index(ctx).match(text)
     if found is not None:

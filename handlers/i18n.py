@@ -2,6 +2,12 @@
 
 Compiled .mo files are used when present and current; otherwise the .po file is read
 directly, so a fresh checkout still speaks Vietnamese before `make` compiled anything.
+
+Registers: residents (mostly elderly) are addressed politely ("ông/bà", "bà con"), volunteers
+and leaders as "bạn". A text both see has, besides its plain entry, an entry with the message
+context "resident" (listed in handlers/resident_texts.py); a resident's translator uses it when
+it is translated, else the plain one. Counted texts go through `t.plural(singular, plural, n)`
+(Babel's ngettext: vi has one form, en two).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ DOMAIN = "messages"
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+RESIDENT = "resident"  # the message context of the texts in the residents' polite register
+REGISTERS = (None, RESIDENT)
 
 
 def hinted_locale(hint: str | None) -> str | None:
@@ -60,26 +68,46 @@ def _catalog(locale: str) -> _gettext.NullTranslations:
 
 
 class Translator:
-    """Translates and formats texts for one locale: `t("Hello, {name}!", name="An")`."""
+    """Translates and formats texts for one locale and register: `t("Hello, {name}!", name="An")`,
+    `t.plural("{n} volunteer", "{n} volunteers", n)`."""
 
-    def __init__(self, locale: str) -> None:
+    def __init__(self, locale: str, register: str | None = None) -> None:
         self.locale = pick_locale(locale)
+        self.register = register
         self._catalog = _catalog(self.locale)
 
     def __call__(self, msgid: str, /, **values: Any) -> str:
-        text = self._catalog.gettext(msgid) if msgid else msgid
+        text = self._gettext(msgid) if msgid else msgid
         return text.format(**values) if values else text
 
     def plural(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
-        text = self._catalog.ngettext(singular, plural, n)
+        """The form of the text for the count `n` (`{n}` in the text is the count)."""
+        untranslated = singular if n == 1 else plural
+        text = untranslated
+        if self.register is not None:
+            text = self._catalog.npgettext(self.register, singular, plural, n)
+        if text == untranslated:
+            text = self._catalog.ngettext(singular, plural, n)
         return text.format(n=n, **values)
 
+    def _gettext(self, msgid: str) -> str:
+        if self.register is not None:
+            text = self._catalog.pgettext(self.register, msgid)
+            if text != msgid:  # the register has its own translation of this text
+                return text
+        return self._catalog.gettext(msgid)
 
-def translator(locale: str | None) -> Translator:
-    return _translators[pick_locale(locale)]
+
+def translator(locale: str | None, register: str | None = None) -> Translator:
+    """The translator for a locale; `register` RESIDENT for texts a resident reads."""
+    return _translators[(pick_locale(locale), register)]
 
 
-_translators = {code: Translator(code) for code in LOCALES}
+def _all_translators() -> dict[tuple[str, str | None], Translator]:
+    return {(code, register): Translator(code, register) for code in LOCALES for register in REGISTERS}
+
+
+_translators = _all_translators()
 
 
 def N_(msgid: str) -> str:
@@ -90,5 +118,4 @@ def N_(msgid: str) -> str:
 def reload_catalogs() -> None:
     """Forget loaded catalogs (tests that rewrite them)."""
     _catalog.cache_clear()
-    for code in LOCALES:
-        _translators[code] = Translator(code)
+    _translators.update(_all_translators())

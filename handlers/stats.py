@@ -33,7 +33,7 @@ from handlers.stats_text import (
     summary_text,
     volunteers_text,
 )
-from handlers.types import Attachment, Button, Reply, button_label
+from handlers.types import Attachment, Button, Reply, button_label, sentence_case
 from handlers.validation import VIETNAM
 
 
@@ -93,7 +93,8 @@ async def _stats_for(ctx: Context, area: Area, period: str) -> AreaStats:
 
 def _period_buttons(ctx: Context, area: Area, period: str, *, view: str = "") -> list[Button]:
     """One button per period for the same view, the current one ticked."""
-    return [Button(("✓ " if p == period else "") + ctx.t(PERIOD_LABELS[p]), f"st:{area.id}:{p}{view}")
+    return [Button(("✓ " if p == period else "") + sentence_case(ctx.t(PERIOD_LABELS[p])),
+                   f"st:{area.id}:{p}{view}")
             for p in PERIODS]
 
 

@@ -14,6 +14,12 @@ class Button:
     payload: str
 
 
+def sentence_case(text: str) -> str:
+    """A text that starts a button with a capital, the rest as it is ("last 7 days" -> "Last 7 days";
+    buttons are in sentence case, while the same words inside a sentence stay lower case)."""
+    return text[:1].upper() + text[1:]
+
+
 def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
     """A button's text, shortened at a word boundary with "…" when it is too long."""
     text = " ".join(text.split())

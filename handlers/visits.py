@@ -188,8 +188,11 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
         text = ctx.t("Your request #{id} is saved. No volunteer is registered for your area yet; "
                      "a leader will see it.", id=request.id)
     else:
-        text = ctx.t("Your request #{id} was sent to {count} volunteer(s). I will tell you who takes it.",
-                     id=request.id, count=len({uid for uid, _ in notices}))
+        told = len({uid for uid, _reply in notices})
+        text = ctx.t.plural(
+            "Your request #{id} was sent to {n} volunteer. I will tell you when they take it.",
+            "Your request #{id} was sent to {n} volunteers. I will tell you who takes it.",
+            told, id=request.id)
     return [Reply(text), *(reply for _, reply in notices)]
 
 

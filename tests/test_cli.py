@@ -83,7 +83,7 @@ def test_console_renders_numbered_buttons_and_accepts_label(seeded):
 def test_console_speaks_vietnamese_by_default(seeded):
     """A new console user is greeted in Vietnamese."""
     result = gocua(seeded, "chat", "--user", "ba-tu", stdin="/start\n")
-    assert "Chào ba-tu!" in result.stdout
+    assert "Xin chào ông/bà ba-tu!" in result.stdout
 
 
 def test_python_dash_m_bot_and_help(tmp_path):

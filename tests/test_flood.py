@@ -22,7 +22,7 @@ from tests.test_metrics import scrape
 
 SLOW_DOWN = {
     "en": "You are sending messages very fast. Please wait a minute, then I will answer again.",
-    "vi": "Bạn đang gửi tin nhắn quá nhanh. Vui lòng chờ một phút, rồi tôi sẽ trả lời tiếp.",
+    "vi": "Tin nhắn đến nhanh quá. Xin chờ một phút, GoCua sẽ trả lời tiếp ạ.",
 }
 FLOOD = 300
 STEP = 0.2  # seconds between two messages of the flood: 300 of them within a minute

@@ -73,7 +73,9 @@ async def test_a_resident_pressing_leader_buttons_is_refused_and_audited(demo):
 
     vi = Talker(demo, "khach", lang="vi")
     await vi.press(f"st:{ward}:all:x:csv")
-    assert vi.text() == "Bạn không dùng được lệnh /stats. Gõ /help để xem các lệnh của bạn."
+    assert vi.text() == (
+        "Lệnh /stats chỉ dành cho tình nguyện viên và cán bộ ạ. "
+        "Ông/bà gõ /help để xem các lệnh ông/bà dùng được.")
 
 
 async def test_a_volunteer_pressing_leader_or_admin_buttons_is_refused_and_audited(demo):

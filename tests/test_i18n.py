@@ -25,7 +25,7 @@ def _extract(tmp_path: Path):
     out = tmp_path / "fresh.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-o", str(out),
+         "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-k", "plural:1,2", "-o", str(out),
          "bot", "handlers", "conversations", "db"],
         cwd=ROOT, check=True, capture_output=True,
     )
@@ -33,26 +33,45 @@ def _extract(tmp_path: Path):
         return read_po(fh)
 
 
+def _translated(message) -> bool:
+    """Every form of the message has a text (a counted text has one per plural form)."""
+    if message is None:
+        return False
+    forms = message.string if isinstance(message.string, tuple) else (message.string,)
+    return all(forms)
+
+
 def test_every_message_in_the_code_has_a_vietnamese_translation(tmp_path):
-    """Extracting texts from the code finds none without a Vietnamese translation."""
+    """Extracting texts from the code finds none without a Vietnamese translation (resident
+    versions and plural forms included)."""
     vi = _catalog("vi")
-    missing = [m.id for m in _extract(tmp_path) if m.id and not (vi.get(m.id) and vi.get(m.id).string)]
+    missing = [m.id for m in _extract(tmp_path) if m.id and not _translated(vi.get(m.id, context=m.context))]
     assert missing == [], f"no Vietnamese for: {missing[:10]}"
 
 
 def test_every_message_in_the_code_is_in_the_english_catalog(tmp_path):
     """The English catalog knows every msgid (run `make locales` after adding texts)."""
     en = _catalog("en")
-    missing = [m.id for m in _extract(tmp_path) if m.id and en.get(m.id) is None]
+    missing = [m.id for m in _extract(tmp_path) if m.id and en.get(m.id, context=m.context) is None]
     assert missing == []
+
+
+def _placeholders(text: str) -> list[str]:
+    return sorted(PLACEHOLDER.findall(text))
 
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
 def test_placeholders_survive_translation(locale):
-    """A translation keeps exactly the {placeholders} of its source text."""
-    wrong = [
-        m.id for m in _catalog(locale)
-        if m.id and m.string
-        and sorted(PLACEHOLDER.findall(str(m.id))) != sorted(PLACEHOLDER.findall(str(m.string)))
-    ]
+    """A translation keeps exactly the {placeholders} of its source text (each plural form those
+    of the plural text, the count {n} aside)."""
+    wrong = []
+    for m in _catalog(locale):
+        if not m.id or not m.string:
+            continue
+        if isinstance(m.id, tuple):
+            expected = set(PLACEHOLDER.findall(m.id[1])) - {"n"}
+            wrong += [m.id for form in m.string
+                      if form and set(PLACEHOLDER.findall(form)) - {"n"} != expected]
+        elif _placeholders(m.id) != _placeholders(m.string):
+            wrong.append(m.id)
     assert wrong == []

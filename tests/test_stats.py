@@ -87,9 +87,9 @@ async def test_periods_count_activity_inside_them(demo, people, clock):
     await lan.say("/stats")
     assert "Reached: 0" in lan.text()
     assert "No procedures in this period yet." in lan.text()
-    await lan.press(payload_of(lan, "all time"))
+    await lan.press(payload_of(lan, "All time"))
     assert "Reached: 1" in lan.text() and "Residence confirmation (CT07): 1 / 1 / 0" in lan.text()
-    assert any(label.startswith("✓ all time") for label, _ in lan.buttons())
+    assert any(label.startswith("✓ All time") for label, _ in lan.buttons())
 
 
 async def test_a_leader_never_sees_outside_her_area(demo, people):

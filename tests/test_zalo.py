@@ -34,7 +34,7 @@ from bot.channels.zalo_api import RetryPolicy, ZaloAPI, ZaloError, ZaloUnauthori
 from bot.config import ConfigError, Settings
 from bot.seed_demo import seed_demo
 from db.models import ProcessedUpdate, SharedFile
-from handlers.i18n import translator
+from handlers.i18n import RESIDENT, translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Attachment, Button, Incoming, Reply
 from tests.chat import all_rows
@@ -42,6 +42,7 @@ from tests.fakes.zalo_api import MAX_TEXT, FakeZaloAPI
 
 SECRET = "test-secret-123"  # the `settings` fixture's webhook secret
 VI, EN = translator("vi"), translator("en")
+RESIDENT_VI = translator("vi", RESIDENT)  # what a Zalo user without a role reads
 
 
 def free_port() -> int:
@@ -154,7 +155,7 @@ async def test_polling_start_and_numbered_language_choice(polling: FakeZaloAPI) 
     api = polling
     assert api.calls_to("deleteWebhook") == [{}] and api.webhook["url"] == ""
     hello = await ask(api, "u100", "/start")
-    assert hello.startswith("Chào User u100!") and "GoCua" in hello
+    assert hello.startswith("Xin chào ông/bà User u100!") and "GoCua" in hello
 
     choose = await ask(api, "u100", "/lang")
     assert choose.endswith("\n\n1. Tiếng Việt\n2. English")
@@ -181,12 +182,12 @@ async def test_polling_keeps_each_chat_in_order_and_chats_in_parallel(
     monkeypatch.setattr(app.core, "handle", slow)
     api.push(api.text("slow", "/help"), api.text("slow", "/lang"), api.text("fast", "/lang"))
     [fast] = await api.wait_for("sendMessage", where=to("fast"))
-    assert fast["text"].startswith(VI("Choose your language:"))
+    assert fast["text"].startswith(RESIDENT_VI("Choose your language:"))
     await asyncio.sleep(0.1)
     assert api.sent_texts("slow") == []
     release.set()
     sent = await api.wait_for("sendMessage", count=2, where=to("slow"))
-    assert "/lang" in sent[0]["text"] and sent[1]["text"].startswith(VI("Choose your language:"))
+    assert "/lang" in sent[0]["text"] and sent[1]["text"].startswith(RESIDENT_VI("Choose your language:"))
 
 
 async def test_polling_chart_sent_as_a_photo_served_by_the_bot(zalo_settings: Settings, app: App,
@@ -223,7 +224,7 @@ async def test_webhook_checks_the_secret(webhook: FakeZaloAPI, app: App) -> None
     api = webhook
     assert api.webhook["secret_token"] == SECRET
     assert api.webhook["url"].endswith("/zalo/hook")
-    assert "Chào" in await say(api, "u200", "/start")
+    assert "Xin chào ông/bà" in await say(api, "u200", "/start")
     rows = await processed_rows(app)
     assert rows == 1
 
@@ -262,7 +263,7 @@ async def test_duplicate_deliveries_are_answered_once(webhook: FakeZaloAPI, app:
 async def test_stickers_and_images_get_a_text_only_answer(webhook: FakeZaloAPI) -> None:
     """A sticker, an image or an unsupported message is answered with the text-only note."""
     api = webhook
-    only_text = VI("I can only read text messages. Type /help to see what I can do.")
+    only_text = RESIDENT_VI("I can only read text messages. Type /help to see what I can do.")
     for update in (api.sticker("u400"), api.image("u400"), api.unsupported("u400")):
         assert (await api.post_webhook(update))[0] == 200
     assert api.sent_texts("u400") == [only_text] * 3
