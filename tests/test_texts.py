@@ -89,7 +89,7 @@ async def _visit_hai_van(talker: Talker) -> str:
     await talker.press(payload_of(talker, "Hải Vân"))
     await talker.press(payload_of(talker, "Tà Lang"))
     await talker.press("visit:skip")
-    await talker.press("visit:skip")
+    await talker.press("visit:known")  # no phone, no address
     return talker.last[0].text
 
 
