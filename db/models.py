@@ -121,8 +121,9 @@ class LinkCode(Base):
 class Household(Base):
     __tablename__ = "households"
     __table_args__ = (
-        # /stats reads households per area from this index alone (no table rows).
-        Index("ix_households_area_reached", "area_id", "last_step_at", "volunteer_id"),
+        # /stats reads households per area from this index alone (no table rows); archived
+        # households are left out by the last column.
+        Index("ix_households_area_reached", "area_id", "last_step_at", "volunteer_id", "archived_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,6 +139,9 @@ class Household(Base):
     # step records in the same transaction so that "households reached" is a count, not a
     # search through millions of step records.
     last_step_at: Mapped[datetime | None]
+    # Archived by a leader (a junk or duplicate record): kept with its history, restorable, but
+    # out of the stats and the lists. Who archived it and why is in the audit log.
+    archived_at: Mapped[datetime | None]
 
 
 class Resident(Base):

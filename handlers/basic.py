@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
-from db.models import Household
+from db.repo.households import count_for_volunteer
 from db.repo.invites import ClaimResult, claim_invite
 from db.repo.users import top_role
 from handlers.context import Context
@@ -44,9 +42,7 @@ async def greeting(ctx: Context) -> Reply:
         ))
     areas = ", ".join(sorted({g.area_name for g in ctx.grants if g.role == role}))
     if role == "volunteer":
-        count = await ctx.session.scalar(
-            select(func.count()).select_from(Household).where(Household.volunteer_id == ctx.user.id)
-        )
+        count = await count_for_volunteer(ctx.session, ctx.user.id)  # archived ones left out
         return Reply(t(
             "Hello {name}! You are a volunteer in {areas} and look after {count} households. "
             "Type /households to pick one, or /help.",
