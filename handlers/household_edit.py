@@ -149,7 +149,9 @@ async def ask_value(ctx: Context, household: Household, field: str, member: Resi
         now = {"m_name": member.name, "m_year": member.birth_year, "m_cccd": member.citizen_id_masked}[field]
         text = t(question, name=member.name, value=now or t(NOTHING))
     ctx.set_state({"dialog": DIALOG, "household_id": household.id, "field": field,
-                   "resident_id": member.id if member else None, "expects_text": True})
+                   "resident_id": member.id if member else None,
+                   # "12" is an address; for the other fields a short number picks an option.
+                   "expects_text": field == "address"})
     buttons = []
     if field == "phone" and household.phone:
         buttons.append(Button(t("Remove the phone"), f"ed:{household.id}:nophone"))

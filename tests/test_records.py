@@ -422,3 +422,24 @@ async def test_forged_correction_buttons_of_another_area_change_nothing(demo):
     assert (member.name, member.digital_ready) == ("Alăng Thị Nga", False)
     assert await audits(demo, "household.edit", "member.edit", "household.archive") == []
     assert (await audits(demo, "access.denied"))[-1].target == f"household:{hid}->area:danang.hoa-xuan"
+
+
+async def snapshot(app) -> list[tuple]:
+    rows = await all_rows(app, Household)
+    return [(h.head_name, h.address, h.phone, h.area_id, h.archived_at) for h in rows]
+
+
+@pytest.mark.parametrize("forged", [
+    "ed:99999999999999999999:head", "ed:-1:head", "ed::archive", "ed:1:to:99999999999999999999",
+    "ed:1:to:²", "mb:99999999999999999999", "mb:-1:name", "mb:", "mb:٣:ready:1", "ed:1:unknown",
+    "hh:1:add:no_such_flow:extra", "ed:1:keep", "ed:1:cardyear", "mb:1:ready:",
+])
+async def test_absurd_correction_buttons_are_out_of_date_not_errors(demo, forged):
+    """Correction buttons with impossible ids or verbs answer sensibly (never “went wrong”) and
+    change no household or member."""
+    before = await snapshot(demo)
+    for name in ("lan", "guest"):
+        talker = Talker(demo, name, lang="en")
+        await talker.press(forged)
+        assert talker.text() and "went wrong" not in talker.text(), (name, forged, talker.text())
+    assert await snapshot(demo) == before and await count_rows(demo, Resident) == 0
