@@ -443,3 +443,13 @@ async def test_absurd_correction_buttons_are_out_of_date_not_errors(demo, forged
         await talker.press(forged)
         assert talker.text() and "went wrong" not in talker.text(), (name, forged, talker.text())
     assert await snapshot(demo) == before and await count_rows(demo, Resident) == 0
+
+
+async def test_a_list_command_leaves_a_correction_half_way(demo):
+    """/households typed while a correction waits for a value ends it: the next text changes nothing."""
+    an = Talker(demo, "an", lang="en")
+    await open_correction(an, "HV-TL-001", "Head of household")
+    await an.say("/households")
+    await an.say("Tên Gõ Nhầm")
+    assert (await the_household(demo, "HV-TL-001")).head_name == "Alăng Văn Tư"
+    assert await audits(demo, "household.edit") == []
