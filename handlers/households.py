@@ -99,7 +99,7 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     hh = page.household
     lines = [f"🏠 {hh.code} · {hh.head_name}", f"{hh.address} · {page.area.name}"]
     if hh.archived_at is not None:
-        lines.append(household_edit.archived_line(ctx, hh))
+        lines.append(household_place.archived_line(ctx, hh))
     if hh.phone:
         lines.append(f"☎ {hh.phone}")
     lines.append(t("Volunteer: {name}", name=page.volunteer_name or t("nobody yet")))
@@ -485,4 +485,4 @@ async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,
     return [added, await render_page(ctx, household)]
 
 
-from handlers import household_edit  # noqa: E402  registers the correction buttons and dialog
+from handlers import household_edit, household_place  # noqa: E402  registers the correction buttons and dialog

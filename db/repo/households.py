@@ -203,6 +203,6 @@ async def move_household(session: AsyncSession, household: Household, area: Area
     """Correct a household's village: its runs and step records count in the new area too (they
     carry a copy of the area for the reports)."""
     household.area_id = area.id
-    run_ids = select(FlowRun.id).where(FlowRun.household_id == household.id).scalar_subquery()
+    run_ids = select(FlowRun.id).where(FlowRun.household_id == household.id)
     await session.execute(update(FlowRun).where(FlowRun.household_id == household.id).values(area_id=area.id))
     await session.execute(update(StepRecord).where(StepRecord.run_id.in_(run_ids)).values(area_id=area.id))
