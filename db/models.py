@@ -189,8 +189,9 @@ class FlowRun(Base):
     flow_id: Mapped[str] = mapped_column(String(60))
     flow_version: Mapped[int] = mapped_column(Integer)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
-    # The household's area, copied when the run starts (households do not move): reports count
-    # runs per area without joining two million rows to households.
+    # The household's area, copied when the run starts (and rewritten with the household's when
+    # a volunteer corrects its village): reports count runs per area without joining two
+    # million rows to households.
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -218,8 +219,9 @@ class StepRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("flow_runs.id"), index=True)
-    # The run's procedure and area, copied (they never change): a city's reports aggregate two
-    # million records per area and procedure without joining them to runs.
+    # The run's procedure and area, copied (the area changes only when a household's village is
+    # corrected): a city's reports aggregate two million records per area and procedure without
+    # joining them to runs.
     flow_id: Mapped[str] = mapped_column(String(60))
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     step_id: Mapped[str] = mapped_column(String(60))

@@ -1,10 +1,10 @@
-"""Corrections to a household's record and its members; archiving and restoring by a leader.
+"""Corrections to a household's record and its members, from the household page.
 
-Volunteers correct the head's name, the address, the phone and the village of a household they
-may work on, and a member's name, year of birth, citizen ID and digital-ready flag. A leader of
-the area archives a household (kept with its history, out of the stats and the lists) and
-restores it. Button data only names what to change: who may change it is checked here on the
-server every time, and every change goes to the audit log with its value before.
+Volunteers correct the head's name, the address and the phone of a household they may work on,
+and a member's name, year of birth, citizen ID and digital-ready flag (the village, and
+archiving by a leader: household_place.py). Button data only names what to change: who may
+change it is checked here on the server every time, and every change goes to the audit log
+with its value before.
 
 A value that is valid but doubtful (a name typed at random, a phone or citizen ID already
 recorded in the ward, a citizen ID whose year of birth differs) is kept as pending in the
