@@ -134,7 +134,8 @@ async def member_menu(ctx: Context, household: Household, member: Resident) -> l
     ready = (Button(t("Not digital-ready"), f"mb:{member.id}:ready:0") if member.digital_ready
              else Button(t("Mark digital-ready"), f"mb:{member.id}:ready:1"))
     buttons = (Button(t("Name"), f"mb:{member.id}:name"), Button(t("Year of birth"), f"mb:{member.id}:year"),
-               Button(t("Citizen ID"), f"mb:{member.id}:cccd"), ready, back_button(ctx, household.id))
+               Button(t("Citizen ID"), f"mb:{member.id}:cccd"), ready,
+               Button(t("Remove this member"), f"mb:{member.id}:remove"), back_button(ctx, household.id))
     return [Reply(t("Member of {code}: {facts}. What to correct?", code=household.code,
                     facts=", ".join(facts)), buttons=buttons)]
 
@@ -213,7 +214,39 @@ async def member_button(ctx: Context, rest: str) -> list[Reply]:
         return [await ask_value(ctx, household, f"m_{verb}", member)]
     if verb == "ready" and arg in ("0", "1"):
         return await save(ctx, household, area, "m_ready", arg == "1", member=member)
+    if verb in ("remove", "removed"):
+        return await remove_member(ctx, household, member, confirmed=verb == "removed")
     return [out_of_date(ctx)]
+
+
+async def remove_member(ctx: Context, household: Household, member: Resident, *,
+                        confirmed: bool) -> list[Reply]:
+    """A member added by mistake goes (audited, the citizen ID only masked); one that procedures
+    were recorded for stays, to be corrected instead."""
+    from sqlalchemy import func, select
+
+    from db.models import FlowRun
+    from handlers.households import render_page
+
+    t = ctx.t
+    runs = await ctx.session.scalar(select(func.count()).select_from(FlowRun)
+                                    .where(FlowRun.resident_id == member.id)) or 0
+    if runs:
+        return [Reply(t("Procedures were recorded for {name}, so the member stays; correct the "
+                        "details instead.", name=member.name), buttons=(back_button(ctx, household.id),))]
+    if not confirmed:
+        return [Reply(t("Remove {name} from {code}? Only do this for a member added by mistake.",
+                        name=member.name, code=household.code),
+                      buttons=(Button(t("Yes, remove"), f"mb:{member.id}:removed"),
+                               back_button(ctx, household.id)))]
+    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="member.remove",
+                             target=f"household:{household.code}/member:{member.id}",
+                             details={"name": member.name, "birth_year": member.birth_year,
+                                      "citizen_id": member.citizen_id_masked}))
+    await ctx.session.delete(member)
+    await ctx.session.flush()
+    return [Reply(t("{name} removed from {code}.", name=member.name, code=household.code)),
+            await render_page(ctx, household)]
 
 
 # ---------------------------------------------------------------- typed values

@@ -453,3 +453,36 @@ async def test_a_list_command_leaves_a_correction_half_way(demo):
     await an.say("Tên Gõ Nhầm")
     assert (await the_household(demo, "HV-TL-001")).head_name == "Alăng Văn Tư"
     assert await audits(demo, "household.edit") == []
+
+
+async def test_a_member_added_by_mistake_can_be_removed_but_not_one_with_procedures(demo):
+    """A member without procedures is removed after confirming (audited, ID masked); a member a
+    procedure was recorded for stays."""
+    an = Talker(demo, "an", lang="en")
+    await add_member(an, "HV-TL-001", "Nhầm Người", "1985", "048185001234")
+    [wrong] = await all_rows(demo, Resident)
+    await an.press(f"mb:{wrong.id}:remove")
+    assert an.text() == "Remove Nhầm Người from HV-TL-001? Only do this for a member added by mistake."
+    assert await count_rows(demo, Resident) == 1
+    await an.press(payload_of(an, "Yes, remove"))
+    assert "Nhầm Người removed from HV-TL-001." in an.text() and "No members recorded yet." in an.text()
+    assert await count_rows(demo, Resident) == 0
+    [removed] = await audits(demo, "member.remove")
+    assert removed.details == {"name": "Nhầm Người", "birth_year": 1985, "citizen_id": "0481******34"}
+    await an.press(f"mb:{wrong.id}:removed")  # pressed again: the member is gone
+    assert an.text().startswith(OUT_OF_DATE)
+
+    await an.press(f"hh:{wrong.household_id}:flow:smartphone_skills")
+    await an.press(payload_of(an, "Add a member"))
+    await an.say("Alăng Thị Nga")
+    await an.press("member:skip")
+    await an.press("member:skip")
+    [nga] = await all_rows(demo, Resident)
+    await an.press(f"mb:{nga.id}:removed")
+    assert an.text().startswith("Procedures were recorded for Alăng Thị Nga, so the member stays")
+    assert await count_rows(demo, Resident) == 1
+
+    binh = Talker(demo, "binh", lang="en")
+    await binh.press(f"mb:{nga.id}:removed")
+    assert binh.text() == NOT_YOURS
+    assert await count_rows(demo, Resident) == 1
