@@ -38,6 +38,7 @@ MAX_RAW = 2000  # no validator looks further than this into a text
 MIN_YEAR = 1900
 MAX_NUMBER = 1_000_000
 MAX_TEXT = 500
+MAX_ADDRESS = 300
 
 TOO_LONG = N_("That answer is far too long ({count} characters).")
 EMPTY = N_("The answer is empty. Please type it.")
@@ -48,12 +49,11 @@ CCCD_COUNT = N_("A citizen ID has 12 digits; you sent {count}.")
 CCCD_PROVINCE = N_("The first three digits {code} are not a province code.")
 CCCD_FUTURE = N_("Digits 4 to 6 give a birth year after this year ({year}).")
 
-PHONE_HINT = N_("Type the mobile number, e.g. 0905123456.")
+PHONE_HINT = N_("Type the phone number, e.g. 0905123456 (a landline: 02363822123).")
 PHONE_NOT_DIGITS = N_("A phone number has only digits (0–9), optionally starting with +84.")
 PHONE_SHAPE = N_("A Vietnamese mobile number has 10 digits and starts with 03, 05, 07, 08 or 09.")
 PHONE_COUNT = N_("A Vietnamese mobile number has 10 digits; you sent {count}.")
-PHONE_LANDLINE = N_("That is a landline number (02…). Please give a mobile number.")
-LANDLINE_COUNT = N_("A landline number (02…) has 10 or 11 digits with its area code; you sent {count}.")
+PHONE_LANDLINE_COUNT = N_("A landline number (02…) has 10 or 11 digits; you sent {count}.")
 
 DATE_HINT = N_("Type the date as dd/mm/yyyy, e.g. 05/03/2025.")
 DATE_FORMAT = N_("Write the date as dd/mm/yyyy, for example 05/03/2025.")
@@ -63,6 +63,10 @@ DATE_TOO_OLD = N_("The year must be {min} or later.")
 
 YEAR_HINT = N_("Type the year with 4 digits, e.g. 1950.")
 YEAR_FORMAT = N_("Write the year with 4 digits, for example 1950.")
+
+ADDRESS_HINT = N_("Type the address or a landmark, e.g. Thôn Tà Lang, near the school.")
+ADDRESS_NO_WORDS = N_("An address needs at least one letter or number, e.g. Thôn Tà Lang, near the school.")
+ADDRESS_LONG = N_("An address has at most {max} characters; you sent {count}.")
 YEAR_RANGE = N_("The year must be between {min} and {max}.")
 
 NAME_HINT = N_("Type the full name, e.g. Nguyễn Văn An.")
@@ -85,7 +89,8 @@ _PHONE_SEPARATORS = re.compile(r"[\s.\-()]+")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _DATE = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", re.ASCII)
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
-_YEAR = re.compile(r"\d{4}", re.ASCII)
+# "1960", "năm 1960", "sinh năm 1960", "1960." (also without diacritics, or "year 1960")
+_YEAR = re.compile(r"(?:(?:sinh\s+)?n[aă]m\s+|year\s+)?(\d{4})\s*\.?", re.ASCII | re.IGNORECASE)
 _NUMBER = re.compile(r"\d+|\d{1,3}(?:[.,\s]\d{3})+", re.ASCII)
 _NAME_PUNCT = frozenset(" '’-.")
 _MOBILE_SECOND_DIGIT = frozenset("35789")
@@ -138,7 +143,8 @@ def hash_cccd(number: str, key: bytes) -> str:
 
 
 def validate_phone(raw: str, today: date) -> Result:
-    """A Vietnamese mobile number (0…, 84… or +84…); returns it as 0xxxxxxxxx."""
+    """A Vietnamese mobile (10 digits) or landline (02…, 10–11 digits) number, written 0…, 84… or
+    +84…; returns it as 0 and the digits."""
     text = _clean(raw, limit=100)
     if isinstance(text, ErrorMessage):
         return None, text
@@ -149,7 +155,7 @@ def validate_phone(raw: str, today: date) -> Result:
         return _error(PHONE_NOT_DIGITS)
     if digits.startswith("840") and len(digits) == 12:
         local = digits[2:]
-    elif digits.startswith("84") and (plus or len(digits) == 11):
+    elif digits.startswith("84") and (plus or len(digits) == 11 or digits.startswith("842")):
         local = "0" + digits[2:]
     elif plus:
         return _error(PHONE_SHAPE)
@@ -157,33 +163,14 @@ def validate_phone(raw: str, today: date) -> Result:
         local = digits
     if not local.startswith("0"):
         return _error(PHONE_SHAPE)
+    if local.startswith("02"):  # a landline: 02 + area code + subscriber number
+        if len(local) not in (10, 11):
+            return _error(PHONE_LANDLINE_COUNT, count=len(local))
+        return local, None
     if len(local) != 10:
         return _error(PHONE_COUNT, count=len(local))
-    if local[1] == "2":
-        return _error(PHONE_LANDLINE)
     if local[1] not in _MOBILE_SECOND_DIGIT:
         return _error(PHONE_SHAPE)
-    return local, None
-
-
-def validate_contact_phone(raw: str, today: date) -> Result:
-    """A number to call someone on: a mobile (validate_phone) or a landline with its area code,
-    02… with 10 or 11 digits (0…, 84… or +84…); returns it as 0xxxxxxxxx(x)."""
-    value, error = validate_phone(raw, today)
-    if error is None:
-        return value, None
-    text = _clean(raw, limit=100)
-    if isinstance(text, ErrorMessage):
-        return None, text
-    compact = _PHONE_SEPARATORS.sub("", text)
-    digits = compact.removeprefix("+")
-    if not _ASCII_DIGITS.fullmatch(digits):
-        return None, error
-    local = "0" + digits[2:] if digits.startswith("842") else digits
-    if not local.startswith("02"):
-        return None, error
-    if not 10 <= len(local) <= 11:
-        return _error(LANDLINE_COUNT, count=len(local))
     return local, None
 
 
@@ -211,13 +198,14 @@ def validate_date(raw: str, today: date) -> Result:
 
 
 def validate_year(raw: str, today: date) -> Result:
-    """A four-digit year from 1900 to this year; returns an int."""
+    """A four-digit year from 1900 to this year ("1960", "năm 1960", "1960."); returns an int."""
     text = _clean(raw, limit=100)
     if isinstance(text, ErrorMessage):
         return None, text
-    if not _YEAR.fullmatch(text):
+    match = _YEAR.fullmatch(unicodedata.normalize("NFC", text).lower())
+    if not match:
         return _error(YEAR_FORMAT)
-    year = int(text)
+    year = int(match.group(1))
     if not MIN_YEAR <= year <= today.year:
         return _error(YEAR_RANGE, min=MIN_YEAR, max=today.year)
     return year, None
@@ -240,6 +228,74 @@ def validate_name(raw: str, today: date) -> Result:
     if len(text) > 100:
         return _error(NAME_LONG, count=len(text))
     return text, None
+
+
+# Rows of a keyboard, left to right: five keys in a row of one of them is typing, not a name.
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_MASH_RUN = 5
+_VOWELS = frozenset("aeiouy")
+_VOWELLESS_WORD = 4
+
+
+def _folded(text: str) -> str:
+    """Lower case, without diacritics (ư → u, đ → d)."""
+    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+
+
+def _has_key_run(word: str) -> bool:
+    return any(
+        word[i:i + _MASH_RUN] in row or word[i:i + _MASH_RUN][::-1] in row
+        for row in _KEY_ROWS for i in range(len(word) - _MASH_RUN + 1)
+    )
+
+
+def name_looks_typed_at_random(name: str) -> bool:
+    """A valid name that still looks like keyboard mashing ("asdfghjkl qwerty"): five keys in
+    sequence along a keyboard row, or a Latin word of four letters or more without a vowel.
+    Real names can trip it, so callers ask to confirm instead of refusing."""
+    for word in re.split(r"[\s\-.'’]+", _folded(name)):
+        if not word.isascii() or not word.isalpha():
+            continue
+        if _has_key_run(word):
+            return True
+        if len(word) >= _VOWELLESS_WORD and not _VOWELS & set(word):
+            return True
+    return False
+
+
+# Digit 4 of a citizen ID: the century of birth and the sex (even: male, odd: female).
+_CENTURIES = {"0": 1900, "1": 1900, "2": 2000, "3": 2000, "4": 2100, "5": 2100,
+              "6": 2200, "7": 2200, "8": 1800, "9": 1800}
+
+
+def cccd_birth_year(digits: str) -> int | None:
+    """The year of birth a 12-digit citizen ID encodes (digit 4: century, digits 5–6: year)."""
+    if len(digits) != 12 or not digits.isascii() or not digits.isdigit():
+        return None
+    return _CENTURIES[digits[3]] + int(digits[4:6])
+
+
+def cccd_year_conflict(digits: str, birth_year: int | None) -> int | None:
+    """The card's year of birth when it differs from `birth_year` (both known), else None."""
+    card_year = cccd_birth_year(digits)
+    if birth_year is None or card_year is None or card_year == birth_year:
+        return None
+    return card_year
+
+
+def validate_address(raw: str, today: date) -> Result:
+    """An address or landmark: free text (as `text`) with at least one letter or digit, at most
+    300 characters."""
+    value, error = validate_text(raw, today)
+    if error is not None:
+        return None, error
+    assert isinstance(value, str)
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in value):
+        return _error(ADDRESS_NO_WORDS)
+    if len(value) > MAX_ADDRESS:
+        return _error(ADDRESS_LONG, max=MAX_ADDRESS, count=len(value))
+    return value, None
 
 
 def validate_number(raw: str, today: date) -> Result:
@@ -279,6 +335,7 @@ VALIDATORS: dict[str, Validator] = {
     "name": validate_name,
     "number": validate_number,
     "text": validate_text,
+    "address": validate_address,
 }
 
 HINTS: dict[str, str] = {
@@ -289,6 +346,7 @@ HINTS: dict[str, str] = {
     "name": NAME_HINT,
     "number": NUMBER_HINT,
     "text": TEXT_HINT,
+    "address": ADDRESS_HINT,
 }
 
 

@@ -121,8 +121,9 @@ class LinkCode(Base):
 class Household(Base):
     __tablename__ = "households"
     __table_args__ = (
-        # /stats reads households per area from this index alone (no table rows).
-        Index("ix_households_area_reached", "area_id", "last_step_at", "volunteer_id"),
+        # /stats reads households per area from this index alone (no table rows); archived
+        # households are left out by the last column.
+        Index("ix_households_area_reached", "area_id", "last_step_at", "volunteer_id", "archived_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,6 +139,9 @@ class Household(Base):
     # step records in the same transaction so that "households reached" is a count, not a
     # search through millions of step records.
     last_step_at: Mapped[datetime | None]
+    # Archived by a leader (a junk or duplicate record): kept with its history, restorable, but
+    # out of the stats and the lists. Who archived it and why is in the audit log.
+    archived_at: Mapped[datetime | None]
 
 
 class Resident(Base):
@@ -185,8 +189,9 @@ class FlowRun(Base):
     flow_id: Mapped[str] = mapped_column(String(60))
     flow_version: Mapped[int] = mapped_column(Integer)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
-    # The household's area, copied when the run starts (households do not move): reports count
-    # runs per area without joining two million rows to households.
+    # The household's area, copied when the run starts (and rewritten with the household's when
+    # a volunteer corrects its village): reports count runs per area without joining two
+    # million rows to households.
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -214,8 +219,9 @@ class StepRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("flow_runs.id"), index=True)
-    # The run's procedure and area, copied (they never change): a city's reports aggregate two
-    # million records per area and procedure without joining them to runs.
+    # The run's procedure and area, copied (the area changes only when a household's village is
+    # corrected): a city's reports aggregate two million records per area and procedure without
+    # joining them to runs.
     flow_id: Mapped[str] = mapped_column(String(60))
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     step_id: Mapped[str] = mapped_column(String(60))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
-from db.models import Household
+from db.repo.households import count_for_volunteer
 from db.repo.invites import ClaimResult, claim_invite
 from db.repo.users import top_role
 from handlers.context import Context
@@ -47,9 +45,7 @@ async def greeting(ctx: Context) -> Reply:
             "services, type /visit to ask a volunteer to come to your home, or /help."))
     areas = ", ".join(sorted({g.area_name for g in ctx.grants if g.role == role}))
     if role == "volunteer":
-        count = await ctx.session.scalar(
-            select(func.count()).select_from(Household).where(Household.volunteer_id == ctx.user.id)
-        ) or 0
+        count = await count_for_volunteer(ctx.session, ctx.user.id)  # archived ones left out
         return Reply(salutation(ctx) + " " + t.plural(
             "You are a volunteer in {areas} and look after {n} household. "
             "Type /households to open it, or /help.",

@@ -101,11 +101,12 @@ async def choose_person(ctx: Context, household: Household, arg: str) -> list[Re
         if not members:
             if needs_person(flow):
                 return [Reply(ctx.t("First add the person this is for: press “Add a member”."),
-                              buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add"),))]
+                              buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"),))]
             return await start_run(ctx, household, flow, None)
         buttons = [Button(button_label(m.name), f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
         if not needs_person(flow):
             buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
+        buttons.append(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"))
         return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
     person = button_id(raw_person)
     if person == 0 and not needs_person(flow):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from conversations.validators import name_looks_typed_at_random
 from db.models import Area, AuditLog, Household, Resident
 from db.repo.households import (
     VOLUNTEER_LOAD,
@@ -11,6 +12,7 @@ from db.repo.households import (
     count_for_volunteer,
     household_by_code,
     household_page,
+    household_with_phone,
     next_household_code,
     progress_of_volunteer,
     volunteers_of_area,
@@ -31,6 +33,7 @@ MAX_LIST_BUTTONS = 30
 @command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
 async def list_households(ctx: Context, args: str) -> list[Reply]:
     t = ctx.t
+    household_edit.leave_edit(ctx)
     rows = await progress_of_volunteer(ctx.session, ctx.user.id)
     if not rows:
         return [Reply(t("You have no households yet. Add one with /new."))]
@@ -58,6 +61,7 @@ def _progress_label(p: HouseholdProgress) -> str:
 
 @command("/household", roles=STAFF, help=N_("open a household: /household CODE"), order=11)
 async def open_household(ctx: Context, args: str) -> list[Reply]:
+    household_edit.leave_edit(ctx)
     if not args:
         return [Reply(ctx.t("Which household? Send /household CODE, e.g. /household HV-TL-001, "
                             "or pick one in /households."))]
@@ -94,6 +98,8 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     page = await household_page(ctx.session, household)
     hh = page.household
     lines = [f"🏠 {hh.code} · {hh.head_name}", f"{hh.address} · {page.area.name}"]
+    if hh.archived_at is not None:
+        lines.append(household_place.archived_line(ctx, hh))
     if hh.phone:
         lines.append(f"☎ {hh.phone}")
     lines.append(t("Volunteer: {name}", name=page.volunteer_name or t("nobody yet")))
@@ -129,9 +135,15 @@ async def render_page(ctx: Context, household: Household) -> Reply:
                 label = button_label(t("Resume: {flow}", flow=title))
                 buttons.append(Button(label, f"run:{run.run_id}:resume"))
     lines += stopped
+    if hh.archived_at is not None:
+        if can_reassign(ctx, page.area):
+            return Reply("\n".join(lines), buttons=(Button(t("Restore"), f"ed:{hh.id}:restore"),))
+        lines.append(t("A leader of the area can restore it. Your households: /households"))
+        return Reply("\n".join(lines))
     buttons += restart
     buttons.append(Button(t("Start a procedure"), f"hh:{hh.id}:start"))
     buttons.append(Button(t("Add a member"), f"hh:{hh.id}:add"))
+    buttons.append(Button(t("Correct details"), f"hh:{hh.id}:edit"))
     if can_reassign(ctx, page.area):
         buttons.append(Button(t("Reassign"), f"hh:{hh.id}:reassign"))
     return Reply("\n".join(lines), buttons=tuple(buttons))
@@ -146,10 +158,20 @@ async def household_button(ctx: Context, rest: str) -> list[Reply]:
     household, area = loaded
     verb, _, arg = action.partition(":")
     if verb == "":
+        household_edit.leave_edit(ctx)
         return [await render_page(ctx, household)]
+    if household.archived_at is not None:
+        return [Reply(ctx.t(household_edit.ARCHIVED, code=household.code),
+                      buttons=(household_edit.back_button(ctx, household.id),))]
+    if verb == "edit":
+        return await household_edit.edit_menu(ctx, household, area)
     if verb == "add":
-        ctx.set_state({"dialog": "add_member", "step": "name", "household_id": household.id})
-        return [Reply(ctx.t("New member of {code}: send their full name (or /cancel).", code=household.code))]
+        # Started from a procedure (arg: its flow id): once added, the member's run starts.
+        then_flow = arg if arg and ctx.services.flows is not None and arg in ctx.services.flows else None
+        ctx.set_state({"dialog": "add_member", "step": "name", "household_id": household.id,
+                       "then_flow": then_flow})
+        return [Reply(ctx.t("New member of {code}: send their full name (or /cancel).", code=household.code),
+                      buttons=(household_edit.back_button(ctx, household.id),))]
     if verb == "reassign":
         return await offer_reassign(ctx, household, area)
     if verb == "to":
@@ -238,7 +260,30 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
         return [Reply(ctx.t("New household (2/4). Full name of the head of household?"))]
     if verb == "skip" and state.get("step") == "phone":
         return await _create_household(ctx, state["data"], None)
+    pending = state.get("pending")
+    if verb == "keep" and pending is not None:
+        data = dict(state.get("data") or {})
+        if state.get("step") == "head":
+            data["head_name"] = pending
+            ctx.set_state({**state, "step": "address", "pending": None, "data": data})
+            return [Reply(ctx.t("New household (3/4). Address or a landmark to find the house?"))]
+        if state.get("step") == "phone":
+            return await _create_household(ctx, data, pending, confirmed=True)
+    if verb == "retype" and pending is not None:
+        ctx.set_state({**state, "pending": None})
+        if state.get("step") == "head":
+            return [Reply(ctx.t("New household (2/4). Full name of the head of household?"))]
+        return [Reply(ctx.t("New household (4/4). Phone number of the household? (optional)"),
+                      buttons=(Button(ctx.t("Skip"), "new:skip"),))]
+    if verb == "stop":
+        ctx.set_state(None)
+        return [Reply(ctx.t("Cancelled. Nothing was saved. Type /help to see what you can do."))]
     return [out_of_date(ctx)]
+
+
+def _new_doubt(ctx: Context, warnings: list[str]) -> Reply:
+    return household_edit.confirm_reply(ctx, warnings, "new", card_year=None,
+                                        cancel=Button(ctx.t("Cancel"), "new:stop"))
 
 
 @dialog("new_household")
@@ -252,25 +297,36 @@ async def new_household_text(ctx: Context, text: str) -> list[Reply]:
         value, error = check("name", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values) + "\n" + t("Full name of the head of household?"))]
-        ctx.set_state({**state, "step": "address", "data": {**data, "head_name": value}})
+        if name_looks_typed_at_random(str(value)):
+            ctx.set_state({**state, "pending": value})
+            return [_new_doubt(ctx, [t(household_edit.ODD_NAME, name=value)])]
+        ctx.set_state({**state, "step": "address", "pending": None, "data": {**data, "head_name": value}})
         return [Reply(t("New household (3/4). Address or a landmark to find the house?"))]
     if step == "address":
-        value, error = check("text", text, ctx.now)
+        value, error = check("address", text, ctx.now)
         if error:
-            return [Reply(t(error.msgid, **error.values))]
-        ctx.set_state({**state, "step": "phone", "data": {**data, "address": value[:300]}})
+            again = t("Address or a landmark to find the house?")
+            return [Reply(t(error.msgid, **error.values) + "\n" + again)]
+        ctx.set_state({**state, "step": "phone", "data": {**data, "address": value}})
         return [Reply(t("New household (4/4). Phone number of the household? (optional)"),
                       buttons=(Button(t("Skip"), "new:skip"),))]
     if step == "phone":
         value, error = check("phone", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=(Button(t("Skip"), "new:skip"),))]
+        area = await ctx.session.get(Area, int(data.get("area_id", 0)))
+        same = await household_with_phone(ctx.session, area, str(value)) if area else None
+        if same:
+            ctx.set_state({**state, "pending": value})
+            return [_new_doubt(ctx, [t(household_edit.SAME_PHONE, code=same, phone=value)])]
         return await _create_household(ctx, data, value)
     ctx.set_state(None)
     return [out_of_date(ctx)]
 
 
-async def _create_household(ctx: Context, data: dict, phone: str | None) -> list[Reply]:
+async def _create_household(
+    ctx: Context, data: dict, phone: str | None, *, confirmed: bool = False
+) -> list[Reply]:
     area = await ctx.session.get(Area, int(data["area_id"]))
     if area is None or not covers(ctx, area.code, STAFF):
         ctx.set_state(None)
@@ -291,6 +347,9 @@ async def _create_household(ctx: Context, data: dict, phone: str | None) -> list
     if household is None:
         return [Reply(ctx.t("Sorry, something went wrong and nothing was saved. Please try again."))]
     ctx.set_state(None)
+    if confirmed:  # saved although another household of the ward has this phone
+        ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.duplicate_kept",
+                                 target=f"household:{household.code}", details={"field": "phone"}))
     replies = [Reply(ctx.t("Household {code} added. You look after it.", code=household.code))]
     count = await count_for_volunteer(ctx.session, ctx.user.id)
     if count > VOLUNTEER_LOAD:
@@ -302,70 +361,131 @@ async def _create_household(ctx: Context, data: dict, phone: str | None) -> list
 
 # ---------------------------------------------------------------- members
 
+CCCD_QUESTION = N_("Citizen ID number (12 digits)? Optional; only a masked form is kept.")
+
+
+async def _member_household(ctx: Context) -> tuple[Household, Area] | None:
+    """The household the add-member dialog adds to, if this user may still work on it."""
+    household = await row_of_button(ctx.session, Household, str(ctx.state.get("household_id", "")))
+    area = await ctx.session.get(Area, household.area_id) if household else None
+    if household is None or area is None or not can_work_on(ctx, household, area) \
+            or household.archived_at is not None:
+        return None
+    return household, area
+
+
+def _member_doubt(ctx: Context, household: Household, warnings: list[str], card_year: int | None) -> Reply:
+    return household_edit.confirm_reply(ctx, warnings, "member", card_year=card_year,
+                                        cancel=household_edit.back_button(ctx, household.id))
+
+
 @dialog("add_member")
 async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
-    state = ctx.state
-    household = await ctx.session.get(Household, int(state.get("household_id", 0)))
-    area = await ctx.session.get(Area, household.area_id) if household else None
-    if household is None or area is None or not can_work_on(ctx, household, area):
+    state = {**ctx.state, "pending": None}  # a typed answer replaces a value waiting to be confirmed
+    loaded = await _member_household(ctx)
+    if loaded is None:
         ctx.set_state(None)
         return [out_of_date(ctx)]
+    household, area = loaded
     step = state.get("step")
     skip = (Button(t("Skip"), "member:skip"),)
     if step == "name":
         value, error = check("name", text, ctx.now)
         if error:
-            return [Reply(t(error.msgid, **error.values))]
-        ctx.set_state({**state, "step": "year", "name": value})
-        return [Reply(t("Year of birth of {name}? (optional)", name=value), buttons=skip)]
+            return [Reply(t(error.msgid, **error.values) + "\n" + t("Send their full name (or /cancel)."),
+                          buttons=(household_edit.back_button(ctx, household.id),))]
+        if name_looks_typed_at_random(str(value)):
+            ctx.set_state({**state, "pending": value})
+            return [_member_doubt(ctx, household, [t(household_edit.ODD_NAME, name=value)], None)]
+        return _ask_year(ctx, state, str(value))
     if step == "year":
         value, error = check("year", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
         ctx.set_state({**state, "step": "cccd", "year": int(value)})
-        return [Reply(t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
-                      buttons=skip)]
+        return [Reply(t(CCCD_QUESTION), buttons=skip)]
     if step == "cccd":
         value, error = check("cccd", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
-        return await _save_member(ctx, household, value)
+        cccd = household_edit.citizen_id_value(ctx, str(value), state.get("year"))
+        warnings = await household_edit.doubts(ctx, household, area, "m_cccd", cccd,
+                                               birth_year=state.get("year"))
+        if warnings:
+            ctx.set_state({**state, "pending": cccd})
+            return [_member_doubt(ctx, household, warnings, cccd["card_year"])]
+        return await _save_member(ctx, household, cccd)
     ctx.set_state(None)
     return [out_of_date(ctx)]
+
+
+def _ask_year(ctx: Context, state: dict, name: str) -> list[Reply]:
+    ctx.set_state({**state, "step": "year", "name": name, "pending": None})
+    return [Reply(ctx.t("Year of birth of {name}? (optional)", name=name),
+                  buttons=(Button(ctx.t("Skip"), "member:skip"),))]
 
 
 @payload("member")
 async def member_button(ctx: Context, rest: str) -> list[Reply]:
     state = ctx.state
-    if state.get("dialog") != "add_member" or rest != "skip":
+    if state.get("dialog") != "add_member":
         return [out_of_date(ctx)]
-    household = await ctx.session.get(Household, int(state.get("household_id", 0)))
-    if household is None:
+    loaded = await _member_household(ctx)
+    if loaded is None:
         ctx.set_state(None)
         return [out_of_date(ctx)]
-    if state.get("step") == "year":
+    household, _ = loaded
+    step, pending = state.get("step"), state.get("pending")
+    skip = (Button(ctx.t("Skip"), "member:skip"),)
+    if rest == "skip" and step == "year":
         ctx.set_state({**state, "step": "cccd", "year": None})
-        return [Reply(ctx.t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
-                      buttons=(Button(ctx.t("Skip"), "member:skip"),))]
-    if state.get("step") == "cccd":
+        return [Reply(ctx.t(CCCD_QUESTION), buttons=skip)]
+    if rest == "skip" and step == "cccd":
         return await _save_member(ctx, household, None)
-    return [Reply(ctx.t("Please send the name (or /cancel)."))]
+    if rest == "keep" and pending is not None:
+        if step == "name":
+            return _ask_year(ctx, state, str(pending))
+        if step == "cccd":
+            return await _save_member(ctx, household, pending, confirmed=True)
+    if rest == "cardyear" and step == "cccd" and isinstance(pending, dict) and pending.get("card_year"):
+        ctx.set_state({**state, "year": int(pending["card_year"])})
+        return await _save_member(ctx, household, {**pending, "card_year": None}, confirmed=True)
+    if rest == "retype" and pending is not None:
+        ctx.set_state({**state, "pending": None})
+        if step == "name":
+            return [Reply(ctx.t("New member of {code}: send their full name (or /cancel).",
+                                code=household.code),
+                          buttons=(household_edit.back_button(ctx, household.id),))]
+        return [Reply(ctx.t(CCCD_QUESTION), buttons=skip)]
+    if step == "name":
+        return [Reply(ctx.t("Please send the name (or /cancel)."))]
+    return [out_of_date(ctx)]
 
 
-async def _save_member(ctx: Context, household: Household, cccd: str | None) -> list[Reply]:
-    from handlers.validation import hash_citizen_id, mask_citizen_id
-
+async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,
+                       confirmed: bool = False) -> list[Reply]:
+    """Add the member (a citizen ID only masked and hashed); when the dialog was started from a
+    procedure, go on with that procedure for the new member."""
     state = ctx.state
     resident = Resident(
         household_id=household.id, name=state["name"], birth_year=state.get("year"),
-        citizen_id_masked=mask_citizen_id(cccd) if cccd else None,
-        citizen_id_hash=hash_citizen_id(cccd, ctx.services.settings.secret_key) if cccd else None,
+        citizen_id_masked=cccd["masked"] if cccd else None,
+        citizen_id_hash=cccd["hash"] if cccd else None,
         digital_ready=False, created_at=ctx.now,
     )
     ctx.session.add(resident)
     await ctx.session.flush()
     ctx.set_state(None)
-    return [Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code)),
-            await render_page(ctx, household)]
+    if confirmed:
+        ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="member.doubt_kept",
+                                 target=f"household:{household.code}/member:{resident.id}",
+                                 details={"citizen_id": resident.citizen_id_masked}))
+    added = Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code))
+    then_flow = state.get("then_flow")
+    if then_flow and ctx.services.flows is not None and then_flow in ctx.services.flows:
+        return [added, *await flowtexts.choose_person(ctx, household, f"{then_flow}:{resident.id}")]
+    return [added, await render_page(ctx, household)]
 
+
+from handlers import household_edit, household_place  # noqa: E402  registers the correction buttons and dialog

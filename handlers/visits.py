@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from conversations.redact import redact_citizen_ids
-from conversations.validators import validate_contact_phone
+from conversations.validators import validate_phone
 from db.models import Area, Household, SupportRequest, User
 from db.repo.support import (
     addresses_of,
@@ -149,7 +149,7 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(ctx.t(error.msgid, **error.values))]
         return await _after_question(ctx, {**data, "question": str(value)})
     if step == "phone":
-        value, error = validate_contact_phone(text, local_date(ctx.now))
+        value, error = validate_phone(text, local_date(ctx.now))
         if error:
             return [_phone_question(ctx, ctx.t(error.msgid, **error.values))]
         data["phone"] = str(value)

@@ -586,7 +586,7 @@ async def test_smartphone_skills_asks_for_a_member_first(app):
     hid = await household_id(app, "HV-TL-003")
     await an.press(f"hh:{hid}:flow:smartphone_skills")
     assert an.text() == "First add the person this is for: press “Add a member”."
-    assert an.buttons() == [("Add a member", f"hh:{hid}:add")]
+    assert an.buttons() == [("Add a member", f"hh:{hid}:add:smartphone_skills")]
     await an.press(f"hh:{hid}:flow:smartphone_skills:0")  # forged: "the household"
     assert an.text().startswith(OUT_OF_DATE)
     assert await count_rows(app, FlowRun) == 0

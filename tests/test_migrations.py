@@ -69,3 +69,34 @@ async def test_0003_fills_reached_and_run_areas_from_existing_records(tmp_path):
     assert new.execute("SELECT area_id FROM flow_runs").fetchall() == [(2,)]
     assert new.execute("SELECT flow_id, area_id FROM step_records").fetchall() == [("vneid", 2)] * 2
     assert new.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+async def test_0007_keeps_households_current_and_downgrades(tmp_path):
+    """Households from before archiving stay current (archived_at empty); downgrading to 0006
+    drops the column and keeps the rows."""
+    import asyncio
+    import sqlite3
+
+    from alembic import command
+
+    from db.migrate import alembic_config, upgrade_sync
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    upgrade_sync(url, "0006")
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.executescript("""
+        INSERT INTO areas (id, code, name, level) VALUES (1, 'x', 'X', 'city');
+        INSERT INTO households (id, code, area_id, head_name, address, created_at) VALUES
+            (1, 'H-1', 1, 'A', 'a', '2026-11-01 00:00:00');
+    """)
+    old.commit()
+    old.close()
+    upgrade_sync(url)
+    db = sqlite3.connect(tmp_path / "old.db")
+    assert db.execute("SELECT code, archived_at FROM households").fetchall() == [("H-1", None)]
+    db.close()
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0006")  # Alembic runs its own loop
+    db = sqlite3.connect(tmp_path / "old.db")
+    columns = [row[1] for row in db.execute("PRAGMA table_info(households)")]
+    assert "archived_at" not in columns
+    assert db.execute("SELECT code FROM households").fetchall() == [("H-1",)]

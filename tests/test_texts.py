@@ -255,7 +255,9 @@ def test_button_labels_are_in_sentence_case(locale):
     t = translator(locale)
     labels = _button_msgids()
     assert len(labels) > 50
-    wrong = sorted(shown for label in labels if not is_sentence_case(shown := t(label, id=1)))
+    # placeholders ({id}, {year} …) read as a number, whatever their name
+    wrong = sorted(shown for label in labels
+                   if not is_sentence_case(shown := re.sub(r"\{\w+\}", "1", t(label))))
     assert wrong == []
 
 

@@ -126,11 +126,28 @@ def test_phone_accepts_vietnamese_mobiles(raw, expected):
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("02363822123", "02363822123"),  # Da Nang, 11 digits (seen refused as "11 digits")
+        ("0236 3822 123", "02363822123"),
+        ("(0236) 3.822.123", "02363822123"),
+        ("+84 236 3822 123", "02363822123"),
+        ("842363822123", "02363822123"),
+        ("0243822123", "0243822123"),  # 10 digits
+    ],
+)
+def test_phone_accepts_landlines(raw, expected):
+    """A landline (02…, 10 or 11 digits) is accepted where a phone is asked."""
+    assert v.validate_phone(raw, TODAY) == (expected, None)
+
+
+@pytest.mark.parametrize(
     ("raw", "msgid"),
     [
         ("090512345", v.PHONE_COUNT),
         ("09051234567", v.PHONE_COUNT),
-        ("0236123456", v.PHONE_LANDLINE),
+        ("023612345", v.PHONE_LANDLINE_COUNT),
+        ("023636123456", v.PHONE_LANDLINE_COUNT),
         ("0112345678", v.PHONE_SHAPE),
         ("0412345678", v.PHONE_SHAPE),
         ("0612345678", v.PHONE_SHAPE),
@@ -188,17 +205,21 @@ def test_date_rejects_with_a_precise_message(raw, msgid):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1950", 1950), (" 1900 ", 1900), ("2026", 2026)],
+    [("1950", 1950), (" 1900 ", 1900), ("2026", 2026), ("năm 1960", 1960), ("Năm 1960", 1960),
+     ("NĂM 1960", 1960), ("nam 1960", 1960), ("sinh năm 1960", 1960), ("1960.", 1960),
+     ("năm 1960.", 1960), ("Na\u0306m 1960", 1960), ("year 1960", 1960)],
 )
 def test_year_accepts_four_digits_in_range(raw, expected):
-    """A four-digit year from 1900 to this year is returned as a number."""
+    """A four-digit year from 1900 to this year is returned as a number, also written
+    "năm 1960" or "1960." (seen refused: "năm 1960")."""
     assert v.validate_year(raw, TODAY) == (expected, None)
 
 
 @pytest.mark.parametrize(
     ("raw", "msgid"),
     [("1899", v.YEAR_RANGE), ("2027", v.YEAR_RANGE), ("50", v.YEAR_FORMAT), ("19 50", v.YEAR_FORMAT),
-     ("năm 1950", v.YEAR_FORMAT)],
+     ("năm 50", v.YEAR_FORMAT), ("1950..", v.YEAR_FORMAT), ("năm nay 1950", v.YEAR_FORMAT),
+     ("năm 2027", v.YEAR_RANGE)],
 )
 def test_year_rejects_with_a_precise_message(raw, msgid):
     """A year that is not four digits or out of range is refused precisely."""
@@ -310,3 +331,83 @@ def test_non_string_input_is_an_error():
 def test_every_validator_has_a_hint():
     """Each validator has a hint telling the person what to type."""
     assert set(v.HINTS) == set(v.VALIDATORS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("Thôn Tà Lang", "Thôn Tà Lang"), ("12", "12"), ("Nhà số 5!", "Nhà số 5!"),
+     ("  gần UBND xã  ", "gần UBND xã"), ("Đầu cầu treo", "Đầu cầu treo")],
+)
+def test_address_accepts_words_or_numbers(raw, expected):
+    """An address or landmark with at least one letter or digit is accepted, trimmed."""
+    assert v.validate_address(raw, TODAY) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "msgid"),
+    [("!!!", v.ADDRESS_NO_WORDS), ("...", v.ADDRESS_NO_WORDS), ("😀 ?", v.ADDRESS_NO_WORDS),
+     ("-- // --", v.ADDRESS_NO_WORDS), ("   ", v.EMPTY), ("x" * 301, v.ADDRESS_LONG)],
+)
+def test_address_rejects_text_without_letters_or_digits(raw, msgid):
+    """An address of symbols only (seen accepted: "!!!") or too long is refused precisely."""
+    value, error = v.validate_address(raw, TODAY)
+    assert value is None and error is not None and error.msgid == msgid
+
+
+@pytest.mark.parametrize(
+    ("raw", "msgid"),
+    [("12345", v.NAME_DIGITS), ("!!!", v.NAME_CHARS), ("...", v.NAME_SHORT), ("- - -", v.NAME_SHORT),
+     ("@#$%", v.NAME_CHARS), ("'.'", v.NAME_SHORT)],
+)
+def test_name_of_symbols_or_digits_only_is_refused(raw, msgid):
+    """A name made only of digits or symbols is refused: a name contains letters."""
+    value, error = v.validate_name(raw, TODAY)
+    assert value is None and error is not None and error.msgid == msgid
+
+
+@pytest.mark.parametrize(
+    ("name", "random"),
+    [
+        ("asdfghjkl qwerty", True),  # seen accepted as a head of household
+        ("Qwerty", True),
+        ("lkjhg", True),
+        ("Nguyễn Văn Zxcvb", True),
+        ("Sdfgh", True),
+        ("Trn Th", False),  # short vowel-less words (initials, typos) are not flagged
+        ("Nguyễn Thị Hằng", False),
+        ("Alăng Thị Nga", False),
+        ("Pơloong Văn Dũng", False),
+        ("Zơrâm Văn Ba", False),
+        ("Bh'riu Thị Hoa", False),
+        ("Liberty Trần", False),
+        ("Tuyết", False),
+        ("Nguyen Thi Tuyet", False),
+        ("محمد علي", False),
+        ("Mrs Brrrr", True),  # a four-letter word without a vowel
+    ],
+)
+def test_a_keyboard_mash_name_is_flagged_for_confirmation(name, random):
+    """A name typed along a keyboard row or without vowels is flagged (to confirm, not refuse)."""
+    assert v.validate_name(name, TODAY)[1] is None
+    assert v.name_looks_typed_at_random(name) is random
+
+
+@pytest.mark.parametrize(
+    ("number", "year"),
+    [("048199123456", 1999), ("048085001234", 1985), ("001300012345", 2000), ("048200001234", 2000),
+     ("048398001234", 2098), ("048812345678", 1812), ("04819912345", None), ("04819912345a", None)],
+)
+def test_cccd_birth_year_reads_digits_four_to_six(number, year):
+    """Digit 4 gives the century (0/1: 1900s, 2/3: 2000s, …) and digits 5–6 the year."""
+    assert v.cccd_birth_year(number) == year
+
+
+@pytest.mark.parametrize(
+    ("number", "birth_year", "conflict"),
+    [("048199123456", 1985, 1999),  # seen accepted for a member born in 1985
+     ("048199123456", 1999, None), ("048185001234", 1985, None), ("048085001234", 1985, None),
+     ("048285001234", 1985, 2085), ("048199123456", None, None)],
+)
+def test_cccd_year_conflict_with_the_birth_year(number, birth_year, conflict):
+    """A citizen ID whose digits 4–6 give another year than the birth year is a conflict."""
+    assert v.cccd_year_conflict(number, birth_year) == conflict

@@ -11,7 +11,7 @@ import pytest
 
 from bot.channels.console import run_console
 from bot.seed_demo import seed_demo
-from conversations.validators import validate_contact_phone
+from conversations.validators import validate_phone
 from db.models import SupportRequest
 from tests.chat import Talker, all_rows, payload_of
 
@@ -27,17 +27,17 @@ TODAY = date(2026, 12, 4)
 ])
 def test_a_contact_phone_is_a_mobile_or_a_landline(typed, value):
     """Mobiles and landlines (02…, 10 or 11 digits) are both numbers to call a resident on."""
-    assert validate_contact_phone(typed, TODAY) == (value, None)
+    assert validate_phone(typed, TODAY) == (value, None)
 
 
 @pytest.mark.parametrize(("typed", "msgid"), [
-    ("0236 382", "A landline number (02…) has 10 or 11 digits with its area code; you sent {count}."),
+    ("0236 382", "A landline number (02…) has 10 or 11 digits; you sent {count}."),
     ("0905 123", "A Vietnamese mobile number has 10 digits; you sent {count}."),
     ("goi em", "A phone number has only digits (0–9), optionally starting with +84."),
 ])
 def test_a_wrong_contact_phone_says_what_is_wrong(typed, msgid):
     """A number that is neither a mobile nor a landline is refused with the precise reason."""
-    value, error = validate_contact_phone(typed, TODAY)
+    value, error = validate_phone(typed, TODAY)
     assert value is None and error is not None and error.msgid == msgid
 
 
@@ -110,7 +110,7 @@ async def test_the_residents_console_shows_no_volunteer_button(app):
     out = io.StringIO()
     await run_console(app, user="hoa", lang="vi", stdin=io.StringIO(script), stdout=out)
     shown = out.getvalue()
-    assert "Đã gửi yêu cầu #1 đến 1 tình nguyện viên" in shown, shown
+    assert "đã gửi yêu cầu #1 đến 1 tình nguyện viên" in shown, shown
     assert "Tôi nhận" not in shown and "Yêu cầu hỗ trợ tại nhà mới" not in shown
 
     out = io.StringIO()
@@ -123,4 +123,4 @@ async def test_the_residents_console_shows_no_volunteer_button(app):
     out = io.StringIO()
     await run_console(app, user="hoa", lang="vi", stdin=io.StringIO(""), stdout=out)
     told = out.getvalue()  # who took it, once, with no button
-    assert "Trần Thị Bình sẽ hỗ trợ" in told and "[1]" not in told
+    assert "Trần Thị Bình sẽ đến hỗ trợ" in told and "[1]" not in told

@@ -281,8 +281,8 @@ async def test_a_volunteer_runs_a_procedure_with_numbers(webhook: FakeZaloAPI, a
 
     page = await say(api, "vol", "/household HV-TL-001")
     assert page.startswith("🏠 HV-TL-001 · Alăng Văn Tư")
-    assert page.endswith("\n\n1. Start a procedure\n2. Add a member")
-    stale = await say(api, "vol", "3")
+    assert page.endswith("\n\n1. Start a procedure\n2. Add a member\n3. Correct details")
+    stale = await say(api, "vol", "4")
     assert stale == EN("This button is out of date. Type /help to see what you can do now.")
 
     procedures = await say(api, "vol", "/household HV-TL-001")

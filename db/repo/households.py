@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
@@ -64,9 +64,12 @@ async def household_by_code(session: AsyncSession, code: str) -> Household | Non
     return await session.scalar(select(Household).where(Household.code == code.strip().upper()))
 
 
+CURRENT = Household.archived_at.is_(None)  # not archived: counted and listed
+
+
 async def count_for_volunteer(session: AsyncSession, user_id: int) -> int:
     return await session.scalar(
-        select(func.count()).select_from(Household).where(Household.volunteer_id == user_id)
+        select(func.count()).select_from(Household).where(Household.volunteer_id == user_id, CURRENT)
     ) or 0
 
 
@@ -86,7 +89,7 @@ def _progress_query(volunteer_id: int) -> Select:
         .join(Area, Area.id == Household.area_id)
         .outerjoin(runs, runs.c.hid == Household.id)
         .outerjoin(FlowRun, FlowRun.id == runs.c.active_id)
-        .where(Household.volunteer_id == volunteer_id)
+        .where(Household.volunteer_id == volunteer_id, CURRENT)
         .order_by(Household.code)
     )
 
@@ -140,6 +143,7 @@ async def volunteers_of_area(session: AsyncSession, area_code: str) -> list[tupl
     """(user id, name, households assigned) of everyone who may volunteer in the area."""
     load = (
         select(Household.volunteer_id.label("uid"), func.count().label("n"))
+        .where(CURRENT)
         .group_by(Household.volunteer_id)
         .subquery()
     )
@@ -162,3 +166,43 @@ async def volunteers_of_area(session: AsyncSession, area_code: str) -> list[tupl
 def _ancestor_codes(area_code: str) -> list[str]:
     parts = area_code.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def duplicate_scope(area: Area) -> str:
+    """Where a duplicate is looked for: a village's ward or commune, else the area itself."""
+    return area.code.rsplit(".", 1)[0] if area.level == "village" and "." in area.code else area.code
+
+
+async def household_with_phone(
+    session: AsyncSession, area: Area, phone: str, *, other_than: int | None = None
+) -> str | None:
+    """The code of another current household with this phone in the area's ward or commune."""
+    return await session.scalar(
+        select(Household.code).join(Area, Area.id == Household.area_id)
+        .where(Household.phone == phone, CURRENT, Household.id != (other_than or -1),
+               within(Area.code, duplicate_scope(area)))
+        .order_by(Household.code).limit(1)
+    )
+
+
+async def household_with_citizen_id(
+    session: AsyncSession, area: Area, citizen_id_hash: str, *, other_than: int | None = None
+) -> str | None:
+    """The code of a current household in the area's ward or commune with a member (other than
+    resident `other_than`) whose citizen ID has this keyed hash."""
+    return await session.scalar(
+        select(Household.code).join(Resident, Resident.household_id == Household.id)
+        .join(Area, Area.id == Household.area_id)
+        .where(Resident.citizen_id_hash == citizen_id_hash, Resident.id != (other_than or -1), CURRENT,
+               within(Area.code, duplicate_scope(area)))
+        .order_by(Household.code).limit(1)
+    )
+
+
+async def move_household(session: AsyncSession, household: Household, area: Area) -> None:
+    """Correct a household's village: its runs and step records count in the new area too (they
+    carry a copy of the area for the reports)."""
+    household.area_id = area.id
+    run_ids = select(FlowRun.id).where(FlowRun.household_id == household.id)
+    await session.execute(update(FlowRun).where(FlowRun.household_id == household.id).values(area_id=area.id))
+    await session.execute(update(StepRecord).where(StepRecord.run_id.in_(run_ids)).values(area_id=area.id))

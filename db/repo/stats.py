@@ -184,7 +184,9 @@ class Scope:
         return self.area is None
 
     def households_in(self) -> ColumnElement[bool]:
-        return true() if self.area is None else Household.area_id.in_(list(self.areas))
+        """Current (not archived) households of the scope."""
+        current = Household.archived_at.is_(None)
+        return current if self.area is None else and_(Household.area_id.in_(list(self.areas)), current)
 
     def runs_in(self) -> ColumnElement[bool]:
         return true() if self.area is None else FlowRun.area_id.in_(list(self.areas))
