@@ -66,7 +66,7 @@ async def join(ctx: Context, args: str) -> list[Reply]:
     return await _claim(ctx, args)
 
 
-@dialog("join")
+@dialog("join", payloads=())
 async def join_code_typed(ctx: Context, text: str) -> list[Reply]:
     ctx.set_state(None)
     return await _claim(ctx, text)

@@ -17,6 +17,7 @@ from db.repo.households import (
 )
 from handlers import flows as flowtexts
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
+from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, command, dialog, out_of_date, payload
@@ -238,13 +239,13 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("new_household")
+@dialog("new_household", payloads=("new",))
 async def new_household_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = ctx.state
     step, data = state.get("step"), dict(state.get("data") or {})
     if step == "area":
-        return [Reply(t("Please choose the area with a button (or /cancel)."))]
+        return wrong_answer(ctx)
     if step == "head":
         value, error = check("name", text, ctx.now)
         if error:
@@ -299,7 +300,7 @@ async def _create_household(ctx: Context, data: dict, phone: str | None) -> list
 
 # ---------------------------------------------------------------- members
 
-@dialog("add_member")
+@dialog("add_member", payloads=("member",))
 async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = ctx.state
@@ -314,13 +315,14 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
         value, error = check("name", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values))]
-        ctx.set_state({**state, "step": "year", "name": value})
+        # A year is a number: "85" is an answer here, not option 85.
+        ctx.set_state({**state, "step": "year", "name": value, "expects_text": True})
         return [Reply(t("Year of birth of {name}? (optional)", name=value), buttons=skip)]
     if step == "year":
         value, error = check("year", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
-        ctx.set_state({**state, "step": "cccd", "year": int(value)})
+        ctx.set_state({**state, "step": "cccd", "year": int(value), "expects_text": False})
         return [Reply(t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
                       buttons=skip)]
     if step == "cccd":
@@ -342,7 +344,7 @@ async def member_button(ctx: Context, rest: str) -> list[Reply]:
         ctx.set_state(None)
         return [out_of_date(ctx)]
     if state.get("step") == "year":
-        ctx.set_state({**state, "step": "cccd", "year": None})
+        ctx.set_state({**state, "step": "cccd", "year": None, "expects_text": False})
         return [Reply(ctx.t("Citizen ID number (12 digits)? Optional; only a masked form is kept."),
                       buttons=(Button(ctx.t("Skip"), "member:skip"),))]
     if state.get("step") == "cccd":

@@ -19,6 +19,7 @@ from db.repo.support import (
     volunteers_covering,
 )
 from handlers.access import covers, refuse, row_of_button
+from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
@@ -101,7 +102,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("visit")
+@dialog("visit", payloads=("visit",))
 async def visit_text(ctx: Context, text: str) -> list[Reply]:
     state = ctx.state
     data = dict(state.get("data") or {})
@@ -123,7 +124,7 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(ctx.t(error.msgid, **error.values), buttons=(Button(ctx.t(SKIP), "visit:skip"),))]
         data["address"] = str(value)[:300]
         return await _create(ctx, data)
-    return [Reply(ctx.t("Please choose with a button (or /cancel)."))]
+    return wrong_answer(ctx)
 
 
 async def _create(ctx: Context, data: dict) -> list[Reply]:
@@ -229,7 +230,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("close_request")
+@dialog("close_request", payloads=("req",))
 async def close_note(ctx: Context, text: str) -> list[Reply]:
     request = await ctx.session.get(SupportRequest, int(ctx.state.get("request_id", 0)))
     ctx.set_state(None)
