@@ -100,7 +100,7 @@ async def misses(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in LEADERS]
     rows = await top_misses(ctx.session, codes)
     if not rows:
-        return [Reply(ctx.t("No unanswered questions so far."))]
+        return [Reply(ctx.t("No unanswered questions so far. Type /stats to see your area."))]
     lines = [ctx.t("Questions GoCua could not answer, most frequent first:")]
     lines += [f"{count}× “{example[:100]}”" for _, count, example in rows]
     return [Reply("\n".join(lines))]

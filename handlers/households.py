@@ -189,11 +189,12 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.reassign",
                              target=f"household:{household.code}", details={"from": before, "to": uid}))
     name, load = candidates[uid]
-    replies = [Reply(ctx.t("{code} is now looked after by {name}.", code=household.code, name=name))]
+    lines = [ctx.t("{code} is now looked after by {name}.", code=household.code, name=name)]
     if load + 1 > VOLUNTEER_LOAD:
-        replies.append(Reply(ctx.t("Note: {name} now has {count} households, more than 20.",
-                                   name=name, count=load + 1)))
-    return replies
+        lines.append(ctx.t("Note: {name} now has {count} households, more than 20.",
+                           name=name, count=load + 1))
+    back = (Button(ctx.t("Back to the household"), f"hh:{household.id}"),)
+    return [Reply("\n".join(lines), buttons=back)]
 
 
 # ---------------------------------------------------------------- /new household

@@ -257,7 +257,7 @@ async def list_requests(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in STAFF]
     rows = await requests_for_volunteer(ctx.session, ctx.user.id, codes)
     if not rows:
-        return [Reply(ctx.t("No open visit requests. Good work!"))]
+        return [Reply(ctx.t("No open visit requests. Good work! Type /households to see your households."))]
     lines = [ctx.t("Visit requests ({count}):", count=len(rows))]
     buttons = []
     for request, area_name, requester in rows:
