@@ -41,6 +41,7 @@ from tests.chat import all_rows
 from tests.fakes.zalo_api import MAX_TEXT, FakeZaloAPI
 
 SECRET = "test-secret-123"  # the `settings` fixture's webhook secret
+LANGUAGE_SET = "Language set to English.\nType /help to see what I can do."
 VI, EN = translator("vi"), translator("en")
 
 
@@ -158,11 +159,11 @@ async def test_polling_start_and_numbered_language_choice(polling: FakeZaloAPI) 
 
     choose = await ask(api, "u100", "/lang")
     assert choose.endswith("\n\n1. Tiếng Việt\n2. English")
-    assert await ask(api, "u100", "2") == "Language set to English."
+    assert await ask(api, "u100", "2") == LANGUAGE_SET
     assert (await ask(api, "u100", "/help")).startswith("You are using GoCua")
 
     await ask(api, "u101", "/lang")
-    assert await ask(api, "u101", "English") == "Language set to English."
+    assert await ask(api, "u101", "English") == LANGUAGE_SET
 
 
 async def test_polling_keeps_each_chat_in_order_and_chats_in_parallel(
@@ -274,7 +275,7 @@ async def test_a_volunteer_runs_a_procedure_with_numbers(webhook: FakeZaloAPI, a
     api = webhook
     code = await invite(app, "volunteer")
     await say(api, "vol", "/lang")
-    assert await say(api, "vol", "2") == "Language set to English."
+    assert await say(api, "vol", "2") == LANGUAGE_SET
     assert (await say(api, "vol", f"/join {code}")).startswith(
         "Welcome! You are now a volunteer in Phường Hải Vân.")
 
