@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from handlers import router
-from handlers.choices import is_stray, numbered, which_one, wrong_answer
+from handlers.choices import numbered, which_one, wrong_answer
 from handlers.context import Context
 from handlers.options import Ambiguous, NoSuchNumber, Picked, read_answer
 from handlers.types import Reply
@@ -47,8 +47,6 @@ async def dispatch(ctx: Context) -> list[Reply]:
         return await router.DIALOGS[dialog](ctx, text)
     if not text:
         return [Reply(t("Type /help to see what I can do."))]
-    if offered and is_stray(ctx, text):
-        return wrong_answer(ctx)
     return await router.TEXT_HANDLER(ctx, text)
 
 

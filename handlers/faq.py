@@ -10,7 +10,7 @@ from conversations.faq_match import SOURCE_LINE, FaqIndex, fold, normalize
 from conversations.redact import redact_citizen_ids
 from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
-from handlers.choices import is_stray, nothing_to_choose
+from handlers.choices import is_stray, nothing_to_choose, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import LEADERS, command, out_of_date, payload, set_text_handler
@@ -64,7 +64,7 @@ async def faq_text(ctx: Context, text: str) -> list[Reply]:
     if fold(text).strip(" !.?") in GREETINGS:
         return [await greeting(ctx)]
     if is_stray(ctx, text):  # staff text, or a bare number: no question, no miss
-        return [nothing_to_choose(ctx)]
+        return wrong_answer(ctx) if ctx.conversation.offered else [nothing_to_choose(ctx)]
     ctx.set_state({"last_question": text[:500]})
     found = faq_index(ctx).match(text)
     if found is not None:

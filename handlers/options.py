@@ -31,6 +31,7 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 NUMBER_LIKE = re.compile(r"^[\s\d.,:;+\-–/#()\[\]]*\d[\s\d.,:;+\-–/#()\[\]]*$")
 MAX_ANSWER = 200
 MIN_PART = 2  # characters a part of a label needs to pick it
+MIN_WORD = 4  # characters one word alone needs to pick a label ("hỏi" is in too many)
 MIN_FUZZY = 5  # characters an answer needs before a typo in it is forgiven
 
 
@@ -107,7 +108,7 @@ def read_answer(text: str, labels: Sequence[str], *, numbered: bool, tolerant: b
     exact = [i for i, option in enumerate(options) if option == typed]
     if exact or not tolerant:
         return Picked(exact[0]) if exact else NoMatch()
-    if NUMBER_LIKE.match(text) or len("".join(typed)) < MIN_PART:
+    if NUMBER_LIKE.match(text) or len("".join(typed)) < (MIN_WORD if len(typed) == 1 else MIN_PART):
         return NoMatch()
     return _chosen([i for i, option in enumerate(options) if _is_part(typed, option)]) or \
         _chosen(_close(typed, options)) or NoMatch()

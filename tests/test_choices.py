@@ -122,3 +122,13 @@ async def test_a_button_of_something_else_leaves_the_dialog(app):
     await an.press(household)
     await an.say("abc")
     assert HEAD_QUESTION not in an.text() and "Thêm hộ (3/4)" not in an.text()
+
+
+async def test_staff_text_at_a_menu_gets_the_menu_again(app):
+    """A volunteer's text that fits no option of /households gets the list again, not the FAQ."""
+    await seed_demo(app)
+    an = Talker(app, "an")
+    await an.say("/households")
+    await an.say("làm sao để đăng ký VNeID")
+    assert "Các hộ bạn phụ trách (5)" in an.text() and len(an.buttons()) == 5
+    assert await count_rows(app, FaqMiss) == 0

@@ -51,6 +51,8 @@ TASK = ["Xong", "Bỏ qua", "Vướng"]
     ("abc", VILLAGES, True, True, NoMatch()),
     ("", VILLAGES, True, True, NoMatch()),
     ("t", VILLAGES, True, True, NoMatch()),
+    ("hỏi", ["Hữu ích", "Không đúng ý tôi hỏi", "Nhờ tình nguyện viên"], True, True, NoMatch()),
+    ("lang", VILLAGES, True, True, Picked(1)),
     ("ta lang", VILLAGES, True, False, NoMatch()),
     ("Nguyễn Văn An", TASK, True, True, NoMatch()),
     ("x" * 300, VILLAGES, True, True, NoMatch()),
