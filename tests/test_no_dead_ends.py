@@ -8,6 +8,8 @@ an empty line, /cancel. Every answer is checked:
 
 - it shows the way forward: one of its replies offers options, or names a /command, or the bot
   is now waiting for a typed answer to the question it just asked (a dialog is open);
+- an answer that picks nothing at a menu (a number not offered, free text, an empty line)
+  gets options again: the menu is never wiped;
 - it is never the "something went wrong" apology, and a typed answer is never "out of date";
 - from every state, /start comes back to the greeting with no dialog left open (a way back
   without /cancel).
@@ -194,6 +196,12 @@ class Explorer:
             self.findings.append(f"typed answer called out of date: {where}: {shown!r}")
         return replies, dialog
 
+    @staticmethod
+    def strays(state: State) -> set[str]:
+        """Answers at a menu that pick nothing: the menu must stay (asked again)."""
+        options = offered(state.replies)
+        return {str(len(options) + 1), "xyzzy qwerty", "", "1.5"} if options else set()
+
     def answers_at(self, state: State, commands: list[str]) -> list[tuple[str, bool]]:
         """(text, explore further?) for each answer tried at `state`."""
         options = [(label, p) for label, p in offered(state.replies)]
@@ -222,8 +230,12 @@ class Explorer:
         while queue and explored < MAX_STATES[self.lang]:
             state = queue.popleft()
             explored += 1
+            strays = self.strays(state)
             for text, further in self.answers_at(state, commands):
                 replies, dialog = await self.send(state, text)
+                if text in strays and not offered(replies):
+                    self.findings.append(f"options wiped: {' → '.join((*state.path, repr(text)))}: "
+                                         f"{' | '.join(r.text[:90] for r in replies)!r}")
                 # A state with no options and no dialog answers like the start: not explored again.
                 if not further or len(state.path) + 1 >= MAX_DEPTH or not (offered(replies) or dialog):
                     continue
