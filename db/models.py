@@ -246,6 +246,8 @@ class Conversation(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     offered: Mapped[list[Any]] = mapped_column(default=list)
+    # The question that offered `offered`, so that a wrong answer gets it again with its options.
+    offered_prompt: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from db.repo.households import count_for_volunteer
 from db.repo.invites import ClaimResult, claim_invite
 from db.repo.users import top_role
+from handlers.choices import ask_again
 from handlers.context import Context
 from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
 from handlers.router import EVERYONE, command, commands_for, dialog, out_of_date, payload
@@ -16,6 +17,9 @@ ROLE_NAMES = {
     "leader": N_("leader"),
     "admin": N_("administrator"),
 }
+
+
+UNKNOWN_CODE = N_("I don't know the invite code {code}. Check it and try again.")
 
 
 def role_name(ctx: Context, role: str) -> str:
@@ -67,30 +71,38 @@ async def join(ctx: Context, args: str) -> list[Reply]:
     return await _claim(ctx, args)
 
 
-@dialog("join")
+@dialog("join", payloads=())
 async def join_code_typed(ctx: Context, text: str) -> list[Reply]:
-    ctx.set_state(None)
-    return await _claim(ctx, text)
+    """The code typed after /join; a code GoCua does not know is asked for again."""
+    result, replies = await _claimed(ctx, text) if text.strip() else (ClaimResult.UNKNOWN, [])
+    if result is not ClaimResult.UNKNOWN:
+        ctx.set_state(None)
+        return replies
+    return [*replies, Reply(ctx.t("Send me the invite code you were given (or /cancel)."))]
 
 
 async def _claim(ctx: Context, code: str) -> list[Reply]:
+    return (await _claimed(ctx, code))[1]
+
+
+async def _claimed(ctx: Context, code: str) -> tuple[ClaimResult, list[Reply]]:
     t = ctx.t
     result, invite, area = await claim_invite(ctx.session, code, ctx.user.id, ctx.now)
     if result is ClaimResult.UNKNOWN:
-        return [Reply(t("I don't know the invite code {code}. Check it and try again.",
-                        code=code.strip()[:20]))]
+        return result, [Reply(t(UNKNOWN_CODE, code=code.strip()[:20]))]
     if result is ClaimResult.USED:
-        return [Reply(t("This invite code has already been used. Ask whoever gave it to you for a new one."))]
+        return result, [Reply(t(
+            "This invite code has already been used. Ask whoever gave it to you for a new one."))]
     if result is ClaimResult.EXPIRED:
-        return [Reply(t("This invite code has expired. Ask whoever gave it to you for a new one."))]
+        return result, [Reply(t("This invite code has expired. Ask whoever gave it to you for a new one."))]
     assert invite is not None and area is not None
     if result is ClaimResult.ALREADY_HELD:
-        return [Reply(t("You are already a {role} in {area}.", role=role_name(ctx, invite.role),
-                        area=area.name))]
+        return result, [Reply(t("You are already a {role} in {area}.", role=role_name(ctx, invite.role),
+                                area=area.name))]
     from db.repo.users import role_grants
 
     ctx.grants = await role_grants(ctx.session, ctx.user.id)
-    return [
+    return result, [
         Reply(t("Welcome! You are now a {role} in {area}.", role=role_name(ctx, invite.role),
                 area=area.name)),
         await greeting(ctx),
@@ -125,7 +137,8 @@ async def set_lang(ctx: Context, code: str) -> list[Reply]:
         return [out_of_date(ctx)]
     ctx.user.locale = code
     ctx.relocalise()
-    return [Reply(ctx.t("Language set to {language}.", language=LANGUAGE_NAMES[code]))]
+    return [Reply(ctx.t("Language set to {language}.", language=LANGUAGE_NAMES[code]) + "\n"
+                  + ctx.t("Type /help to see what I can do."))]
 
 
 @command("/cancel", roles=EVERYONE, help=N_("stop what you are doing"), order=90)
@@ -139,4 +152,5 @@ async def cancel(ctx: Context, args: str) -> list[Reply]:
     if ctx.state.get("dialog"):
         ctx.set_state(None)
         return [Reply(ctx.t("Cancelled. Nothing was saved. Type /help to see what you can do."))]
-    return [Reply(ctx.t("There is nothing to cancel."))]
+    # A menu the chat is on stays: it comes again under the note.
+    return ask_again(ctx, ctx.t("There is nothing to cancel."))

@@ -1,12 +1,19 @@
-"""Decides which handler an update goes to."""
+"""Decides which handler an update goes to.
+
+A typed answer is first read against the options the chat is answering (handlers/options.py):
+a number, a label or a distinctive part of one presses that option; an answer that fits several
+asks which one; a number not on the list says so and asks again. A /command always works and
+leaves the dialog it interrupts; a button of something else leaves it too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from handlers import router
+from handlers.choices import numbered, which_one, wrong_answer
 from handlers.context import Context
-from handlers.options import NUMBERED_CHANNELS, match_offered
+from handlers.options import Ambiguous, NoSuchNumber, Picked, read_answer
 from handlers.types import Reply
 
 # Importing the handler modules registers their commands, payloads and dialogs.
@@ -20,41 +27,47 @@ async def dispatch(ctx: Context) -> list[Reply]:
         return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
     payload = incoming.payload
     text = (incoming.text or "").strip()
-    if payload is None and text and not text.startswith("/") and ctx.conversation.offered:
-        numbered = incoming.channel in NUMBERED_CHANNELS and not ctx.state.get("expects_text")
-        match = match_offered(text, ctx.conversation.offered, numbered=numbered)
-        if match.payload is not None:
-            payload = match.payload
+    offered = ctx.conversation.offered
+    if payload is None and offered and not text.startswith("/"):
+        answer = read_answer(text, [label for label, _ in offered], numbered=numbered(ctx),
+                             tolerant=not ctx.state.get("expects_text"))
+        if isinstance(answer, Picked):
+            payload = offered[answer.index][1]
             ctx.incoming = replace(incoming, payload=payload, text=None)
-        elif match.out_of_range and not ctx.state.get("dialog"):
-            return [router.out_of_date(ctx)]
+        elif isinstance(answer, Ambiguous):
+            return [which_one(ctx, text, answer.indices)]
+        elif isinstance(answer, NoSuchNumber) or not text:
+            return wrong_answer(ctx)
     if payload is not None:
         return await route_payload(ctx, payload)
-    if not text:
-        return [Reply(t("Type /help to see what I can do."))]
     if text.startswith("/"):
         return await route_command(ctx, text)
     dialog = ctx.state.get("dialog")
     if dialog and dialog in router.DIALOGS:
         return await router.DIALOGS[dialog](ctx, text)
+    if not text:
+        return [Reply(t("Type /help to see what I can do."))]
     return await router.TEXT_HANDLER(ctx, text)
 
 
-# Payload prefixes that act on the procedure the chat is in; anything else leaves it.
-RUN_PAYLOADS = frozenset({"f", "run"})
-
-
-def leave_run(ctx: Context) -> None:
-    """The volunteer went elsewhere: the run stays as it is (resumable from the household page),
-    but typed text and /cancel no longer go to it."""
-    if ctx.state.get("dialog") == "flow_run":
-        ctx.set_state(None)
+def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
+    """The user went elsewhere (a command, or a button `prefix` of something else): typed text
+    and /cancel no longer go to the dialog. A procedure stays as it is, resumable from the
+    household page; a half-typed new household or member is dropped."""
+    dialog = ctx.state.get("dialog")
+    if not dialog:
+        return
+    if prefix is not None:
+        own = router.DIALOG_PAYLOADS.get(dialog)
+        if own is None or prefix in own:
+            return
+    ctx.set_state(None)
 
 
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = router.split_command(text)
     if name != "/cancel":
-        leave_run(ctx)
+        leave_dialog(ctx)
     cmd = router.COMMANDS.get(name)
     if cmd is None:
         return [Reply(ctx.t("I don't know the command {command}. Type /help to see the commands.",
@@ -67,8 +80,7 @@ async def route_command(ctx: Context, text: str) -> list[Reply]:
 
 async def route_payload(ctx: Context, payload: str) -> list[Reply]:
     prefix, _, rest = payload.partition(":")
-    if prefix not in RUN_PAYLOADS:
-        leave_run(ctx)
+    leave_dialog(ctx, prefix)
     handler = router.PAYLOADS.get(prefix)
     if handler is None:
         return [router.out_of_date(ctx)]

@@ -32,7 +32,7 @@ from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command
 from handlers.router import LEADERS, OUT_OF_DATE, command
 from handlers.stats_text import DEFAULT_PERIOD, OUTCOME_LABELS, PERIOD_LABELS, percent, since_of
-from handlers.types import Attachment, Reply
+from handlers.types import Attachment, Button, Reply
 from handlers.validation import VIETNAM
 
 FORMATS = ("xlsx", "csv")
@@ -154,8 +154,10 @@ def audit_export(session: AsyncSession, *, actor_id: int | None, area: Area | No
 
 async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply:
     """The export as a document in the chat (the caller checked the area is the user's). It is
-    made after the update's commit (`render_export`), so building a big file holds no lock."""
-    return Reply("", deferred={
+    made after the update's commit (`render_export`), so building a big file holds no lock.
+    It comes with the way back to the area's statistics."""
+    back = (Button("📊 " + ctx.t("Statistics"), f"st:{area.id}:{period}"),)
+    return Reply("", buttons=back, deferred={
         "kind": "export", "area_id": area.id, "period": period, "fmt": fmt, "locale": ctx.t.locale,
         "user_id": ctx.user.id, "channel": ctx.incoming.channel, "now": ctx.now.isoformat(),
     })

@@ -11,6 +11,7 @@ from conversations.redact import redact_citizen_ids
 from conversations.small_talk import SmallTalk, small_talk
 from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
+from handlers.choices import is_stray, nothing_to_choose, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import LEADERS, command, out_of_date, payload, set_text_handler
@@ -79,6 +80,8 @@ async def faq_text(ctx: Context, text: str) -> list[Reply]:
     if kind is not None:  # a friendly answer, never "I don't know", never a miss
         answers = RESIDENT_SMALL_TALK if ctx.role == "resident" else STAFF_SMALL_TALK
         return [Reply(ctx.t(answers[kind]))]
+    if is_stray(ctx, text):  # staff text, or a bare number: no question, no miss
+        return wrong_answer(ctx) if ctx.conversation.offered else [nothing_to_choose(ctx)]
     ctx.set_state({"last_question": text[:500]})
     found = faq_index(ctx).match(text)
     if found is not None:
@@ -114,7 +117,7 @@ async def misses(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in LEADERS]
     rows = await top_misses(ctx.session, codes)
     if not rows:
-        return [Reply(ctx.t("No unanswered questions so far."))]
+        return [Reply(ctx.t("No unanswered questions so far. Type /stats to see your area."))]
     lines = [ctx.t("Questions GoCua could not answer, most frequent first:")]
     lines += [f"{count}× “{example[:100]}”" for _, count, example in rows]
     return [Reply("\n".join(lines))]

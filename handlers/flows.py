@@ -194,7 +194,7 @@ async def step_button(ctx: Context, rest: str) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household, pressed=token)
 
 
-@dialog("flow_run")
+@dialog("flow_run", payloads=("f", "run"))
 async def step_text(ctx: Context, text: str) -> list[Reply]:
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "step_text")
     if isinstance(loaded, Reply):

@@ -19,6 +19,7 @@ from db.repo.households import (
 )
 from handlers import flows as flowtexts
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
+from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, command, dialog, out_of_date, payload
@@ -213,11 +214,12 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.reassign",
                              target=f"household:{household.code}", details={"from": before, "to": uid}))
     name, load = candidates[uid]
-    replies = [Reply(ctx.t("{code} is now looked after by {name}.", code=household.code, name=name))]
+    lines = [ctx.t("{code} is now looked after by {name}.", code=household.code, name=name)]
     if load + 1 > VOLUNTEER_LOAD:
-        replies.append(Reply(ctx.t("Note: {name} now has {count} households, more than 20.",
-                                   name=name, count=load + 1)))
-    return replies
+        lines.append(ctx.t("Note: {name} now has {count} households, more than 20.",
+                           name=name, count=load + 1))
+    back = (Button(ctx.t("Back to the household"), f"hh:{household.id}"),)
+    return [Reply("\n".join(lines), buttons=back)]
 
 
 # ---------------------------------------------------------------- /new household
@@ -286,16 +288,19 @@ def _new_doubt(ctx: Context, warnings: list[str]) -> Reply:
                                         cancel=Button(ctx.t("Cancel"), "new:stop"))
 
 
-@dialog("new_household")
+@dialog("new_household", payloads=("new",))
 async def new_household_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = ctx.state
     step, data = state.get("step"), dict(state.get("data") or {})
     if step == "area":
-        return [Reply(t("Please choose the area with a button (or /cancel)."))]
+        return wrong_answer(ctx)
     if step == "head":
         value, error = check("name", text, ctx.now)
         if error:
+            if state.get("pending") is not None:  # still answering "does not look like a name"
+                return [Reply(t(error.msgid, **error.values)),
+                        _new_doubt(ctx, [t(household_edit.ODD_NAME, name=state["pending"])])]
             return [Reply(t(error.msgid, **error.values) + "\n" + t("Full name of the head of household?"))]
         if name_looks_typed_at_random(str(value)):
             ctx.set_state({**state, "pending": value})
@@ -379,7 +384,7 @@ def _member_doubt(ctx: Context, household: Household, warnings: list[str], card_
                                         cancel=household_edit.back_button(ctx, household.id))
 
 
-@dialog("add_member")
+@dialog("add_member", payloads=("member",))
 async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = {**ctx.state, "pending": None}  # a typed answer replaces a value waiting to be confirmed
@@ -403,7 +408,7 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
         value, error = check("year", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
-        ctx.set_state({**state, "step": "cccd", "year": int(value)})
+        ctx.set_state({**state, "step": "cccd", "year": int(value), "expects_text": False})
         return [Reply(t(CCCD_QUESTION), buttons=skip)]
     if step == "cccd":
         value, error = check("cccd", text, ctx.now)
@@ -421,7 +426,8 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
 
 
 def _ask_year(ctx: Context, state: dict, name: str) -> list[Reply]:
-    ctx.set_state({**state, "step": "year", "name": name, "pending": None})
+    # A year is a number: "85" is an answer here, not option 85.
+    ctx.set_state({**state, "step": "year", "name": name, "pending": None, "expects_text": True})
     return [Reply(ctx.t("Year of birth of {name}? (optional)", name=name),
                   buttons=(Button(ctx.t("Skip"), "member:skip"),))]
 
@@ -439,7 +445,7 @@ async def member_button(ctx: Context, rest: str) -> list[Reply]:
     step, pending = state.get("step"), state.get("pending")
     skip = (Button(ctx.t("Skip"), "member:skip"),)
     if rest == "skip" and step == "year":
-        ctx.set_state({**state, "step": "cccd", "year": None})
+        ctx.set_state({**state, "step": "cccd", "year": None, "expects_text": False})
         return [Reply(ctx.t(CCCD_QUESTION), buttons=skip)]
     if rest == "skip" and step == "cccd":
         return await _save_member(ctx, household, None)

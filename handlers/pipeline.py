@@ -142,7 +142,8 @@ class Core:
             try:
                 async with self.db.transaction() as session:
                     await offer_in_chat(session, reply.to.channel, reply.to.chat_id,
-                                        [[b.label, b.payload] for b in reply.buttons], self.services.clock())
+                                        [[b.label, b.payload] for b in reply.buttons], self.services.clock(),
+                                        prompt=reply.text)
             except (OperationalError, DBAPIError, OSError) as exc:
                 log.warning("notice.options_not_recorded", to=reply.to.chat_id, error=str(exc))
 
@@ -177,7 +178,7 @@ class Core:
             conversation = loaded.conversation or await new_conversation(
                 session, channel, incoming.chat_id, user.id, now
             )
-            before = (conversation.state, conversation.offered)
+            before = (conversation.state, conversation.offered, conversation.offered_prompt)
             ctx = Context(
                 session=session, incoming=incoming, user=user, conversation=conversation,
                 grants=loaded.grants, now=now, services=self.services,
@@ -192,10 +193,13 @@ class Core:
             if relayed:
                 # Committed with the update, exactly once; a worker of their channel sends them.
                 await add_notices(session, _as_notices(incoming, relayed), now)
-            offered = offered_from(replies)
-            if offered is not None or conversation.offered:
-                conversation.offered = offered or []
-            if (conversation.state, conversation.offered) != before:
+            offer = offered_from(replies)
+            if offer is not None or conversation.offered:
+                # Replies that answer a wrong choice ask again with the options (handlers/
+                # dispatch.py), so the options the chat is answering stay until a new question.
+                conversation.offered = offer.options if offer else []
+                conversation.offered_prompt = offer.prompt if offer else None
+            if (conversation.state, conversation.offered, conversation.offered_prompt) != before:
                 # Written only when it changed (state is replaced, never changed in place:
                 # Context.set_state), so an update like /help writes one row, its outbox entry.
                 await save_conversation(session, conversation, now)

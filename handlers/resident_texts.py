@@ -38,6 +38,16 @@ TEXTS = (
     pgettext("resident", "Choose your language:"),
     pgettext("resident", "Cancelled. Nothing was saved. Type /help to see what you can do."),
     pgettext("resident", "There is nothing to cancel."),
+    # a typed answer that picks no option (handlers/choices.py)
+    pgettext("resident", "There is nothing to choose here. Type /help to see what you can do."),
+    pgettext("resident", "There is no option {number}; choose 1–{count}."),
+    pgettext("resident", "There is no option {number}; the only option is 1."),
+    pgettext("resident", "Several options fit “{text}”. Which one?"),
+    pgettext("resident", "Choose one:"),
+    pgettext("resident", "“{text}” is not one of the options. Answer with a number from the list "
+                         "(or type a /command: /help lists them)."),
+    pgettext("resident", "“{text}” is not one of the options. Press one of the buttons "
+                         "(or type a /command: /help lists them)."),
     # /join (a resident becomes staff with an invite code)
     pgettext("resident", "Send me the invite code you were given (or /cancel)."),
     pgettext("resident", "I don't know the invite code {code}. Check it and try again."),
@@ -54,7 +64,6 @@ TEXTS = (
     pgettext("resident", "Which village or residential group?"),
     pgettext("resident", "Your phone number, so the volunteer can call you? (optional)"),
     pgettext("resident", "Your address or a landmark near your house? (optional)"),
-    pgettext("resident", "Please choose with a button (or /cancel)."),
     pgettext("resident", "Your request #{id} is saved. No volunteer is registered for your area "
                          "yet; a leader will see it."),
     # /link

@@ -40,6 +40,9 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 PAYLOADS: dict[str, Handler] = {}
 DIALOGS: dict[str, Handler] = {}
+# The button payload prefixes that belong to a dialog: any other button leaves it (a dialog
+# registered without them is left only by a command).
+DIALOG_PAYLOADS: dict[str, frozenset[str]] = {}
 
 
 def command(name: str, *, roles: tuple[str, ...] = EVERYONE, help: str = "", order: int = 50):
@@ -60,11 +63,14 @@ def payload(prefix: str):
     return register
 
 
-def dialog(name: str):
-    """Registers the handler for free text while the conversation is in dialog `name`."""
+def dialog(name: str, *, payloads: tuple[str, ...] | None = None):
+    """Registers the handler for free text while the conversation is in dialog `name`;
+    `payloads`: the prefixes of the buttons that answer it (pressing another leaves it)."""
 
     def register(handler: Handler) -> Handler:
         DIALOGS[name] = handler
+        if payloads is not None:
+            DIALOG_PAYLOADS[name] = frozenset(payloads)
         return handler
 
     return register

@@ -98,7 +98,7 @@ async def target_button(ctx: Context, rest: str) -> list[Reply]:
                         area=area.name, label=ctx.t(KINDS[kind][1])))]
 
 
-@dialog("target")
+@dialog("target", payloads=("tg",))
 async def target_text(ctx: Context, text: str) -> list[Reply]:
     state = ctx.state
     area = await ctx.session.get(Area, int(state.get("area_id") or 0))

@@ -26,6 +26,7 @@ from db.repo.support import (
     volunteers_covering,
 )
 from handlers.access import covers, refuse, row_of_button
+from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
@@ -138,7 +139,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("visit")
+@dialog("visit", payloads=("visit",))
 async def visit_text(ctx: Context, text: str) -> list[Reply]:
     state = ctx.state
     data = dict(state.get("data") or {})
@@ -162,7 +163,7 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
             return _ask_address(ctx, data, ctx.t(ADDRESS_NEEDS_WORDS))
         data["address"] = str(value)[:300]
         return await _create(ctx, data)
-    return [Reply(ctx.t("Please choose with a button (or /cancel)."))]
+    return wrong_answer(ctx)
 
 
 async def _create(ctx: Context, data: dict) -> list[Reply]:
@@ -279,7 +280,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("close_request")
+@dialog("close_request", payloads=("req",))
 async def close_note(ctx: Context, text: str) -> list[Reply]:
     request = await ctx.session.get(SupportRequest, int(ctx.state.get("request_id", 0)))
     ctx.set_state(None)
@@ -306,7 +307,7 @@ async def list_requests(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in STAFF]
     rows = await requests_for_volunteer(ctx.session, ctx.user.id, codes)
     if not rows:
-        return [Reply(ctx.t("No open visit requests. Good work!"))]
+        return [Reply(ctx.t("No open visit requests. Good work! Type /households to see your households."))]
     lines = [ctx.t("Visit requests ({count}):", count=len(rows))]
     buttons = []
     for request, area_name, requester in rows:

@@ -114,7 +114,7 @@ async def test_polling_start_lang_and_button(polling: FakeTelegramAPI) -> None:
     [answered] = await api.wait_for("answerCallbackQuery")
     assert answered["callback_query_id"] == press["callback_query"]["id"]
     sent = await api.wait_for("sendMessage", count=3, where=to(alice))
-    assert sent[2]["text"] == "Đã chuyển sang Tiếng Việt."
+    assert sent[2]["text"] == "Đã chuyển sang Tiếng Việt.\nÔng/bà gõ /help để xem GoCua giúp được gì ạ."
     assert api.calls_to("deleteWebhook") == [{"drop_pending_updates": False}]
     assert api.calls_to("getUpdates")[-1]["allowed_updates"] == ["message", "callback_query"]
 

@@ -41,6 +41,7 @@ from tests.chat import all_rows
 from tests.fakes.zalo_api import MAX_TEXT, FakeZaloAPI
 
 SECRET = "test-secret-123"  # the `settings` fixture's webhook secret
+LANGUAGE_SET = "Language set to English.\nType /help to see what I can do."
 VI, EN = translator("vi"), translator("en")
 RESIDENT_VI = translator("vi", RESIDENT)  # what a Zalo user without a role reads
 
@@ -159,11 +160,11 @@ async def test_polling_start_and_numbered_language_choice(polling: FakeZaloAPI) 
 
     choose = await ask(api, "u100", "/lang")
     assert choose.endswith("\n\n1. Tiếng Việt\n2. English")
-    assert await ask(api, "u100", "2") == "Language set to English."
+    assert await ask(api, "u100", "2") == LANGUAGE_SET
     assert (await ask(api, "u100", "/help")).startswith("You are using GoCua")
 
     await ask(api, "u101", "/lang")
-    assert await ask(api, "u101", "English") == "Language set to English."
+    assert await ask(api, "u101", "English") == LANGUAGE_SET
 
 
 async def test_polling_keeps_each_chat_in_order_and_chats_in_parallel(
@@ -271,22 +272,22 @@ async def test_stickers_and_images_get_a_text_only_answer(webhook: FakeZaloAPI) 
 
 async def test_a_volunteer_runs_a_procedure_with_numbers(webhook: FakeZaloAPI, app: App) -> None:
     """A volunteer who joined by invite opens a household and starts a procedure by typing numbers;
-    a number beyond the options offered is out of date."""
+    a number beyond the options offered says so and shows the options again."""
     api = webhook
     code = await invite(app, "volunteer")
     await say(api, "vol", "/lang")
-    assert await say(api, "vol", "2") == "Language set to English."
+    assert await say(api, "vol", "2") == LANGUAGE_SET
     assert (await say(api, "vol", f"/join {code}")).startswith(
         "Welcome! You are now a volunteer in Phường Hải Vân.")
 
     page = await say(api, "vol", "/household HV-TL-001")
     assert page.startswith("🏠 HV-TL-001 · Alăng Văn Tư")
     assert page.endswith("\n\n1. Start a procedure\n2. Add a member\n3. Correct details")
-    stale = await say(api, "vol", "4")
-    assert stale == EN("This button is out of date. Type /help to see what you can do now.")
+    again = await say(api, "vol", "4")
+    assert again.startswith("There is no option 4; choose 1–3.\n\n🏠 HV-TL-001 · Alăng Văn Tư")
+    assert again.endswith("\n\n1. Start a procedure\n2. Add a member\n3. Correct details")
 
-    procedures = await say(api, "vol", "/household HV-TL-001")
-    procedures = await say(api, "vol", number_of(procedures, "Start a procedure"))
+    procedures = await say(api, "vol", number_of(again, "Start a procedure"))
     assert procedures.startswith("Which procedure for HV-TL-001?")
     step = await say(api, "vol", number_of(procedures, "Residence confirmation"))
     assert step.startswith("Step 1/5 · Residence confirmation (CT07)\n") and step.endswith("\n\n1. Continue")

@@ -124,7 +124,8 @@ class ConsoleChat:
             replies = [replace(Reply.from_json(notice.reply), to=None) for notice in waiting]
             offered = offered_from(replies)
             if offered:  # "1" answers the last notice's first button
-                await offer_in_own_chat(session, CHANNEL, self.user, offered, now)
+                await offer_in_own_chat(session, CHANNEL, self.user, offered.options, now,
+                                        prompt=offered.prompt)
         self.show(replies)
 
 

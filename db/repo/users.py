@@ -70,8 +70,8 @@ _LOAD = (
         select(func.count()).select_from(_RECENT).scalar_subquery(),
         _users.c.id, _users.c.display_name, _users.c.locale, _users.c.created_at,
         _conversations.c.id, _conversations.c.user_id, _conversations.c.state,
-        _conversations.c.offered, _conversations.c.version, _conversations.c.updated_at,
-        _memberships.c.role, _areas.c.id, _areas.c.code, _areas.c.name,
+        _conversations.c.offered, _conversations.c.offered_prompt, _conversations.c.version,
+        _conversations.c.updated_at, _memberships.c.role, _areas.c.id, _areas.c.code, _areas.c.name,
     )
     .select_from(_ONE_ROW)
     .outerjoin(_identities, and_(_identities.c.channel == bindparam("channel"),
@@ -90,6 +90,7 @@ _SAVE_CONVERSATION = (
     .values(
         state=bindparam("new_state", type_=_conversations.c.state.type),
         offered=bindparam("new_offered", type_=_conversations.c.offered.type),
+        offered_prompt=bindparam("new_offered_prompt", type_=_conversations.c.offered_prompt.type),
         updated_at=bindparam("new_updated_at", type_=_conversations.c.updated_at.type),
         version=_conversations.c.version + 1,
     )
@@ -115,7 +116,7 @@ async def load_for_update(
         await session.execute(_LOCK_CONVERSATION, params)
     rows = (await session.execute(_LOAD, params)).all()
     (processed, recent, user_id, display_name, locale, created_at,
-     conversation_id, owner_id, state, offered, version, updated_at) = rows[0][:12]
+     conversation_id, owner_id, state, offered, prompt, version, updated_at) = rows[0][:13]
     user = None
     if user_id is not None:
         # Made from the row and put in the session as if loaded there: changes to it (a new
@@ -127,7 +128,8 @@ async def load_for_update(
     if conversation_id is not None:
         conversation = Conversation(
             id=conversation_id, channel=channel, chat_id=chat_id, user_id=owner_id,
-            state=state or {}, offered=offered or [], version=version, updated_at=updated_at,
+            state=state or {}, offered=offered or [], offered_prompt=prompt, version=version,
+            updated_at=updated_at,
         )
     return Loaded(
         processed=bool(processed),
@@ -144,20 +146,23 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
     and counts its version up."""
     await session.execute(_SAVE_CONVERSATION, {
         "conversation_id": conversation.id, "new_state": conversation.state or {},
-        "new_offered": conversation.offered or [], "new_updated_at": now,
+        "new_offered": conversation.offered or [], "new_offered_prompt": conversation.offered_prompt,
+        "new_updated_at": now,
     })
     conversation.version = (conversation.version or 0) + 1
     conversation.updated_at = now
 
 
 async def offer_in_chat(
-    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime
+    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime,
+    prompt: str | None = None,
 ) -> None:
-    """Make `offered` the current options of another chat (a notice sent there), if it exists."""
+    """Make `offered` the current options of another chat (a notice sent there, `prompt` its
+    text), if it exists."""
     await session.execute(
         update(Conversation)
         .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-        .values(offered=offered, updated_at=now, version=Conversation.version + 1)
+        .values(offered=offered, offered_prompt=prompt, updated_at=now, version=Conversation.version + 1)
     )
 
 
@@ -207,7 +212,8 @@ def top_role(grants: list[RoleGrant]) -> str:
 
 
 async def offer_in_own_chat(
-    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime
+    session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime,
+    prompt: str | None = None,
 ) -> None:
     """Make `offered` the current options of a chat whose sender is its own chat id (a console
     user shown the notices that waited for them): the conversation is made if the user never
@@ -215,7 +221,8 @@ async def offer_in_own_chat(
     result = await session.execute(
         update(Conversation)
         .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-        .values(offered=offered, updated_at=now, version=Conversation.version + 1)
+        .values(offered=offered, offered_prompt=prompt, updated_at=now,
+                version=Conversation.version + 1)
     )
     if result.rowcount:
         return
@@ -224,4 +231,4 @@ async def offer_in_own_chat(
     if user_id is not None:
         conversation = await new_conversation(session, channel, chat_id, user_id, now)
         await session.execute(update(Conversation).where(Conversation.id == conversation.id)
-                              .values(offered=offered))
+                              .values(offered=offered, offered_prompt=prompt))
