@@ -63,7 +63,7 @@ async def test_stats_counts_what_volunteers_recorded(demo, people, clock):
     assert f"Reached: 2 ({round(200 / households)}%)" in text
     assert "Residence confirmation (CT07): 1 / 1 / 0" in text
     assert "VNeID account (level 1 / level 2): 1 / 0 / 1" in text
-    assert "Blocked by: No smartphone (1)" in text
+    assert "Problems reported: 1 — No smartphone (1)" in text
     assert "Volunteers: " in text and "active in the last 7 days: 1" in text
     # Sub-areas are buttons; the leader's own area has no way up (Đà Nẵng is not hers).
     labels = [label for label, _ in lan.buttons()]
