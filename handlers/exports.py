@@ -93,7 +93,7 @@ def _target_row(t: Translator, label: str, target: Target | None) -> str:
     """The target's row label, saying when it is the sum of the sub-areas' targets."""
     if target is None or target.source == "own":
         return t(label)
-    return f"{t(label)} ({target_label(t, target)})"
+    return f"{t(label)} · {target_label(t, target)}"
 
 
 def _rows_from_loop(pages: AsyncIterator[list[ExportRow]], loop: asyncio.AbstractEventLoop,

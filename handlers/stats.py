@@ -201,4 +201,4 @@ def _bar_label(t: Translator, label: str, target: Target | None) -> str:
     """A target bar's label, saying when its target is the sum of the sub-areas' targets."""
     if target is None or target.source == "own":
         return label
-    return f"{label} ({target_label(t, target)})"
+    return f"{label} · {target_label(t, target)}"

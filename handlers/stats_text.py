@@ -174,14 +174,14 @@ def drop_off_text(
     if not steps:
         lines.append(t("No runs of this procedure in this period yet."))
         return "\n".join(lines)
-    lines.append(t("Per step: reached → got past (blocked, waiting)"))
+    lines.append(t("Per step: reached → got past (with a problem reported, waiting)"))
     for i, step in enumerate(ordered_steps(flow, steps), 1):
         lost = step.reached - step.passed
         title = step_title(t, flow, step.step_id)
         line = f"{i}. {title}: {number(t, step.reached)} → {number(t, step.passed)}"
         extra = []
-        if step.blocked:
-            extra.append(t("{n} blocked", n=number(t, step.blocked)))
+        if step.problems:
+            extra.append(t("{n} with a problem", n=number(t, step.problems)))
         if step.waiting:
             extra.append(t("{n} waiting", n=number(t, step.waiting)))
         if step.abandoned:

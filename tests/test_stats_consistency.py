@@ -79,6 +79,10 @@ async def test_problems_reported_are_told_apart_from_runs_blocked_now(demo, peop
     assert {r["reason"]: r["count"] for r in figures["top_problem_reasons"]} == {
         "Birth certificate (giấy chứng sinh) missing": 1, "No network / weak signal": 1}
 
+    await lan.say("/stats hai-van birth_registration")  # per step: the Problem, not "blocked"
+    [documents] = [line for line in lan.text().splitlines() if line.startswith("3. ")]
+    assert documents.endswith(": 1 → 1 (1 with a problem)") and "blocked" not in lan.text()
+
     # A second run left standing on its problem is blocked now.
     await birth_registration_with_two_problems(an, "HV-TL-002", finish=False)
     await lan.say("/stats")
@@ -178,6 +182,10 @@ async def test_a_city_without_a_target_shows_its_wards_targets_summed_and_says_s
     everything = await stats_json(demo, None)
     assert everything["target_source"]["households"] == "children"
     assert everything["children"][0]["target_source"] == "children"
+
+    await admin.say("/target danang")
+    assert "• households to reach: not set · sum of the wards' and communes' targets (1 of 3 set): 500" \
+        in admin.text()
 
     await admin.say("/target danang households 800")
     await admin.say("/stats danang")

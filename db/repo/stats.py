@@ -195,14 +195,14 @@ class AreaStats:
 class StepDropOff:
     step_id: str
     reached: int  # runs that got to this step (answered it or are waiting at it)
-    passed: int  # runs that answered Done / Skip or a choice/input here
-    blocked: int  # runs that reported a problem here
+    passed: int  # runs that answered Done / Skip or a choice/input here, or went on after a Problem
+    problems: int  # runs that reported a Problem here (some then got past it: not "blocked now")
     waiting: int  # runs in progress, waiting at this step now
     abandoned: int  # runs cancelled at this step
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step_id, "reached": self.reached, "passed": self.passed,
-                "blocked": self.blocked, "waiting": self.waiting, "abandoned": self.abandoned}
+                "problems_reported": self.problems, "waiting": self.waiting, "abandoned": self.abandoned}
 
 
 @dataclass
@@ -468,11 +468,16 @@ async def step_drop_off(
             _runs_in(scope, FlowRun.id).where(FlowRun.flow_id == flow_id, FlowRun.started_at >= since)
         ))
     rows = records.subquery()
+    # A Problem the procedure goes on without (or one retried) is got past too: only runs
+    # standing at the step now did not get past it.
+    standing = exists().where(FlowRun.id == rows.c.run_id, FlowRun.current_step == rows.c.step_id)
+    got_past = case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id),
+                    (and_(rows.c.outcome == "blocked", ~standing), rows.c.run_id))
     counted = await session.execute(
         select(
             rows.c.step_id,
             func.count(distinct(rows.c.run_id)),
-            func.count(distinct(case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id)))),
+            func.count(distinct(got_past)),
             func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
         ).group_by(rows.c.step_id)
     )
@@ -498,7 +503,7 @@ async def step_drop_off(
             step_id=step,
             reached=per_step.get(step, (0, 0, 0))[0] + unrecorded.get(step, 0),
             passed=per_step.get(step, (0, 0, 0))[1],
-            blocked=per_step.get(step, (0, 0, 0))[2],
+            problems=per_step.get(step, (0, 0, 0))[2],
             waiting=waiting.get(step, 0),
             abandoned=stopped.get(step, 0),
         )
