@@ -192,8 +192,8 @@ async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
                   stats.counts.digital_ready, stats.target_digital_ready),
     ]
     png = await asyncio.to_thread(chart.render_progress_chart, text, weeks, bars)
-    caption = t("Procedures completed in the last {n} weeks, and progress against targets ({period}): "
-                "{area}.", n=len(weeks), period=period_label, area=area.name)
+    caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
+                area=area.name)
     return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png))
 
 
