@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area
 from handlers.access import covers
 from handlers.context import Context
 from handlers.i18n import N_
+from handlers.options import fold
 from handlers.router import LEADERS
 from handlers.types import Button, Reply, button_label
 
@@ -37,19 +38,49 @@ def leader_areas(ctx: Context) -> list[tuple[int, str, str]]:
     return sorted(tops.values(), key=lambda a: a[1])
 
 
+# Words that name an area's level, left out when matching a typed name ("ta lang" finds
+# "Thôn Tà Lang"); folded, longest first.
+LEVEL_WORDS = ("thanh pho", "thi tran", "to dan pho", "khu pho", "dac khu", "phuong", "tinh",
+               "thon", "ban", "xa", "ap", "to", "khu")
+
+
+def _without_level(name: str) -> str:
+    for word in LEVEL_WORDS:
+        if name.startswith(word + " "):
+            return name[len(word) + 1:]
+    return name
+
+
+def match_areas(wanted: str, areas: list[Area]) -> list[Area]:
+    """The areas `wanted` names, best first: its code, the last part of its code, or its name,
+    with or without diacritics, case and the level word; then names that start with it."""
+    folded = fold(wanted)
+    if not folded:
+        return []
+    slug = folded.replace(" ", "-")
+    exact = [a for a in areas if a.code == wanted.strip().lower()]
+    if exact:
+        return exact
+    named = [a for a in areas if folded in (fold(a.name), _without_level(fold(a.name)))
+             or a.code.rsplit(".", 1)[-1] == slug]
+    if named:
+        return sorted(named, key=lambda a: len(a.code))
+    return sorted((a for a in areas if _without_level(fold(a.name)).startswith(folded)
+                   or fold(a.name).startswith(folded)), key=lambda a: len(a.code))
+
+
 async def find_area(ctx: Context, text: str) -> Area | None:
-    """An area inside the user's scope named by its code, the last part of its code or its name."""
-    wanted = text.strip().lower()
-    if not wanted:
+    """An area inside the user's scope named by its code, the last part of its code or its name
+    (without diacritics or the level word too)."""
+    if not text.strip():
         return None
-    candidates = list(await ctx.session.scalars(
-        select(Area).where(
-            (Area.code == wanted) | Area.code.like("%." + wanted.replace("%", "")) | (Area.name.ilike(wanted))
-        ).limit(50)
-    ))
-    inside = [a for a in candidates if covers(ctx, a.code, LEADERS)]
-    exact = [a for a in inside if a.code == wanted]
-    return (exact or sorted(inside, key=lambda a: len(a.code)) or [None])[0]
+    tops = [code for _, code, _ in leader_areas(ctx)]
+    if not tops:
+        return None
+    scope = or_(*(Area.code == code for code in tops), *(Area.code.like(code + ".%") for code in tops))
+    areas = list(await ctx.session.scalars(select(Area).where(scope).limit(5000)))
+    inside = [a for a in match_areas(text, areas) if covers(ctx, a.code, LEADERS)]
+    return inside[0] if inside else None
 
 
 async def area_for_command(

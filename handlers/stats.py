@@ -14,13 +14,13 @@ from functools import partial
 from typing import Any
 
 from db.models import Area
-from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
+from db.repo.stats import AreaStats, Target, area_stats, step_drop_off, volunteer_table
 from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.exports import export_reply
 from handlers.flows import title
-from handlers.i18n import N_, translator
+from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command, report_session
 from handlers.router import LEADERS, OUT_OF_DATE, command, out_of_date, payload
 from handlers.stats_text import (
@@ -31,6 +31,7 @@ from handlers.stats_text import (
     percent,
     since_of,
     summary_text,
+    target_label,
     volunteers_text,
 )
 from handlers.types import Attachment, Button, Reply, button_label, sentence_case
@@ -108,8 +109,8 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False)
     prefix = f"st:{area.id}:{period}"
     buttons: list[Button] = []
     for child in stats.children[:24]:
-        share = percent(child.counts.reached, child.counts.households) or 0  # as in the text
-        buttons.append(Button(button_label(f"{child.area.name} ({share}%)"), f"st:{child.area_id}:{period}"))
+        share = percent(child.counts.reached, child.counts.households) or "0%"  # as in the text
+        buttons.append(Button(button_label(f"{child.area.name} ({share})"), f"st:{child.area_id}:{period}"))
     buttons += _period_buttons(ctx, area, period)
     buttons += [
         Button("📈 " + ctx.t("Chart"), f"{prefix}:c"),
@@ -163,7 +164,8 @@ def _chart(ctx: Context, area: Area, period: str) -> Reply:
 @renderer("chart")
 async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     # Imported here: matplotlib takes a second to import, and most processes never draw.
-    from bot.reports.chart import ChartText, TargetBar, WeekCount, render_progress_chart
+    from bot.reports import chart
+    from bot.reports.chart import ChartText, TargetBar, WeekCount
 
     t, now, period = translator(spec["locale"]), datetime.fromisoformat(spec["now"]), spec["period"]
     async with rctx.reader() as session:
@@ -171,21 +173,33 @@ async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
         if area is None:
             return Reply(t(OUT_OF_DATE))
         stats = await area_stats(session, area, now=now, since=since_of(period, now), tz=VIETNAM)
+    weeks = [WeekCount(week.strftime("%d/%m"), n) for week, n in stats.weekly_completed]
+    period_label = t(PERIOD_LABELS[period])
     text = ChartText(
-        title=t("{area} · {period}", area=area.name, period=t(PERIOD_LABELS[period])),
-        weekly_title=t("Procedures completed per week"),
+        title=area.name,
+        weekly_title=t("Procedures completed per week · last {n} weeks ({first} – {last})",
+                       n=len(weeks), first=weeks[0].label if weeks else "",
+                       last=now.astimezone(VIETNAM).strftime("%d/%m")),
         weekly_axis=t("Procedures"),
-        target_title=t("Progress against targets"),
+        target_title=t("Progress against targets · {period}", period=period_label),
         no_target=t("no target set"),
         no_data=t("No procedure completed yet"),
     )
-    weeks = [WeekCount(week.strftime("%d/%m"), n) for week, n in stats.weekly_completed]
     bars = [
-        TargetBar(t("Households reached"), stats.counts.reached, stats.target_households),
-        TargetBar(t("Households with a member who can use e-services"), stats.counts.digital_ready,
-                  stats.target_digital_ready),
+        TargetBar(_bar_label(t, t("Households reached"), stats.households_target),
+                  stats.counts.reached, stats.target_households),
+        TargetBar(_bar_label(t, t("Households with a member who can use e-services"),
+                             stats.digital_ready_target),
+                  stats.counts.digital_ready, stats.target_digital_ready),
     ]
-    png = await asyncio.to_thread(render_progress_chart, text, weeks, bars)
+    png = await asyncio.to_thread(chart.render_progress_chart, text, weeks, bars)
     caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
                 area=area.name)
     return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png))
+
+
+def _bar_label(t: Translator, label: str, target: Target | None) -> str:
+    """A target bar's label, saying when its target is the sum of the sub-areas' targets."""
+    if target is None or target.source == "own":
+        return label
+    return f"{label} · {target_label(t, target)}"

@@ -12,7 +12,7 @@ from babel.numbers import format_decimal
 
 from conversations.flow_model import Flow
 from db.repo.households import VOLUNTEER_LOAD
-from db.repo.stats import AreaStats, StepDropOff, VolunteerStats
+from db.repo.stats import AreaStats, StepDropOff, Target, VolunteerStats
 from handlers.i18n import N_, Translator
 from handlers.types import button_label
 from handlers.validation import VIETNAM
@@ -53,22 +53,53 @@ def number(t: Translator, value: int) -> str:
     return format_decimal(value, locale=t.locale)
 
 
-def percent(part: int, whole: int | None) -> int | None:
-    if not whole:
+def percent(part: int, whole: int | None) -> str | None:
+    """`part` as a share of `whole`, e.g. "33%", the same in the text, the buttons, the chart and
+    the exports. Floored, so that "100%" means all of it; a share under 1% reads "<1%", never
+    "0%", which means none. None when there is no whole to compare with."""
+    if not whole or whole <= 0:
         return None
-    return round(100 * part / whole)
+    if 0 < part * 100 < whole:
+        return "<1%"
+    return f"{max(part, 0) * 100 // whole}%"
 
 
 def _with_percent(t: Translator, part: int, whole: int | None) -> str:
     share = percent(part, whole)
-    return number(t, part) if share is None else f"{number(t, part)} ({share}%)"
+    return number(t, part) if share is None else f"{number(t, part)} ({share})"
 
 
-def _target_note(t: Translator, value: int, target: int | None) -> str:
+SUM_OF_TARGETS = {  # the levels of the sub-areas summed -> how the sum is labelled
+    ("ward",): N_("sum of the wards' targets"),
+    ("commune",): N_("sum of the communes' targets"),
+    ("village",): N_("sum of the villages' targets"),
+}
+SUM_OF_WARD_TARGETS = N_("sum of the wards' and communes' targets")
+SUM_OF_SUB_AREA_TARGETS = N_("sum of the sub-areas' targets")
+WARD_LEVELS = {"ward", "commune", "special_zone"}
+
+
+def target_label(t: Translator, target: Target) -> str:
+    """"target" for an area's own target; for a sum, what was summed (and how many had one)."""
+    if target.source == "own":
+        return t("target")
+    levels = target.children_levels
+    if levels in SUM_OF_TARGETS:
+        label = t(SUM_OF_TARGETS[levels])
+    elif set(levels) <= WARD_LEVELS:
+        label = t(SUM_OF_WARD_TARGETS)
+    else:
+        label = t(SUM_OF_SUB_AREA_TARGETS)
+    if target.children_set < target.children_all:
+        label += " " + t("({n} of {total} set)", n=number(t, target.children_set),
+                         total=number(t, target.children_all))
+    return label
+
+
+def _target_note(t: Translator, value: int, target: Target | None) -> str:
     if target is None:
         return ""
-    return " · " + t("target {target}: {percent}%", target=number(t, target),
-                     percent=percent(value, target) or 0)
+    return f" · {target_label(t, target)} {number(t, target.value)}: {percent(value, target.value)}"
 
 
 def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: TitleOf) -> str:
@@ -77,40 +108,56 @@ def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: T
         "📊 " + t("{area} · {period}", area=stats.area.name, period=period_label),
         t("Households: {n}", n=number(t, c.households)),
         t("Reached: {n}", n=_with_percent(t, c.reached, c.households))
-        + _target_note(t, c.reached, stats.target_households),
+        + _target_note(t, c.reached, stats.households_target),
         t("With a member who can use e-services: {n}", n=_with_percent(t, c.digital_ready, c.households))
-        + _target_note(t, c.digital_ready, stats.target_digital_ready),
+        + _target_note(t, c.digital_ready, stats.digital_ready_target),
         t("Residents supported: {n}", n=number(t, stats.residents_supported)),
         t("Volunteers: {n}, active in the last 7 days: {active}",
           n=number(t, stats.volunteers), active=number(t, stats.volunteers_active)),
-        t("1+20: {assigned} of {households} households assigned; {volunteers} volunteers × 20 = "
-          "{capacity} households",
-          assigned=number(t, c.assigned), households=number(t, c.households),
-          volunteers=number(t, stats.volunteers), capacity=number(t, stats.capacity)),
+        t.plural("1+20: {assigned} of {households} households assigned; {n} volunteer × 20 = "
+                 "{capacity} households",
+                 "1+20: {assigned} of {households} households assigned; {n} volunteers × 20 = "
+                 "{capacity} households",
+                 stats.volunteers,
+                 assigned=number(t, c.assigned), households=number(t, c.households),
+                 capacity=number(t, stats.capacity)),
     ]
     if stats.capacity < c.households:
-        lines.append("⚠️ " + t("{n} more volunteers needed for 1+20.",
-                               n=number(t, -(-(c.households - stats.capacity) // VOLUNTEER_LOAD))))
-    active_flows = {k: v for k, v in stats.flows.items() if v.started or v.completed or v.blocked or v.active}
+        missing = -(-(c.households - stats.capacity) // VOLUNTEER_LOAD)
+        lines.append("⚠️ " + t.plural("{n} more volunteer needed for 1+20.",
+                                      "{n} more volunteers needed for 1+20.", missing))
+    active_flows = {k: v for k, v in stats.flows.items() if v.started}
     lines.append("")
     if not active_flows:
         lines.append(t("No procedures in this period yet."))
     else:
-        lines.append(t("Procedures (started / completed / blocked):"))
+        lines.append(t("Procedures (started in the period / completed / blocked now):"))
         for flow_id, f in sorted(active_flows.items(), key=lambda kv: (-kv[1].started, kv[0])):
             lines.append(f"• {title_of(flow_id)}: {number(t, f.started)} / {number(t, f.completed)} / "
                          f"{number(t, f.blocked)}")
-            if f.top_reasons:
-                reasons = ", ".join(f"{t(r) if r else t('no reason given')} ({number(t, n)})"
-                                    for r, n in f.top_reasons)
-                lines.append("   " + t("Blocked by: {reasons}", reasons=reasons))
+            if f.problems:
+                lines.append("   " + t("Problems reported: {n} — {reasons}", n=number(t, f.problems),
+                                       reasons=_reasons(t, f.problems, f.top_reasons)))
     if stats.children:
         lines.append("")
         lines.append(t("By area (households reached):"))
         for child in stats.children:
             lines.append(f"• {child.area.name}: "
                          f"{_with_percent(t, child.counts.reached, child.counts.households)}")
+        if stats.outside_children is not None:
+            outside = stats.outside_children
+            lines.append("• " + t("{area}, not in a sub-area", area=stats.area.name) + ": "
+                         + _with_percent(t, outside.reached, outside.households))
     return "\n".join(lines)
+
+
+def _reasons(t: Translator, problems: int, top: Sequence[tuple[str, int]]) -> str:
+    """"No smartphone (3), No network (1), other reasons (2)": the top reasons add up to the total."""
+    shown = [f"{t(r) if r else t('no reason given')} ({number(t, n)})" for r, n in top]
+    rest = problems - sum(n for _, n in top)
+    if rest > 0:
+        shown.append(t("other reasons ({n})", n=number(t, rest)))
+    return ", ".join(shown)
 
 
 def ordered_steps(flow: Flow, steps: Sequence[StepDropOff]) -> list[StepDropOff]:
@@ -131,14 +178,14 @@ def drop_off_text(
     if not steps:
         lines.append(t("No runs of this procedure in this period yet."))
         return "\n".join(lines)
-    lines.append(t("Per step: reached → got past (blocked, waiting)"))
+    lines.append(t("Per step: reached → got past (with a problem reported, waiting)"))
     for i, step in enumerate(ordered_steps(flow, steps), 1):
         lost = step.reached - step.passed
         title = step_title(t, flow, step.step_id)
         line = f"{i}. {title}: {number(t, step.reached)} → {number(t, step.passed)}"
         extra = []
-        if step.blocked:
-            extra.append(t("{n} blocked", n=number(t, step.blocked)))
+        if step.problems:
+            extra.append(t("{n} with a problem", n=number(t, step.problems)))
         if step.waiting:
             extra.append(t("{n} waiting", n=number(t, step.waiting)))
         if step.abandoned:

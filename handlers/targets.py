@@ -11,12 +11,13 @@ import re
 
 from db.models import Area
 from db.repo.areas import MAX_TARGET, set_target
+from db.repo.stats import area_target, load_scope
 from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.leader_scope import area_for_command, leader_areas
 from handlers.router import LEADERS, command, dialog, out_of_date, payload
-from handlers.stats_text import DEFAULT_PERIOD, number
+from handlers.stats_text import DEFAULT_PERIOD, number, target_label
 from handlers.types import Button, Reply, button_label
 
 KINDS = {
@@ -28,11 +29,17 @@ KIND_WORDS = {"households": "households", "hh": "households", "ho": "households"
 USAGE = N_("Write: /target households 500 or /target digital 300 (0 removes a target).")
 
 
-def _show(ctx: Context, area: Area) -> Reply:
+async def _show(ctx: Context, area: Area) -> Reply:
+    """The area's own targets; where it has none, what /stats compares with instead (the sum of
+    its sub-areas' targets), said as such."""
+    scope = await load_scope(ctx.session, area)
     lines = [ctx.t("🎯 Targets of {area}:", area=area.name)]
     for attr, label in KINDS.values():
         value = getattr(area, attr)
         shown = ctx.t("not set") if value is None else number(ctx.t, value)
+        summed = area_target(scope, area.id, attr) if value is None else None
+        if summed is not None:
+            shown += f" · {target_label(ctx.t, summed)}: {number(ctx.t, summed.value)}"
         lines.append(f"• {ctx.t(label)}: {shown}")
     buttons = (
         Button(button_label(ctx.t("Set: households to reach")), f"tg:{area.id}:households"),
@@ -79,7 +86,7 @@ async def target_command(ctx: Context, args: str) -> list[Reply]:
         return [area]
     if kind is not None and value is not None:
         return [_set(ctx, area, kind, value)]
-    return [_show(ctx, area)]
+    return [await _show(ctx, area)]
 
 
 @payload("tg")
@@ -90,7 +97,7 @@ async def target_button(ctx: Context, rest: str) -> list[Reply]:
         refuse(ctx, "tg", f"area:{raw_id[:20]}")
         return [Reply(ctx.t("This area is not among yours."))]
     if not kind:
-        return [_show(ctx, area)]
+        return [await _show(ctx, area)]
     if kind not in KINDS:
         return [out_of_date(ctx)]
     ctx.set_state({"dialog": "target", "area_id": area.id, "kind": kind, "expects_text": True})

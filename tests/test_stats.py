@@ -63,7 +63,7 @@ async def test_stats_counts_what_volunteers_recorded(demo, people, clock):
     assert f"Reached: 2 ({round(200 / households)}%)" in text
     assert "Residence confirmation (CT07): 1 / 1 / 0" in text
     assert "VNeID account (level 1 / level 2): 1 / 0 / 1" in text
-    assert "Blocked by: No smartphone (1)" in text
+    assert "Problems reported: 1 — No smartphone (1)" in text
     assert "Volunteers: " in text and "active in the last 7 days: 1" in text
     # Sub-areas are buttons; the leader's own area has no way up (Đà Nẵng is not hers).
     labels = [label for label, _ in lan.buttons()]
@@ -271,3 +271,21 @@ async def test_drop_off_counts_runs_stopped_with_cancel(demo, people):
     await lan.say("/stats hai-van residence_confirmation")
     second = lan.text().splitlines()[3]
     assert second.startswith("2. ") and ": 1 → 0 (1 stopped)" in second, lan.text()
+
+
+@pytest.mark.parametrize("typed", ["ta lang", "Tà Lang", "Thôn Tà Lang", "thon ta lang", "ta-lang",
+                                   "danang.hai-van.ta-lang", "TA LANG"])
+async def test_stats_finds_a_village_by_its_name_typed_any_way(demo, people, typed):
+    """`/stats ta lang` finds "Thôn Tà Lang": a code, its last part or the name, with or without
+    diacritics, case or the level word."""
+    _, lan, _ = people
+    await lan.say(f"/stats {typed}")
+    assert lan.text().startswith("📊 Thôn Tà Lang"), lan.text()
+
+
+async def test_stats_by_name_stays_inside_the_leaders_scope(demo, people):
+    """A name outside the leader's areas is not found, however it is typed."""
+    _, lan, _ = people
+    for typed in ("hoa xuan", "Phường Hòa Xuân", "da nang"):
+        await lan.say(f"/stats {typed}")
+        assert "among yours" in lan.text(), typed

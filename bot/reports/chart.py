@@ -25,6 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
+from handlers.stats_text import percent
+
 FONT = "DejaVu Sans"
 # Given to every text: the font, and no mathtext (a "$" typed by someone stays a "$").
 TEXT_STYLE: dict[str, Any] = {"fontfamily": FONT, "parse_math": False}
@@ -63,10 +65,10 @@ FILL_INSIDE_FROM = 0.55  # filled at least this much: the text goes inside the f
 class ChartText:
     """Every text of the chart, already translated."""
 
-    title: str  # e.g. "Phường Thuận Hóa · 30 ngày qua"
-    weekly_title: str  # e.g. "Thủ tục hoàn thành mỗi tuần"
+    title: str  # e.g. "Phường Thuận Hóa"
+    weekly_title: str  # e.g. "Thủ tục hoàn thành mỗi tuần · 12 tuần qua (15/09 – 04/12)": its period
     weekly_axis: str  # e.g. "Số thủ tục"
-    target_title: str  # e.g. "Tiến độ so với mục tiêu"
+    target_title: str  # e.g. "Tiến độ so với mục tiêu · 30 ngày qua": the period of the counts
     no_target: str  # e.g. "chưa đặt mục tiêu" (beside a bar without a target)
     no_data: str  # e.g. "Chưa có thủ tục nào hoàn thành" (in an empty weekly panel)
 
@@ -319,13 +321,13 @@ def _draw_targets(
             message = f"{value} · {_clean(text.no_target)}"
             _bar_text(ax, 0.02, centre, message, size, "left", MUTED_COLOUR, bold=False)
             continue
-        percent = value * 100 // bar.target  # floored: "100%" only once the target is really reached
+        share = percent(value, bar.target)  # as in the text: floored, and "<1%" rather than "0%"
         filled = min(value / bar.target, 1.0)
         ax.barh(centre, 1.0, height=BAR_PT, color=TRACK_COLOUR)
         if filled > 0:
             colour = DONE_COLOUR if value >= bar.target else BAR_COLOUR
             ax.barh(centre, filled, height=BAR_PT, color=colour)
-        message = f"{percent}%  ·  {value} / {bar.target}"
+        message = f"{share}  ·  {value} / {bar.target}"
         if filled >= FILL_INSIDE_FROM:
             _bar_text(ax, filled - 0.02, centre, message, size, "right", "white", bold=True)
         else:

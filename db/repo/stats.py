@@ -5,9 +5,15 @@ rows in Python: at city scale there are about 100,000 households and 2,000,000 s
 Per-area figures are grouped by the household's area and rolled up the area tree here, which
 has hundreds of rows, not millions.
 
-The period (`since`) applies to activity: households reached, procedures started / completed /
-blocked, block reasons, residents supported. Households, digital-ready households, volunteers
-and targets are counts as of now. "Active volunteers" always means the last 7 days.
+The period (`since`) applies to activity: households reached and residents supported in it,
+and the procedures started in it (of those runs: how many are completed, how many stand blocked
+now, how many Problems were reported on them and why). Households, digital-ready households,
+volunteers and targets are counts as of now. "Active volunteers" always means the last 7 days.
+
+Figures that must never contradict each other (tests/test_stats_properties.py checks them on
+random data): the sub-areas (and the households outside them) add up to the area; no count
+exceeds the whole it is part of; runs completed / blocked now / in progress are among those
+started; active volunteers are among the volunteers.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,18 +66,40 @@ class AreaRef:
 
 @dataclass
 class FlowStats:
+    """One procedure's runs started in the period (all time: every run), as they stand now."""
+
     started: int = 0
     completed: int = 0
-    blocked: int = 0  # blocked now, blocked within the period
+    blocked: int = 0  # standing now on a Problem the procedure cannot go on without
     active: int = 0  # in progress now
-    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    problems: int = 0  # every Problem answered on these runs (a run may report several)
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)  # of the problems, most first
 
     def to_json(self) -> dict[str, Any]:
         return {
             "started": self.started, "completed": self.completed, "blocked": self.blocked,
-            "active": self.active,
-            "top_block_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
+            "active": self.active, "problems_reported": self.problems,
+            "top_problem_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
         }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target as shown for an area: its own, or (none of its own) the sum of its sub-areas'."""
+
+    value: int
+    source: str  # "own" | "children"
+    children_set: int = 0  # source "children": sub-areas that have a target (their own or summed)
+    children_all: int = 0  # source "children": all the sub-areas
+    children_levels: tuple[str, ...] = ()  # source "children": the sub-areas' levels
+
+
+def _value(target: Target | None) -> int | None:
+    return target.value if target is not None else None
+
+
+def _source(target: Target | None) -> str | None:
+    return target.source if target is not None else None
 
 
 @dataclass
@@ -86,20 +115,26 @@ class HouseholdCounts:
         self.digital_ready += other.digital_ready
         self.assigned += other.assigned
 
+    def to_json(self) -> dict[str, Any]:
+        return {"households": self.households, "households_reached": self.reached,
+                "households_digital_ready": self.digital_ready, "households_assigned": self.assigned}
+
 
 @dataclass
 class ChildStats:
     area_id: int
     area: AreaRef
     counts: HouseholdCounts
-    target_households: int | None
+    target: Target | None  # households to reach
+
+    @property
+    def target_households(self) -> int | None:
+        return _value(self.target)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **self.area.to_json(), "households": self.counts.households,
-            "households_reached": self.counts.reached,
-            "households_digital_ready": self.counts.digital_ready,
-            "target_households": self.target_households,
+            **self.area.to_json(), **self.counts.to_json(),
+            "target_households": self.target_households, "target_source": _source(self.target),
         }
 
 
@@ -110,18 +145,29 @@ class AreaStats:
     now: datetime
     counts: HouseholdCounts
     residents_supported: int
-    volunteers: int
-    volunteers_active: int
-    target_households: int | None
-    target_digital_ready: int | None
+    volunteers: int  # look after households here or hold a volunteer role here
+    volunteers_active: int  # of those, with a run here that moved in the last 7 days
+    households_target: Target | None
+    digital_ready_target: Target | None
     flows: dict[str, FlowStats]
     children: list[ChildStats]
+    # Households in the area itself rather than in one of its sub-areas (None: no sub-areas, or
+    # no such household): with the children they add up to the area.
+    outside_children: HouseholdCounts | None
     weekly_completed: list[tuple[date, int]]
 
     @property
     def capacity(self) -> int:
         """Households the area's volunteers can look after at twenty each."""
         return self.volunteers * VOLUNTEER_LOAD
+
+    @property
+    def target_households(self) -> int | None:
+        return _value(self.households_target)
+
+    @property
+    def target_digital_ready(self) -> int | None:
+        return _value(self.digital_ready_target)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,9 +182,12 @@ class AreaStats:
             "volunteers_active_7d": self.volunteers_active,
             "volunteer_capacity": self.capacity,
             "targets": {"households": self.target_households, "digital_ready": self.target_digital_ready},
+            "target_source": {"households": _source(self.households_target),
+                              "digital_ready": _source(self.digital_ready_target)},
             "flows": {flow_id: s.to_json() for flow_id, s in sorted(self.flows.items())},
             "weekly_completed": [{"week": w.isoformat(), "completed": n} for w, n in self.weekly_completed],
             "children": [c.to_json() for c in self.children],
+            "outside_children": self.outside_children.to_json() if self.outside_children else None,
         }
 
 
@@ -146,14 +195,14 @@ class AreaStats:
 class StepDropOff:
     step_id: str
     reached: int  # runs that got to this step (answered it or are waiting at it)
-    passed: int  # runs that answered Done / Skip or a choice/input here
-    blocked: int  # runs that reported a problem here
+    passed: int  # runs that answered Done / Skip or a choice/input here, or went on after a Problem
+    problems: int  # runs that reported a Problem here (some then got past it: not "blocked now")
     waiting: int  # runs in progress, waiting at this step now
     abandoned: int  # runs cancelled at this step
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step_id, "reached": self.reached, "passed": self.passed,
-                "blocked": self.blocked, "waiting": self.waiting, "abandoned": self.abandoned}
+                "problems_reported": self.problems, "waiting": self.waiting, "abandoned": self.abandoned}
 
 
 @dataclass
@@ -256,43 +305,37 @@ async def household_counts(
 
 
 async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | None) -> dict[str, FlowStats]:
+    """Per procedure, the runs started in the period by their status now, and the Problems
+    reported on those runs with their reasons."""
     # Grouped by area first, in the order of the runs' report index, so the database streams
     # through that index instead of sorting every run; the few hundred groups are added up here.
     flows: dict[str, FlowStats] = {}
-    if since is None:
-        # All time: a plain count per status, the cheapest pass over the index.
-        by_status = _runs_in(scope, FlowRun.flow_id, FlowRun.status, func.count()).group_by(
-            FlowRun.area_id, FlowRun.flow_id, FlowRun.status)
-        for flow_id, status, n in await session.execute(by_status):
-            total = flows.setdefault(flow_id, FlowStats())
-            total.started += int(n)
-            if status in ("completed", "blocked", "active"):
-                setattr(total, status, getattr(total, status) + int(n))
-    else:
-        runs = _runs_in(scope,
-            FlowRun.flow_id,
-            _count_if(FlowRun.started_at >= since),
-            _count_if(and_(FlowRun.status == "completed", FlowRun.finished_at >= since)),
-            _count_if(and_(FlowRun.status == "blocked", FlowRun.updated_at >= since)),
-            _count_if(FlowRun.status == "active"),
-        ).group_by(FlowRun.area_id, FlowRun.flow_id)
-        for flow_id, started, completed, blocked, active in await session.execute(runs):
-            total = flows.setdefault(flow_id, FlowStats())
-            total.started += int(started)
-            total.completed += int(completed)
-            total.blocked += int(blocked)
-            total.active += int(active)
+    by_status = _runs_in(scope, FlowRun.flow_id, FlowRun.status, func.count()).where(
+        _since(FlowRun.started_at, since)).group_by(FlowRun.area_id, FlowRun.flow_id, FlowRun.status)
+    for flow_id, status, n in await session.execute(by_status):
+        total = flows.setdefault(flow_id, FlowStats())
+        total.started += int(n)
+        if status in ("completed", "blocked", "active"):
+            setattr(total, status, getattr(total, status) + int(n))
     reasons = (
         select(StepRecord.flow_id, StepRecord.reason, func.count())
-        .where(BLOCKED_RECORD, scope.records_in(), _since(StepRecord.recorded_at, since))
+        .where(BLOCKED_RECORD, scope.records_in())
         .group_by(StepRecord.flow_id, StepRecord.reason)
     )
+    if since is not None:
+        # The Problems of the runs started in the period: all recorded since then, so the few
+        # blocked records of the period are read from their index and each run looked up by
+        # its key (far cheaper than listing the period's runs first).
+        run_started = select(FlowRun.started_at).where(FlowRun.id == StepRecord.run_id).scalar_subquery()
+        reasons = reasons.where(StepRecord.recorded_at >= since, run_started >= since)
     by_flow: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for flow_id, reason, n in await session.execute(reasons):
         by_flow[flow_id].append((reason or "", int(n)))
     for flow_id, pairs in by_flow.items():
         pairs.sort(key=lambda p: (-p[1], p[0]))
-        flows.setdefault(flow_id, FlowStats()).top_reasons = pairs[:TOP_REASONS]
+        figures = flows.setdefault(flow_id, FlowStats())
+        figures.problems = sum(n for _, n in pairs)
+        figures.top_reasons = pairs[:TOP_REASONS]
     return flows
 
 
@@ -310,15 +353,25 @@ async def residents_supported(session: AsyncSession, scope: Scope, since: dateti
     ) or 0)
 
 
-async def volunteer_counts(session: AsyncSession, scope: Scope, now: datetime) -> tuple[int, int]:
-    """(volunteers with a role in the scope, volunteers whose runs there moved in the last 7 days)."""
-    members = select(func.count(distinct(Membership.user_id))).where(Membership.role == "volunteer")
+def _volunteers_of(scope: Scope) -> Select[Any]:
+    """The ids of the area's volunteers: those who look after its households, and those who hold a
+    volunteer role in it (the area or one below it)."""
+    keepers = select(Household.volunteer_id.label("user_id")).where(
+        scope.households_in(), Household.volunteer_id.is_not(None))
+    members = select(Membership.user_id.label("user_id")).where(Membership.role == "volunteer")
     if not scope.everything:
         members = members.where(Membership.area_id.in_(list(scope.areas)))
+    return select(union(keepers, members).subquery().c.user_id)
+
+
+async def volunteer_counts(session: AsyncSession, scope: Scope, now: datetime) -> tuple[int, int]:
+    """(the area's volunteers, those of them whose runs there moved in the last 7 days)."""
+    volunteers = select(func.count()).select_from(_volunteers_of(scope).subquery())
     active = _large_runs(scope, func.count(distinct(FlowRun.volunteer_id))).where(
-        FlowRun.updated_at >= now - timedelta(days=ACTIVE_DAYS)
+        FlowRun.updated_at >= now - timedelta(days=ACTIVE_DAYS),
+        FlowRun.volunteer_id.in_(_volunteers_of(scope)),
     )
-    return int(await session.scalar(members) or 0), int(await session.scalar(active) or 0)
+    return int(await session.scalar(volunteers) or 0), int(await session.scalar(active) or 0)
 
 
 def week_start(moment: datetime, tz: Any) -> date:
@@ -346,18 +399,25 @@ async def weekly_completed(
     return [(first + timedelta(weeks=i), int(n or 0)) for i, n in enumerate(row)]
 
 
-def _targets(scope: Scope) -> tuple[int | None, int | None]:
-    """The area's own targets; where it has none, the sum of what its sub-areas set."""
-    children = scope.children()
+def area_target(scope: Scope, area_id: int | None, attr: str) -> Target | None:
+    """The target `attr` of an area of the scope (None: the scope's top, e.g. everything): its
+    own, else the sum of its sub-areas' targets (each their own, else summed in turn)."""
+    below: dict[int | None, list[Area]] = defaultdict(list)
+    for a in scope.areas.values():
+        below[a.parent_id].append(a)
 
-    def target(attr: str) -> int | None:
-        own = getattr(scope.area, attr) if scope.area is not None else None
+    def target(node: int | None) -> Target | None:
+        own = getattr(scope.areas[node], attr) if node is not None else None
         if own is not None:
-            return own
-        values = [getattr(c, attr) for c in children if getattr(c, attr) is not None]
-        return sum(values) if values else None
+            return Target(own, "own")
+        children = below.get(node, [])
+        summed = [(c, t) for c in children if (t := target(c.id)) is not None]
+        if not summed:
+            return None
+        return Target(sum(t.value for _, t in summed), "children", len(summed), len(children),
+                      tuple(sorted({c.level for c in children})))
 
-    return target("target_households"), target("target_digital_ready")
+    return target(area_id)
 
 
 async def area_stats(
@@ -369,26 +429,29 @@ async def area_stats(
     per_area = await household_counts(session, scope, since)
     scope.households = sum(c.households for c in per_area.values())
     total = HouseholdCounts()
+    outside = HouseholdCounts()
     per_child: dict[int, HouseholdCounts] = defaultdict(HouseholdCounts)
     for area_id, counts in per_area.items():
         total.add(counts)
         child = scope.child_of(area_id)
-        if child is not None:
-            per_child[child].add(counts)
+        per_child[child].add(counts) if child is not None else outside.add(counts)
+    children = scope.children()
     supported = await residents_supported(session, scope, since)
     volunteers, active = await volunteer_counts(session, scope, now)
-    target_households, target_digital = _targets(scope)
+    top = scope.area.id if scope.area is not None else None
     return AreaStats(
         area=scope.ref(all_name), since=since, now=now, counts=total,
         residents_supported=supported,
         volunteers=volunteers, volunteers_active=active,
-        target_households=target_households, target_digital_ready=target_digital,
+        households_target=area_target(scope, top, "target_households"),
+        digital_ready_target=area_target(scope, top, "target_digital_ready"),
         flows=await flow_counts(session, scope, since),
         children=[
             ChildStats(c.id, AreaRef(c.code, c.name, c.level), per_child.get(c.id, HouseholdCounts()),
-                       c.target_households)
-            for c in scope.children()
+                       area_target(scope, c.id, "target_households"))
+            for c in children
         ],
+        outside_children=outside if children and outside.households else None,
         weekly_completed=await weekly_completed(session, scope, now, tz),
     )
 
@@ -410,11 +473,16 @@ async def step_drop_off(
             _runs_in(scope, FlowRun.id).where(FlowRun.flow_id == flow_id, FlowRun.started_at >= since)
         ))
     rows = records.subquery()
+    # A Problem the procedure goes on without (or one retried) is got past too: only runs
+    # standing at the step now did not get past it.
+    standing = exists().where(FlowRun.id == rows.c.run_id, FlowRun.current_step == rows.c.step_id)
+    got_past = case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id),
+                    (and_(rows.c.outcome == "blocked", ~standing), rows.c.run_id))
     counted = await session.execute(
         select(
             rows.c.step_id,
             func.count(distinct(rows.c.run_id)),
-            func.count(distinct(case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id)))),
+            func.count(distinct(got_past)),
             func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
         ).group_by(rows.c.step_id)
     )
@@ -440,7 +508,7 @@ async def step_drop_off(
             step_id=step,
             reached=per_step.get(step, (0, 0, 0))[0] + unrecorded.get(step, 0),
             passed=per_step.get(step, (0, 0, 0))[1],
-            blocked=per_step.get(step, (0, 0, 0))[2],
+            problems=per_step.get(step, (0, 0, 0))[2],
             waiting=waiting.get(step, 0),
             abandoned=stopped.get(step, 0),
         )
