@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.redact import redact_citizen_ids
 from db.engine import Database
 from db.models import User
 from db.repo.notices import add_notices
@@ -188,7 +189,8 @@ class Core:
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
-            replies, relayed = _split_relayed(replies, channel)
+            # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
+            replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)
             if relayed:
                 # Committed with the update, exactly once; a worker of their channel sends them.
                 await add_notices(session, _as_notices(incoming, relayed), now)
@@ -336,6 +338,17 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
     the update's chat; a notice is a new message, never an edit."""
     return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
              replace(r, edit=False).to_json()) for r in replies]
+
+
+def masked_reply(reply: Reply) -> Reply:
+    """`reply` with citizen IDs masked in what people read: its text and its buttons' labels
+    (conversations/redact.py). Payloads are left alone: they carry the bot's own ids."""
+    text = redact_citizen_ids(reply.text)
+    buttons = tuple(replace(b, label=label) if (label := redact_citizen_ids(b.label)) != b.label else b
+                    for b in reply.buttons)
+    if text == reply.text and buttons == reply.buttons:
+        return reply
+    return replace(reply, text=text, buttons=buttons)
 
 
 def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], list[Reply]]:
