@@ -30,6 +30,7 @@ followed by two more digits ("0905123456, 12") or nine single digits in a row ar
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def _amount(text: str, groups: list[_Group]) -> bool:
     """Thousands ("500.000.000") followed by a currency."""
     if not 1 <= len(groups[0].digits) <= 3 or any(len(g.digits) != 3 for g in groups[1:]):
         return False
-    gaps = {text[a.end:b.start] for a, b in zip(groups, groups[1:], strict=False)}
+    gaps = {text[a.end:b.start] for a, b in itertools.pairwise(groups)}
     return len(gaps) == 1 and gaps <= {".", ","} and bool(_CURRENCY.match(text, groups[-1].end))
 
 

@@ -207,6 +207,26 @@ async def test_no_full_citizen_id_in_the_database_the_logs_or_the_exports(telegr
         assert not [text for text in sent if needle in text or needle in bare(text)], needle
 
 
+async def test_a_crash_on_a_typed_id_logs_it_masked(telegram, app, logs, monkeypatch):
+    """A handler that fails on what was typed, or an error from a library that quotes it, logs
+    its traceback and messages with the ID masked, in GoCua's lines and in the libraries' own."""
+    import handlers.faq
+
+    def crash(text: str) -> str:
+        logging.getLogger("some.library").warning("could not parse %r", text)
+        raise ValueError(f"cannot read {text!r}")
+
+    monkeypatch.setattr(handlers.faq, "redact_citizen_ids", crash)
+    resident = FakeUser(7204, "Tám", language_code="en")
+    assert "something went wrong" in await say(api := telegram, resident, "so 048 090 001 260 va 192/837/465")
+    log_text = logs.getvalue()
+    assert "update.handler_failed" in log_text and "cannot read" in log_text and "could not parse" in log_text
+    assert "048*******60" in log_text and "192****65" in log_text
+    for needle in ("048 090 001 260", "048090001260", "192/837/465", "192837465", "9283746"):
+        assert needle not in log_text, needle
+    assert api.calls_to("sendMessage")
+
+
 # -- the bot token and the webhook secret ---------------------------------------------------------
 
 TG_TOKEN = "987654321:AAH-known-Telegram-token_9x"

@@ -209,7 +209,7 @@ async def raw_post(url: str, headers: list[tuple[bytes, bytes]], body: bytes) ->
 
 
 NON_ASCII_SECRETS = ["sécret-ü", "test-secret-123é", "тест", "🔑"]
-RAW_SECRETS = [b"\xff\xfe\xfd", "test-secret-123".encode() + b"\xe9", "sécret".encode("latin-1")]
+RAW_SECRETS = [b"\xff\xfe\xfd", b"test-secret-123" + b"\xe9", "sécret".encode("latin-1")]
 
 
 async def test_a_non_ascii_secret_header_is_a_401(hook, log_text):

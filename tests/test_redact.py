@@ -191,3 +191,16 @@ async def test_button_payloads_are_not_masked(app):
     masked = masked_reply(reply)
     assert masked.text == "so 048*******54"
     assert masked.buttons == (Button("048*******55", "hh:048090001256:start"),)
+
+
+async def test_a_forged_button_with_an_id_is_audited_masked(app):
+    """A forged button whose data carries an ID is refused and audited with the ID masked."""
+    from db.models import AuditLog
+    from handlers.stats_text import PERIODS
+
+    await seed_demo(app)
+    resident = Talker(app, "ba-muoi", lang="en")
+    await resident.press(f"st:048090001270:{next(iter(PERIODS))}")
+    [entry] = await all_rows(app, AuditLog, AuditLog.action == "access.denied")
+    assert entry.target == "area:048*******70"
+    assert await stored_anywhere(app, "048090001270") == []

@@ -60,7 +60,6 @@ from bot.channels.core_calls import handle_update
 from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
 from bot.channels.notice_relay import NoticeRefused, NoticeRelay
 from bot.channels.signals import install_signal_handlers
-from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.channels.telegram_render import (
     CHANNEL,
     MAX_TEXT,
@@ -70,6 +69,7 @@ from bot.channels.telegram_render import (
     keyboard,
     render,
 )
+from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
