@@ -41,6 +41,7 @@ KEPT_HEAD, KEPT_TAIL = 3, 2
 MAX_VISIBLE = 2  # visible separator characters between two groups of one number
 _VISIBLE_SEPARATORS = frozenset(".,_/\\·'’*+~−")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Mc", "Me", "Zs", "Zl", "Zp"})
+_DIGITS = re.compile(r"\d+")  # Unicode decimal digits (category Nd), as str.isdecimal
 _DATE = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})")
 _CURRENCY = re.compile(r"\s?(?:đồng|đ|dong|vnđ|vnd|₫)(?![^\W\d_])", re.IGNORECASE)
 
@@ -76,15 +77,10 @@ def _joins(gap: str) -> bool:
 def _numbers(text: str) -> list[list[_Group]]:
     """The numbers in `text`, each as its digit groups."""
     numbers: list[list[_Group]] = []
-    i, n = 0, len(text)
-    while i < n:
-        if not text[i].isdecimal():
-            i += 1
-            continue
-        start = i
-        while i < n and text[i].isdecimal():
-            i += 1
-        group = _Group(start, i, "".join(str(unicodedata.decimal(ch)) for ch in text[start:i]))
+    for found in _DIGITS.finditer(text):
+        start, end = found.span()
+        digits = found[0] if found[0].isascii() else "".join(str(unicodedata.decimal(ch)) for ch in found[0])
+        group = _Group(start, end, digits)
         if numbers and _joins(text[numbers[-1][-1].end:start]):
             numbers[-1].append(group)
         else:
@@ -123,7 +119,7 @@ def _ends_at(groups: list[_Group], i: int, length: int, prefix: str = "") -> int
 
 def _id_spans(text: str, groups: list[_Group]) -> list[tuple[int, int]]:
     """(first, last) group indices of each ID in one number."""
-    if _amount(text, groups):
+    if sum(len(g.digits) for g in groups) < min(ID_LENGTHS) or _amount(text, groups):
         return []
     spans, i = [], 0
     while i < len(groups):
@@ -153,7 +149,7 @@ def mask_digits(digits: str) -> str:
 
 def redact_citizen_ids(text: str) -> str:
     """`text` with every citizen-ID-like number masked (first three, last two digits kept)."""
-    if not any(ch.isdecimal() for ch in text):
+    if sum(len(run) for run in _DIGITS.findall(text)) < min(ID_LENGTHS):
         return text
     pieces, done = [], 0
     for groups in _numbers(text):

@@ -6,7 +6,8 @@ answer), a duplicate delivery answers nothing, and a Vietnamese user sees no Eng
 catalog that has a translation. After every example the database is consistent: foreign keys,
 step records agree with their run, every run's current step exists in its pinned flow,
 households.last_step_at is the time of their last step record, each update was processed once,
-and no full citizen ID that was typed is stored anywhere, whatever separated its digits.
+and no full citizen ID that was typed is stored anywhere or sent to anyone (replies, visit notices),
+whatever separated its digits.
 
 One app (one database, seeded once) per test function; each example resets the actors'
 conversations and languages and uses residents of its own. Examples are derandomised, so a run
@@ -269,6 +270,9 @@ class Session:
         failed = {translator(code)(HANDLER_FAILED) for code in ("vi", "en")}
         for reply in replies:
             assert reply.text not in failed, f"a handler crashed on {incoming!r}"
+            shown = ascii_digits(" ".join((reply.text, *(b.label for b in reply.buttons))))
+            assert not [n for n in GROUPED_IDS if n[1:-1] in shown], (
+                f"a citizen ID sent in {reply.text!r} (to {reply.to}), after {incoming!r}")
         locales = await self.locales()
         for reply in replies:
             target = self.chat_of(ACTORS[index]) if reply.to is None else reply.to.chat_id
@@ -380,6 +384,10 @@ async def _stored(session, needles: set[str]) -> list[tuple[str, str]]:
     return found
 
 
+def ascii_digits(text: str) -> str:
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
+
+
 async def _stored_as_digits(session, needles: set[str]) -> list[tuple[str, str]]:
     """Text values that hold a needle once every character but a decimal digit is removed."""
     found = []
@@ -387,7 +395,7 @@ async def _stored_as_digits(session, needles: set[str]) -> list[tuple[str, str]]
         for row in (await session.execute(select(table))).mappings():
             for column, value in row.items():
                 if isinstance(value, str | dict | list):
-                    digits = "".join(str(unicodedata.decimal(ch)) for ch in str(value) if ch.isdecimal())
+                    digits = ascii_digits(str(value))
                     found += [(f"{table.name}.{column}", n) for n in needles if n in digits]
     return found
 
