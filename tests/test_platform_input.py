@@ -304,3 +304,18 @@ async def test_a_redelivery_refused_during_the_lease_is_one_log_line(hook, app, 
     assert "Traceback" not in "\n".join(new)
     assert len([line for line in new if line.strip()]) == 1, new
     assert "update.duplicate_in_flight" in new[0]
+
+
+HEADER_BYTES = st.binary(min_size=1, max_size=40).filter(
+    lambda raw: not set(raw) & set(b"\r\n\x00") and raw.strip() != SECRET.encode())
+
+
+@SETTINGS
+@given(secret=HEADER_BYTES, body=st.one_of(JSONISH, zalo_bodies(), telegram_updates()))
+async def test_any_secret_header_or_body_is_answered_without_a_500(hook, secret, body):
+    """Any bytes as the secret header are refused (401, or 400 from the HTTP parser for bytes
+    HTTP forbids); any JSON body with the right secret is answered 200; never a 500."""
+    header = (TG_HEADER if isinstance(hook, FakeTelegramAPI) else ZALO_HEADER).encode()
+    raw = json.dumps(body).encode()
+    assert await raw_post(hook.webhook["url"], [(header, secret)], raw) in (400, 401)
+    assert await raw_post(hook.webhook["url"], [(header, SECRET.encode())], raw) == 200
