@@ -361,12 +361,13 @@ def _cleaned(incoming: Incoming) -> Incoming:
     """The update as the handlers may keep it: text cut at MAX_TEXT, and no NUL characters
     (nobody types one, and PostgreSQL cannot store one in a text column, so a "\x00" that a
     handler kept, in a FAQ miss or an audit target, would fail the update there and not on
-    SQLite)."""
+    SQLite), and a citizen ID in the sender's display name masked."""
     text, payload = incoming.text, incoming.payload
     if text is not None and (len(text) > MAX_TEXT or "\x00" in text):
         incoming = replace(incoming, text=text[:MAX_TEXT].replace("\x00", ""))
     if payload is not None and "\x00" in payload:
         incoming = replace(incoming, payload=payload.replace("\x00", ""))
-    if "\x00" in incoming.display_name:  # kept as a new user's name
-        incoming = replace(incoming, display_name=incoming.display_name.replace("\x00", ""))
+    name = redact_citizen_ids(incoming.display_name.replace("\x00", ""))  # kept as a new user's name
+    if name != incoming.display_name:
+        incoming = replace(incoming, display_name=name)
     return incoming

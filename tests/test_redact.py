@@ -204,3 +204,16 @@ async def test_a_forged_button_with_an_id_is_audited_masked(app):
     [entry] = await all_rows(app, AuditLog, AuditLog.action == "access.denied")
     assert entry.target == "area:048*******70"
     assert await stored_anywhere(app, "048090001270") == []
+
+
+async def test_a_display_name_holding_an_id_is_kept_masked(app):
+    """A platform display name with an ID in it ("Lan 048 090 001 271") is kept masked as the
+    user's name."""
+    from db.models import User
+    from handlers.types import Incoming
+
+    incoming = Incoming(channel="zalo", chat_id="z-name", sender_id="z-name",
+                        display_name="Lan 048 090 001 271", update_id="z-name:1", text="/help")
+    assert await app.core.handle(incoming)
+    assert [u.display_name for u in await all_rows(app, User)] == ["Lan 048*******71"]
+    assert await stored_anywhere(app, "048 090 001 271") == []
