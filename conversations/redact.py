@@ -26,8 +26,9 @@ So no ID typed in free text can be read back from what GoCua keeps: at most its 
 and last two digits, whatever separates its digits (tests/test_redact.py checks it with
 generated separators, groupings and digit scripts, for an ID set off from other numbers by a
 letter, a colon or nothing but the text's ends; an ID joined to other digits by separators
-alone is read with them as one number, and what is masked then depends on how they add up). The price is the odd false positive: a phone number
-followed by two more digits ("0905123456, 12") or nine single digits in a row are masked too.
+alone is read with them as one number, and what is masked then depends on how they add up).
+The price is the odd false positive: a phone number followed by two more digits
+("0905123456, 12") or nine single digits in a row are masked too.
 """
 
 from __future__ import annotations
