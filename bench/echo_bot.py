@@ -1,8 +1,9 @@
 """A bare aiogram 3 echo bot: the baseline of the throughput benchmark.
 
-The same webhook set-up as GoCua's Telegram adapter (aiohttp server, SimpleRequestHandler with
-handle_in_background=False and the secret token, API base from TELEGRAM_API_BASE), and nothing
-else: one message handler that sends the text back with bot.send_message.
+The webhook set-up aiogram offers (aiohttp server, SimpleRequestHandler with
+handle_in_background=False and the secret token, API base from TELEGRAM_API_BASE; GoCua's adapter
+answers the same way, with its own handler that checks the secret as bytes and answers malformed
+updates 200), and nothing else: one message handler that sends the text back with bot.send_message.
 
     TELEGRAM_BOT_TOKEN=123456:TEST TELEGRAM_API_BASE=http://127.0.0.1:8081 \
     GOCUA_WEBHOOK_SECRET=s3cret-token python bench/echo_bot.py \

@@ -1,8 +1,8 @@
 """Updates per second through GoCua's real Telegram webhook path, against a bare aiogram echo bot.
 
-Both bots run as their own processes behind the same kind of webhook (aiohttp server, aiogram
-SimpleRequestHandler with handle_in_background=False and a secret token) and talk to the same
-lean Telegram Bot API sink (bench/fake_api.py). This process is the load generator: it POSTs
+Both bots run as their own processes behind the same kind of webhook (aiohttp server; the update
+handled before the response, a secret token; aiogram's SimpleRequestHandler for the echo bot) and
+talk to the same lean Telegram Bot API sink (bench/fake_api.py). This process is the load generator: it POSTs
 Telegram Update JSON to the webhook with a fixed number of requests in flight, one update at a
 time per chat (a chat's next update leaves only after the previous one was answered), and counts
 completed webhook responses (HTTP 200: with handle_in_background=False the response comes back

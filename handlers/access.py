@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.redact import redact_citizen_ids
 from db.models import Area, AuditLog, Household
 from handlers.context import Context
 from handlers.router import LEADERS, STAFF
@@ -46,8 +47,10 @@ def can_reassign(ctx: Context, area: Area) -> bool:
 
 
 def refuse(ctx: Context, action: str, target: str) -> None:
-    """Record a refused action (a forged or foreign button) in the audit log."""
+    """Record a refused action (a forged or foreign button) in the audit log; a forged button's
+    data is anyone's text, so a citizen ID in it is masked."""
     ctx.session.add(AuditLog(
-        at=ctx.now, actor_id=ctx.user.id, action="access.denied", target=target[:200],
-        details={"attempted": action[:100], "channel": ctx.incoming.channel},
+        at=ctx.now, actor_id=ctx.user.id, action="access.denied",
+        target=redact_citizen_ids(target)[:200],
+        details={"attempted": redact_citizen_ids(action)[:100], "channel": ctx.incoming.channel},
     ))

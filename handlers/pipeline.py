@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.redact import redact_citizen_ids
 from db.engine import Database
 from db.models import User
 from db.repo.notices import add_notices
@@ -189,7 +190,8 @@ class Core:
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
-            replies, relayed = _split_relayed(replies, channel)
+            # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
+            replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)
             if relayed:
                 # Committed with the update, exactly once; a worker of their channel sends them.
                 await add_notices(session, _as_notices(incoming, relayed), now)
@@ -342,6 +344,17 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
              replace(r, edit=False).to_json()) for r in replies]
 
 
+def masked_reply(reply: Reply) -> Reply:
+    """`reply` with citizen IDs masked in what people read: its text and its buttons' labels
+    (conversations/redact.py). Payloads are left alone: they carry the bot's own ids."""
+    text = redact_citizen_ids(reply.text)
+    buttons = tuple(replace(b, label=label) if (label := redact_citizen_ids(b.label)) != b.label else b
+                    for b in reply.buttons)
+    if text == reply.text and buttons == reply.buttons:
+        return reply
+    return replace(reply, text=text, buttons=buttons)
+
+
 def _split_relayed(replies: list[Reply], channel: str) -> tuple[list[Reply], list[Reply]]:
     """(replies the channel of the update sends, notices to a chat on another channel)."""
     own = [r for r in replies if r.to is None or r.to.channel == channel]
@@ -352,12 +365,13 @@ def _cleaned(incoming: Incoming) -> Incoming:
     """The update as the handlers may keep it: text cut at MAX_TEXT, and no NUL characters
     (nobody types one, and PostgreSQL cannot store one in a text column, so a "\x00" that a
     handler kept, in a FAQ miss or an audit target, would fail the update there and not on
-    SQLite)."""
+    SQLite), and a citizen ID in the sender's display name masked."""
     text, payload = incoming.text, incoming.payload
     if text is not None and (len(text) > MAX_TEXT or "\x00" in text):
         incoming = replace(incoming, text=text[:MAX_TEXT].replace("\x00", ""))
     if payload is not None and "\x00" in payload:
         incoming = replace(incoming, payload=payload.replace("\x00", ""))
-    if "\x00" in incoming.display_name:  # kept as a new user's name
-        incoming = replace(incoming, display_name=incoming.display_name.replace("\x00", ""))
+    name = redact_citizen_ids(incoming.display_name.replace("\x00", ""))  # kept as a new user's name
+    if name != incoming.display_name:
+        incoming = replace(incoming, display_name=name)
     return incoming

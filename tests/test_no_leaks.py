@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,26 @@ YEAR_ID = "048090001236"  # typed where a year is asked
 REASON_ID = "048.090.001.237"  # inside a typed Problem reason
 CMND = "201234567"  # an old 9-digit ID card number, in the same reason and elsewhere
 ADDRESS_ID = "0480 9000 1238"  # in a new household's address
-FAQ_ID = "048090001239"  # in a resident's question to the FAQ
-VISIT_ID = "048-090-001-240"  # in a /visit question
-VISIT_ADDRESS_ID = "048090001241"  # in the address of a visit request
-CLOSE_ID = "048090001242"  # in the note closing a visit request
+FAQ_ID = "048090 001239"  # in a resident's question to the FAQ
+VISIT_ID = "048—090—001—240"  # in a /visit question
+VISIT_ADDRESS_ID = "048,090,001,241"  # in the address of a visit request
+CLOSE_ID = "048_090_001_242"  # in the note closing a visit request
 CMND_2 = "191234568"
+# More questions to the FAQ, with the separators a hostile probe got past the masking (#13).
+FAQ_MORE = ("04809 0001243", "048/090/001/244", "048 090 001 2 45", "048\u200b090\u200b001\u200b246",
+            "０４８０９０００１２４７", "cmnd 173/264/859")
 TYPED = (MEMBER_ID, FLOW_ID, YEAR_ID, REASON_ID, CMND, ADDRESS_ID, FAQ_ID, VISIT_ID,
-         VISIT_ADDRESS_ID, CLOSE_ID, CMND_2)
+         VISIT_ADDRESS_ID, CLOSE_ID, CMND_2, *FAQ_MORE)
+
+
+def bare(typed: str) -> str:
+    """The ASCII digits of `typed`."""
+    return "".join(str(unicodedata.decimal(ch)) for ch in typed if ch.isdecimal())
 
 
 def needles() -> set[str]:
-    """Each ID as typed and as bare digits."""
-    return {form for typed in TYPED for form in (typed, "".join(ch for ch in typed if ch.isdigit()))}
+    """Each ID as typed, as bare digits and without its first and last digit."""
+    return {form for typed in TYPED for form in (typed, bare(typed), bare(typed)[1:-1])}
 
 
 @pytest.fixture
@@ -104,8 +113,9 @@ async def claim(app: App, api: FakeTelegramAPI, clock: Any, user: FakeUser, role
 
 async def test_no_full_citizen_id_in_the_database_the_logs_or_the_exports(telegram, app, clock, logs):
     """IDs typed into every free-text place of a Telegram session (member ID, a procedure's ID
-    input, a year input, a Problem reason, an address, FAQ and /visit questions, a closing note)
-    end up masked: no table, log line, XLSX or CSV export holds one in full."""
+    input, a year input, a Problem reason, an address, FAQ and /visit questions, a closing note),
+    with any separators between their digits, end up masked: no table, log line, XLSX or CSV
+    export, nor any message sent (the volunteer's visit notice included) holds one in full."""
     api = telegram
     await seed_demo(app)
     app.core.services.flows.add_yaml(ID_FLOW, "test_id_check.yaml")
@@ -155,6 +165,8 @@ async def test_no_full_citizen_id_in_the_database_the_logs_or_the_exports(telegr
 
     # A resident: a question to the FAQ, a /visit question and address; the volunteer closes it.
     await say(api, resident, f"so cccd cua toi la {FAQ_ID} bi sai ngay sinh")
+    for typed in FAQ_MORE:
+        await say(api, resident, f"căn cước {typed} của tôi bị sai")
     await say(api, resident, f"/visit sửa căn cước {VISIT_ID} giúp tôi")
     await press(api, resident, "Hải Vân")
     await press(api, resident, "Tà Lang")
@@ -184,11 +196,35 @@ async def test_no_full_citizen_id_in_the_database_the_logs_or_the_exports(telegr
     log_text = logs.getvalue()
     assert "event='update.handled'" in log_text and logging.getLogger("aiogram").isEnabledFor(logging.DEBUG)
 
+    sent = [call.get("text") or call.get("caption") or "" for method in ("sendMessage", "editMessageText")
+            for call in api.calls_to(method)]
+    assert any("048*******40" in text for text in sent)  # the visit notice, as the volunteer got it
     for needle in sorted(needles()):
         assert await stored_anywhere(app, needle) == [], needle
         assert needle not in log_text, needle
         assert needle not in xlsx, needle
         assert needle not in csv_text, needle
+        assert not [text for text in sent if needle in text or needle in bare(text)], needle
+
+
+async def test_a_crash_on_a_typed_id_logs_it_masked(telegram, app, logs, monkeypatch):
+    """A handler that fails on what was typed, or an error from a library that quotes it, logs
+    its traceback and messages with the ID masked, in GoCua's lines and in the libraries' own."""
+    import handlers.faq
+
+    def crash(text: str) -> str:
+        logging.getLogger("some.library").warning("could not parse %r", text)
+        raise ValueError(f"cannot read {text!r}")
+
+    monkeypatch.setattr(handlers.faq, "redact_citizen_ids", crash)
+    resident = FakeUser(7204, "Tám", language_code="en")
+    assert "something went wrong" in await say(api := telegram, resident, "so 048 090 001 260 va 192/837/465")
+    log_text = logs.getvalue()
+    assert "update.handler_failed" in log_text and "cannot read" in log_text and "could not parse" in log_text
+    assert "048*******60" in log_text and "192****65" in log_text
+    for needle in ("048 090 001 260", "048090001260", "192/837/465", "192837465", "9283746"):
+        assert needle not in log_text, needle
+    assert api.calls_to("sendMessage")
 
 
 # -- the bot token and the webhook secret ---------------------------------------------------------

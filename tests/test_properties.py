@@ -6,7 +6,8 @@ answer), a duplicate delivery answers nothing, and a Vietnamese user sees no Eng
 catalog that has a translation. After every example the database is consistent: foreign keys,
 step records agree with their run, every run's current step exists in its pinned flow,
 households.last_step_at is the time of their last step record, each update was processed once,
-and no full citizen ID that was typed is stored anywhere.
+and no full citizen ID that was typed is stored anywhere or sent to anyone (replies, visit notices),
+whatever separated its digits.
 
 One app (one database, seeded once) per test function; each example resets the actors'
 conversations and languages and uses residents of its own. Examples are derandomised, so a run
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -90,10 +92,29 @@ SAMPLES = (
 )
 
 
+# IDs typed with separators between digit groups (#13): spaces, dots, dashes of any width,
+# underscores, slashes, commas, zero-width characters, full-width and other decimal digits.
+# A known few, so that the database check can look for them whatever form they were typed in.
+GROUPED_IDS = ("048190731246", "079385204117", "273918465")
+ID_SEPARATORS = (" ", ".", "-", "_", "/", ",", "—", "–", "\u200b", "\u2060", "\u00a0", " - ", "．", "／")
+DIGIT_ZEROS = (ord("0"), 0xFF10, 0x0660)
+
+
+@st.composite
+def grouped_ids(draw: st.DrawFn) -> str:
+    number = draw(st.sampled_from(GROUPED_IDS))
+    cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=5)))
+    zero = draw(st.sampled_from(DIGIT_ZEROS))
+    groups = ["".join(chr(zero + int(d)) for d in number[a:b])
+              for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
+    return groups[0] + "".join(draw(st.sampled_from(ID_SEPARATORS)) + g for g in groups[1:])
+
+
 def texts() -> st.SearchStrategy[str]:
     fragment = st.one_of(
         st.sampled_from(SAMPLES),
         citizen_ids(),
+        grouped_ids(),
         st.from_regex(r"\A[0-9]{9}\Z"),
         st.text(max_size=30),
         st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
@@ -257,6 +278,9 @@ class Session:
         failed = {translator(code)(HANDLER_FAILED) for code in ("vi", "en")}
         for reply in replies:
             assert reply.text not in failed, f"a handler crashed on {incoming!r}"
+            shown = ascii_digits(" ".join((reply.text, *(b.label for b in reply.buttons))))
+            assert not [n for n in GROUPED_IDS if n[1:-1] in shown], (
+                f"a citizen ID sent in {reply.text!r} (to {reply.to}), after {incoming!r}")
         locales = await self.locales()
         for reply in replies:
             target = self.chat_of(ACTORS[index]) if reply.to is None else reply.to.chat_id
@@ -354,6 +378,8 @@ async def check_database(chat: Session) -> None:
         if needles:
             found = await _stored(session, needles)
             assert found == [], f"full citizen IDs stored: {found}"
+        found = await _stored_as_digits(session, {n[1:-1] for n in GROUPED_IDS})
+        assert found == [], f"citizen IDs typed with separators stored: {found}"
 
 
 async def _stored(session, needles: set[str]) -> list[tuple[str, str]]:
@@ -363,6 +389,22 @@ async def _stored(session, needles: set[str]) -> list[tuple[str, str]]:
             for column, value in row.items():
                 shown = str(value) if value is not None else ""
                 found += [(f"{table.name}.{column}", n) for n in needles if n in shown]
+    return found
+
+
+def ascii_digits(text: str) -> str:
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
+
+
+async def _stored_as_digits(session, needles: set[str]) -> list[tuple[str, str]]:
+    """Text values that hold a needle once every character but a decimal digit is removed."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for row in (await session.execute(select(table))).mappings():
+            for column, value in row.items():
+                if isinstance(value, str | dict | list):
+                    digits = ascii_digits(str(value))
+                    found += [(f"{table.name}.{column}", n) for n in needles if n in digits]
     return found
 
 

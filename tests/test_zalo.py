@@ -235,7 +235,7 @@ async def test_webhook_checks_the_secret(webhook: FakeZaloAPI, app: App) -> None
     assert api.sent_texts("u201") == [] and await processed_rows(app) == rows
 
     status, _ = await api.post_webhook(b"{not json", secret=True)
-    assert status == 400
+    assert status == 200  # answered, so that Zalo does not deliver it again
     assert await processed_rows(app) == rows
 
     base = api.webhook["url"].removesuffix("/zalo/hook")

@@ -51,7 +51,6 @@ from aiogram.methods import (
 from aiogram.methods.base import Response
 from aiogram.types import BotCommandScopeDefault, Update
 from aiogram.utils.token import TokenValidationError
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import text as sql_text
 
@@ -70,6 +69,7 @@ from bot.channels.telegram_render import (
     keyboard,
     render,
 )
+from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.config import ConfigError, Settings, validate_http_url
 from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
@@ -94,6 +94,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # network errors and 5xx
 MAX_RATE_LIMITED_TRIES = 3  # 429 Too Many Requests
 MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a chat's lock
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
 HEALTH_TIMEOUT = 5.0
 DRAIN_GRACE = 30.0
 
@@ -215,7 +216,7 @@ class TelegramChannel:
         if incoming is None:
             if query is not None:
                 await self._answer_callback(query.id)
-            log.debug("telegram.update_ignored", update_id=update.update_id)
+            log.info("telegram.update_ignored", update_id=update.update_id)
             return
         async with self.locks.hold(incoming.chat_id):
             try:
@@ -369,27 +370,43 @@ class TelegramChannel:
     # -- webhook ----------------------------------------------------------------------------
 
     def webhook_app(self, path: str, *, secret: str) -> web.Application:
-        """An aiohttp app: POST `path` (secret-checked updates), GET /healthz, GET /metrics."""
+        """An aiohttp app: POST `path` (secret-checked updates), GET /healthz, GET /metrics.
+
+        Updates are fed straight to `feed` rather than through aiogram's request handler and
+        dispatcher, which log each failure with a traceback and answer a malformed update
+        with 500 (so Telegram delivers it again and again)."""
         self.raise_errors = True
-        handler = SimpleRequestHandler(self.dispatcher, self.bot, handle_in_background=False,
-                                       secret_token=secret)
         application = web.Application()
-        # Registered by hand: SimpleRequestHandler.register would close the bot's session on
-        # shutdown while requests may still be sending.
-        application.router.add_post(path, functools.partial(self._webhook, handler))
+        application.router.add_post(path, functools.partial(self._webhook, secret.encode("utf-8")))
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", metrics_for(self.app.db))
         application.on_startup.append(self._start_relay_on_startup)  # stopped by close()
         return application
 
-    async def _webhook(self, handler: SimpleRequestHandler, request: web.Request) -> web.Response:
+    async def _webhook(self, secret: bytes, request: web.Request) -> web.Response:
+        """401 for a wrong secret; 200 for an update handled, ignored or malformed (Telegram
+        would only deliver those again); 500 when it could not be handled now (delivered again,
+        the outbox resends what is owed)."""
+        if not secret_matches(request, SECRET_HEADER, secret):
+            log.warning("telegram.webhook_bad_secret", remote=request.remote,
+                        missing=not secret_given(request, SECRET_HEADER))
+            return web.Response(status=401, text="unauthorized")
         try:
-            return await handler.handle(request)
-        except (DatabaseUnavailable, DeliveryFailed, RepliesInFlight) as exc:
-            # Not processed (or not all sent): Telegram retries, the outbox resends what is owed.
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except ValueError as exc:  # not JSON, not UTF-8, not an update (pydantic's ValidationError)
+            log.warning("telegram.update_malformed", error=type(exc).__name__,
+                        size=request.content_length)
+            return web.json_response({})
+        try:
+            await self.feed(update)
+        except RepliesInFlight:
+            # Another sender holds the replies' lease; the core logged it in one line.
+            return web.Response(status=500, text="in progress, retry later")
+        except (DatabaseUnavailable, DeliveryFailed) as exc:
             log.error("telegram.webhook_failed", error=type(exc).__name__,
                       detail=self._scrub(str(exc)))
             return web.Response(status=500, text="temporarily unavailable, retry later")
+        return web.json_response({})
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -48,6 +47,7 @@ from bot.channels.core_calls import handle_update
 from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
 from bot.channels.notice_relay import NoticeRefused, NoticeRelay
 from bot.channels.signals import install_signal_handlers
+from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.channels.zalo_api import (
     CHANNEL,
     MAX_TEXT,
@@ -289,7 +289,8 @@ class ZaloChannel:
     async def _feed(self, update: Mapping[str, Any]) -> None:
         incoming = incoming_from_update(update)
         if incoming is None:
-            log.debug("zalo.update_ignored", event=update.get("event_name"))
+            # Not for the bot (a group, another event, ids no column can hold): answered, once.
+            log.info("zalo.update_ignored", event_name=str(update.get("event_name"))[:60])
             return
         async with self.locks.hold(incoming.chat_id):
             replies = await self._handle(incoming)
@@ -469,24 +470,30 @@ class ZaloChannel:
         """`files_app()` plus POST `path`: updates carrying the secret header."""
         self.raise_errors = True
         application = self.files_app()
-        application.router.add_post(path, functools.partial(self._webhook, secret.encode()))
+        application.router.add_post(path, functools.partial(self._webhook, secret.encode("utf-8")))
         application.on_startup.append(self._start_relay_on_startup)  # stopped by close()
         return application
 
     async def _webhook(self, secret: bytes, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, secret):
-            log.warning("zalo.webhook_bad_secret", remote=request.remote, missing=not given)
+        """401 for a wrong secret; 200 for an update handled, ignored or malformed (Zalo would
+        only deliver those again); 500 when it could not be handled now (delivered again)."""
+        if not secret_matches(request, SECRET_HEADER, secret):
+            log.warning("zalo.webhook_bad_secret", remote=request.remote,
+                        missing=not secret_given(request, SECRET_HEADER))
             return web.Response(status=401, text="unauthorized")
         try:
             update = webhook_update(await request.json())
-        except ValueError:
-            return web.Response(status=400, text="the body is not JSON")
+        except ValueError:  # not JSON, not UTF-8
+            update = None
         if update is None:
-            return web.Response(status=400, text="the body is not an update")
+            log.warning("zalo.update_malformed", size=request.content_length)
+            return web.json_response({"ok": True})
         try:
             await self.feed(update)
-        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized, RepliesInFlight) as exc:
+        except RepliesInFlight:
+            # Another sender holds the replies' lease; the core logged it in one line.
+            return web.Response(status=500, text="in progress, retry later")
+        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized) as exc:
             # Not processed (or not all sent): Zalo delivers again, the outbox resends what is owed.
             log.error("zalo.webhook_failed", error=type(exc).__name__, detail=self.api.scrub(str(exc)))
             return web.Response(status=500, text="temporarily unavailable, retry later")
