@@ -44,7 +44,7 @@ async def refusal(ctx: Context, question: str = "") -> list[Reply] | None:
 
 
 def _too_many_open(ctx: Context, open_ones: list[SupportRequest], question: str) -> list[Reply]:
-    ctx.set_state({"dialog": "visit_add", "question": question[:1000]} if question else None)
+    ctx.set_state({"dialog": "visit_add", "question": question[:1000]})
     lines = [ctx.t("You already have {count} open visit requests; a volunteer will come for them. "
                    "You can add what you need to one of them:", count=len(open_ones))]
     lines += [f"#{r.id}: {r.question[:80]}" for r in open_ones]
@@ -67,6 +67,13 @@ async def add_button(ctx: Context, rest: str) -> list[Reply]:
 
 @dialog("visit_add")
 async def add_text(ctx: Context, text: str) -> list[Reply]:
+    if "request_id" not in ctx.state:  # text instead of a press: the choice again
+        question = str(ctx.state.get("question") or "")
+        open_ones = await open_requests_of(ctx.session, ctx.user.id)
+        if not open_ones:
+            ctx.set_state(None)
+            return [out_of_date(ctx)]
+        return _too_many_open(ctx, open_ones, question)
     request = await row_of_button(ctx.session, SupportRequest, str(ctx.state.get("request_id", "")))
     if request is None or request.requester_id != ctx.user.id or request.status == "closed":
         ctx.set_state(None)

@@ -106,3 +106,16 @@ async def test_five_requests_in_one_second_reach_the_volunteers_at_most_three_ti
         await _ask_for_visit(resident, f"gap {n}")
     assert await count_rows(app, SupportRequest) <= 3
     assert await count_rows(app, Notice) <= 3
+
+
+async def test_text_instead_of_a_press_shows_the_open_requests_again(app, clock):
+    """Typing something instead of pressing “Add to” shows the open requests and buttons again."""
+    await seed_demo(app)
+    resident = Talker(app, "ba-muoi-bon", lang="en")
+    for n in range(3):
+        await _ask_for_visit(resident, f"viec {n}")
+        clock.advance(minutes=2)
+    await resident.say("/visit")
+    await resident.say("toi can gap")
+    assert "You already have 3 open visit requests" in resident.text()
+    assert len([p for _, p in resident.buttons() if p.startswith("visitadd:")]) == 3
