@@ -123,3 +123,16 @@ def test_held_until(minutes, held):
     start = FakeClock().now
     until = held_until([start + timedelta(minutes=m) for m in minutes])
     assert until == (None if held is None else start + timedelta(minutes=held))
+
+
+async def test_old_failed_tries_are_pruned_but_stay_in_the_audit_log(demo, clock):
+    """Housekeeping deletes counted failed tries after a week; their audit rows stay."""
+    from db.repo.housekeeping import prune
+
+    await Talker(demo, "old-guesser").say("/join NOPE")
+    clock.advance(days=8)
+    await Talker(demo, "new-guesser").say("/join NOPE")
+    pruned = await prune(demo.db.transaction, clock())
+    assert pruned.invite_attempts == 1
+    assert await count_rows(demo, InviteAttempt) == 1
+    assert await count_rows(demo, AuditLog, AuditLog.action == "invite.unknown") == 2
