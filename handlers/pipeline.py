@@ -112,6 +112,9 @@ class Core:
             except RepliesInFlight:
                 outcome = "duplicate"
                 raise
+            except DatabaseUnavailable:  # a "sent" mark still could not be written
+                outcome = "database_unavailable"
+                raise
             except IntegrityError as exc:
                 # A concurrent delivery of the same update won the race: answer nothing.
                 if await self._already_processed(incoming):
@@ -280,6 +283,9 @@ class Core:
         key = (incoming.channel, incoming.update_id)
         self._unflushed.add(key)
         done = asyncio.get_running_loop().create_future()
+        # Read the outcome even when the caller stopped waiting (cancelled), so that asyncio
+        # does not report a failure nobody retrieved; the mark stays unwritten, as said above.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._queued_marks.append((key, done))
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._write_marks(), name="gocua.mark_sent")
