@@ -94,8 +94,9 @@ async def _add(ctx: Context, request: SupportRequest, text: str) -> list[Reply]:
     if request.volunteer_id is not None:
         for _, channel, chat_id in await addresses_of(ctx.session, [request.volunteer_id]):
             t = translator(await _locale_of(ctx, request.volunteer_id))
+            close = (Button(t("Close it"), f"req:{request.id}:close"),)
             replies.append(Reply(t("The resident added to request #{id}:", id=request.id)
-                                 + f"\n“{addition}”", to=Address(channel, chat_id)))
+                                 + f"\n“{addition}”", buttons=close, to=Address(channel, chat_id)))
     return replies
 
 

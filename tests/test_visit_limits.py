@@ -81,6 +81,7 @@ async def test_a_volunteer_who_took_a_request_is_told_what_was_added(app, clock)
     await resident.say("mang theo CCCD")
     [told] = _notices(resident.last)
     assert told.to.chat_id == "an" and "mang theo CCCD" in told.text
+    assert [b.payload for b in told.buttons] == [f"req:{request_id}:close"]
 
 
 async def test_making_a_request_counts_more_than_a_message_in_the_flood_limit(app):
