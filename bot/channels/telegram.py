@@ -360,7 +360,8 @@ class TelegramChannel:
         try:
             while not stop.is_set():
                 poll = asyncio.create_task(self.bot(GetUpdates(
-                    offset=offset, timeout=polling_timeout, allowed_updates=ALLOWED_UPDATES)))
+                    offset=offset, timeout=polling_timeout, allowed_updates=ALLOWED_UPDATES),
+                    request_timeout=int(self.bot.session.timeout + polling_timeout)))
                 await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if not poll.done():
                     poll.cancel()
