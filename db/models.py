@@ -106,6 +106,23 @@ class Invite(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+class InviteAttempt(Base):
+    """An invite code that did not grant a role: wrong (unknown, used or expired) or not even
+    looked at (the sender or everyone was held off). Counted for the lockout and the global
+    ceiling (db/repo/invites.py); each one is also in the audit log."""
+
+    __tablename__ = "invite_attempts"
+    __table_args__ = (
+        Index("ix_invite_attempts_user_at", "user_id", "at"),
+        Index("ix_invite_attempts_outcome_at", "outcome", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(12))  # wrong | held_off | ceiling
+
+
 class LinkCode(Base):
     """A one-time code that joins another channel's account to this user (/link)."""
 

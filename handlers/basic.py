@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+import structlog
+
 from db.repo.households import count_for_volunteer
-from db.repo.invites import ClaimResult, claim_invite
+from db.repo.invites import WRONG, ClaimResult, claim_invite
 from db.repo.users import top_role
 from handlers.choices import ask_again
 from handlers.context import Context
 from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
+from handlers.metrics import count_invite_failure
 from handlers.router import EVERYONE, command, commands_for, dialog, out_of_date, payload
 from handlers.types import Button, Reply
+
+log = structlog.get_logger("gocua.invites")
+VIETNAM = timezone(timedelta(hours=7))
+INVITE_NOT_VALID = N_("This invite code is not valid: it may be mistyped, already used or expired. "
+                      "Check it and send /join CODE again, or ask whoever gave it to you for a new one.")
+TRY_LATER = N_("Too many wrong invite codes were tried. For safety, please wait: you can send "
+               "/join CODE again after {time} (Vietnam time).")
 
 ROLE_NAMES = {
     "resident": N_("resident"),
@@ -17,9 +29,6 @@ ROLE_NAMES = {
     "leader": N_("leader"),
     "admin": N_("administrator"),
 }
-
-
-UNKNOWN_CODE = N_("I don't know the invite code {code}. Check it and try again.")
 
 
 def role_name(ctx: Context, role: str) -> str:
@@ -75,7 +84,7 @@ async def join(ctx: Context, args: str) -> list[Reply]:
 async def join_code_typed(ctx: Context, text: str) -> list[Reply]:
     """The code typed after /join; a code GoCua does not know is asked for again."""
     result, replies = await _claimed(ctx, text) if text.strip() else (ClaimResult.UNKNOWN, [])
-    if result is not ClaimResult.UNKNOWN:
+    if result not in WRONG:  # joined, already held, or held off for a while: the dialog ends
         ctx.set_state(None)
         return replies
     return [*replies, Reply(ctx.t("Send me the invite code you were given (or /cancel)."))]
@@ -87,14 +96,17 @@ async def _claim(ctx: Context, code: str) -> list[Reply]:
 
 async def _claimed(ctx: Context, code: str) -> tuple[ClaimResult, list[Reply]]:
     t = ctx.t
-    result, invite, area = await claim_invite(ctx.session, code, ctx.user.id, ctx.now)
-    if result is ClaimResult.UNKNOWN:
-        return result, [Reply(t(UNKNOWN_CODE, code=code.strip()[:20]))]
-    if result is ClaimResult.USED:
-        return result, [Reply(t(
-            "This invite code has already been used. Ask whoever gave it to you for a new one."))]
-    if result is ClaimResult.EXPIRED:
-        return result, [Reply(t("This invite code has expired. Ask whoever gave it to you for a new one."))]
+    claim = await claim_invite(ctx.session, code, ctx.user.id, ctx.now)
+    result, invite, area = claim.result, claim.invite, claim.area
+    count_invite_failure(result)
+    if result in WRONG:
+        # The same answer for unknown, used and expired codes: a guesser learns nothing.
+        return result, [Reply(t(INVITE_NOT_VALID))]
+    if result in (ClaimResult.HELD_OFF, ClaimResult.BUSY):
+        if result is ClaimResult.BUSY:
+            log.warning("invite.ceiling_reached", user_id=ctx.user.id)
+        assert claim.retry_at is not None
+        return result, [Reply(t(TRY_LATER, time=vietnam_time(claim.retry_at)))]
     assert invite is not None and area is not None
     if result is ClaimResult.ALREADY_HELD:
         return result, [Reply(t("You are already a {role} in {area}.", role=role_name(ctx, invite.role),
@@ -107,6 +119,12 @@ async def _claimed(ctx: Context, code: str) -> tuple[ClaimResult, list[Reply]]:
                 area=area.name)),
         await greeting(ctx),
     ]
+
+
+def vietnam_time(at: datetime) -> str:
+    """`at` as a person in Vietnam reads the time (UTC+7), rounded up to the minute: 14:05."""
+    local = (at + timedelta(seconds=59)).astimezone(VIETNAM)
+    return local.strftime("%H:%M")
 
 
 @command("/help", help=N_("the commands you can use"), order=3)

@@ -6,6 +6,10 @@ statement that loads the update (db/repo/users.py `load_for_update`). Past FLOOD
 (handlers/pipeline.py) does not run the handler: the first update over the limit gets SLOW_DOWN,
 the next ones nothing, until the chat has been calmer for a window. Dropped updates are recorded
 too (a redelivery stays a duplicate), so a chat that keeps flooding stays slowed down.
+
+Some updates cost more than a message: a visit request is pushed to every volunteer of an area,
+so creating one counts as REQUEST_WEIGHT updates (`request_verdict`, checked by handlers/
+visits.py before a request is made): a chat may make a few requests in a minute, not a stream.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ FLOOD_WINDOW = timedelta(seconds=60)
 FLOOD_LIMIT = 40
 # A local single user: nobody else to protect.
 FLOOD_EXEMPT = frozenset({"console"})
+# What creating a visit request counts, in plain updates, towards FLOOD_LIMIT.
+REQUEST_WEIGHT = 8
 SLOW_DOWN = N_("You are sending messages very fast. Please wait a minute, then I will answer again.")
 
 Verdict = Literal["allow", "warn", "drop"]
@@ -33,6 +39,14 @@ def flood_verdict(recent: int, limit: int = FLOOD_LIMIT) -> Verdict:
     if recent < limit:
         return "allow"
     return "warn" if recent == limit else "drop"
+
+
+def request_verdict(recent_updates: int, recent_requests: int) -> Verdict:
+    """Whether a chat that sent `recent_updates` updates and made `recent_requests` visit
+    requests within the window may make one more: each request, this one included, counts as
+    REQUEST_WEIGHT updates (`recent_updates` does not include the update being handled)."""
+    weighted = recent_updates + REQUEST_WEIGHT * (recent_requests + 1)
+    return "allow" if weighted <= FLOOD_LIMIT else "drop"
 
 
 def slow_down(t: Translator) -> Reply:

@@ -17,6 +17,13 @@ ERRORS = Counter("gocua_errors_total", "Errors, by kind (handler, database, send
 OPEN_RUNS = Gauge("gocua_open_runs", "Procedure runs in progress or blocked, by status", ["status"],
                   registry=REGISTRY, multiprocess_mode="mostrecent")
 
+# Invite codes that granted nothing: wrong (unknown, used, expired), held_off (the sender tried
+# too many), ceiling (too many wrong codes from everyone this minute).
+INVITE_FAILURES = Counter("gocua_invite_failures_total", "Invite codes that granted nothing, by outcome",
+                          ["outcome"], registry=REGISTRY)
+_INVITE_OUTCOMES = {"unknown": "wrong", "used": "wrong", "expired": "wrong", "held_off": "held_off",
+                    "busy": "ceiling"}
+
 # flood_limited: not handled, the chat was over the flood limit (handlers/flood.py).
 OUTCOMES = ("handled", "duplicate", "flood_limited", "handler_failed", "database_unavailable")
 
@@ -28,3 +35,10 @@ def observe_update(channel: str, outcome: str, seconds: float) -> None:
         ERRORS.labels(kind="handler").inc()
     elif outcome == "database_unavailable":
         ERRORS.labels(kind="database").inc()
+
+
+def count_invite_failure(result: str) -> None:
+    """Counts a claim result (db/repo/invites.py ClaimResult) that granted nothing."""
+    outcome = _INVITE_OUTCOMES.get(str(result))
+    if outcome is not None:
+        INVITE_FAILURES.labels(outcome=outcome).inc()

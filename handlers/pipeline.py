@@ -8,7 +8,8 @@ the platform with an error and the platform delivers the update again later.
 The update path is kept short: the dedupe check, the sender's user and roles and the chat's
 conversation come back in one statement (db/repo/users.py `load_for_update`); the conversation
 is written only when its state or offered options changed; the outbox entry is one INSERT; the
-"sent" marks are written in batches by a background task (`mark_sent`, `flush_sent`, `close`).
+"sent" marks of concurrent updates are committed together, and each update's mark before the
+channel acknowledges it (`mark_sent`), so a platform that got its 200 is never answered twice.
 """
 
 from __future__ import annotations
@@ -56,9 +57,6 @@ from handlers.types import Incoming, Reply
 log = structlog.get_logger("gocua.core")
 
 MAX_TEXT = 4000
-SENT_FLUSH_DELAY = 0.1  # seconds a "sent" mark may wait to be written with others
-SENT_FLUSH_MAX = 256  # queued marks that are written at once
-SENT_FLUSH_RETRY_MAX = 5.0  # seconds between attempts while the database is down
 HANDLER_FAILED = N_("Sorry, something went wrong and nothing was saved. Please try again.")
 
 
@@ -83,9 +81,10 @@ class Core:
     def __init__(self, db: Database, services: Services) -> None:
         self.db = db
         self.services = services
-        # Updates whose replies were sent but whose "sent" mark is not committed yet: marks are
-        # written in batches (see mark_sent); the send lease covers the gap for other workers.
+        # Updates whose replies were sent but whose "sent" mark is not committed yet (being
+        # written, or its write failed): see mark_sent; the send lease covers other workers.
         self._unflushed: set[tuple[str, str]] = set()
+        self._queued_marks: list[tuple[tuple[str, str], asyncio.Future[None]]] = []
         self._flush_lock = asyncio.Lock()
         self._flush_task: asyncio.Task[None] | None = None
         self._lease = timedelta(seconds=services.settings.send_lease_seconds)
@@ -113,6 +112,9 @@ class Core:
                     return await self._record_failure(incoming, failed.locale)
             except RepliesInFlight:
                 outcome = "duplicate"
+                raise
+            except DatabaseUnavailable:  # a "sent" mark still could not be written
+                outcome = "database_unavailable"
                 raise
             except IntegrityError as exc:
                 # A concurrent delivery of the same update won the race: answer nothing.
@@ -157,7 +159,9 @@ class Core:
         now = self.services.clock()
         channel, update_id = incoming.channel, incoming.update_id
         if (channel, update_id) in self._unflushed:
-            # Processed and sent by this process, its "sent" mark not written yet.
+            # Sent by this process, its "sent" mark not written yet: write it (or fail again,
+            # and the platform delivers once more), send nothing.
+            await self.flush_sent()
             log.info("update.duplicate", resent=0)
             return [], "duplicate"
         async with self.db.transaction() as session:
@@ -269,44 +273,52 @@ class Core:
             raise DatabaseUnavailable(str(exc)) from exc
         log.warning("update.replies_deferred", replies=len(replies))
 
-    # -- the "sent" marks, in batches ---------------------------------------------------------
+    # -- the "sent" marks, committed before the platform is answered --------------------------
 
     async def mark_sent(self, incoming: Incoming) -> None:
-        """The replies of `incoming` were sent: drop them from the outbox.
+        """The replies of `incoming` were sent: drop them from the outbox, durably, before the
+        caller acknowledges the update (HTTP 200 in webhook mode).
 
-        The mark is queued and written with others in one statement at most SENT_FLUSH_DELAY
-        later (or at once past SENT_FLUSH_MAX queued marks), not in a transaction of its own.
-        Until then this process answers a redelivery with nothing, and other workers see the
-        send lease (SEND_LEASE, far longer than the delay). `flush_sent` writes them now;
-        `close` (run when the database is disposed) writes the last ones.
+        Marks of concurrent updates are written together (group commit): while one batch is
+        being committed the next ones queue up and go in the following statement, so a busy
+        worker writes few transactions and nobody waits for a timer. Returns once this mark is
+        committed; raises DatabaseUnavailable when it could not be, and then this process keeps
+        the update as sent-but-unmarked: a redelivery that reaches it writes the mark and sends
+        nothing (see `_handle_once`).
         """
-        self._unflushed.add((incoming.channel, incoming.update_id))
-        if len(self._unflushed) >= SENT_FLUSH_MAX:
-            with contextlib.suppress(DatabaseUnavailable):  # logged; the marks stay queued
-                await self.flush_sent()
-        if self._unflushed and (self._flush_task is None or self._flush_task.done()):
-            self._flush_task = asyncio.create_task(self._flush_later(), name="gocua.flush_sent")
+        key = (incoming.channel, incoming.update_id)
+        self._unflushed.add(key)
+        done = asyncio.get_running_loop().create_future()
+        # Read the outcome even when the caller stopped waiting (cancelled), so that asyncio
+        # does not report a failure nobody retrieved; the mark stays unwritten, as said above.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
+        self._queued_marks.append((key, done))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._write_marks(), name="gocua.mark_sent")
+        await asyncio.shield(done)
 
-    async def _flush_later(self) -> None:
-        delay = SENT_FLUSH_DELAY
-        while self._unflushed:
-            await asyncio.sleep(delay)
+    async def _write_marks(self) -> None:
+        while self._queued_marks:
+            batch, self._queued_marks = self._queued_marks, []
+            keys = {key for key, _ in batch}
+            failure: Exception | None = None
             try:
-                await self.flush_sent()
-                delay = SENT_FLUSH_DELAY
-            except DatabaseUnavailable:
-                delay = min(delay * 2, SENT_FLUSH_RETRY_MAX)  # logged by flush_sent; keep them
-            except Exception:
+                await self._commit_marks(keys)
+            except DatabaseUnavailable as exc:
+                failure = exc
+            except Exception as exc:  # a bug: the callers answer an error, the platform retries
                 log.exception("update.mark_sent_failed")
-                delay = min(delay * 2, SENT_FLUSH_RETRY_MAX)
+                failure = DatabaseUnavailable(f"mark_sent: {type(exc).__name__}")
+            for _, done in batch:
+                if done.done():
+                    continue
+                if failure is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(failure)
 
-    async def flush_sent(self) -> None:
-        """Write every queued "sent" mark now (one transaction). Raises DatabaseUnavailable and
-        keeps the marks queued if the database cannot be reached."""
+    async def _commit_marks(self, keys: set[tuple[str, str]]) -> None:
         async with self._flush_lock:
-            keys = set(self._unflushed)
-            if not keys:
-                return
             try:
                 async with self.db.transaction() as session:
                     await mark_sent_many(session, keys, self.services.clock())
@@ -315,13 +327,20 @@ class Core:
                 raise DatabaseUnavailable(str(exc)) from exc
             self._unflushed -= keys
 
+    async def flush_sent(self) -> None:
+        """Write every mark this process still holds unwritten (after a failed write) now.
+        Raises DatabaseUnavailable and keeps them if the database cannot be reached."""
+        keys = set(self._unflushed)
+        if keys:
+            await self._commit_marks(keys)
+
     async def close(self) -> None:
-        """Stop the background flush and write the last marks (best effort: a mark that cannot
-        be written only means a redelivery after the lease may send those replies again)."""
+        """Wait for the marks being written and retry the unwritten ones (best effort: a mark
+        that cannot be written only means a redelivery after the lease may send those replies
+        again; their updates were answered with an error, so the platform does deliver again)."""
         task, self._flush_task = self._flush_task, None
         if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception):
                 await task
         try:
             await self.flush_sent()

@@ -50,7 +50,11 @@ TEXTS = (
                          "(or type a /command: /help lists them)."),
     # /join (a resident becomes staff with an invite code)
     pgettext("resident", "Send me the invite code you were given (or /cancel)."),
-    pgettext("resident", "I don't know the invite code {code}. Check it and try again."),
+    pgettext("resident", "This invite code is not valid: it may be mistyped, already used or "
+                         "expired. Check it and send /join CODE again, or ask whoever gave it to "
+                         "you for a new one."),
+    pgettext("resident", "Too many wrong invite codes were tried. For safety, please wait: you can "
+                         "send /join CODE again after {time} (Vietnam time)."),
     # routing
     pgettext("resident", "This button is out of date. Type /help to see what you can do now."),
     pgettext("resident", "Type /help to see what I can do."),

@@ -25,6 +25,7 @@ from db.repo.support import (
     take_request,
     volunteers_covering,
 )
+from handlers import visit_limits
 from handlers.access import covers, refuse, row_of_button
 from handlers.choices import wrong_answer
 from handlers.context import Context
@@ -46,6 +47,9 @@ async def visit(ctx: Context, args: str) -> list[Reply]:
 
 async def begin_visit(ctx: Context, question: str) -> list[Reply]:
     question = redact_citizen_ids(question)
+    refused = await visit_limits.refusal(ctx, question)
+    if refused is not None:
+        return refused
     data = {"question": question[:1000]} if question else {}
     if not question:
         ctx.set_state({"dialog": "visit", "step": "question", "data": data})
@@ -168,6 +172,9 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
 
 async def _create(ctx: Context, data: dict) -> list[Reply]:
     ctx.set_state(None)
+    refused = await visit_limits.refusal(ctx, str(data.get("question") or ""))
+    if refused is not None:  # e.g. a request made on another app meanwhile
+        return refused
     household_id, area_id = data.get("household_id"), data.get("area_id")
     household = await ctx.session.get(Household, int(household_id)) if household_id else None
     area = await ctx.session.get(Area, int(area_id)) if area_id else None

@@ -29,9 +29,10 @@ class Talker:
         )
 
     async def send(self, incoming: Incoming) -> list[Reply]:
-        self.last = await self.app.core.handle(incoming)
-        await self.app.core.mark_sent(incoming)
-        return self.last
+        replies = await self.app.core.handle(incoming)
+        await self.app.core.mark_sent(incoming)  # waits for the commit: others may send meanwhile
+        self.last = replies
+        return replies
 
     async def say(self, text: str, *, update_id: str | None = None) -> list[Reply]:
         return await self.send(self.incoming(text=text, update_id=update_id))

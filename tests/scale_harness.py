@@ -156,6 +156,7 @@ class Platform:
     give_up_after: float = 120.0
     posts: int = 0  # every POST, redeliveries included
     acknowledged: Counter[int] = field(default_factory=Counter)  # update id → 200s received
+    first_acknowledged: dict[int, float] = field(default_factory=dict)  # update id → monotonic time
     refused: Counter[str] = field(default_factory=Counter)  # why a POST was not a 200
     _http: aiohttp.ClientSession | None = None
 
@@ -179,6 +180,7 @@ class Platform:
                                            timeout=aiohttp.ClientTimeout(total=30)) as resp:
                     await resp.read()
                     if resp.status == 200:
+                        self.first_acknowledged.setdefault(update["update_id"], time.monotonic())
                         self.acknowledged[update["update_id"]] += 1
                         return
                     self.refused[f"HTTP {resp.status}"] += 1

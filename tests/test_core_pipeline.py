@@ -1,5 +1,6 @@
-"""The update path's guarantees: one statement to load, the outbox, batched "sent" marks, rollback
-on a handler error, per-chat turns. On SQLite and, when configured, PostgreSQL."""
+"""The update path's guarantees: one statement to load, the outbox, "sent" marks committed
+before the acknowledgement, rollback on a handler error, per-chat turns. On SQLite and,
+when configured, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from bot.seed_demo import seed_demo
 from db.models import AuditLog, Conversation, ProcessedUpdate
 from db.repo.users import load_for_update
-from handlers import dispatch, pipeline
+from handlers import dispatch
 from handlers.pipeline import HANDLER_FAILED, DatabaseUnavailable
 from tests.chat import Talker
 
@@ -34,79 +35,50 @@ async def _conversation(app, chat_id: str) -> Conversation:
         return await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
 
 
-@pytest.fixture
-def slow_flush(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep "sent" marks queued until the test flushes them."""
-    monkeypatch.setattr(pipeline, "SENT_FLUSH_DELAY", 3600.0)
-
-
-async def test_sent_marks_are_written_in_one_batch(app, clock, slow_flush):
-    """mark_sent queues; flush_sent writes every queued mark at once and empties the outbox."""
-    talkers = [Talker(app, f"batch-{n}", lang="en") for n in range(3)]
-    for n, talker in enumerate(talkers):
-        await talker.say("/help", update_id=f"b-{n}")
-    rows = [await _row(app, f"b-{n}") for n in range(3)]
-    assert all(r.sent_at is None and r.replies and r.send_lease_until for r in rows)
-    clock.advance(seconds=1)
-    await app.core.flush_sent()
-    rows = [await _row(app, f"b-{n}") for n in range(3)]
-    assert all(r.sent_at == clock() and r.replies is None and r.send_lease_until is None for r in rows)
-    await app.core.flush_sent()  # nothing queued: no transaction, no error
-
-
-async def test_a_redelivery_of_a_sent_update_is_silent_before_and_after_the_flush(app, clock, slow_flush):
-    """Sent, mark still queued, lease long expired: nothing is resent and nothing is written."""
-    talker = Talker(app, "redelivered", lang="en")
-    incoming = talker.incoming(text="/help", update_id="r-1")
-    assert await talker.send(incoming)
-    before = await _row(app, "r-1")
-    clock.advance(minutes=5)
+async def test_mark_sent_returns_once_the_mark_is_committed(app, clock):
+    """When mark_sent returns, the outbox entry is gone from the database: an acknowledgement
+    sent after it can never be followed by the same replies again."""
+    talker = Talker(app, "durable", lang="en")
+    incoming = talker.incoming(text="/help", update_id="d-1")
+    assert await app.core.handle(incoming)
+    row = await _row(app, "d-1")
+    assert row.sent_at is None and row.replies and row.send_lease_until
+    await app.core.mark_sent(incoming)
+    row = await _row(app, "d-1")
+    assert row.sent_at == clock() and row.replies is None and row.send_lease_until is None
+    clock.advance(minutes=5)  # long past the lease: a redelivery still sends nothing
     assert await app.core.handle(incoming) == []
-    after = await _row(app, "r-1")
-    assert (after.sent_at, after.send_lease_until, after.replies) == (
-        before.sent_at, before.send_lease_until, before.replies)
-    await app.core.flush_sent()
-    assert await app.core.handle(incoming) == []
-    assert await _count(app, ProcessedUpdate) == 1
 
 
-async def test_the_background_task_flushes_without_being_asked(app, monkeypatch):
-    """Marks reach the database shortly after mark_sent, with nobody calling flush_sent."""
-    monkeypatch.setattr(pipeline, "SENT_FLUSH_DELAY", 0.01)
-    talker = Talker(app, "background", lang="en")
-    await talker.say("/help", update_id="bg-1")
-    for _ in range(200):
-        row = await _row(app, "bg-1")
-        if row.sent_at is not None:
-            break
-        await asyncio.sleep(0.01)
-    assert row.sent_at is not None and row.replies is None
+async def test_concurrent_marks_are_committed_together(app, monkeypatch):
+    """Twenty updates marked at once are written in a few transactions, not twenty."""
+    talkers = [Talker(app, f"group-{n}", lang="en") for n in range(20)]
+    incomings = [t.incoming(text="/help", update_id=f"g-{n}") for n, t in enumerate(talkers)]
+    for incoming in incomings:
+        await app.core.handle(incoming)
+    opened = 0
+    working = app.db.transaction
 
+    @asynccontextmanager
+    async def counted():
+        nonlocal opened
+        opened += 1
+        async with working() as session:
+            yield session
 
-async def test_many_queued_marks_are_flushed_at_once(app, monkeypatch, slow_flush):
-    """Past SENT_FLUSH_MAX queued marks, mark_sent writes them itself."""
-    monkeypatch.setattr(pipeline, "SENT_FLUSH_MAX", 3)
-    talker = Talker(app, "busy", lang="en")
-    for n in range(3):
-        await talker.say("/help", update_id=f"m-{n}")
-    rows = [await _row(app, f"m-{n}") for n in range(3)]
+    monkeypatch.setattr(app.db, "transaction", counted)
+    await asyncio.gather(*(app.core.mark_sent(incoming) for incoming in incomings))
+    assert opened <= 2
+    rows = [await _row(app, f"g-{n}") for n in range(20)]
     assert all(row.sent_at is not None for row in rows)
 
 
-async def test_closing_the_app_writes_the_queued_marks(app, slow_flush):
-    """Disposing of the database (App.close) flushes the marks still queued."""
-    talker = Talker(app, "closing", lang="en")
-    await talker.say("/help", update_id="c-1")
-    assert (await _row(app, "c-1")).sent_at is None
-    await app.db.dispose()
-    assert (await _row(app, "c-1")).sent_at is not None
-
-
-async def test_a_failed_flush_keeps_the_marks_for_later(app, monkeypatch, slow_flush):
-    """While the database is down the marks stay queued (and keep redeliveries silent)."""
+async def test_a_mark_that_cannot_be_written_fails_the_acknowledgement(app, monkeypatch, clock):
+    """While the database is down mark_sent raises (the platform is answered an error), a
+    redelivery to this process sends nothing, and once the database is back it writes the mark."""
     talker = Talker(app, "outage", lang="en")
     incoming = talker.incoming(text="/help", update_id="o-1")
-    await talker.send(incoming)
+    assert await app.core.handle(incoming)
     working = app.db.transaction
 
     @asynccontextmanager
@@ -116,13 +88,33 @@ async def test_a_failed_flush_keeps_the_marks_for_later(app, monkeypatch, slow_f
 
     monkeypatch.setattr(app.db, "transaction", down)
     with pytest.raises(DatabaseUnavailable):
-        await app.core.flush_sent()
+        await app.core.mark_sent(incoming)
     with pytest.raises(DatabaseUnavailable):
-        await app.core.handle(talker.incoming(text="/help"))  # an outage raises, as before
+        await app.core.handle(incoming)  # the redelivery: still no mark, so still an error
     monkeypatch.setattr(app.db, "transaction", working)
+    clock.advance(minutes=5)
     assert await app.core.handle(incoming) == []
-    await app.core.flush_sent()
     assert (await _row(app, "o-1")).sent_at is not None
+
+
+async def test_closing_the_app_writes_the_marks_left_unwritten(app, monkeypatch):
+    """Disposing of the database (App.close) retries the marks whose write had failed."""
+    talker = Talker(app, "closing", lang="en")
+    incoming = talker.incoming(text="/help", update_id="c-1")
+    await app.core.handle(incoming)
+    working = app.db.transaction
+
+    @asynccontextmanager
+    async def down():
+        raise OperationalError("BEGIN", {}, Exception("database is gone"))
+        yield
+
+    monkeypatch.setattr(app.db, "transaction", down)
+    with pytest.raises(DatabaseUnavailable):
+        await app.core.mark_sent(incoming)
+    monkeypatch.setattr(app.db, "transaction", working)
+    await app.db.dispose()
+    assert (await _row(app, "c-1")).sent_at is not None
 
 
 async def test_a_handler_error_keeps_nothing_but_the_apology(app, monkeypatch):

@@ -66,3 +66,13 @@ async def test_metrics_count_updates_duplicates_failures_and_open_runs(app, monk
     assert delta("gocua_update_seconds_count", channel="console") == delta(
         "gocua_updates_total", channel="console", outcome="handled") + 2
     assert after[("gocua_open_runs", (("status", "active"),))] == 1
+
+
+async def test_metrics_count_invite_codes_that_granted_nothing(app):
+    """A wrong invite code shows in /metrics as gocua_invite_failures_total{outcome="wrong"}."""
+    await seed_demo(app)
+    before = await scrape(app)
+    await Talker(app, "doan-ma", lang="en").say("/join ABCD-EFGH-JKMN")
+    after = await scrape(app)
+    key = ("gocua_invite_failures_total", (("outcome", "wrong"),))
+    assert after.get(key, 0) - before.get(key, 0) == 1

@@ -144,6 +144,27 @@ async def test_polling_sends_later_what_the_api_would_not_take(polling: FakeTele
     assert len(api.calls_to("sendMessage", where=to(cuc))) == 1
 
 
+async def test_polling_confirms_an_update_only_once_its_replies_are_sent_and_marked(
+        polling: FakeTelegramAPI, app: App) -> None:
+    """Long polling asks for the next updates (which confirms the last ones to Telegram) only
+    after their replies went out and were marked sent, so a process killed while handling an
+    update gets it again on restart instead of losing it."""
+    api = polling
+    api.fail("sendMessage", status=502, times=2)  # the reply goes out after two retries
+    dung = FakeUser(5004, "Dũng", language_code="en")
+    update = api.message(dung, "/help")
+    api.push(update)
+    await api.wait_for("sendMessage", where=to(dung), timeout=10)
+    [sent] = [c for c in api.calls if c.method == "sendMessage"]
+    await api.wait_for("getUpdates", where=lambda p: int(p.get("offset") or 0) > update["update_id"])
+    confirming = [c for c in api.calls if c.method == "getUpdates"
+                  and int(c.params.get("offset") or 0) > update["update_id"]]
+    assert confirming[0].at > sent.at
+    async with app.db.transaction() as session:
+        row = await session.get(ProcessedUpdate, ("telegram", str(update["update_id"])))
+    assert row is not None and row.sent_at is not None
+
+
 async def test_commands_menu_in_vi_and_en(polling: FakeTelegramAPI) -> None:
     """Start-up sets the command menu in Vietnamese by default and in English for English clients."""
     calls = polling.calls_to("setMyCommands")

@@ -21,6 +21,7 @@ import functools
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import structlog
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -41,6 +42,7 @@ from aiogram.methods import (
     DeleteWebhook,
     EditMessageText,
     GetMe,
+    GetUpdates,
     SendDocument,
     SendMessage,
     SendPhoto,
@@ -83,7 +85,7 @@ from handlers.types import Address, Incoming, Reply
 _RESPONSE_MODELS = [
     Response[method.__returning__]
     for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto,
-                   SetMyCommands, SetWebhook, DeleteWebhook, GetMe)
+                   SetMyCommands, SetWebhook, DeleteWebhook, GetMe, GetUpdates)
 ]
 
 log = structlog.get_logger("gocua.telegram")
@@ -97,6 +99,7 @@ MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a ch
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
 HEALTH_TIMEOUT = 5.0
 DRAIN_GRACE = 30.0
+POLL_BACKOFF = (1.0, 30.0)  # seconds: the first wait after a failed getUpdates, and the longest
 
 
 class DeliveryFailed(Exception):
@@ -341,30 +344,51 @@ class TelegramChannel:
     # -- polling ----------------------------------------------------------------------------
 
     async def start_polling(self, *, stop: asyncio.Event, polling_timeout: int = 25) -> None:
-        """Long-poll until `stop` is set: delete any webhook, set the menu, then getUpdates."""
+        """Long-poll until `stop` is set: delete any webhook, set the menu, then getUpdates.
+
+        Telegram forgets updates once a getUpdates asks for later ones (its offset), so each
+        batch is handled to the end (replies sent and marked sent, chats in parallel, each
+        chat's updates in order) before the next getUpdates confirms it: a process that dies
+        meanwhile gets the batch again on restart, and the outbox sends only what was not sent.
+        Failures to poll are logged and backed off (POLL_BACKOFF, or a 429's retry-after)."""
         self.raise_errors = False
         await self._startup_call(DeleteWebhook(drop_pending_updates=False))
         await self.setup_commands()
         self.start_relay()
-        polling = asyncio.create_task(self.dispatcher.start_polling(
-            self.bot, polling_timeout=polling_timeout, allowed_updates=ALLOWED_UPDATES,
-            handle_signals=False, close_bot_session=False,
-        ))
         stopping = asyncio.create_task(stop.wait())
+        offset: int | None = None
+        delay: float | None = None
         try:
-            await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            while not polling.done():
-                # Cancelling start_polling would leave its getUpdates loop running; ask it to stop.
+            while not stop.is_set():
+                poll = asyncio.create_task(self.bot(GetUpdates(
+                    offset=offset, timeout=polling_timeout, allowed_updates=ALLOWED_UPDATES),
+                    request_timeout=int(self.bot.session.timeout + polling_timeout)))
+                await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():
+                    poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await poll
+                    break
                 try:
-                    await self.dispatcher.stop_polling()
-                except RuntimeError:  # not started yet
-                    await asyncio.sleep(0.01)
-            await polling
+                    updates = poll.result()
+                except (TelegramAPIError, aiohttp.ClientError, OSError) as exc:
+                    delay = POLL_BACKOFF[0] if delay is None else min(delay * 2, POLL_BACKOFF[1])
+                    wait = max(delay, float(getattr(exc, "retry_after", 0) or 0))
+                    log.warning("telegram.polling_failed", error=type(exc).__name__,
+                                detail=self._scrub(str(exc)), retry_in=wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(stopping), wait)
+                    continue
+                delay = None
+                if updates:
+                    await asyncio.gather(*(self.feed(update) for update in updates))
+                    offset = updates[-1].update_id + 1
+            if offset is not None:  # confirm the last batch now rather than on the next start
+                with contextlib.suppress(TelegramAPIError, aiohttp.ClientError, OSError):
+                    await self.bot(GetUpdates(offset=offset, timeout=0, limit=1,
+                                              allowed_updates=ALLOWED_UPDATES))
         finally:
-            for task in (polling, stopping):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
+            stopping.cancel()
             await self.drain()
 
     # -- webhook ----------------------------------------------------------------------------

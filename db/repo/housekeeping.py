@@ -4,7 +4,9 @@
 PROCESSED_KEEP no platform delivers an update again, so nothing will ask for the row (nor for
 replies it still holds: they were owed to a delivery that never came back), and it goes.
 `notices` that were sent or given up go after NOTICES_KEEP; unsent ones stay while the relay
-tries them. Shared files (charts Zalo fetches by URL) go when they expire. Rows go in batches
+tries them. Shared files (charts Zalo fetches by URL) go when they expire. `invite_attempts`
+(failed invite codes, counted for a few hours; the audit log keeps them for good) go after
+PROCESSED_KEEP too. Rows go in batches
 of BATCH, each its own short transaction, so a first prune of a big table never holds a lock
 for long.
 """
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Notice, ProcessedUpdate, SharedFile
+from db.models import InviteAttempt, Notice, ProcessedUpdate, SharedFile
 
 PROCESSED_KEEP = timedelta(days=7)
 NOTICES_KEEP = timedelta(days=30)
@@ -34,6 +36,7 @@ class Pruned:
     processed_updates: int
     notices: int
     files: int = 0
+    invite_attempts: int = 0
 
 
 async def prune(transaction: Transaction, now: datetime, *,
@@ -48,7 +51,9 @@ async def prune(transaction: Transaction, now: datetime, *,
         (Notice.id,), Notice.sent_at < now - notices_keep, batch), pause)
     files = await _in_batches(transaction, _batch_of(
         (SharedFile.name,), SharedFile.expires_at <= now, batch), pause)
-    return Pruned(processed, notices, files)
+    attempts = await _in_batches(transaction, _batch_of(
+        (InviteAttempt.id,), InviteAttempt.at < now - processed_keep, batch), pause)
+    return Pruned(processed, notices, files, attempts)
 
 
 def _batch_of(key: tuple[Any, ...], where: ColumnElement[bool],

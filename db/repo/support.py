@@ -101,3 +101,23 @@ async def top_misses(
         stmt = stmt.where(FaqMiss.created_at >= since)
     rows = await session.execute(stmt)
     return [(normalized, count, example) for normalized, count, example in rows]
+
+
+OPEN_STATUSES = ("open", "taken")
+
+
+async def open_requests_of(session: AsyncSession, user_id: int) -> list[SupportRequest]:
+    """The resident's requests not closed yet (open or taken), oldest first."""
+    return list(await session.scalars(
+        select(SupportRequest)
+        .where(SupportRequest.requester_id == user_id, SupportRequest.status.in_(OPEN_STATUSES))
+        .order_by(SupportRequest.created_at, SupportRequest.id)
+    ))
+
+
+async def requests_made_since(session: AsyncSession, user_id: int, since: datetime) -> int:
+    """How many requests the user made after `since` (flood control)."""
+    return int(await session.scalar(
+        select(func.count()).select_from(SupportRequest)
+        .where(SupportRequest.requester_id == user_id, SupportRequest.created_at > since)
+    ) or 0)
