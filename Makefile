@@ -23,10 +23,11 @@ locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
 compile: $(LOCALES_MO)
 
 # Re-extract texts from the code and the flow/FAQ YAML files and merge them into the catalogs.
+# The catalogs keep their headers (Plural-Forms is what ngettext needs) and 100-column lines.
 locales: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 		-k N_ -k _ -k t -k plural:1,2 -o locales/messages.pot bot handlers conversations db
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --width 100
 
 demo: $(STAMP) compile
 	mkdir -p data
