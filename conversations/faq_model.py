@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -98,10 +99,8 @@ def _texts(value: Any, what: str, filename: str, entry: str) -> tuple[str, ...]:
 def _checked(value: Any, filename: str, entry: str) -> date:
     """The `checked:` date (YAML reads 2026-12-04 as a date; a quoted ISO text is fine too)."""
     if isinstance(value, str):
-        try:
+        with suppress(ValueError):
             value = date.fromisoformat(value)
-        except ValueError:
-            pass
     if not isinstance(value, date) or isinstance(value, datetime):
         raise FaqError(filename, f"checked must be the date the answer was last checked, like 2026-12-04; "
                                  f"got {value!r}", entry)

@@ -21,7 +21,9 @@ _ENTRY = """
   examples: {{vi: [m1, m2, m3, m4, m5], en: [e1, e2]}}
 """
 # An amount, an age or a deadline the law sets.
-_FIGURE = re.compile(r"\d[\d,.]* VND|\b\d+ (?:working )?days\b|\b(?:7|6|8)\d(?:th)? birthday|\baged? \d+|from age")
+_FIGURE = re.compile(
+    r"\d[\d,.]* VND|\b\d+ (?:working )?days\b|\b(?:7|6|8)\d(?:th)? birthday|\baged? \d+|from age"
+)
 _ACT = re.compile(r"\b(?:Decree|Law|Circular|Decision) [^\n]*\d{4}|procedure \d{6}")
 
 
@@ -37,7 +39,8 @@ def test_every_entry_says_when_it_was_checked(entries):
 
 @pytest.mark.parametrize(
     ("checked", "problem"),
-    [("", "checked must be the date"), ("last week", "checked must be the date"), ('"2026-13-01"', "checked must"), ("2026-12-04T10:00:00", "checked must")],
+    [("", "checked must be the date"), ("last week", "checked must be the date"),
+     ('"2026-13-01"', "checked must"), ("2026-12-04T10:00:00", "checked must")],
 )
 def test_an_entry_without_a_checked_date_is_refused(checked, problem):
     """A missing or unreadable `checked:` stops loading, naming the file and the entry."""
@@ -56,12 +59,13 @@ def test_a_quoted_checked_date_is_read():
 
 def test_amounts_ages_and_deadlines_name_their_act(entries):
     """Every answer stating an amount, age or deadline names the act (or the official procedure)."""
-    missing = [entry.id for entry in entries.values() if _FIGURE.search(entry.answer) and not _ACT.search(entry.answer)]
+    missing = [entry.id for entry in entries.values()
+               if _FIGURE.search(entry.answer) and not _ACT.search(entry.answer)]
     assert missing == []
 
 
 def test_children_can_have_their_own_account_since_1_july_2024(entries):
-    """The children's answer says a child with a card has an own account since 1 July 2024, not 'no account'."""
+    """The children's answer: a child with a card has an own account since 1 July 2024."""
     answer = entries["vneid.children"].answer
     assert "Since 1 July 2024" in answer and "own VNeID account" in answer and "Decree 69/2024" in answer
     assert "no account of their own" not in answer
@@ -75,10 +79,10 @@ def test_birth_registration_place_is_the_fathers_or_the_mothers_commune(entries)
 
 
 def test_linked_birth_registration_names_the_service_both_ways(entries):
-    """The linked service is named as in VNeID and as on the portal, with Decree 63/2024 and the in-person route."""
+    """The linked service is named in VNeID and on the portal, with Decree 63/2024 and the in-person route."""
     answer = entries["birth.linked"].answer
-    for part in ("Đăng ký khai sinh, đăng ký thường trú, cấp thẻ BHYT", "Liên thông khai sinh, thường trú, BHYT",
-                 "Decree 63/2024", "commune People's Committee"):
+    for part in ("Đăng ký khai sinh, đăng ký thường trú, cấp thẻ BHYT",
+                 "Liên thông khai sinh, thường trú, BHYT", "Decree 63/2024", "commune People's Committee"):
         assert part in answer
 
 

@@ -108,14 +108,15 @@ steps:
 # VNeID ----------------------------------------------------------------------------------------
 
 def test_vneid_without_a_chip_card_checks_the_phone_and_app_before_the_police(registry):
-    """No chip card: what to bring for the card, then phone and app, then the police (not 'bring the chip card')."""
+    """No chip card: what to bring for the card, then phone and app, then the police for the card."""
     flow = registry.latest("vneid")
     note = _shown(_run(flow, ["No chip card yet"]))
     assert "old ID card" in note.text
     steps = [_shown(_run(flow, ["No chip card yet", *["Continue", "Done", "Done"][:n]])).step_id
              for n in range(1, 4)]
     assert steps == ["phone_ready", "install_app", "police_card"]
-    assert "Bring the chip card" not in _shown(_run(flow, ["No chip card yet", "Continue", "Done", "Done"])).text
+    police = _shown(_run(flow, ["No chip card yet", "Continue", "Done", "Done"]))
+    assert "Bring the chip card" not in police.text
 
 
 def test_vneid_resident_with_an_account_only_activates_or_resets_the_password(registry):
@@ -123,9 +124,9 @@ def test_vneid_resident_with_an_account_only_activates_or_resets_the_password(re
     flow = registry.latest("vneid")
     need = _run(flow, ["Already has an account", "Done", "Done"])
     assert _shown(need).step_id == "account_need"
-    assert _shown(_run(flow, ["Already has an account", "Done", "Done", "Activation"])).step_id == "activate_l2"
-    assert _shown(_run(flow, ["Already has an account", "Done", "Done", "A new password"])).step_id == \
-        "reset_password"
+    start = ["Already has an account", "Done", "Done"]
+    assert _shown(_run(flow, [*start, "Activation"])).step_id == "activate_l2"
+    assert _shown(_run(flow, [*start, "A new password"])).step_id == "reset_password"
 
 
 def test_vneid_activation_offers_approval_not_received_yet(registry):
