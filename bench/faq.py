@@ -1,7 +1,9 @@
-"""FAQ matcher speed (questions matched per second) and, with --calibrate, its threshold.
+"""FAQ matcher speed (questions matched per second), accuracy on the held-out sets and, with
+--calibrate, its threshold.
 
-    .venv/bin/python bench/faq.py               # speed: build time, cold and warm questions/s
+    .venv/bin/python bench/faq.py               # speed, then accuracy on both held-out sets
     .venv/bin/python bench/faq.py --quick       # smoke run, about a second
+    .venv/bin/python bench/faq.py --accuracy    # accuracy only
     .venv/bin/python bench/faq.py --calibrate   # score distributions and the suggested threshold
 
 Speed: the questions are the calibration set, the held-out set and every example phrasing, each
@@ -10,7 +12,18 @@ typo-repair path is exercised. "cold" is the first pass on a freshly built index
 cache); "warm" repeats the same questions. The run is bounded by --rounds and --seconds.
 Target: >= 2,000 questions/s on the project machine (2 cores).
 
-Calibration (never on the held-out set tests/faq_data/faq_eval.yaml): leave-one-out over the
+Accuracy (issue 14 §4), for tests/faq_data/faq_eval.yaml (written with the entries) and
+tests/faq_data/faq_real.yaml (questions residents sent on public pages, plus phone-style
+rewrites; committed before the matcher was changed). Each question goes through
+`answer_payload(default_index(), ...)`, exactly as `gocua faq ask` answers it, and three figures
+are printed per set:
+  - in scope right at top-1: the answer's id is the expected id, over the in-scope questions;
+  - out of scope declined: no answer (id null), over the out-of-scope questions;
+  - answered wrongly with confidence: an answer whose id is not the expected one (a wrong entry,
+    or any entry for an out-of-scope question), over ALL questions of the set.
+Targets on faq_real.yaml (tests/test_faq_real.py): >= 85%, >= 85%, <= 5%.
+
+Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml): leave-one-out over the
 entries' example phrasings (each example is matched against an index built without it) and
 tests/faq_data/faq_calibration.yaml. The threshold is the lowest that still rejects OOS_REJECTION
 (97%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
@@ -88,6 +101,47 @@ def speed(rounds: int, seconds: float) -> dict:
             "warm_questions_per_s": round(warm), "matched": done}
 
 
+HELD_OUT = ("faq_eval.yaml", "faq_real.yaml")
+
+
+def figures(rows: list[dict], index: faq_match.FaqIndex | None = None) -> dict:
+    """The three accuracy figures of issue 14 §4 for rows of {"q", "id"}, answered as
+    `gocua faq ask` answers (answer_payload on the default index)."""
+    index = index or faq_match.default_index()
+    inside = right = outside = declined = wrong = 0
+    for row in rows:
+        got = faq_match.answer_payload(index, row["q"], lambda text: text)["id"]
+        if row["id"] is None:
+            outside += 1
+            declined += got is None
+        else:
+            inside += 1
+            right += got == row["id"]
+        wrong += got is not None and got != row["id"]
+    total = inside + outside
+    return {"questions": total, "in_scope": inside, "in_scope_right": right,
+            "out_of_scope": outside, "out_of_scope_declined": declined, "wrong_confident": wrong,
+            "in_scope_right_share": round(right / inside, 4) if inside else None,
+            "out_of_scope_declined_share": round(declined / outside, 4) if outside else None,
+            "wrong_confident_share": round(wrong / total, 4) if total else None}
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "n/a (0/0)"
+
+
+def accuracy() -> dict:
+    """figures() for each held-out set; prints one line per set."""
+    result = {}
+    for name in HELD_OUT:
+        f = figures(_load(name))
+        result[name] = f
+        print(f"{name}: in scope right at top-1 {_pct(f['in_scope_right'], f['in_scope'])}; "
+              f"out of scope declined {_pct(f['out_of_scope_declined'], f['out_of_scope'])}; "
+              f"answered wrongly with confidence {_pct(f['wrong_confident'], f['questions'])}")
+    return result
+
+
 def _leave_one_out() -> list[tuple[str, str | None, float]]:
     entries = load_faq()
     rows = []
@@ -162,17 +216,21 @@ def calibrate() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="print the calibration, not speed")
+    parser.add_argument("--accuracy", action="store_true", help="accuracy on the held-out sets only")
     parser.add_argument("--quick", action="store_true", help="one warm round")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     if args.calibrate:
         result = calibrate()
+    elif args.accuracy:
+        result = {"accuracy": accuracy()}
     else:
         result = speed(1 if args.quick else max(1, args.rounds), args.seconds)
         print(f"built in {result['build_s']:.3f} s; {result['questions']} questions; "
               f"cold {result['cold_questions_per_s']}/s, warm {result['warm_questions_per_s']}/s "
               f"(target 2000/s)")
+        result["accuracy"] = accuracy()
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -111,6 +111,18 @@ def _as_date(value: Any) -> date | None:
     return None
 
 
+def birthday(value: Any, years: int) -> date | None:
+    """The `years`-th birthday of an ISO date (29 February falls on 28 February in other years);
+    None for anything that is not an ISO date."""
+    born = _as_date(value)
+    if born is None:
+        return None
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:
+        return born.replace(year=born.year + years, day=28)
+
+
 def _age(value: Any, today: date) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return today.year - value

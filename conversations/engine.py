@@ -53,6 +53,7 @@ from datetime import date, datetime
 from typing import Any
 
 from conversations import texts
+from conversations.conditions import birthday
 from conversations.events import (
     ACTIVE,
     Abandoned,
@@ -335,8 +336,15 @@ def _prompt(flow: Flow, state: dict[str, Any], step: Step) -> Event:
     elif step.optional:
         buttons = [button(texts.BUTTON_SKIP, "k")]
     answered = state["answered"]
+    values = {value.name: _shown_date(birthday(state["vars"].get(value.var), value.years))
+              for value in step.dates}
     hint = (step.hint or HINTS.get(step.validator or "")) if step.kind == "input" else None
     return ShowStep(
         step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state["attempts"]),
-        tuple(buttons), hint, step.kind == "input",
+        tuple(buttons), hint, step.kind == "input", values,
     )
+
+
+def _shown_date(day: date | None) -> str:
+    """A date as people in Vietnam write it (dd/mm/yyyy); "?" when the saved answer is missing."""
+    return f"{day.day:02d}/{day.month:02d}/{day.year}" if day else "?"

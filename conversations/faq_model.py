@@ -9,6 +9,8 @@ The knowledge base is conversations/faq/*.yaml, one file per topic group, each a
       source:                             # links, not translated; source[0] is shown
         - https://dichvucong.gov.vn/...   # under the answer (faq_match.answer_payload);
       related: [residence.where]          # [] only where no outside source exists
+      checked: 2026-12-04                 # required: when the answer was last checked
+                                          # against the law and its sources (a date)
       examples:                           # matching data only, never shown to anyone:
         vi: [..., ...]                    # >= 5 Vietnamese phrasings (with and without
         en: [..., ...]                    # diacritics, teen-code), >= 2 English ones
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +39,14 @@ MAX_TITLE = 40
 MAX_ANSWER = 600
 MAX_EXAMPLE = 300
 MIN_EXAMPLES = {"vi": 5, "en": 2}
-_KEYS = frozenset({"id", "title", "answer", "source", "related", "examples"})
+_KEYS = frozenset({"id", "title", "answer", "source", "related", "examples", "checked"})
 _URL = re.compile(r"https?://\S+")
 
 # The topics the issue asks for; tests check that each exists (more are welcome).
 REQUIRED_IDS = frozenset({
     "vneid.levels", "vneid.register_level1", "vneid.register_level2", "vneid.activate",
     "vneid.forgot_password", "vneid.change_phone", "vneid.children", "vneid.scam",
+    "vneid.has_account", "vneid.cost",
     "birth.documents", "birth.deadline_fee", "birth.linked",
     "residence.where", "residence.fee", "residence.validity", "residence.check_fine",
     "pension.eligibility", "pension.apply", "pension.both",
@@ -69,6 +74,7 @@ class FaqEntry:
     related: tuple[str, ...]
     examples_vi: tuple[str, ...]
     examples_en: tuple[str, ...]
+    checked: date | None = None
     filename: str = ""
 
     @property
@@ -88,6 +94,17 @@ def _texts(value: Any, what: str, filename: str, entry: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise FaqError(filename, f"{what} must be a list", entry)
     return tuple(_text(v, f"{what} item", MAX_EXAMPLE, filename, entry) for v in value)
+
+
+def _checked(value: Any, filename: str, entry: str) -> date:
+    """The `checked:` date (YAML reads 2026-12-04 as a date; a quoted ISO text is fine too)."""
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = date.fromisoformat(value)
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise FaqError(filename, f"checked must be the date the answer was last checked, like 2026-12-04; "
+                                 f"got {value!r}", entry)
+    return value
 
 
 def _entry(raw: Any, filename: str, position: int) -> FaqEntry:
@@ -117,14 +134,15 @@ def _entry(raw: Any, filename: str, position: int) -> FaqEntry:
     for lang, least in MIN_EXAMPLES.items():
         if len(found[lang]) < least:
             raise FaqError(filename, f"examples.{lang} has {len(found[lang])}, at least {least}", entry_id)
-    return FaqEntry(entry_id, title, answer, source, related, found["vi"], found["en"], filename)
+    checked = _checked(raw.get("checked"), filename, entry_id)
+    return FaqEntry(entry_id, title, answer, source, related, found["vi"], found["en"], checked, filename)
 
 
 def parse_faq(text: str, filename: str = "<faq>") -> list[FaqEntry]:
     """The entries of one YAML document (each checked on its own; see validate for the set)."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for a date like 2026-13-01
         raise FaqError(filename, f"not valid YAML: {exc}") from None
     if not isinstance(data, list) or not data:
         raise FaqError(filename, "must be a non-empty list of entries")

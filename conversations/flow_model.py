@@ -34,6 +34,11 @@ start-up with a FlowError naming the file, the step and the problem.
         branch:               # instead of next: the first entry whose `if` holds
           - {if: {var: born, older_than_days: 60}, next: late}
           - {else: on_time}
+      - id: late
+        kind: info
+        text: The resident turns 75 on {turns_75}.
+        dates:                # info/task: {placeholders} of the text, each a saved date's
+          turns_75: {var: born, birthday: 75}   # N-th birthday, shown as dd/mm/yyyy
       - id: route
         kind: branch          # no text, no answer: only routes (conditions.py)
         branch: [...]
@@ -68,14 +73,17 @@ MAX_LABEL = 64
 
 _FLOW_KEYS = frozenset({"id", "version", "title", "description", "done_text", "steps"})
 _STEP_KEYS = {
-    "info": frozenset({"id", "kind", "text", "next", "branch", "mark_digital_ready"}),
+    "info": frozenset({"id", "kind", "text", "next", "branch", "mark_digital_ready", "dates"}),
     "task": frozenset({"id", "kind", "text", "next", "branch", "reasons", "blocking", "on_blocked",
-                       "skippable", "mark_digital_ready"}),
+                       "skippable", "mark_digital_ready", "dates"}),
     "choice": frozenset({"id", "kind", "text", "options", "save_as"}),
     "input": frozenset({"id", "kind", "text", "next", "branch", "validator", "optional", "save_as",
                         "hint"}),
     "branch": frozenset({"id", "kind", "branch"}),
 }
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 class FlowError(ValueError):
@@ -105,6 +113,15 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class DateValue:
+    """A `dates:` entry: the text's {name} shows the `years`-th birthday of the date in `var`."""
+
+    name: str
+    var: str
+    years: int
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     kind: str
@@ -121,6 +138,7 @@ class Step:
     save_as: str | None = None
     hint: str | None = None
     mark_digital_ready: bool = False
+    dates: tuple[DateValue, ...] = ()
 
     def targets(self) -> tuple[str, ...]:
         """Every step this one can lead to (END included), in file order, without repeats."""
@@ -417,7 +435,30 @@ class _Parser:
             values["save_as"] = self.slug(raw["save_as"], "'save_as'", FLOW_ID, 32)
         if "mark_digital_ready" in raw:
             values["mark_digital_ready"] = self.flag(raw, "mark_digital_ready", False)
+        values["dates"] = self.dates(raw.get("dates", {}), values.get("text", ""))
         return Step(**values)
+
+    def dates(self, raw: Any, text: str) -> tuple[DateValue, ...]:
+        """The `dates:` mapping; its names and the text's {placeholders} must be the same."""
+        if not isinstance(raw, dict):
+            raise self.fail("'dates' must be a mapping such as {turns_75: {var: born, birthday: 75}}")
+        found: list[DateValue] = []
+        for name, spec in raw.items():
+            self.slug(name, "a 'dates' name", FLOW_ID, 32)
+            if not isinstance(spec, dict) or set(spec) != {"var", "birthday"}:
+                raise self.fail(f"dates '{name}' needs exactly 'var' and 'birthday'")
+            var = self.slug(spec["var"], f"dates '{name}': var", FLOW_ID, 32)
+            years = spec["birthday"]
+            if not isinstance(years, int) or isinstance(years, bool) or not 0 <= years <= 150:
+                raise self.fail(f"dates '{name}': 'birthday' must be a whole number of years, got {years!r}")
+            found.append(DateValue(name, var, years))
+        used = set(_PLACEHOLDER.findall(text))
+        declared = {value.name for value in found}
+        if used != declared:
+            raise self.fail(
+                f"the text's placeholders {sorted(used)} must be exactly the 'dates' names {sorted(declared)}"
+            )
+        return tuple(found)
 
     def task(self, raw: dict[str, Any]) -> dict[str, Any]:
         reasons = raw.get("reasons", [])

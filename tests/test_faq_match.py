@@ -77,6 +77,7 @@ _ENTRY = """
   answer: The answer.
   source: [https://example.org/a]
   related: {related}
+  checked: 2026-12-04
   examples: {{vi: [m1, m2, m3, m4, m5], en: [e1, e2]}}
 """
 

@@ -50,13 +50,15 @@ async def test_a_volunteers_day_on_the_console(app):
     await choose(an, SKILLS)
     assert an.text() == f"{SKILLS}: for whom?"
     await choose(an, "Hồ Thị Mười")
-    assert an.text().startswith(f"Step 1/7 · {SKILLS}\nGoal: the resident uses e-services")
+    assert an.text().startswith(f"Step 1/8 · {SKILLS}\nGoal: the resident uses e-services")
     await choose(an, "Continue")
     await choose(an, "Done")
-    assert f"Step 3/7 · {SKILLS}\nPractise the basics" in an.text()
+    assert f"Step 3/8 · {SKILLS}\nCheck whose name the SIM is in" in an.text()
+    await choose(an, "Done")
+    assert f"Step 4/8 · {SKILLS}\nPractise the basics" in an.text()
     stale = payload_of(an, "Done")
     await choose(an, "Done")
-    assert f"Step 4/7 · {SKILLS}\nPractise reading an SMS" in an.text()
+    assert f"Step 5/8 · {SKILLS}\nPractise reading an SMS" in an.text()
 
     # Leave for another household, then come back through the list and the page.
     await an.say("/households")
@@ -66,24 +68,25 @@ async def test_a_volunteers_day_on_the_console(app):
     await choose(an, "HV-TL-004")
     assert f"  ⏳ {SKILLS} (Hồ Thị Mười): in progress" in an.text()
     await choose(an, "Resume")
-    assert f"Step 4/7 · {SKILLS}\nPractise reading an SMS" in an.text()
+    assert f"Step 5/8 · {SKILLS}\nPractise reading an SMS" in an.text()
 
-    await an.press(stale)  # the button of step 3, pressed late
-    assert an.text().startswith(f"This button is out of date.\nStep 4/7 · {SKILLS}")
+    await an.press(stale)  # the button of step 4, pressed late
+    assert an.text().startswith(f"This button is out of date.\nStep 5/8 · {SKILLS}")
     answered = await choose(an, "Done", update_id="sms-1")
     assert await an.say("1", update_id="sms-1") == []  # the same line delivered twice
     an.last = answered  # what the volunteer still sees
-    assert f"Step 5/7 · {SKILLS}\nOpen VNeID with the resident" in an.text()
+    assert f"Step 6/8 · {SKILLS}\nOpen VNeID with the resident" in an.text()
     for label in ("Done", "Continue", "Done"):
         await choose(an, label)
     assert "Procedure finished. The resident can now use e-services on a phone." in an.text()
 
     [run] = await all_rows(app, FlowRun)
     assert (run.household_id, run.flow_id, run.status, run.flow_version) == (
-        household.id, "smartphone_skills", "completed", 1)
+        household.id, "smartphone_skills", "completed", 2)
     rows = await all_rows(app, StepRecord, StepRecord.run_id == run.id)
     assert [(r.step_id, r.attempt, r.outcome) for r in rows] == [
-        (s, 1, "done") for s in ("intro", "phone_ready", "basics", "sms_otp", "vneid_use", "scams", "solo")]
+        (s, 1, "done")
+        for s in ("intro", "phone_ready", "sim_owner", "basics", "sms_otp", "vneid_use", "scams", "solo")]
     [member] = await all_rows(app, Resident)
     assert member.digital_ready and run.resident_id == member.id
     assert await stored_anywhere(app, "048185000123") == []

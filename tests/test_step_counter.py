@@ -20,7 +20,8 @@ SHIPPED = load_flows(FLOWS)
 TODAY = date(2026, 12, 4)
 # Typed answers that, between them, take every branch a shipped input step has.
 SAMPLE_INPUTS = {
-    "date": ("20/11/2026", "01/06/2026", "01/01/2018"),  # 2 weeks, 6 months, 8 years old
+    # 2 weeks, 6 months, 8 years old; aged 86 and 72 (birthdays for the social pension)
+    "date": ("20/11/2026", "01/06/2026", "01/01/2018", "01/01/1940", "15/12/1953"),
     "year": ("1940", "1954", "1990"),  # aged 86, 72, 36
     "phone": ("0905123456",),
     "cccd": ("048185000123",),
