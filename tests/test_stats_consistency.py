@@ -46,6 +46,7 @@ async def birth_registration_with_two_problems(an: Talker, code: str, *, finish:
     await start_flow(an, code, "birth_registration")
     await step(an, "Continue")
     await an.say("01/11/2026")
+    await step(an, "Where the mother lives")
     await step(an, "Problem")
     await step(an, "Birth certificate (giấy")
     await step(an, "Continue")
@@ -80,7 +81,7 @@ async def test_problems_reported_are_told_apart_from_runs_blocked_now(demo, peop
         "Birth certificate (giấy chứng sinh) missing": 1, "No network / weak signal": 1}
 
     await lan.say("/stats hai-van birth_registration")  # per step: the Problem, not "blocked"
-    [documents] = [line for line in lan.text().splitlines() if line.startswith("3. ")]
+    [documents] = [line for line in lan.text().splitlines() if "Get ready: the original birth" in line]
     assert documents.endswith(": 1 → 1 (1 with a problem)") and "blocked" not in lan.text()
 
     # A second run left standing on its problem is blocked now.
