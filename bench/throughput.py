@@ -538,7 +538,9 @@ class Bench:
     def prepare_gocua(
         self, round_no: int, volunteers: int
     ) -> tuple[dict[str, str], list[str], list[list[int]]]:
-        db = self.workdir / f"gocua-round{round_no}.db"
+        # One database per attempt: a noisy run retried in the same round starts afresh.
+        attempt = sum(1 for _ in self.workdir.glob(f"gocua-round{round_no}-*.db")) + 1
+        db = self.workdir / f"gocua-round{round_no}-{attempt}.db"
         env = self.base_env() | {"GOCUA_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
         done = subprocess.run(
             [self.python, str(BENCH / "gocua_setup.py"), "--volunteers", str(volunteers),
