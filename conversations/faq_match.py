@@ -128,7 +128,43 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "@portal": ("dich vu cong", "cong dich vu cong", "public service", "portal", "dichvucong"),
     "@insurance": ("bao hiem y te", "the bao hiem", "health insurance", "health card"),
     "@show": ("xuat trinh", "dua cho xem", "show", "present"),
+    # Facts that decide an answer (issue 14 §3): they weigh the same wherever they are written.
+    "@nopension": ("khong co luong huu", "khong luong huu", "chua co luong huu", "khong huong luong huu",
+                   "no pension", "without a pension"),
+    "@poor": ("ho ngheo", "can ngheo", "ho can ngheo", "poor household", "near poor"),
+    "@temporary": ("tam tru", "temporary residence"),
+    "@lostcard": ("mat the", "mat can cuoc", "mat cccd", "mat can cuoc cong dan", "lam lai can cuoc",
+                  "cap lai can cuoc", "mat chung minh", "lost card", "lost my card"),
 }
+
+# Concepts that decide the answer wherever they are written: a fact in a message's background
+# ("my mother is 80, has no pension") weighs as much as one in its question sentence.
+FACTS = frozenset({"@elderly", "@child", "@nopension", "@poor", "@temporary", "@lostcard",
+                   "@insurance"})
+
+# Concepts that contradict an entry (issue 14 §3): a question naming one is about something GoCua
+# does not answer (a motorbike transfer, a land title, a marriage ...), however many other words it
+# shares with an entry. Such a concept keeps out every entry whose own examples never name it.
+# Phrases are folded and normalised like questions ("sổ đỏ" and "so do" are the same).
+BLOCKERS: dict[str, tuple[str, ...]] = {
+    "!vehicle": ("xe", "xe may", "o to", "oto", "mo to", "sang ten xe", "dang ky xe", "bien so",
+                 "motorbike", "motorcycle", "vehicle", "car"),
+    "!land": ("so do", "so hong", "dat dai", "thua dat", "manh dat", "quyen su dung dat",
+              "giay chung nhan quyen su dung", "land", "land title"),
+    "!marriage": ("ket hon", "hon nhan", "marriage", "married", "marry"),
+    "!divorce": ("ly hon", "ly di", "divorce"),
+    "!inheritance": ("thua ke", "di chuc", "di san", "inheritance", "inherit"),
+    "!lumpsum": ("bao hiem xa hoi mot lan", "bhxh mot lan", "huong mot lan", "rut bao hiem xa hoi",
+                 "rut bhxh", "lump sum"),
+    "!maternity": ("thai san", "maternity"),
+    "!unemployment": ("that nghiep", "unemployment"),
+    "!tax": ("ma so thue", "thue thu nhap", "nop thue", "khai thue", "quyet toan thue", "tax"),
+    "!licence": ("giay phep lai xe", "bang lai", "driving licence", "driving license", "driver license"),
+    "!labour": ("hop dong lao dong", "nguoi su dung lao dong", "labour contract", "labor contract",
+                "employment contract"),
+}
+# Phrases that contain a blocking word but are not that concept ("xe lăn" is a wheelchair).
+NOT_BLOCKING = ("xe lan", "xe buyt", "wheelchair")
 
 # Chat and question words: low weight whatever their IDF (questions are full of them).
 _GENERIC_WORDS = (
@@ -279,6 +315,83 @@ def concepts(words: list[str]) -> list[str]:
     return found
 
 
+_BLOCK_PHRASES: dict[tuple[str, ...], str] = {
+    **{tuple(_stem(w) for w in phrase.split()): concept
+       for concept, phrases in BLOCKERS.items() for phrase in phrases},
+    **{tuple(_stem(w) for w in phrase.split()): "" for phrase in NOT_BLOCKING},
+}
+_LONGEST_BLOCK = max(len(p) for p in _BLOCK_PHRASES)
+
+
+def blockers(words: list[str]) -> frozenset[str]:
+    """The BLOCKERS named by the words (longest phrase first; NOT_BLOCKING phrases name none)."""
+    found: set[str] = set()
+    start = 0
+    while start < len(words):
+        for length in range(min(_LONGEST_BLOCK, len(words) - start), 0, -1):
+            concept = _BLOCK_PHRASES.get(tuple(words[start:start + length]))
+            if concept is not None:
+                if concept:
+                    found.add(concept)
+                start += length
+                break
+        else:
+            start += 1
+    return frozenset(found)
+
+
+_BORN = re.compile(r"\bsinh(?: nam)? (1[89]\d\d)\b")
+ELDERLY_BORN_BY = 1965  # born in or before: 60 or older from 2025 on, whatever the date
+
+
+def _born_elderly(folded: str) -> bool:
+    """"sinh 1935", "sinh năm 1950": a birth year that makes the person elderly whenever asked."""
+    return any(int(year) <= ELDERLY_BORN_BY for year in _BORN.findall(folded))
+
+
+# -- the question in a long message ------------------------------------------------------------
+# Real messages open with a greeting and a paragraph of background and end with thanks; the
+# question is in the sentences below. Those weigh fully, the background BACKGROUND_FACTOR, the
+# courtesies nothing. A message of one sentence is all question.
+BACKGROUND_FACTOR = 0.35
+_SENTENCE = re.compile(r"[^.?!;:\n]+[.?!;:\n]*")
+_ASKS = re.compile(
+    r"\b(cho (toi|tui|em|minh|chau|con|hoi)|xin (hoi|tu van|giai dap|huong dan)|muon hoi|nho hoi|"
+    r"hoi (la|ve|giup|xem)|co (duoc|phai|can|the|bi|mat).*\b(khong|ko|k|chua|hong)\b|"
+    r"(khong|ko|chua) (a|vay|nhi|ha|nhe)?\s*$|the nao|ra sao|bao nhieu|o dau|lam sao|"
+    r"nhu nao|lam gi|can gi|giay to gi|thu tuc gi|how|what|can i|do i|is it|where|when)\b"
+)
+_COURTESY = re.compile(
+    r"\b(cam on|thank|chao|kinh gui|kinh chao|mong (duoc|nhan|ban|luat su|quy)|"
+    r"tran trong|rat mong|xin loi)\b"
+)
+
+
+def question_parts(text: str) -> list[tuple[str, float]]:
+    """The message cut into sentences, each with its weight: 1 for the question sentences (a
+    "?", "cho tôi hỏi", "xin hỏi", "có được … không", "bao nhiêu" ...) and the last sentence
+    that is not a courtesy, BACKGROUND_FACTOR for the rest, 0 for greetings and thanks."""
+    text = text[:MAX_QUESTION_CHARS]
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if _WORD.search(fold(s))]
+    if len(sentences) <= 1:
+        return [(text, 1.0)]
+    weights: list[float] = []
+    for sentence in sentences:
+        folded = fold(sentence)
+        words = _WORD.findall(folded)
+        if _COURTESY.search(folded) and len(words) <= 12 and not _ASKS.search(folded):
+            weights.append(0.0)
+        elif "?" in sentence or _ASKS.search(folded):
+            weights.append(1.0)
+        else:
+            weights.append(BACKGROUND_FACTOR)
+    for i in range(len(sentences) - 1, -1, -1):
+        if weights[i] > 0:
+            weights[i] = 1.0
+            break
+    return list(zip(sentences, weights, strict=True))
+
+
 def _features(words: list[str]) -> list[str]:
     pairs = [f"{a} {b}" for a, b in pairwise(words)]
     return words + pairs + concepts(words)
@@ -328,8 +441,11 @@ class FaqIndex:
                 if pairs:
                     texts.append((number, [word for word, _ in pairs]))
         documents: list[set[str]] = [set() for _ in self.entries]  # IDF counts entries, not examples
+        # The blocking concepts an entry's own examples name: those do not keep it out.
+        self._tolerates: list[set[str]] = [set() for _ in self.entries]
         for number, words in texts:
             documents[number].update(_features(words))
+            self._tolerates[number] |= blockers(words)
         df: dict[str, int] = {}
         for features in documents:
             for feature in features:
@@ -414,6 +530,24 @@ class FaqIndex:
         return None
 
     def _query(self, question: str) -> dict[str, float]:
+        """The question's TF-IDF vector: its question sentences weigh fully, its background
+        BACKGROUND_FACTOR, and the deciding FACTS fully wherever they stand."""
+        vector: dict[str, float] = {}
+        for text, weight in question_parts(question):
+            if weight <= 0:
+                continue
+            for feature, value in self._part_vector(text).items():
+                value *= 1.0 if feature in FACTS else weight
+                vector[feature] = max(vector.get(feature, 0.0), value)
+        if _born_elderly(fold(question[:MAX_QUESTION_CHARS])) and "@elderly" in self.idf:
+            vector["@elderly"] = max(vector.get("@elderly", 0.0), self.idf["@elderly"])
+        return _normalised(vector) if vector else {}
+
+    def blocked(self, question: str) -> frozenset[str]:
+        """The BLOCKERS the question names."""
+        return blockers(tokens(question))
+
+    def _part_vector(self, question: str) -> dict[str, float]:
         pairs = words_with_marks(question)
         words = [word for word, _ in pairs]
         known: list[str] = []
@@ -446,7 +580,7 @@ class FaqIndex:
             if feature in self.idf:
                 weight = self.idf[feature] * min(factors.get(p, 1.0) for p in feature.split())
                 vector[feature] = max(vector.get(feature, 0.0), weight)
-        return _normalised(vector) if vector else {}
+        return vector
 
     def _scores(self, vector: dict[str, float]) -> list[float]:
         best = [0.0] * len(self.entries)
@@ -479,6 +613,9 @@ class FaqIndex:
         if not vector:
             return []
         scores = self._scores(vector)
+        named = self.blocked(question)
+        if named:  # a contradicting concept keeps out every entry that does not speak of it
+            scores = [0.0 if named - self._tolerates[i] else s for i, s in enumerate(scores)]
         order = sorted(
             (i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], self.entries[i].id)
         )
