@@ -158,7 +158,7 @@ BLOCKERS: dict[str, tuple[str, ...]] = {
                  "rut bhxh", "lump sum"),
     "!maternity": ("thai san", "maternity"),
     "!unemployment": ("that nghiep", "unemployment"),
-    "!tax": ("ma so thue", "thue thu nhap", "nop thue", "khai thue", "quyet toan thue", "tax"),
+    "!tax": ("ma so thue", "thue thu nhap", "quyet toan thue", "income tax", "tax code"),
     "!licence": ("giay phep lai xe", "bang lai", "driving licence", "driving license", "driver license"),
     "!labour": ("hop dong lao dong", "nguoi su dung lao dong", "labour contract", "labor contract",
                 "employment contract"),
@@ -340,13 +340,14 @@ def blockers(words: list[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-_BORN = re.compile(r"\bsinh(?: nam)? (1[89]\d\d)\b")
+_BORN = re.compile(r"\bsinh(?:\s+n[aă]m)?\s+(1[89]\d\d)\b", re.IGNORECASE)
 ELDERLY_BORN_BY = 1965  # born in or before: 60 or older from 2025 on, whatever the date
 
 
-def _born_elderly(folded: str) -> bool:
-    """"sinh 1935", "sinh năm 1950": a birth year that makes the person elderly whenever asked."""
-    return any(int(year) <= ELDERLY_BORN_BY for year in _BORN.findall(folded))
+def _birth_years(text: str) -> str:
+    """"sinh 1935", "sinh năm 1950" -> "cao tuổi" (elderly) when the year makes the person
+    elderly whenever asked; a later year is left as written."""
+    return _BORN.sub(lambda m: "cao tuổi" if int(m.group(1)) <= ELDERLY_BORN_BY else m.group(0), text)
 
 
 # -- the question in a long message ------------------------------------------------------------
@@ -536,11 +537,9 @@ class FaqIndex:
         for text, weight in question_parts(question):
             if weight <= 0:
                 continue
-            for feature, value in self._part_vector(text).items():
+            for feature, value in self._part_vector(_birth_years(text)).items():
                 value *= 1.0 if feature in FACTS else weight
                 vector[feature] = max(vector.get(feature, 0.0), value)
-        if _born_elderly(fold(question[:MAX_QUESTION_CHARS])) and "@elderly" in self.idf:
-            vector["@elderly"] = max(vector.get("@elderly", 0.0), self.idf["@elderly"])
         return _normalised(vector) if vector else {}
 
     def blocked(self, question: str) -> frozenset[str]:
