@@ -52,6 +52,7 @@ from conversations.texts import N_
 MATCH_THRESHOLD = 0.322
 SUGGEST_FLOOR = 0.216
 CENTROID_SHARE = 0.4
+CLOSE_SHARE = 0.8  # a topic is offered as "really close" within this share of the best score
 
 MAX_QUESTION_CHARS = 1000  # a longer message is cut here: matching time stays bounded
 SOURCE_LINE = N_("Source: {url}")
@@ -637,6 +638,11 @@ class FaqIndex:
     def top(self, question: str, k: int = 3) -> list[Match]:
         """Up to k closest entries scoring at least SUGGEST_FLOOR, even below the threshold."""
         return [m for m in self.ranked(question, k) if m.score >= SUGGEST_FLOOR]
+
+    def close(self, question: str, k: int = 3) -> list[Match]:
+        """`top`, keeping only the entries really close: within CLOSE_SHARE of the best score."""
+        found = self.top(question, k)
+        return [m for m in found if m.score >= CLOSE_SHARE * found[0].score] if found else []
 
 
 def build_index(entries: Iterable[FaqEntry] | None = None) -> FaqIndex:
