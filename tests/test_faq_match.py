@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
