@@ -81,6 +81,9 @@ ABBREVIATIONS: dict[str, str] = {
     "wa": "qua", "mun": "muon", "t": "toi", "e": "em", "hnay": "hom nay", "ngan": "nghin",
     "vnd": "dong",
 }
+# Words typed with diacritics that fold to an abbreviation but are not one: "ngân" (bank) is not
+# "ngan" (nghìn).
+NOT_ABBREVIATIONS = frozenset({"ngân"})
 # Pairs typed apart that are one word.
 _JOINS = {("vn", "eid"): "vneid", ("v", "neid"): "vneid", ("zalo", "pay"): "zalopay"}
 
@@ -163,6 +166,18 @@ BLOCKERS: dict[str, tuple[str, ...]] = {
     "!licence": ("giay phep lai xe", "bang lai", "driving licence", "driving license", "driver license"),
     "!labour": ("hop dong lao dong", "nguoi su dung lao dong", "labour contract", "labor contract",
                 "employment contract"),
+    "!pensioner": ("dang huong luong huu", "dang nhan luong huu", "tang luong huu", "noi nhan luong huu",
+                   "nghi huu truoc tuoi", "nghi huu som", "dieu chinh luong huu"),
+    "!socialinsurance": ("bao hiem xa hoi tu nguyen", "bao hiem xa hoi bat buoc", "so bao hiem xa hoi"),
+    "!veteran": ("thuong binh", "benh binh", "liet si", "nguoi co cong", "war invalid", "martyr"),
+    "!passport": ("ho chieu", "passport", "visa"),
+    "!civilstatus": ("cai chinh", "thay doi ho ten", "doi ten", "xac dinh lai dan toc", "ban sao trich luc",
+                     "trich luc ban sao", "cap ban sao", "change of name"),
+    "!criminalrecord": ("ly lich tu phap", "criminal record"),
+    "!business": ("ho kinh doanh", "dang ky kinh doanh", "giay phep kinh doanh", "business licence",
+                  "business license"),
+    "!tuition": ("hoc phi", "tuition"),
+    "!paidinsurance": ("bao hiem y te hoc sinh", "bao hiem y te ho gia dinh", "bao hiem y te sinh vien"),
 }
 # Phrases that contain a blocking word but are not that concept ("xe lăn" is a wheelchair).
 NOT_BLOCKING = ("xe lan", "xe buyt", "wheelchair")
@@ -254,7 +269,7 @@ def words_with_marks(text: str) -> list[tuple[str, str | None]]:
         for piece in _WORD.findall(folded):
             marked = _marked(raw) if piece == folded != raw else None
             for word in _number(piece) if piece[0].isdigit() else [piece]:
-                expanded = ABBREVIATIONS.get(word, word).split()
+                expanded = (word if marked in NOT_ABBREVIATIONS else ABBREVIATIONS.get(word, word)).split()
                 for part in expanded:
                     stem = _stem(part)
                     words.append((stem, marked if stem == piece else None))
