@@ -132,19 +132,16 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "@portal": ("dich vu cong", "cong dich vu cong", "public service", "portal", "dichvucong"),
     "@insurance": ("bao hiem y te", "the bao hiem", "health insurance", "health card"),
     "@show": ("xuat trinh", "dua cho xem", "show", "present"),
-    # Facts that decide an answer (issue 14 §3): they weigh the same wherever they are written.
-    "@nopension": ("khong co luong huu", "khong luong huu", "chua co luong huu", "khong huong luong huu",
-                   "no pension", "without a pension"),
-    "@poor": ("ho ngheo", "can ngheo", "ho can ngheo", "poor household", "near poor"),
-    "@temporary": ("tam tru", "temporary residence"),
-    "@lostcard": ("mat the", "mat can cuoc", "mat cccd", "mat can cuoc cong dan", "lam lai can cuoc",
-                  "cap lai can cuoc", "mat chung minh", "lost card", "lost my card"),
 }
 
-# Concepts that decide the answer wherever they are written: a fact in a message's background
-# ("my mother is 80, has no pension") weighs as much as one in its question sentence.
-FACTS = frozenset({"@elderly", "@child", "@nopension", "@poor", "@temporary", "@lostcard",
-                   "@insurance"})
+# Facts that decide the answer (issue 14 §3): in a message's background ("my mother is 80, has no
+# pension") they weigh as much as in its question sentence. Concepts, and the words and word pairs
+# of FACT_PHRASES (folded, normalised).
+FACTS = frozenset({"@elderly", "@child", "@insurance"})
+FACT_PHRASES = ("khong co luong huu", "khong luong huu", "chua co luong huu", "ho ngheo", "can ngheo",
+                "tam tru", "thuong tru", "the bao hiem y te", "xe", "mat the", "bi mat", "lam lai",
+                "cap lai", "khuyet tat", "khai tu", "qua doi")
+
 
 # Concepts that contradict an entry (issue 14 §3): a question naming one is about something GoCua
 # does not answer (a motorbike transfer, a land title, a marriage ...), however many other words it
@@ -169,7 +166,6 @@ BLOCKERS: dict[str, tuple[str, ...]] = {
     "!pensioner": ("dang huong luong huu", "dang nhan luong huu", "tang luong huu", "noi nhan luong huu",
                    "nghi huu truoc tuoi", "nghi huu som", "dieu chinh luong huu"),
     "!socialinsurance": ("bao hiem xa hoi tu nguyen", "bao hiem xa hoi bat buoc", "so bao hiem xa hoi"),
-    "!veteran": ("thuong binh", "benh binh", "liet si", "nguoi co cong", "war invalid", "martyr"),
     "!passport": ("ho chieu", "passport", "visa"),
     "!civilstatus": ("cai chinh", "thay doi ho ten", "doi ten", "xac dinh lai dan toc", "ban sao trich luc",
                      "trich luc ban sao", "cap ban sao", "change of name"),
@@ -178,6 +174,14 @@ BLOCKERS: dict[str, tuple[str, ...]] = {
                   "business license"),
     "!tuition": ("hoc phi", "tuition"),
     "!paidinsurance": ("bao hiem y te hoc sinh", "bao hiem y te ho gia dinh", "bao hiem y te sinh vien"),
+}
+# Entries a blocking concept does not keep out, by id prefix, because the concept is a common
+# reason to need them: residence is registered after a marriage, a divorce or buying a house
+# (land); a death is registered to settle an inheritance or a land title.
+_REGISTERS = ("residence.permanent", "residence.temporary")
+SPARES: dict[str, tuple[str, ...]] = {
+    "!marriage": _REGISTERS, "!divorce": _REGISTERS, "!land": (*_REGISTERS, "death."),
+    "!inheritance": ("death.",),
 }
 # Phrases that contain a blocking word but are not that concept ("xe lăn" is a wheelchair).
 NOT_BLOCKING = ("xe lan", "xe buyt", "wheelchair")
@@ -371,6 +375,7 @@ def _birth_years(text: str) -> str:
 # question is in the sentences below. Those weigh fully, the background BACKGROUND_FACTOR, the
 # courtesies nothing. A message of one sentence is all question.
 BACKGROUND_FACTOR = 0.35
+BACKGROUND_BLOCK_FACTOR = 0.5  # an entry's score when a contradicting concept is only in the background
 _SENTENCE = re.compile(r"[^.?!;:\n]+[.?!;:\n]*")
 _ASKS = re.compile(
     r"\b(cho (toi|tui|em|minh|chau|con|hoi)|xin (hoi|tu van|giai dap|huong dan)|muon hoi|nho hoi|"
@@ -382,6 +387,18 @@ _COURTESY = re.compile(
     r"\b(cam on|thank|chao|kinh gui|kinh chao|mong (duoc|nhan|ban|luat su|quy)|"
     r"tran trong|rat mong|xin loi)\b"
 )
+
+
+def _fact_features() -> frozenset[str]:
+    found: set[str] = set()
+    for phrase in FACT_PHRASES:
+        words = phrase.split()
+        found.update(words)
+        found.update(f"{a} {b}" for a, b in pairwise(words))
+    return frozenset(found - GENERIC) | FACTS
+
+
+FACT_FEATURES = _fact_features()
 
 
 def question_parts(text: str) -> list[tuple[str, float]]:
@@ -463,6 +480,8 @@ class FaqIndex:
         for number, words in texts:
             documents[number].update(_features(words))
             self._tolerates[number] |= blockers(words)
+        for number, entry in enumerate(self.entries):
+            self._tolerates[number] |= {b for b, spared in SPARES.items() if entry.id.startswith(spared)}
         df: dict[str, int] = {}
         for features in documents:
             for feature in features:
@@ -554,13 +573,21 @@ class FaqIndex:
             if weight <= 0:
                 continue
             for feature, value in self._part_vector(_birth_years(text)).items():
-                value *= 1.0 if feature in FACTS else weight
+                value *= 1.0 if feature in FACT_FEATURES else weight
                 vector[feature] = max(vector.get(feature, 0.0), value)
         return _normalised(vector) if vector else {}
 
     def blocked(self, question: str) -> frozenset[str]:
-        """The BLOCKERS the question names."""
+        """The BLOCKERS the question names (anywhere in the message)."""
         return blockers(tokens(question))
+
+    def _blocked_parts(self, question: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The BLOCKERS named in the question sentences, and those named only in the background."""
+        asked: set[str] = set()
+        background: set[str] = set()
+        for text, weight in question_parts(question):
+            (asked if weight >= 1.0 else background).update(blockers(tokens(text)))
+        return frozenset(asked), frozenset(background - asked)
 
     def _part_vector(self, question: str) -> dict[str, float]:
         pairs = words_with_marks(question)
@@ -628,9 +655,14 @@ class FaqIndex:
         if not vector:
             return []
         scores = self._scores(vector)
-        named = self.blocked(question)
-        if named:  # a contradicting concept keeps out every entry that does not speak of it
-            scores = [0.0 if named - self._tolerates[i] else s for i, s in enumerate(scores)]
+        # A contradicting concept in the question keeps out every entry that does not speak of it;
+        # one only in the background (a land title mentioned while asking how to register a
+        # death) lowers such an entry's score.
+        asked, background = self._blocked_parts(question)
+        if asked or background:
+            scores = [0.0 if asked - self._tolerates[i] else
+                      s * BACKGROUND_BLOCK_FACTOR if background - self._tolerates[i] else s
+                      for i, s in enumerate(scores)]
         order = sorted(
             (i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], self.entries[i].id)
         )
