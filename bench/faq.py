@@ -26,7 +26,7 @@ Targets on faq_real.yaml (tests/test_faq_real.py): >= 85%, >= 85%, <= 5%.
 Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml): leave-one-out over the
 entries' example phrasings (each example is matched against an index built without it) and
 tests/faq_data/faq_calibration.yaml. The threshold is the lowest that still rejects OOS_REJECTION
-(97%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
+(95%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
 is the 90th percentile of the out-of-scope best scores, kept below the threshold.
 
 The last line printed is one JSON object. Exit status 0 (speed is reported, not enforced).
@@ -51,7 +51,11 @@ from conversations import faq_match  # noqa: E402
 from conversations.faq_model import load_faq  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"  # not tests/data: .gitignore ignores data/
-OOS_REJECTION = 0.97  # share of the calibration out-of-scope questions the threshold must reject
+# Share of the calibration out-of-scope questions the threshold must reject: 95%, the issue's
+# "<= 5% answered wrongly with confidence" applied to them. (It was 97% while the calibration set
+# held only far-off questions; since issue 14 §3 it also holds near-misses written like residents'
+# long messages, against which 97% would leave almost every in-scope question unanswered.)
+OOS_REJECTION = 0.95
 MARGIN = 0.03         # added above the out-of-scope score that sets the threshold
 
 
@@ -163,7 +167,7 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
     """The threshold: the lowest one that still rejects at least OOS_REJECTION of the calibration
     out-of-scope questions, raised by MARGIN so that it does not sit on one question's score.
 
-    Out-of-scope rejection is the constraint (the issue asks for >= 90%; we hold 97% on the
+    Out-of-scope rejection is the constraint (the issue asks for >= 85%; we hold 95% on the
     calibration questions), and within it the lowest threshold answers the most in-scope
     questions. Returns the threshold and its in-scope miss rate (wrong entry or below t; the mean
     over the sources, leave-one-out examples and calibration questions, weighing equally).
