@@ -15,8 +15,9 @@ from tests.test_cli import gocua
 
 # The facts each answer must state (English msgid), with the act and its date.
 FACTS = {
-    "residence.temporary": ("30 days", "Law on Residence 2020, Art. 27", "up to 2 years", "landlord's consent",
-                            "VNeID", "Circular 75/2022", "15,000 VND", "7,000 VND", "/visit", "one-stop office"),
+    "residence.temporary": ("30 days", "Law on Residence 2020, Art. 27", "up to 2 years",
+                            "landlord's consent", "VNeID", "Circular 75/2022", "15,000 VND", "7,000 VND",
+                            "/visit", "one-stop office"),
     "residence.permanent": ("Law on Residence 2020, Art. 20", "owner's consent", "Decree 154/2024",
                             "VNeID", "7 working days", "Circular 75/2022", "20,000 VND", "10,000 VND",
                             "within 60 days", "/visit", "one-stop office"),
@@ -58,7 +59,8 @@ def entries():
 
 @pytest.mark.parametrize("entry_id", sorted(FACTS))
 def test_new_entry_states_its_facts_with_the_act_and_its_date(entries, entry_id):
-    """Each new answer states its amounts, ages and deadlines with the act and its date, and offers a volunteer."""
+    """Each new answer states its amounts, ages and deadlines with the act and its date, and offers
+    a volunteer."""
     answer = entries[entry_id].answer
     missing = [fact for fact in FACTS[entry_id] if fact not in answer]
     assert missing == []
@@ -78,7 +80,7 @@ def test_new_entry_speaks_vietnamese_to_ong_ba(entry_id):
 
 @pytest.mark.parametrize(("question", "entry_id"), QUESTIONS)
 def test_a_plain_question_reaches_the_new_entry(question, entry_id):
-    """A plainly phrased question gets the new entry's answer, with its source, as `gocua faq ask` gives it."""
+    """A plainly phrased question gets the new entry's answer, as `gocua faq ask` gives it."""
     payload = answer_payload(default_index(), question, translator("vi"))
     assert payload["id"] == entry_id
     assert payload["answer"].startswith(translator("vi")(default_index().by_id[entry_id].answer))
