@@ -17,7 +17,15 @@
    that stays unknown keeps a high weight in the query, which is what makes off-topic questions
    score low. A word typed with diacritics that no example writes that way is another word,
    not the folded one (lúa "rice" is not lừa "cheat"; nhà is not nhớ).
-4. An entry's score (0..1) blends the best cosine against one of its examples and the cosine
+4. A long message is read for its question (`question_parts`, issue 14 §3): the sentences that
+   ask ("?", "cho tôi hỏi", "xin hỏi", "có được … không", "bao nhiêu" ...) and the last one that is
+   not a courtesy weigh fully, the background BACKGROUND_FACTOR, greetings and thanks nothing;
+   the facts that decide an answer (FACTS, FACT_PHRASES: ages, "sinh năm 1940", "không có lương
+   hưu", "hộ nghèo", "tạm trú", "thẻ BHYT", "xe", "mất thẻ") weigh fully wherever they stand.
+   A concept that contradicts an entry (BLOCKERS: a vehicle, a land title, a marriage, a
+   social-insurance lump sum ...) keeps out every entry whose own examples never name it (SPARES
+   lists the entries it commonly leads to); named only in the background it lowers them.
+5. An entry's score (0..1) blends the best cosine against one of its examples and the cosine
    against all its examples together (CENTROID_SHARE). `match()` returns the best entry if its
    score reaches MATCH_THRESHOLD, else None; `top()` lists the closest entries above
    SUGGEST_FLOOR for "did you mean" buttons. `Match.why` names the terms that matched most.
