@@ -181,6 +181,22 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
     return threshold, missed
 
 
+def _choose_agree(index: faq_match.FaqIndex, cal: list[dict], threshold: float) -> float:
+    """AGREE_UNLESS: the lowest score (0.40 .. 1.00 by 0.05) above which a TF-IDF match is answered
+    without the second opinion, keeping the calibration questions answered wrongly with
+    confidence at or under 5%."""
+    rows = [(row["id"], index.best(row["q"]), index.second_opinion(row["q"])) for row in cal]
+    for step in range(8, 21):
+        limit = step / 20
+        wrong = sum(1 for want, best, second in rows
+                    if best is not None and best.score >= threshold and best.id != want
+                    and (best.score >= limit or second == best.id))
+        print(f"  agree unless {limit:.2f}: calibration answered wrongly {wrong}/{len(rows)}")
+        if wrong <= 0.05 * len(rows):
+            return limit
+    return 1.0
+
+
 def calibrate() -> dict:
     loo = _leave_one_out()
     index = faq_match.build_index()
@@ -210,7 +226,9 @@ def calibrate() -> dict:
     accepted = sum(1 for want, got, s in inscope if got == want and s >= threshold) / len(inscope)
     cal_right = sum(1 for want, got, s in cal_in if got == want and s >= threshold) / len(cal_in)
     rejected = sum(1 for s in oos if s < threshold) / len(oos)
-    return {"loo_examples": len(loo), "calibration_in_scope": len(cal_in),
+    agree = _choose_agree(index, cal, threshold)
+    return {"loo_examples": len(loo), "suggested_agree_unless": agree,
+            "current_agree_unless": faq_match.AGREE_UNLESS, "calibration_in_scope": len(cal_in),
             "calibration_out_of_scope": len(cal_oos), "top1_ranked": round(ranked_ok, 4),
             "suggested_threshold": threshold, "in_scope_missed": round(missed, 4),
             "suggested_floor": floor,

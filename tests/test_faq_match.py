@@ -331,3 +331,15 @@ def test_a_birth_year_long_ago_counts_as_elderly(index):
     ranked = index.ranked("mẹ tôi sinh năm 1940 thì được hỗ trợ gì")
     assert ranked and ranked[0].id in {"pension.eligibility", "pension.both", "allowance.elderly"}
     assert "@elderly" not in index.ranked("con tôi sinh năm 2020 thì được hỗ trợ gì")[0].why
+
+
+def test_a_weak_match_the_second_opinion_disagrees_with_is_not_given(index):
+    """Below AGREE_UNLESS an answer needs the naive Bayes second opinion to name the same entry;
+    above it the TF-IDF match stands alone."""
+    question = "quen mat khau vneid"
+    assert index.second_opinion(question) == "vneid.forgot_password"
+    weak = faq_match.AGREE_UNLESS - 0.01
+    assert index.confident(faq_match.Match("vneid.forgot_password", weak), question)
+    assert not index.confident(faq_match.Match("vneid.change_phone", weak), question)
+    assert index.confident(faq_match.Match("vneid.change_phone", faq_match.AGREE_UNLESS), question)
+    assert not index.confident(faq_match.Match("vneid.forgot_password", 0.1), question)
