@@ -278,6 +278,11 @@ def _marked(word: str) -> str:
 def words_with_marks(text: str) -> list[tuple[str, str | None]]:
     """`tokens`, each with its Vietnamese letters (ă â ê ô ơ ư đ, tone marks dropped) when the
     word was typed with diacritics and kept as typed, else None."""
+    return list(_words_with_marks(text))
+
+
+@lru_cache(maxsize=4096)  # a message is read several times (parts, blocking concepts, 2nd opinion)
+def _words_with_marks(text: str) -> tuple[tuple[str, str | None], ...]:
     text = unicodedata.normalize("NFC", text[:MAX_QUESTION_CHARS]).lower()
     text = _THOUSANDS.sub("", text.replace("'", "").replace("\u2019", ""))
     words: list[tuple[str, str | None]] = []
@@ -296,7 +301,7 @@ def words_with_marks(text: str) -> list[tuple[str, str | None]]:
             joined[-1] = (_JOINS[joined[-1][0], word], None)
         else:
             joined.append((word, marked))
-    return joined
+    return tuple(joined)
 
 
 def tokens(text: str) -> list[str]:
@@ -412,6 +417,11 @@ def _fact_features() -> frozenset[str]:
 
 
 FACT_FEATURES = _fact_features()
+
+
+@lru_cache(maxsize=1024)
+def _question_parts(text: str) -> tuple[tuple[str, float], ...]:
+    return tuple(question_parts(text))
 
 
 def question_parts(text: str) -> list[tuple[str, float]]:
@@ -625,7 +635,7 @@ class FaqIndex:
         """The question's TF-IDF vector: its question sentences weigh fully, its background
         BACKGROUND_FACTOR, and the deciding FACTS fully wherever they stand."""
         vector: dict[str, float] = {}
-        for text, weight in question_parts(question):
+        for text, weight in _question_parts(question):
             if weight <= 0:
                 continue
             for feature, value in self._part_vector(_birth_years(text)).items():
@@ -641,7 +651,7 @@ class FaqIndex:
         """The BLOCKERS named in the question sentences, and those named only in the background."""
         asked: set[str] = set()
         background: set[str] = set()
-        for text, weight in question_parts(question):
+        for text, weight in _question_parts(question):
             (asked if weight >= 1.0 else background).update(blockers(tokens(text)))
         return frozenset(asked), frozenset(background - asked)
 
@@ -682,12 +692,13 @@ class FaqIndex:
 
     def _scores(self, vector: dict[str, float]) -> list[float]:
         best = [0.0] * len(self.entries)
-        per_example: dict[int, float] = {}
+        per_example = [0.0] * len(self._example_entry)
+        postings = self._postings
         for feature, weight in vector.items():
-            for example, value in self._postings.get(feature, ()):
-                per_example[example] = per_example.get(example, 0.0) + weight * value
-        for example, score in per_example.items():
-            number = self._example_entry[example]
+            for example, value in postings.get(feature, ()):
+                per_example[example] += weight * value
+        for example, number in enumerate(self._example_entry):
+            score = per_example[example]
             if score > best[number]:
                 best[number] = score
         centroid = [0.0] * len(self.entries)
