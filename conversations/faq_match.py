@@ -558,6 +558,7 @@ class FaqIndex:
         alpha = NB_SMOOTHING
         self._nb_base = [math.log(alpha / (sum(c.values()) + alpha * len(vocabulary))) for c in counts]
         self._nb_postings: dict[str, list[tuple[int, float]]] = {}
+        self._nb_last: tuple[str | None, int | None] = (None, None)
         for number, c in enumerate(counts):
             for gram, k in c.items():
                 self._nb_postings.setdefault(gram, []).append((number, math.log((k + alpha) / alpha)))
@@ -568,6 +569,13 @@ class FaqIndex:
         return None if number is None else self.entries[number].id
 
     def _nb_number(self, question: str) -> int | None:
+        if self._nb_last[0] == question:  # asked by ranked() and again by confident()
+            return self._nb_last[1]
+        number = self._nb_classify(question)
+        self._nb_last = (question, number)
+        return number
+
+    def _nb_classify(self, question: str) -> int | None:
         grams = [g for g in _letter_grams(tokens(question)) if g in self._nb_postings]
         if not grams:
             return None
