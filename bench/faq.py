@@ -26,7 +26,7 @@ Targets on faq_real.yaml (tests/test_faq_real.py): >= 85%, >= 85%, <= 5%.
 Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml): leave-one-out over the
 entries' example phrasings (each example is matched against an index built without it) and
 tests/faq_data/faq_calibration.yaml. The threshold is the lowest that still rejects OOS_REJECTION
-(97%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
+(95%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
 is the 90th percentile of the out-of-scope best scores, kept below the threshold.
 
 The last line printed is one JSON object. Exit status 0 (speed is reported, not enforced).
@@ -51,7 +51,11 @@ from conversations import faq_match  # noqa: E402
 from conversations.faq_model import load_faq  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"  # not tests/data: .gitignore ignores data/
-OOS_REJECTION = 0.97  # share of the calibration out-of-scope questions the threshold must reject
+# Share of the calibration out-of-scope questions the threshold must reject: 95%, the issue's
+# "<= 5% answered wrongly with confidence" applied to them. (It was 97% while the calibration set
+# held only far-off questions; since issue 14 §3 it also holds near-misses written like residents'
+# long messages, against which 97% would leave almost every in-scope question unanswered.)
+OOS_REJECTION = 0.95
 MARGIN = 0.03         # added above the out-of-scope score that sets the threshold
 
 
@@ -130,11 +134,14 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "n/a (0/0)"
 
 
-def accuracy() -> dict:
-    """figures() for each held-out set; prints one line per set."""
+def accuracy(existing_only: bool = False) -> dict:
+    """figures() for each held-out set; prints one line per set. With `existing_only`, questions
+    that expect an entry the FAQ does not have (yet) are left out."""
     result = {}
+    ids = {entry.id for entry in load_faq()}
     for name in HELD_OUT:
-        f = figures(_load(name))
+        rows = [row for row in _load(name) if not existing_only or row["id"] is None or row["id"] in ids]
+        f = figures(rows)
         result[name] = f
         print(f"{name}: in scope right at top-1 {_pct(f['in_scope_right'], f['in_scope'])}; "
               f"out of scope declined {_pct(f['out_of_scope_declined'], f['out_of_scope'])}; "
@@ -160,7 +167,7 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
     """The threshold: the lowest one that still rejects at least OOS_REJECTION of the calibration
     out-of-scope questions, raised by MARGIN so that it does not sit on one question's score.
 
-    Out-of-scope rejection is the constraint (the issue asks for >= 90%; we hold 97% on the
+    Out-of-scope rejection is the constraint (the issue asks for >= 85%; we hold 95% on the
     calibration questions), and within it the lowest threshold answers the most in-scope
     questions. Returns the threshold and its in-scope miss rate (wrong entry or below t; the mean
     over the sources, leave-one-out examples and calibration questions, weighing equally).
@@ -172,6 +179,22 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
         sum(1 for want, got, s in rows if got != want or s < threshold) / len(rows) for rows in sources
     ) / len(sources)
     return threshold, missed
+
+
+def _choose_agree(index: faq_match.FaqIndex, cal: list[dict], threshold: float) -> float:
+    """AGREE_UNLESS: the lowest score (0.40 .. 1.00 by 0.05) above which a TF-IDF match is answered
+    without the second opinion, keeping the calibration questions answered wrongly with
+    confidence at or under 5%."""
+    rows = [(row["id"], index.best(row["q"]), index.second_opinion(row["q"])) for row in cal]
+    for step in range(8, 21):
+        limit = step / 20
+        wrong = sum(1 for want, best, second in rows
+                    if best is not None and best.score >= threshold and best.id != want
+                    and (best.score >= limit or second == best.id))
+        print(f"  agree unless {limit:.2f}: calibration answered wrongly {wrong}/{len(rows)}")
+        if wrong <= 0.05 * len(rows):
+            return limit
+    return 1.0
 
 
 def calibrate() -> dict:
@@ -203,7 +226,9 @@ def calibrate() -> dict:
     accepted = sum(1 for want, got, s in inscope if got == want and s >= threshold) / len(inscope)
     cal_right = sum(1 for want, got, s in cal_in if got == want and s >= threshold) / len(cal_in)
     rejected = sum(1 for s in oos if s < threshold) / len(oos)
-    return {"loo_examples": len(loo), "calibration_in_scope": len(cal_in),
+    agree = _choose_agree(index, cal, threshold)
+    return {"loo_examples": len(loo), "suggested_agree_unless": agree,
+            "current_agree_unless": faq_match.AGREE_UNLESS, "calibration_in_scope": len(cal_in),
             "calibration_out_of_scope": len(cal_oos), "top1_ranked": round(ranked_ok, 4),
             "suggested_threshold": threshold, "in_scope_missed": round(missed, 4),
             "suggested_floor": floor,
@@ -217,14 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="print the calibration, not speed")
     parser.add_argument("--accuracy", action="store_true", help="accuracy on the held-out sets only")
+    parser.add_argument("--existing-only", action="store_true",
+                        help="accuracy only on questions whose entry exists (and out-of-scope ones)")
     parser.add_argument("--quick", action="store_true", help="one warm round")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     if args.calibrate:
         result = calibrate()
-    elif args.accuracy:
-        result = {"accuracy": accuracy()}
+    elif args.accuracy or args.existing_only:
+        result = {"accuracy": accuracy(args.existing_only)}
     else:
         result = speed(1 if args.quick else max(1, args.rounds), args.seconds)
         print(f"built in {result['build_s']:.3f} s; {result['questions']} questions; "

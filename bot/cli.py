@@ -198,8 +198,8 @@ async def cmd_faq_ask(settings: Settings, args: argparse.Namespace) -> int:
         if args.json or args.text == "-":
             print(json.dumps(result, ensure_ascii=False), flush=True)
         elif result["id"] is None:
-            print(translate("I don't know the answer to that. A volunteer can help you, or ask me "
-                            "in other words.") + f" (score {result['score']:.2f})")
+            print(translate("I don't have reliable information about this yet.")
+                  + f" (score {result['score']:.2f})")
         else:
             print(f"{result['answer']}\n[{result['id']}, score {result['score']:.2f}]")
     return 0

@@ -51,6 +51,9 @@ REQUIRED_IDS = frozenset({
     "residence.where", "residence.fee", "residence.validity", "residence.check_fine",
     "pension.eligibility", "pension.apply", "pension.both",
     "dvc.login", "signature.register", "visit.request",
+    # Issue 14 §2: what residents ask next to our procedures.
+    "residence.temporary", "residence.permanent", "idcard.reissue", "health.elderly_card",
+    "death.registration", "allowance.disability",
 })
 
 

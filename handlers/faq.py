@@ -1,7 +1,9 @@
 """Residents' questions: plain text goes to the FAQ matcher; unanswered ones are kept as misses.
 
 An answer comes with "Helpful" / "Not what I asked" / "Ask a volunteer". Below the matcher's
-threshold the two or three closest topics are offered instead, never a guess as an answer.
+threshold GoCua says it has no reliable information, offers the two or three closest topics only
+when they are really close, and always a volunteer and the ward's one-stop office: never a guess
+as an answer.
 """
 
 from __future__ import annotations
@@ -62,14 +64,19 @@ def _miss(ctx: Context, question: str, kind: str, faq_id: str | None) -> None:
 
 
 def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
+    """An honest "I don't know": the two or three closest topics only when they are really close
+    (FaqIndex.close), and always a volunteer (/visit) and the ward's one-stop office."""
     index = faq_index(ctx)
-    closest = [m for m in index.top(question, 4) if m.id != exclude][:3]
+    closest = [m for m in index.close(question, 4) if m.id != exclude][:3]
     volunteer = Button(ctx.t("Ask a volunteer"), "visit:start")
+    unsure = ctx.t("I don't have reliable information about this yet.")
+    elsewhere = ctx.t("A volunteer can help you: type /visit or press the button below. You can also "
+                      "ask at the one-stop office of your ward or commune People's Committee.")
     if not closest:
-        return Reply(ctx.t("I don't know the answer to that. A volunteer can help you, or ask me "
-                           "in other words."), buttons=(volunteer,))
+        return Reply(f"{unsure}\n{elsewhere}", buttons=(volunteer,))
     buttons = tuple(Button(ctx.t(index.by_id[m.id].title), f"faq:show:{m.id}") for m in closest)
-    return Reply(ctx.t("I am not sure I understood. Is it one of these?"), buttons=(*buttons, volunteer))
+    maybe = ctx.t("It may be one of these topics:")
+    return Reply(f"{unsure} {maybe}\n{elsewhere}", buttons=(*buttons, volunteer))
 
 
 async def faq_text(ctx: Context, text: str) -> list[Reply]:

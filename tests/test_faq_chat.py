@@ -163,3 +163,18 @@ async def test_console_volunteer_takes_a_notice_by_its_number(app):
     async with app.db.transaction() as session:
         request = await session.scalar(select(SupportRequest))
     assert request.status == "taken"
+
+
+async def test_unsure_answer_says_so_and_points_to_a_volunteer_and_the_one_stop_office(app):
+    """A motorbike question sharing the words of a VNeID entry is not answered: the resident is told
+    GoCua has no reliable information, and offered a volunteer (/visit) and the one-stop office."""
+    resident = Talker(app, "ba-bay")
+    await resident.say("Chào các bạn. Tôi vừa mua lại chiếc xe máy cũ. Cho tôi hỏi sang tên xe "
+                       "máy trên VNeID có phải đổi số điện thoại không?")
+    text = resident.text()
+    assert "faq:ok:" not in " ".join(p for _, p in resident.buttons())
+    assert "Tôi chưa có thông tin chắc chắn về việc này" in text
+    assert "/visit" in text and "bộ phận một cửa" in text and "Ông/bà" in text
+    assert ("Nhờ tình nguyện viên" in [label for label, _ in resident.buttons()]
+            or "visit:start" in [p for _, p in resident.buttons()])
+    assert "faq:show:vneid.change_phone" not in [p for _, p in resident.buttons()]

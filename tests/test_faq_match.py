@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,7 @@ def test_a_broken_file_is_refused_naming_file_and_entry(text, problem):
         ("vn eid", "vneid"),
         ("500.000đ", "500 nghin dong"),
         ("500k", "500 nghin"),
+        ("ngân hàng, 5 ngan", "ngan hang 5 nghin"),
         ("1.000.000 đồng", "1 trieu dong"),
         ("dichvucong.gov.vn", "dich vu cong gov vn"),
         ("documents papers registered", "document paper register"),
@@ -252,3 +254,92 @@ def test_held_out_accuracy_and_rejection(index, entries, capsys):
     assert top1 >= 0.90
     assert rejection >= 0.90
     assert strict >= 0.85
+
+
+# -- reading a real question (issue 14 §3) ---------------------------------------------------
+
+LONG_PENSION = ("Xin chào luật sư! Nhà tôi ở quê, ông nội tôi trước làm ruộng, các con đều đi làm "
+                "ăn xa, mấy năm nay ông yếu nhiều. Ông nội tôi sinh năm 1945, không có lương hưu. "
+                "Cho tôi hỏi ông có được nhận trợ cấp hưu trí xã hội không? Xin cảm ơn.")
+
+
+def test_the_question_sentences_of_a_long_message_weigh_most():
+    """Greeting and thanks weigh nothing, background little, the asking and last sentences fully."""
+    parts = faq_match.question_parts(LONG_PENSION)
+    weights = {text.split()[0] + " " + text.split()[1]: weight for text, weight in parts}
+    assert weights["Xin chào"] == 0.0 and weights["Xin cảm"] == 0.0
+    assert weights["Nhà tôi"] == faq_match.BACKGROUND_FACTOR
+    assert weights["Cho tôi"] == 1.0
+    assert faq_match.question_parts("quen mat khau vneid") == [("quen mat khau vneid", 1.0)]
+
+
+def test_a_long_message_is_matched_on_its_question(index):
+    """Greeting, background and thanks around a social-pension question still find the entry."""
+    found = index.match(LONG_PENSION)
+    assert found is not None and found.id == "pension.eligibility"
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("Tôi muốn sang tên xe máy cho con", {"!vehicle"}),
+    ("sang ten xe may", {"!vehicle"}),
+    ("làm sổ đỏ cho mảnh đất", {"!land"}),
+    ("đăng ký kết hôn ở đâu", {"!marriage"}),
+    ("ly hon can giay to gi", {"!divorce"}),
+    ("chia thừa kế theo di chúc", {"!inheritance"}),
+    ("rút BHXH một lần", {"!lumpsum"}),
+    ("huong bhxh mot lan", {"!lumpsum"}),
+    ("chế độ thai sản", {"!maternity"}),
+    ("trợ cấp thất nghiệp", {"!unemployment"}),
+    ("mã số thuế cá nhân", {"!tax"}),
+    ("đăng ký chữ ký số để nộp thuế online", set()),
+    ("đổi bằng lái xe", {"!licence", "!vehicle"}),
+    ("hợp đồng lao động", {"!labour"}),
+    ("làm hộ chiếu cho con", {"!passport"}),
+    ("cải chính năm sinh trong giấy khai sinh", {"!civilstatus"}),
+    ("bà đang hưởng lương hưu", {"!pensioner"}),
+    ("bà không có lương hưu", set()),
+    ("thuê nhà ở trọ thì đăng ký tạm trú", set()),
+    ("người khuyết tật đi xe lăn", set()),
+])
+def test_blocking_concepts_are_named_with_or_without_diacritics(text, named):
+    """The table of contradicting concepts finds each, diacritics or not; a rented room (thuê)
+    is no tax (thuế) and a wheelchair (xe lăn) no vehicle."""
+    assert faq_match.blockers(faq_match.tokens(text)) == named
+
+
+def test_a_contradicting_concept_keeps_an_entry_out_however_many_words_it_shares(index):
+    """A motorbike question sharing the words of "change your VNeID phone number" gets no answer,
+    while the same question without the motorbike does."""
+    assert index.match("đổi số điện thoại trên vneid").id == "vneid.change_phone"
+    assert index.match("đổi số điện thoại trên vneid để sang tên xe máy") is None
+    assert all(m.id != "vneid.change_phone" for m in index.ranked("doi so dien thoai vneid sang ten xe may"))
+
+
+def test_an_entry_whose_examples_name_the_concept_is_not_kept_out():
+    """A blocking concept does not keep out an entry whose own examples speak of it."""
+    from conversations.faq_model import FaqEntry
+
+    entries = [replace(e, examples_vi=(*e.examples_vi, "đổi số điện thoại khi bán xe máy"))
+               if e.id == "vneid.change_phone" else e for e in load_faq()]
+    assert isinstance(entries[0], FaqEntry)
+    found = FaqIndex(entries).best("đổi số điện thoại trên vneid để sang tên xe máy")
+    assert found is not None and found.id == "vneid.change_phone"
+
+
+def test_a_birth_year_long_ago_counts_as_elderly(index):
+    """"sinh năm 1940" weighs like "85 tuổi": an entry for the elderly ranks first."""
+    ranked = index.ranked("mẹ tôi sinh năm 1940 thì được hỗ trợ gì")
+    assert ranked and ranked[0].id in {"pension.eligibility", "pension.both", "allowance.elderly"}
+    assert "@elderly" not in index.ranked("con tôi sinh năm 2020 thì được hỗ trợ gì")[0].why
+
+
+def test_a_weak_match_the_second_opinion_disagrees_with_is_not_given(index):
+    """Below AGREE_UNLESS an answer needs the naive Bayes second opinion to name the same entry;
+    above it the TF-IDF match stands alone."""
+    question = "quen mat khau vneid"
+    assert index.second_opinion(question) == "vneid.forgot_password"
+    weak = faq_match.AGREE_UNLESS - 0.01
+    assert index.confident(faq_match.Match("vneid.forgot_password", weak), question)
+    assert not index.confident(faq_match.Match("vneid.change_phone", weak), question)
+    assert index.confident(faq_match.Match("vneid.change_phone", faq_match.AGREE_UNLESS), question)
+    assert not index.confident(faq_match.Match("vneid.forgot_password", 0.1), question)

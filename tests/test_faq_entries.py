@@ -1,0 +1,96 @@
+"""The FAQ covers what residents ask next to GoCua's procedures (issue 14, section 2): each new
+entry states its facts with the act and its date, addresses the resident as ông/bà, and plainly
+phrased questions reach it through `gocua faq ask`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conversations.faq_match import answer_payload, default_index
+from conversations.faq_model import load_faq
+from handlers.i18n import translator
+from tests.test_cli import gocua
+
+# The facts each answer must state (English msgid), with the act and its date.
+FACTS = {
+    "residence.temporary": ("30 days", "Law on Residence 2020, Art. 27", "up to 2 years",
+                            "landlord's consent", "VNeID", "Circular 75/2022", "15,000 VND", "7,000 VND",
+                            "/visit", "one-stop office"),
+    "residence.permanent": ("Law on Residence 2020, Art. 20", "owner's consent", "Decree 154/2024",
+                            "VNeID", "7 working days", "Circular 75/2022", "20,000 VND", "10,000 VND",
+                            "within 60 days", "/visit", "one-stop office"),
+    "idcard.reissue": ("reissue", "ages 14, 25, 40 and 60", "Law on Identification 2023, Art. 21",
+                       "within 2 years before", "Circular 73/2024", "50,000 VND", "70,000 VND", "/visit"),
+    "health.elderly_card": ("75th birthday", "70 for poor or near-poor", "Decree 176/2025", "from 80",
+                            "Decree 20/2021", "renewed each year from that list", "chip căn cước card",
+                            "/visit"),
+    "death.registration": ("within 15 days", "Law on Civil Status 2014", "Decree 63/2024",
+                           "deletion of permanent residence", "Decree 20/2021", "Decree 76/2024",
+                           "10,000,000 VND", "/visit"),
+    "allowance.disability": ("Decree 20/2021", "500,000 VND from 1 July 2024", "Decree 76/2024",
+                             "severe 1.5", "especially severe 2.0", "mild disability gets no",
+                             "disability certificate", "/visit", "one-stop office"),
+}
+
+# Questions of our own, plainly phrased (none taken from a held-out file).
+QUESTIONS = [
+    ("tôi thuê nhà ở phường khác, muốn đăng ký tạm trú thì làm sao", "residence.temporary"),
+    ("dang ky tam tru cho nguoi thue tro can giay to gi", "residence.temporary"),
+    ("How do I register a temporary stay when I rent a room?", "residence.temporary"),
+    ("nhập hộ khẩu vào nhà bố mẹ đẻ cần những gì", "residence.permanent"),
+    ("muốn đăng ký thường trú ở căn nhà mới mua", "residence.permanent"),
+    ("bị mất căn cước công dân, làm lại ở đâu và tốn bao nhiêu", "idcard.reissue"),
+    ("đủ 25 tuổi có phải đi đổi thẻ căn cước không", "idcard.reissue"),
+    ("ông tôi 82 tuổi, thẻ bảo hiểm y tế hết hạn thì làm sao", "health.elderly_card"),
+    ("người cao tuổi có được nhà nước cấp thẻ bhyt miễn phí không", "health.elderly_card"),
+    ("bố tôi vừa mất, đi khai tử ở đâu", "death.registration"),
+    ("người hưởng trợ cấp xã hội qua đời thì gia đình có được hỗ trợ mai táng không", "death.registration"),
+    ("con tôi khuyết tật đặc biệt nặng, được trợ cấp bao nhiêu một tháng", "allowance.disability"),
+    ("xin trợ cấp khuyết tật hằng tháng làm hồ sơ ở đâu", "allowance.disability"),
+]
+
+
+@pytest.fixture(scope="module")
+def entries():
+    return {entry.id: entry for entry in load_faq()}
+
+
+@pytest.mark.parametrize("entry_id", sorted(FACTS))
+def test_new_entry_states_its_facts_with_the_act_and_its_date(entries, entry_id):
+    """Each new answer states its amounts, ages and deadlines with the act and its date, and offers
+    a volunteer."""
+    answer = entries[entry_id].answer
+    missing = [fact for fact in FACTS[entry_id] if fact not in answer]
+    assert missing == []
+    assert entries[entry_id].checked is not None and entries[entry_id].source[0].startswith(("https://", "http://"))
+
+
+@pytest.mark.parametrize("entry_id", sorted(FACTS))
+def test_new_entry_speaks_vietnamese_to_ong_ba(entry_id):
+    """The Vietnamese answer exists, says ông/bà where it addresses the resident, and never bà con."""
+    entry = {e.id: e for e in load_faq()}[entry_id]
+    vi = translator("vi")(entry.answer)
+    assert vi != entry.answer and "bà con" not in vi.lower()
+    if "ông/bà" in entry.answer.lower():
+        assert "ông/bà" in vi.lower()
+    assert "/visit" in vi
+
+
+@pytest.mark.parametrize(("question", "entry_id"), QUESTIONS)
+def test_a_plain_question_reaches_the_new_entry(question, entry_id):
+    """A plainly phrased question gets the new entry's answer, as `gocua faq ask` gives it."""
+    payload = answer_payload(default_index(), question, translator("vi"))
+    assert payload["id"] == entry_id
+    assert payload["answer"].startswith(translator("vi")(default_index().by_id[entry_id].answer))
+
+
+def test_gocua_faq_ask_answers_the_new_topics(tmp_path):
+    """`gocua faq ask -` answers one question per new topic with that topic's entry."""
+    chosen = {}
+    for question, entry_id in QUESTIONS:
+        chosen.setdefault(entry_id, question)
+    result = gocua(tmp_path, "faq", "ask", "-", "--lang", "vi", stdin="\n".join(chosen.values()) + "\n")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["id"] for row in rows] == list(chosen)
