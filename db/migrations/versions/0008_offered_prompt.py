@@ -1,7 +1,7 @@
 """offered prompt: the question a chat's options came with, to ask it again
 
 Revision ID: 0008_offered_prompt
-Revises: 0006
+Revises: 0007_household_archive
 Create Date: 2026-12-04 15:40:00
 """
 

@@ -1,7 +1,7 @@
 """invite attempts: failed invite codes, counted for the lockout and the global ceiling
 
 Revision ID: 0009_invite_attempts
-Revises: 0006
+Revises: 0008_offered_prompt
 Create Date: 2026-12-04 16:00:00
 """
 
