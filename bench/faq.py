@@ -159,7 +159,7 @@ def _leave_one_out() -> list[tuple[str, str | None, float]]:
             examples = getattr(entry, f"examples_{lang}")
             for k, text in enumerate(examples):
                 held = replace(entry, **{f"examples_{lang}": examples[:k] + examples[k + 1:]})
-                index = faq_match.FaqIndex((*entries[:n], held, *entries[n + 1:]))
+                index = faq_match.FaqIndex((*entries[:n], held, *entries[n + 1:]), linear=False)
                 best = index.best(text)
                 rows.append((entry.id, best.id if best else None, best.score if best else 0.0))
     return rows

@@ -514,7 +514,9 @@ def _normalised(vector: dict[str, float]) -> dict[str, float]:
 class FaqIndex:
     """TF-IDF index of the entries' examples; build once, then `match` / `top` many times."""
 
-    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+    def __init__(self, entries: Iterable[FaqEntry], *, linear: bool = True) -> None:
+        """`linear=False` trains the perceptron only when first asked (the calibration's
+        leave-one-out builds hundreds of indexes that only rank)."""
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
         self.by_id = {entry.id: entry for entry in self.entries}
         texts: list[tuple[int, list[str]]] = []
@@ -563,6 +565,8 @@ class FaqIndex:
         self._build_second_opinion(texts)
         self._texts = texts
         self._linear: dict[str, list[tuple[int, float]]] | None = None
+        if linear:
+            self._train_linear()
         self._centroid_postings: dict[str, list[tuple[int, float]]] = {}
         self._centroids = [_normalised(c) for c in centroids]
         for number, centroid in enumerate(self._centroids):
