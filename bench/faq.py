@@ -185,13 +185,12 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
 
 def _choose_agree(index: faq_match.FaqIndex, cal: list[dict], threshold: float) -> float:
     """AGREE_UNLESS: the lowest score (0.40 .. 1.00 by 0.05) above which a TF-IDF match is answered
-    without both other opinions (naive Bayes and the averaged perceptron) naming the same entry,
+    without the averaged perceptron naming the same entry,
     among those leaving the fewest calibration questions answered wrongly with confidence.
 
     (It was the lowest keeping them under 5%; the long calibration messages showed that real
     messages are harder than the calibration set, so the fewest wrong answers are asked for.)"""
-    rows = [(row["id"], best, index.second_opinion(row["q"]) == (best and best.id)
-             and index.linear_opinion(row["q"]) == (best and best.id))
+    rows = [(row["id"], best, index.linear_opinion(row["q"]) == best.id)
             for row in cal if (best := index.best(row["q"])) is not None]
     counted = []
     for step in range(8, 21):
@@ -214,8 +213,8 @@ def calibrate() -> dict:
         if row["id"] is None:
             # An out-of-scope question the other opinions stop (below AGREE_UNLESS) is declined
             # whatever its score: it does not push the threshold up.
-            gated = best is not None and score < faq_match.AGREE_UNLESS and not (
-                index.second_opinion(row["q"]) == best.id == index.linear_opinion(row["q"]))
+            gated = (best is not None and score < faq_match.AGREE_UNLESS
+                     and index.linear_opinion(row["q"]) != best.id)
             cal_oos.append((row["q"], best.id if best else None, 0.0 if gated else score))
         else:
             cal_in.append((row["id"], best.id if best else None, score))
