@@ -26,8 +26,10 @@ Targets on faq_real.yaml (tests/test_faq_real.py): >= 85%, >= 85%, <= 5%.
 Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml): leave-one-out over the
 entries' example phrasings (each example is matched against an index built without it) and
 tests/faq_data/faq_calibration.yaml. The threshold is the lowest that still rejects OOS_REJECTION
-(95%) of the calibration out-of-scope questions, plus MARGIN (0.03); the floor for suggestions
-is the 90th percentile of the out-of-scope best scores, kept below the threshold.
+(95%) of the calibration out-of-scope questions, plus MARGIN (0.03) (one the other opinions
+stop below AGREE_UNLESS counts as rejected); the floor for suggestions is the 90th percentile of
+the out-of-scope best scores, kept below the threshold. AGREE_UNLESS is the lowest score among
+those leaving the fewest calibration questions answered wrongly with confidence.
 
 The last line printed is one JSON object. Exit status 0 (speed is reported, not enforced).
 """
@@ -157,7 +159,7 @@ def _leave_one_out() -> list[tuple[str, str | None, float]]:
             examples = getattr(entry, f"examples_{lang}")
             for k, text in enumerate(examples):
                 held = replace(entry, **{f"examples_{lang}": examples[:k] + examples[k + 1:]})
-                index = faq_match.FaqIndex((*entries[:n], held, *entries[n + 1:]))
+                index = faq_match.FaqIndex((*entries[:n], held, *entries[n + 1:]), linear=False)
                 best = index.best(text)
                 rows.append((entry.id, best.id if best else None, best.score if best else 0.0))
     return rows
@@ -183,18 +185,21 @@ def _choose(sources: list[list[tuple[str, str | None, float]]], oos: list[float]
 
 def _choose_agree(index: faq_match.FaqIndex, cal: list[dict], threshold: float) -> float:
     """AGREE_UNLESS: the lowest score (0.40 .. 1.00 by 0.05) above which a TF-IDF match is answered
-    without the second opinion, keeping the calibration questions answered wrongly with
-    confidence at or under 5%."""
-    rows = [(row["id"], index.best(row["q"]), index.second_opinion(row["q"])) for row in cal]
+    without the averaged perceptron naming the same entry,
+    among those leaving the fewest calibration questions answered wrongly with confidence.
+
+    (It was the lowest keeping them under 5%; the long calibration messages showed that real
+    messages are harder than the calibration set, so the fewest wrong answers are asked for.)"""
+    rows = [(row["id"], best, index.linear_opinion(row["q"]) == best.id)
+            for row in cal if (best := index.best(row["q"])) is not None]
+    counted = []
     for step in range(8, 21):
         limit = step / 20
-        wrong = sum(1 for want, best, second in rows
-                    if best is not None and best.score >= threshold and best.id != want
-                    and (best.score >= limit or second == best.id))
-        print(f"  agree unless {limit:.2f}: calibration answered wrongly {wrong}/{len(rows)}")
-        if wrong <= 0.05 * len(rows):
-            return limit
-    return 1.0
+        wrong = sum(1 for want, best, agreed in rows
+                    if best.score >= threshold and best.id != want and (best.score >= limit or agreed))
+        print(f"  agree unless {limit:.2f}: calibration answered wrongly {wrong}/{len(cal)}")
+        counted.append((wrong, limit))
+    return min(counted)[1]
 
 
 def calibrate() -> dict:
@@ -206,7 +211,11 @@ def calibrate() -> dict:
         best = index.best(row["q"])
         score = best.score if best else 0.0
         if row["id"] is None:
-            cal_oos.append((row["q"], best.id if best else None, score))
+            # An out-of-scope question the other opinions stop (below AGREE_UNLESS) is declined
+            # whatever its score: it does not push the threshold up.
+            gated = (best is not None and score < faq_match.AGREE_UNLESS
+                     and index.linear_opinion(row["q"]) != best.id)
+            cal_oos.append((row["q"], best.id if best else None, 0.0 if gated else score))
         else:
             cal_in.append((row["id"], best.id if best else None, score))
     inscope = loo + cal_in

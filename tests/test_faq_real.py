@@ -4,7 +4,8 @@ rewrites. The set was committed before the matcher was changed and is held out: 
 conversations/faq_match.py or the entries on it, and never edit it to fit the matcher.
 
 The thresholds not met yet stay strict xfail (bench/README.md has the figures); the mark comes
-off each one as it is met. Out-of-scope declines met it with the §3 matcher and the §2 entries.
+off each one as it is met. Out-of-scope declines met it with the §3 matcher and the §2 entries;
+few wrong answers with confidence met it with the three-opinion agreement (issue 14 §3).
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ def test_out_of_scope_questions_are_declined(result):
     assert result["out_of_scope_declined"] >= 0.85 * result["out_of_scope"], result
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_few_questions_are_answered_wrongly_with_confidence(result):
     """<= 5% of all real questions get an answer that is not the expected one."""
     assert result["wrong_confident"] <= 0.05 * result["questions"], result
