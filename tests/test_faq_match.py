@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +11,7 @@ import yaml
 
 from conversations import faq_match
 from conversations.babel_yaml import translatable_strings
-from conversations.faq_match import FaqIndex, answer_payload, build_index, normalize
+from conversations.faq_match import MAX_QUESTION_CHARS, FaqIndex, answer_payload, normalize
 from conversations.faq_model import FAQ_DIR, REQUIRED_IDS, FaqError, load_faq, parse_faq, validate
 
 DATA = Path(__file__).resolve().parent / "faq_data"  # not data/: .gitignore ignores it
@@ -143,15 +142,16 @@ def test_normalise(text, expected):
     assert normalize(text) == expected
 
 
-def test_a_200_kb_message_is_cut_and_handled_quickly(index):
-    """A 200 KB message is read only up to MAX_QUESTION_CHARS and answered in well under a second."""
-    huge = "xác nhận cư trú ở đâu " + "blah " * 40_000
+def test_a_200_kb_message_is_read_only_up_to_its_cut(index):
+    """A 200 KB message is read only up to MAX_QUESTION_CHARS: what lies beyond it changes
+    nothing (the time it takes is bench/faq.py's to print, not a unit test's)."""
+    head = "xác nhận cư trú ở đâu " + "blah " * 400
+    assert len(head) >= MAX_QUESTION_CHARS
+    huge = head + "blah " * 40_000
     assert len(huge.encode()) > 200_000
-    started = time.perf_counter()
-    normalize(huge)
-    index.match(huge)
-    index.top(huge)
-    assert time.perf_counter() - started < 0.5
+    assert normalize(huge) == normalize(head + "thẻ bảo hiểm y tế sổ đỏ " * 9_000)
+    assert index.match(huge) == index.match(head)
+    assert index.top(huge) == index.top(head)
 
 
 @pytest.mark.parametrize(
@@ -166,13 +166,6 @@ def test_hostile_input_matches_nothing(index, text):
 
 
 # -- matching ------------------------------------------------------------------------------
-
-def test_the_index_builds_in_under_a_second(entries):
-    """Building the index from the shipped entries takes less than a second."""
-    started = time.perf_counter()
-    build_index(entries)
-    assert time.perf_counter() - started < 1.0
-
 
 def test_generic_words_do_not_carry_a_match(index):
     """'How is the weather' is rejected while 'where to confirm residence' is matched."""
