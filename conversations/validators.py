@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from conversations.folding import strip_marks
 from conversations.provinces import is_province_code
 from conversations.redact import redact_citizen_ids
 from conversations.texts import N_
@@ -237,12 +238,6 @@ _VOWELS = frozenset("aeiouy")
 _VOWELLESS_WORD = 4
 
 
-def _folded(text: str) -> str:
-    """Lower case, without diacritics (ư → u, đ → d)."""
-    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-
-
 def _has_key_run(word: str) -> bool:
     return any(
         word[i:i + _MASH_RUN] in row or word[i:i + _MASH_RUN][::-1] in row
@@ -254,7 +249,7 @@ def name_looks_typed_at_random(name: str) -> bool:
     """A valid name that still looks like keyboard mashing ("asdfghjkl qwerty"): five keys in
     sequence along a keyboard row, or a Latin word of four letters or more without a vowel.
     Real names can trip it, so callers ask to confirm instead of refusing."""
-    for word in re.split(r"[\s\-.'’]+", _folded(name)):
+    for word in re.split(r"[\s\-.'’]+", strip_marks(name)):
         if not word.isascii() or not word.isalpha():
             continue
         if _has_key_run(word):

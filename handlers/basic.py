@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -15,9 +15,9 @@ from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
 from handlers.metrics import count_invite_failure
 from handlers.router import EVERYONE, command, commands_for, dialog, out_of_date, payload
 from handlers.types import Button, Reply
+from handlers.validation import VIETNAM
 
 log = structlog.get_logger("gocua.invites")
-VIETNAM = timezone(timedelta(hours=7))
 INVITE_NOT_VALID = N_("This invite code is not valid: it may be mistyped, already used or expired. "
                       "Check it and send /join CODE again, or ask whoever gave it to you for a new one.")
 TRY_LATER = N_("Too many wrong invite codes were tried. For safety, please wait: you can send "

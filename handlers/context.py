@@ -42,6 +42,9 @@ class Context:
     grants: list[RoleGrant]
     now: datetime
     services: Services
+    # Updates of this chat processed within the flood window before this one (counted by the
+    # pipeline's load, up to just over FLOOD_LIMIT: enough for any flood verdict).
+    recent_updates: int = 0
     locale: str = field(init=False)
 
     def __post_init__(self) -> None:

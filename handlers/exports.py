@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.flow_model import FlowRegistry
 from db.models import Area, AuditLog
 from db.repo.exports import ExportRow, export_pages
-from db.repo.stats import AreaStats, Target, area_stats, load_scope
+from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
@@ -35,9 +35,9 @@ from handlers.stats_text import (
     DEFAULT_PERIOD,
     OUTCOME_LABELS,
     PERIOD_LABELS,
+    labelled_with_target,
     percent,
     since_of,
-    target_label,
 )
 from handlers.types import Attachment, Button, Reply
 from handlers.validation import VIETNAM
@@ -65,11 +65,12 @@ def summary_rows(t: Translator, stats: AreaStats, title_of: Callable[[str], str]
         (t("Households"), c.households),
         (t("Households reached"), c.reached),
         (t("Households reached (%)"), percent(c.reached, c.households)),
-        (_target_row(t, N_("Target: households to reach"), stats.households_target), stats.target_households),
+        (labelled_with_target(t, t("Target: households to reach"), stats.households_target),
+         stats.target_households),
         (t("Households with a member who can use e-services"), c.digital_ready),
         (t("Households with a member who can use e-services (%)"), percent(c.digital_ready, c.households)),
-        (_target_row(t, N_("Target: households with a member who can use e-services"),
-                     stats.digital_ready_target), stats.target_digital_ready),
+        (labelled_with_target(t, t("Target: households with a member who can use e-services"),
+                              stats.digital_ready_target), stats.target_digital_ready),
         (t("Residents supported"), stats.residents_supported),
         (t("Volunteers"), stats.volunteers),
         (t("Volunteers active in the last 7 days"), stats.volunteers_active),
@@ -88,13 +89,6 @@ def summary_rows(t: Translator, stats: AreaStats, title_of: Callable[[str], str]
             shown = t(reason) if reason else "—"
             rows.append((t("{flow}: problem “{reason}”", flow=title, reason=shown), n))
     return rows
-
-
-def _target_row(t: Translator, label: str, target: Target | None) -> str:
-    """The target's row label, saying when it is the sum of the sub-areas' targets."""
-    if target is None or target.source == "own":
-        return t(label)
-    return f"{t(label)} · {target_label(t, target)}"
 
 
 def _rows_from_loop(pages: AsyncIterator[list[ExportRow]], loop: asyncio.AbstractEventLoop,

@@ -22,6 +22,7 @@ from db.repo.households import household_with_citizen_id, household_with_phone
 from handlers import household_place
 from handlers.access import can_reassign, row_of_button
 from handlers.context import Context
+from handlers.household_place import back_button
 from handlers.i18n import N_
 from handlers.router import dialog, out_of_date, payload
 from handlers.types import Button, Reply, button_label
@@ -52,10 +53,6 @@ USE_CARD_YEAR = N_("Use {year} as the year of birth")
 TYPE_AGAIN = N_("Type it again")
 ARCHIVED = N_("This household is archived. A leader of the area can restore it with /household {code}.")
 NOTHING = N_("nothing")
-
-
-def back_button(ctx: Context, household_id: int) -> Button:
-    return Button(ctx.t("Back to the household"), f"hh:{household_id}")
 
 
 def leave_edit(ctx: Context) -> None:

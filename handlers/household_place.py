@@ -19,7 +19,7 @@ from handlers.validation import local_date
 NOT_A_LEADER = N_("Only a leader or administrator of this area can archive or restore households.")
 
 
-def _back(ctx: Context, household_id: int) -> Button:
+def back_button(ctx: Context, household_id: int) -> Button:
     return Button(ctx.t("Back to the household"), f"hh:{household_id}")
 
 
@@ -43,7 +43,7 @@ def offer_villages(ctx: Context, household: Household, areas: list[Area]) -> lis
     buttons = [Button(button_label(a.name), f"ed:{household.id}:to:{a.id}") for a in choices]
     text = (ctx.t("Move {code} to which village or area?", code=household.code) if choices
             else ctx.t("There is no other area of yours to move {code} to.", code=household.code))
-    return [Reply(text, buttons=(*buttons, _back(ctx, household.id)))]
+    return [Reply(text, buttons=(*buttons, back_button(ctx, household.id)))]
 
 
 async def move_to(ctx: Context, household: Household, area: Area, raw_area: str) -> list[Reply]:
@@ -54,7 +54,7 @@ async def move_to(ctx: Context, household: Household, area: Area, raw_area: str)
         if target is not None:
             refuse(ctx, "edit:to", f"household:{household.id}->area:{target.code}")
         return [Reply(ctx.t("You can only move a household to one of your own areas."),
-                      buttons=(_back(ctx, household.id),))]
+                      buttons=(back_button(ctx, household.id),))]
     if target.id != household.area_id:
         await move_household(ctx.session, household, target)
         ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.edit",
@@ -71,13 +71,13 @@ async def archive(ctx: Context, household: Household, area: Area, verb: str) -> 
     t = ctx.t
     if not can_reassign(ctx, area):
         refuse(ctx, verb, f"household:{household.id}")
-        return [Reply(t(NOT_A_LEADER), buttons=(_back(ctx, household.id),))]
+        return [Reply(t(NOT_A_LEADER), buttons=(back_button(ctx, household.id),))]
     if verb == "archive":
         return [Reply(t("Archive {code} ({head})? It is kept with its history and can be restored, "
                         "but leaves the lists and the statistics.", code=household.code,
                         head=household.head_name),
                       buttons=(Button(t("Yes, archive it"), f"ed:{household.id}:archived"),
-                               _back(ctx, household.id)))]
+                               back_button(ctx, household.id)))]
     archiving = verb == "archived"
     if archiving == (household.archived_at is not None):  # pressed twice, or restored already
         return [await render_page(ctx, household)]

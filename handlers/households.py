@@ -34,7 +34,6 @@ MAX_LIST_BUTTONS = 30
 @command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
 async def list_households(ctx: Context, args: str) -> list[Reply]:
     t = ctx.t
-    household_edit.leave_edit(ctx)
     rows = await progress_of_volunteer(ctx.session, ctx.user.id)
     if not rows:
         return [Reply(t("You have no households yet. Add one with /new."))]
@@ -62,7 +61,6 @@ def _progress_label(p: HouseholdProgress) -> str:
 
 @command("/household", roles=STAFF, help=N_("open a household: /household CODE"), order=11)
 async def open_household(ctx: Context, args: str) -> list[Reply]:
-    household_edit.leave_edit(ctx)
     if not args:
         return [Reply(ctx.t("Which household? Send /household CODE, e.g. /household HV-TL-001, "
                             "or pick one in /households."))]

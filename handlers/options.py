@@ -14,12 +14,12 @@ is not on the list is `NoSuchNumber`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA
 
+from conversations.folding import strip_marks
 from handlers.types import Reply
 
 # Channels that render buttons as numbered lines ("[1] Label" / "1. Label").
@@ -37,9 +37,7 @@ MIN_FUZZY = 5  # characters an answer needs before a typo in it is forgiven
 
 def fold(text: str) -> str:
     """Lower case without Vietnamese diacritics (đ included), spaces collapsed."""
-    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return " ".join(text.split())
+    return " ".join(strip_marks(text).split())
 
 
 def words(text: str) -> tuple[str, ...]:

@@ -187,6 +187,7 @@ class Core:
             ctx = Context(
                 session=session, incoming=incoming, user=user, conversation=conversation,
                 grants=loaded.grants, now=now, services=self.services,
+                recent_updates=loaded.recent_updates,
             )
             try:
                 replies = await dispatch.dispatch(ctx)

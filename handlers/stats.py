@@ -14,13 +14,13 @@ from functools import partial
 from typing import Any
 
 from db.models import Area
-from db.repo.stats import AreaStats, Target, area_stats, step_drop_off, volunteer_table
+from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
 from handlers.access import covers, refuse, row_of_button
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.exports import export_reply
 from handlers.flows import title
-from handlers.i18n import N_, Translator, translator
+from handlers.i18n import N_, translator
 from handlers.leader_scope import area_for_command, report_session
 from handlers.router import LEADERS, OUT_OF_DATE, command, out_of_date, payload
 from handlers.stats_text import (
@@ -28,10 +28,10 @@ from handlers.stats_text import (
     PERIOD_LABELS,
     PERIODS,
     drop_off_text,
+    labelled_with_target,
     percent,
     since_of,
     summary_text,
-    target_label,
     volunteers_text,
 )
 from handlers.types import Attachment, Button, Reply, button_label, sentence_case
@@ -186,9 +186,9 @@ async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
         no_data=t("No procedure completed yet"),
     )
     bars = [
-        TargetBar(_bar_label(t, t("Households reached"), stats.households_target),
+        TargetBar(labelled_with_target(t, t("Households reached"), stats.households_target),
                   stats.counts.reached, stats.target_households),
-        TargetBar(_bar_label(t, t("Households with a member who can use e-services"),
+        TargetBar(labelled_with_target(t, t("Households with a member who can use e-services"),
                              stats.digital_ready_target),
                   stats.counts.digital_ready, stats.target_digital_ready),
     ]
@@ -196,10 +196,3 @@ async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     caption = t("Procedures completed in the last 12 weeks and progress against targets: {area}.",
                 area=area.name)
     return Reply(caption, attachment=Attachment("photo", f"gocua-{area.code}.png", png))
-
-
-def _bar_label(t: Translator, label: str, target: Target | None) -> str:
-    """A target bar's label, saying when its target is the sum of the sub-areas' targets."""
-    if target is None or target.source == "own":
-        return label
-    return f"{label} · {target_label(t, target)}"

@@ -96,6 +96,14 @@ def target_label(t: Translator, target: Target) -> str:
     return label
 
 
+def labelled_with_target(t: Translator, label: str, target: Target | None) -> str:
+    """`label` (translated), followed by what its target is when that is not the area's own
+    (the sum of the sub-areas' targets): the chart's bars and the export's rows."""
+    if target is None or target.source == "own":
+        return label
+    return f"{label} · {target_label(t, target)}"
+
+
 def _target_note(t: Translator, value: int, target: Target | None) -> str:
     if target is None:
         return ""

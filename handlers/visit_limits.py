@@ -12,7 +12,6 @@ from __future__ import annotations
 from conversations.redact import redact_citizen_ids
 from db.models import SupportRequest, User
 from db.repo.support import addresses_of, open_requests_of, requests_made_since
-from db.repo.updates import updates_of_chat_since
 from handlers.access import row_of_button
 from handlers.context import Context
 from handlers.flood import FLOOD_EXEMPT, FLOOD_WINDOW, request_verdict, slow_down
@@ -33,11 +32,8 @@ async def refusal(ctx: Context, question: str = "") -> list[Reply] | None:
     if len(open_ones) >= MAX_OPEN_REQUESTS:
         return _too_many_open(ctx, open_ones, question)
     if ctx.incoming.channel not in FLOOD_EXEMPT:
-        since = ctx.now - FLOOD_WINDOW
-        updates = await updates_of_chat_since(ctx.session, ctx.incoming.channel, ctx.incoming.chat_id,
-                                              since)
-        made = await requests_made_since(ctx.session, ctx.user.id, since)
-        if request_verdict(updates, made) != "allow":
+        made = await requests_made_since(ctx.session, ctx.user.id, ctx.now - FLOOD_WINDOW)
+        if request_verdict(ctx.recent_updates, made) != "allow":
             ctx.set_state(None)
             return [slow_down(ctx.t)]
     return None

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from conversations.redact import redact_citizen_ids
-from conversations.validators import validate_phone
 from db.models import Area, Household, SupportRequest, User
 from db.repo.support import (
     addresses_of,
@@ -32,7 +31,7 @@ from handlers.context import Context
 from handlers.i18n import N_, translator
 from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
 from handlers.types import Address, Button, Reply, button_label
-from handlers.validation import check, local_date
+from handlers.validation import check
 
 SKIP = N_("Skip")
 KNOWN = N_("The volunteer knows where I live")
@@ -154,7 +153,7 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(ctx.t(error.msgid, **error.values))]
         return await _after_question(ctx, {**data, "question": str(value)})
     if step == "phone":
-        value, error = validate_phone(text, local_date(ctx.now))
+        value, error = check("phone", text, ctx.now)
         if error:
             return [_phone_question(ctx, ctx.t(error.msgid, **error.values))]
         data["phone"] = str(value)

@@ -73,6 +73,13 @@ async def test_concurrent_marks_are_committed_together(app, monkeypatch):
     assert all(row.sent_at is not None for row in rows)
 
 
+@asynccontextmanager
+async def _database_gone():
+    """A stand-in for Database.transaction while the database cannot be reached."""
+    raise OperationalError("BEGIN", {}, Exception("database is gone"))
+    yield
+
+
 async def test_a_mark_that_cannot_be_written_fails_the_acknowledgement(app, monkeypatch, clock):
     """While the database is down mark_sent raises (the platform is answered an error), a
     redelivery to this process sends nothing, and once the database is back it writes the mark."""
@@ -80,13 +87,7 @@ async def test_a_mark_that_cannot_be_written_fails_the_acknowledgement(app, monk
     incoming = talker.incoming(text="/help", update_id="o-1")
     assert await app.core.handle(incoming)
     working = app.db.transaction
-
-    @asynccontextmanager
-    async def down():
-        raise OperationalError("BEGIN", {}, Exception("database is gone"))
-        yield
-
-    monkeypatch.setattr(app.db, "transaction", down)
+    monkeypatch.setattr(app.db, "transaction", _database_gone)
     with pytest.raises(DatabaseUnavailable):
         await app.core.mark_sent(incoming)
     with pytest.raises(DatabaseUnavailable):
@@ -103,13 +104,7 @@ async def test_closing_the_app_writes_the_marks_left_unwritten(app, monkeypatch)
     incoming = talker.incoming(text="/help", update_id="c-1")
     await app.core.handle(incoming)
     working = app.db.transaction
-
-    @asynccontextmanager
-    async def down():
-        raise OperationalError("BEGIN", {}, Exception("database is gone"))
-        yield
-
-    monkeypatch.setattr(app.db, "transaction", down)
+    monkeypatch.setattr(app.db, "transaction", _database_gone)
     with pytest.raises(DatabaseUnavailable):
         await app.core.mark_sent(incoming)
     monkeypatch.setattr(app.db, "transaction", working)

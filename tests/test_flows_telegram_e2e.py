@@ -16,7 +16,7 @@ from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
 from tests.chat import Talker, all_rows, payload_of
 from tests.fakes import FakeTelegramAPI, FakeUser
-from tests.test_telegram import free_port, running, to
+from tests.test_telegram import to, webhook_bot
 
 RC = "Residence confirmation (CT07)"
 
@@ -24,12 +24,8 @@ RC = "Residence confirmation (CT07)"
 @pytest.fixture
 async def telegram(settings: Settings, app: App) -> AsyncIterator[FakeTelegramAPI]:
     """The bot serving webhooks (handled before the POST returns) against the stand-in."""
-    async with FakeTelegramAPI() as api:
-        port = free_port()
-        tg = settings.with_overrides(telegram_bot_token=api.token, telegram_api_base=api.base_url)
-        async with running(tg, app, api.wait_for("setMyCommands", count=2),
-                           webhook_url=f"http://127.0.0.1:{port}/telegram/hook", host="127.0.0.1", port=port):
-            yield api
+    async with webhook_bot(settings, app) as api:
+        yield api
 
 
 async def post(api: FakeTelegramAPI, update: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from tests.fakes import FakeTelegramAPI, FakeUser
 from tests.test_flow_runs import ID_FLOW
 from tests.test_flows_telegram_e2e import post, press
 from tests.test_stats import unzipped
-from tests.test_telegram import free_port, running
+from tests.test_telegram import free_port, running, webhook_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISY = ("aiogram.event", "aiohttp.access", "alembic", "aiosqlite")
@@ -89,12 +89,8 @@ def needles() -> set[str]:
 @pytest.fixture
 async def telegram(settings: Settings, app: App, logs: io.StringIO) -> AsyncIterator[FakeTelegramAPI]:
     """The Telegram bot in webhook mode against the stand-in, logging at DEBUG into `logs`."""
-    async with FakeTelegramAPI() as api:
-        port = free_port()
-        tg = settings.with_overrides(telegram_bot_token=api.token, telegram_api_base=api.base_url)
-        async with running(tg, app, api.wait_for("setMyCommands", count=2),
-                           webhook_url=f"http://127.0.0.1:{port}/telegram/hook", host="127.0.0.1", port=port):
-            yield api
+    async with webhook_bot(settings, app) as api:
+        yield api
 
 
 async def say(api: FakeTelegramAPI, user: FakeUser, text: str) -> str:

@@ -32,6 +32,7 @@ from handlers.pipeline import HANDLER_FAILED
 from tests.chat import count_rows
 from tests.fakes import FakeTelegramAPI, FakeUser
 from tests.fakes.zalo_api import FakeZaloAPI
+from tests.test_telegram import webhook_bot as telegram_webhook
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -142,18 +143,6 @@ def log_text(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], str]]:
     finally:
         root.handlers[:], root.level = saved
         structlog.reset_defaults()
-
-
-@asynccontextmanager
-async def telegram_webhook(settings: Settings, app: App) -> AsyncIterator[FakeTelegramAPI]:
-    from tests.test_telegram import free_port, running
-
-    async with FakeTelegramAPI() as api:
-        port = free_port()
-        tg = settings.with_overrides(telegram_bot_token=api.token, telegram_api_base=api.base_url)
-        async with running(tg, app, api.wait_for("setMyCommands", count=2),
-                           webhook_url=f"http://127.0.0.1:{port}/telegram/hook", host="127.0.0.1", port=port):
-            yield api
 
 
 @asynccontextmanager

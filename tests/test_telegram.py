@@ -73,6 +73,17 @@ async def running(settings: Settings, app: App, ready: Awaitable[Any], **kwargs:
         await asyncio.wait_for(task, 10)
 
 
+@asynccontextmanager
+async def webhook_bot(settings: Settings, app: App) -> AsyncIterator[FakeTelegramAPI]:
+    """The bot serving webhooks (handled before the POST returns) against a stand-in API."""
+    async with FakeTelegramAPI() as api:
+        port = free_port()
+        tg = settings.with_overrides(telegram_bot_token=api.token, telegram_api_base=api.base_url)
+        async with running(tg, app, api.wait_for("setMyCommands", count=2),
+                           webhook_url=f"http://127.0.0.1:{port}/telegram/hook", host="127.0.0.1", port=port):
+            yield api
+
+
 @pytest.fixture
 async def polling(tg_settings: Settings, app: App, api: FakeTelegramAPI) -> AsyncIterator[FakeTelegramAPI]:
     async with running(tg_settings, app, api.wait_for("getUpdates")):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from babel.messages.pofile import read_po
 
 from bot.app import FLOWS_DIR
 from bot.seed_demo import seed_demo
@@ -21,7 +18,8 @@ from conversations.small_talk import SmallTalk, small_talk
 from db.models import FaqMiss
 from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
-from handlers.i18n import LOCALES, LOCALES_DIR, RESIDENT, translator
+from handlers.i18n import LOCALES, RESIDENT, translator
+from tests import catalogs
 from tests.chat import Talker, count_rows, payload_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,27 +167,10 @@ async def test_resident_thanks_is_polite_and_staff_thanks_is_plain(app):
     assert POLITE not in volunteer.text().lower() and "/help" in volunteer.text()
 
 
-def _catalog(locale: str):
-    with (LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        return read_po(fh, locale=locale)
-
-
-def _extracted(tmp_path: Path):
-    out = tmp_path / "fresh.pot"
-    subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-k", "plural:1,2", "-o", str(out),
-         "bot", "handlers", "conversations", "db"],
-        cwd=ROOT, check=True, capture_output=True,
-    )
-    with out.open("rb") as fh:
-        return read_po(fh)
-
-
 def test_every_resident_version_belongs_to_a_text_the_code_shows(tmp_path):
     """Each text marked for a resident version (handlers/resident_texts.py) is also a plain text of
     the code, so a reworded text cannot leave its resident version behind."""
-    extracted = _extracted(tmp_path)
+    extracted = catalogs.extracted(tmp_path)
     plain = {m.id if isinstance(m.id, str) else m.id[0] for m in extracted if m.context is None}
     resident = [m.id for m in extracted if m.context == RESIDENT]
     assert resident, "no resident versions extracted"
@@ -198,7 +179,7 @@ def test_every_resident_version_belongs_to_a_text_the_code_shows(tmp_path):
 
 def test_no_msgid_hides_a_plural_behind_s_in_brackets(tmp_path):
     """No text says “volunteer(s)”: counted texts use plural forms."""
-    ids = [m.id for m in _extracted(tmp_path) if m.id]
+    ids = [m.id for m in catalogs.extracted(tmp_path) if m.id]
     assert [i for i in ids if "(s)" in str(i)] == []
 
 

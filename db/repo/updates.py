@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, null, select, update
+from sqlalchemy import insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ProcessedUpdate
@@ -109,14 +109,3 @@ async def mark_sent_many(
                 .values(sent_at=now, replies=null(), send_lease_until=None)
                 .execution_options(synchronize_session=False)
             )
-
-
-async def updates_of_chat_since(session: AsyncSession, channel: str, chat_id: str,
-                                since: datetime) -> int:
-    """How many updates of the chat were processed after `since` (the one being handled not
-    included: it is recorded at its commit)."""
-    return int(await session.scalar(
-        select(func.count()).select_from(ProcessedUpdate)
-        .where(ProcessedUpdate.channel == channel, ProcessedUpdate.chat_id == chat_id,
-               ProcessedUpdate.processed_at > since)
-    ) or 0)

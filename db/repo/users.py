@@ -156,14 +156,15 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
 async def offer_in_chat(
     session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime,
     prompt: str | None = None,
-) -> None:
+) -> bool:
     """Make `offered` the current options of another chat (a notice sent there, `prompt` its
-    text), if it exists."""
-    await session.execute(
+    text), if it exists; returns whether it does."""
+    result = await session.execute(
         update(Conversation)
         .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
         .values(offered=offered, offered_prompt=prompt, updated_at=now, version=Conversation.version + 1)
     )
+    return bool(result.rowcount)
 
 
 async def new_conversation(
@@ -218,13 +219,7 @@ async def offer_in_own_chat(
     """Make `offered` the current options of a chat whose sender is its own chat id (a console
     user shown the notices that waited for them): the conversation is made if the user never
     wrote yet, so that "1" answers the notice's first button."""
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-        .values(offered=offered, offered_prompt=prompt, updated_at=now,
-                version=Conversation.version + 1)
-    )
-    if result.rowcount:
+    if await offer_in_chat(session, channel, chat_id, offered, now, prompt):
         return
     user_id = await session.scalar(select(Identity.user_id).where(
         Identity.channel == channel, Identity.external_id == chat_id))

@@ -1,0 +1,15 @@
+"""Vietnamese text folded for comparison: lower case, without diacritics (ư → u, đ → d).
+
+One pure function shared by the option reader (handlers/options.py) and the name check
+(conversations/validators.py), so both forget the same marks.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def strip_marks(text: str) -> str:
+    """Lower case without Vietnamese diacritics (đ included); every other character kept."""
+    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
