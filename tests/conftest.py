@@ -100,3 +100,23 @@ async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
         yield application
     finally:
         await application.close()
+
+
+@pytest.fixture
+async def demo(app: App) -> App:
+    """The app with the demo data (bot/seed_demo.py): Da Nang, its wards, volunteers, households."""
+    from bot.seed_demo import seed_demo
+
+    await seed_demo(app)
+    return app
+
+
+@pytest.fixture
+async def people(demo: App) -> tuple:
+    """The demo's volunteer an, leader lan and admin, each having chosen English."""
+    from tests.chat import Talker
+
+    an, lan, admin = (Talker(demo, name, lang="en") for name in ("an", "lan", "admin"))
+    for talker in (an, lan, admin):
+        await talker.say("/lang en")
+    return an, lan, admin

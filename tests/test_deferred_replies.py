@@ -11,10 +11,9 @@ import pytest
 from db.models import AuditLog, ProcessedUpdate
 from handlers import exports
 from tests.chat import Talker, all_rows
-from tests.test_stats import demo, people  # noqa: F401  fixtures
 
 
-async def test_other_chats_are_answered_while_an_export_is_built(demo, people, monkeypatch):  # noqa: F811
+async def test_other_chats_are_answered_while_an_export_is_built(demo, people, monkeypatch):
     """While a leader's export is being written, a resident's question is answered; then the
     leader gets the spreadsheet."""
     _, lan, _ = people
@@ -39,7 +38,7 @@ async def test_other_chats_are_answered_while_an_export_is_built(demo, people, m
     assert audit.details["via"] == "console"
 
 
-async def test_the_outbox_keeps_the_request_and_a_redelivery_makes_the_file_again(demo, people, clock):  # noqa: F811
+async def test_the_outbox_keeps_the_request_and_a_redelivery_makes_the_file_again(demo, people, clock):
     """Replies never sent (the worker died) are sent on a redelivery after the lease: the export
     is made again from its description; the outbox never held the file."""
     _, lan, _ = people
@@ -53,7 +52,7 @@ async def test_the_outbox_keeps_the_request_and_a_redelivery_makes_the_file_agai
     assert again.attachment.data.decode("utf-8-sig").splitlines()[0].startswith("Area,")
 
 
-async def test_a_failed_export_is_an_apology(demo, people, monkeypatch):  # noqa: F811
+async def test_a_failed_export_is_an_apology(demo, people, monkeypatch):
     _, lan, _ = people
 
     async def broken(*args, **kwargs):
@@ -75,7 +74,7 @@ async def test_an_unknown_description_is_an_apology(app, kind):
     assert reply.text.startswith("Xin lỗi")
 
 
-async def test_a_chart_drawn_after_commit_keeps_its_numbered_back_button(demo, people):  # noqa: F811
+async def test_a_chart_drawn_after_commit_keeps_its_numbered_back_button(demo, people):
     """On a numbered channel (the console, Zalo) “1” under the chart goes back to the summary:
     the button offered at commit is the one shown with the drawn chart."""
     from tests.test_stats import area_id

@@ -9,7 +9,6 @@ import io
 import openpyxl
 import pytest
 
-from bot.seed_demo import seed_demo
 from conversations.flow_model import Option, Step
 from handlers.export_columns import answer_text, step_heading
 from handlers.i18n import translator
@@ -17,12 +16,6 @@ from tests.chat import Talker, payload_of
 from tests.test_flow_runs import start_flow, step
 
 EN, VI = translator("en"), translator("vi")
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
 
 
 async def record_some_steps(an: Talker) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.seed_demo import seed_demo
 from db.models import Area, AuditLog, FlowRun, Household, Membership, Resident, StepRecord, SupportRequest
 from tests.chat import Talker, all_rows, count_rows, payload_of
 from tests.test_core_commands import _invite
@@ -42,12 +41,6 @@ async def audits(app, action: str, actor: str | None = None) -> list[tuple[str |
 def assert_no_leak(talker: Talker) -> None:
     for head in HEADS:
         assert head not in talker.text(), talker.text()
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
 
 
 # -- a leader's buttons pressed by a resident or a volunteer ----------------------------------

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from bot.seed_demo import seed_demo
 from db.models import AuditLog, InviteAttempt, Membership
 from db.repo.invites import GLOBAL_WRONG_PER_MINUTE, guess_odds, held_until, new_code
 from handlers.metrics import INVITE_FAILURES
@@ -24,12 +23,6 @@ NOT_VALID = ("This invite code is not valid: it may be mistyped, already used or
 
 def _failures(outcome: str) -> float:
     return INVITE_FAILURES.labels(outcome=outcome)._value.get()
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
 
 
 async def test_used_expired_and_unknown_codes_get_the_same_answer_and_are_audited(demo, clock):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.seed_demo import seed_demo
 from db.models import Area, AuditLog, FlowRun, Household, Resident, StepRecord
 from db.repo.areas import area_by_code
 from db.repo.stats import area_stats
@@ -17,12 +16,6 @@ NOT_YOURS = "This household is not in your area, so you cannot open it."
 OUT_OF_DATE = "This button is out of date."
 NOT_A_LEADER = "Only a leader or administrator of this area can archive or restore households."
 SKILLS = "Smartphone skills for e-services"
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
 
 
 async def the_household(app, code: str) -> Household:

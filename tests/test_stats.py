@@ -11,7 +11,6 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from bot.seed_demo import seed_demo
 from db.models import Area, AuditLog, Household
 from tests.chat import Talker, all_rows, count_rows, payload_of
 from tests.test_flow_runs import RC_PATH, start_flow, step
@@ -34,20 +33,6 @@ async def block_vneid(an: Talker, code: str, reason: str = "No smartphone") -> N
     await step(an, "Yes, chip card")
     await step(an, "Problem")
     await step(an, reason)
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
-
-
-@pytest.fixture
-async def people(demo):
-    an, lan, admin = (Talker(demo, name, lang="en") for name in ("an", "lan", "admin"))
-    for talker in (an, lan, admin):
-        await talker.say("/lang en")
-    return an, lan, admin
 
 
 async def test_stats_counts_what_volunteers_recorded(demo, people, clock):

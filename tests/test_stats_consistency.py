@@ -6,29 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
-from bot.seed_demo import seed_demo
 from db.models import Area, Household
 from db.repo.stats import area_stats
 from handlers.validation import VIETNAM
 from tests.chat import Talker, payload_of
 from tests.test_flow_runs import RC_PATH, start_flow, step
-
-
-@pytest.fixture
-async def demo(app):
-    await seed_demo(app)
-    return app
-
-
-@pytest.fixture
-async def people(demo):
-    an, lan, admin = (Talker(demo, name, lang="en") for name in ("an", "lan", "admin"))
-    for talker in (an, lan, admin):
-        await talker.say("/lang en")
-    return an, lan, admin
 
 
 async def stats_json(app, code: str | None, *, since=None) -> dict:
