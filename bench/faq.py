@@ -41,6 +41,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,9 +115,15 @@ def figures(rows: list[dict], index: faq_match.FaqIndex | None = None) -> dict:
     """The three accuracy figures of issue 14 §4 for rows of {"q", "id"}, answered as
     `gocua faq ask` answers (answer_payload on the default index)."""
     index = index or faq_match.default_index()
+    return figures_of(rows, lambda q: faq_match.answer_payload(index, q, lambda text: text)["id"])
+
+
+def figures_of(rows: list[dict], answer: Callable[[str], str | None]) -> dict:
+    """figures() for any `answer(question) -> entry id or None` (bench/faq_alternatives.py
+    measures other matchers with it)."""
     inside = right = outside = declined = wrong = 0
     for row in rows:
-        got = faq_match.answer_payload(index, row["q"], lambda text: text)["id"]
+        got = answer(row["q"])
         if row["id"] is None:
             outside += 1
             declined += got is None

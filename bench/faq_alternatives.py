@@ -36,7 +36,7 @@ from conversations import faq_match  # noqa: E402
 from conversations.faq_model import load_faq  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"
-from bench.faq import MARGIN, OOS_REJECTION  # noqa: E402  (the same rule as the matcher's)
+from bench.faq import MARGIN, OOS_REJECTION, figures_of  # noqa: E402  (the same rule as the matcher's)
 
 
 def _load(name: str) -> list[dict]:
@@ -50,20 +50,14 @@ def _threshold(scores: list[float]) -> float:
 
 
 def _figures(rows: list[dict], answer, best) -> dict:
-    inside = right = outside = declined = wrong = ranked = 0
-    for row in rows:
-        got = answer(row["q"])
-        ranked += row["id"] is not None and best(row["q"])[0] == row["id"]
-        if row["id"] is None:
-            outside += 1
-            declined += got is None
-        else:
-            inside += 1
-            right += got == row["id"]
-        wrong += got is not None and got != row["id"]
-    return {"ranked_first": round(ranked / inside, 3), "in_scope_right": round(right / inside, 3),
-            "out_of_scope_declined": round(declined / outside, 3),
-            "wrong_confident": round(wrong / (inside + outside), 3)}
+    """bench/faq.py's figures for `answer`, plus how often `best` ranks the right entry first."""
+    counted = figures_of(rows, answer)
+    inside = counted["in_scope"]
+    ranked = sum(row["id"] is not None and best(row["q"])[0] == row["id"] for row in rows)
+    return {"ranked_first": round(ranked / inside, 3),
+            "in_scope_right": round(counted["in_scope_right"] / inside, 3),
+            "out_of_scope_declined": round(counted["out_of_scope_declined"] / counted["out_of_scope"], 3),
+            "wrong_confident": round(counted["wrong_confident"] / counted["questions"], 3)}
 
 
 def _evaluate(name: str, best) -> dict:
