@@ -43,8 +43,9 @@ demo: $(STAMP) compile
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# With GOCUA_TEST_POSTGRES_URL set, the PostgreSQL tests run in a second process (.ci/suite).
 test: $(STAMP) compile lint
-	$(BIN)/pytest -q
+	bash .ci/suite
 
 bench: $(STAMP) compile
 	$(BIN)/python bench/throughput.py

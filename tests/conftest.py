@@ -120,3 +120,17 @@ async def people(demo: App) -> tuple:
     for talker in (an, lan, admin):
         await talker.say("/lang en")
     return an, lan, admin
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (item.get_closest_marker("postgres") is not None
+            or (callspec is not None and callspec.params.get("database_url") == "postgres")
+            or bool({"postgres_url", "postgres_migrated"} & set(getattr(item, "fixturenames", ()))))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test that uses PostgreSQL is marked `postgres`: `make test` (.ci/suite) runs those in
+    a process of their own, beside the rest."""
+    if _uses_postgres(item) and item.get_closest_marker("postgres") is None:
+        item.add_marker(pytest.mark.postgres)
