@@ -138,6 +138,18 @@ class Channel(Generic[U]):
         """`text` without secrets (the token), for logs and errors."""
         return text
 
+    @staticmethod
+    def check_token_setting(settings: Settings) -> None:
+        """ConfigError when the platform's token is missing or malformed (no network)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_settings(cls, settings: Settings, webhook_url: str | None) -> tuple[str, str, str] | None:
+        """What `gocua run <channel>` refuses before it starts (a token, webhook settings);
+        the webhook's (url, path, secret), or None for polling."""
+        cls.check_token_setting(settings)
+        return webhook_settings(settings, webhook_url, cls)
+
     # -- one update -------------------------------------------------------------------------------
 
     async def feed(self, update: U) -> None:

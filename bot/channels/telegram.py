@@ -235,6 +235,10 @@ class TelegramChannel(Channel[Update]):
     def scrub(self, text: str) -> str:
         return scrub(self.bot, text)
 
+    @staticmethod
+    def check_token_setting(settings: Settings) -> None:
+        make_bot(settings)
+
     # -- start-up -----------------------------------------------------------------------------
 
     async def setup_commands(self) -> None:
@@ -273,28 +277,17 @@ class TelegramChannel(Channel[Update]):
         await self.bot.session.close()
 
 
-def check_settings(settings: Settings, webhook_url: str | None) -> tuple[str, str, str] | None:
-    """What `gocua run telegram` refuses before it starts: no or a malformed token, bad webhook
-    settings. Returns the webhook's (url, path, secret), or None for polling."""
-    make_bot(settings)
-    return webhook_settings(settings, webhook_url, TelegramChannel)
+check_settings = TelegramChannel.check_settings
 
 
-async def run_telegram(
-    settings: Settings,
-    *,
-    webhook_url: str | None = None,
-    stop: asyncio.Event | None = None,
-    app: App | None = None,
-    **serving: Any,
-) -> None:
-    """`gocua run telegram` (bot/channels/runner.py `run_channel`: host, port, worker_index):
-    long polling, or webhooks at `webhook_url`; only worker 0 of a group registers the webhook
-    and the command menu."""
+async def run_telegram(settings: Settings, *, webhook_url: str | None = None, **options: Any) -> None:
+    """`gocua run telegram`: long polling, or webhooks at `webhook_url`; `options` are
+    bot/channels/runner.py `run_channel`'s (host, port, stop, app, worker_index). Only worker 0
+    of a group registers the webhook and the command menu."""
     bot = make_bot(settings)
     webhook = webhook_settings(settings, webhook_url, TelegramChannel)
     await run_channel(settings, lambda app: TelegramChannel(app, bot), connect=lambda: check_token(bot),
-                      close_client=bot.session.close, webhook=webhook, stop=stop, app=app, **serving)
+                      close_client=bot.session.close, webhook=webhook, **options)
 
 
 __all__ = ["ChatLocks", "TelegramChannel", "check_settings", "make_bot", "run_telegram"]

@@ -26,7 +26,6 @@ Public API:
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import Awaitable, Mapping
@@ -324,6 +323,10 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
     def scrub(self, text: str) -> str:
         return self.api.scrub(text)
 
+    @staticmethod
+    def check_token_setting(settings: Settings) -> None:
+        zalo_token(settings)
+
     # -- start-up, polling, the files server ----------------------------------------------------
 
     async def prepare_polling(self) -> None:
@@ -394,33 +397,23 @@ def resolve_public_base_url(settings: Settings, explicit: str | None = None) -> 
     return url
 
 
-def check_settings(settings: Settings, webhook_url: str | None) -> tuple[str, str, str] | None:
-    """What `gocua run zalo` refuses before it starts: no or a malformed token, bad webhook
-    settings. Returns the webhook's (url, path, secret), or None for polling."""
-    zalo_token(settings)
-    return webhook_settings(settings, webhook_url, ZaloChannel)
+check_settings = ZaloChannel.check_settings
 
 
-async def run_zalo(
-    settings: Settings,
-    *,
-    webhook_url: str | None = None,
-    stop: asyncio.Event | None = None,
-    app: App | None = None,
-    public_url: str | None = None,
-    **serving: Any,
-) -> None:
-    """`gocua run zalo` (bot/channels/runner.py `run_channel`: host, port, worker_index): long
-    polling after deleteWebhook, or webhooks at `webhook_url` (setWebhook with
-    GOCUA_WEBHOOK_SECRET). With a public base URL (`public_url` or GOCUA_PUBLIC_BASE_URL)
-    charts and exports are served at /files/ on host:port, in polling mode too."""
+async def run_zalo(settings: Settings, *, webhook_url: str | None = None, public_url: str | None = None,
+                   **options: Any) -> None:
+    """`gocua run zalo`: long polling after deleteWebhook, or webhooks at `webhook_url`
+    (setWebhook with GOCUA_WEBHOOK_SECRET); `options` are bot/channels/runner.py
+    `run_channel`'s (host, port, stop, app, worker_index). With a public base URL (`public_url`
+    or GOCUA_PUBLIC_BASE_URL) charts and exports are served at /files/ on host:port, in polling
+    mode too."""
     token = zalo_token(settings)
     public = resolve_public_base_url(settings, public_url)
     webhook = webhook_settings(settings, webhook_url, ZaloChannel)
     api = ZaloAPI(token, settings.zalo_api_base)
     await run_channel(settings, lambda app: ZaloChannel(app, api, public_base_url=public),
                       connect=lambda: check_token(api), close_client=api.close, webhook=webhook,
-                      stop=stop, app=app, **serving)
+                      **options)
 
 
 __all__ = ["ChatLocks", "FileStore", "ZaloChannel", "check_settings", "run_zalo"]
