@@ -348,10 +348,6 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
     def serves_http_when_polling(self) -> bool:
         return self.files is not None
 
-    def files_app(self) -> web.Application:
-        """GET /healthz, GET /metrics and, when a public base URL is set, GET /files/…"""
-        return self.http_app()
-
 
 # -- start-up and the command ---------------------------------------------------------------
 
