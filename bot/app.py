@@ -1,18 +1,29 @@
-"""Start-up: settings → migrated database → the core that every channel feeds."""
+"""Start-up: settings → migrated database → the core that every channel feeds.
+
+An `App` is what a channel is given: `core` (handle an update, mark its replies sent),
+`channel_services` (notices, served files, the health check: handlers/channel_services.py),
+and the background jobs and HTTP handlers of a serving process (`housekeeper()`,
+`metrics_handler()`). Channels import no `db` module; this wiring does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiohttp import web
+
 from bot.config import Settings
+from bot.housekeeping import Housekeeper
+from bot.metrics import metrics_for
 from conversations.faq_match import default_index
 from conversations.flow_model import FlowRegistry, load_flows
 from db.engine import Database
 from db.migrate import upgrade
 from db.repo.flows import store_flow_version, stored_flow_versions
+from handlers.channel_services import ChannelServices
 from handlers.context import Services
 from handlers.pipeline import Core
 
@@ -28,6 +39,18 @@ class App:
     settings: Settings
     db: Database
     core: Core
+    channel_services: ChannelServices = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel_services = ChannelServices(self.db, self.core.services.clock)
+
+    def housekeeper(self) -> Housekeeper:
+        """The pruning of bookkeeping tables a serving process runs (not started yet)."""
+        return Housekeeper(self.db, self.core.services.clock)
+
+    def metrics_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """GET /metrics of a serving process."""
+        return metrics_for(self.db)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -239,31 +239,19 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.telegram import make_bot, run_telegram, webhook_settings
+async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
+    """`gocua run telegram|zalo`: the adapter module's `check_settings` and `run_<channel>`."""
+    import importlib
 
+    adapter = importlib.import_module(f"bot.channels.{args.channel}")
     if _serving_group(args):
-        make_bot(settings)  # a missing or malformed token is reported once, by the parent
-        webhook_settings(settings, args.webhook_url)
+        adapter.check_settings(settings, args.webhook_url)  # reported once, by the parent
         return await _run_group(settings, args)
     _as_worker(args)
     tune_gc_for_serving()
-    await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
-                       worker_index=args.worker_index)
-    return 0
-
-
-async def cmd_run_zalo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.zalo import run_zalo, webhook_settings, zalo_token
-
-    if _serving_group(args):
-        zalo_token(settings)
-        webhook_settings(settings, args.webhook_url)
-        return await _run_group(settings, args)
-    _as_worker(args)
-    tune_gc_for_serving()
-    await run_zalo(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
-                   worker_index=args.worker_index)
+    await getattr(adapter, f"run_{args.channel}")(
+        settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
+        worker_index=args.worker_index)
     return 0
 
 
@@ -313,8 +301,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "faq ask": cmd_faq_ask,
     "backup": cmd_backup,
     "chat": cmd_chat,
-    "run telegram": cmd_run_telegram,
-    "run zalo": cmd_run_zalo,
+    "run telegram": cmd_run_channel,
+    "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
 }
 
