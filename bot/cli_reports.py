@@ -87,11 +87,11 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
                 steps = await step_drop_off(session, area, args.flow, since)
                 flow = flows.latest(args.flow)
                 if args.json:
+                    from bot.stats_json import drop_off_json
                     from handlers.stats_text import ordered_steps
 
-                    print(json.dumps({"area": area.code if area else None, "flow": args.flow,
-                                      "steps": [s.to_json() for s in ordered_steps(flow, steps)]},
-                                     ensure_ascii=False))
+                    print(json.dumps(drop_off_json(area.code if area else None, args.flow,
+                                                   ordered_steps(flow, steps)), ensure_ascii=False))
                 else:
                     print(drop_off_text(t, area.name if area else t("All areas"), period, flow, steps))
                 return 0
@@ -100,7 +100,9 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
 
     if args.json:
-        print(json.dumps(stats.to_json(), ensure_ascii=False))
+        from bot.stats_json import area_stats_json
+
+        print(json.dumps(area_stats_json(stats), ensure_ascii=False))
     else:
         assert flows is not None
         print(summary_text(t, stats, period, lambda flow_id: t(flows.title(flow_id))))
