@@ -49,10 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
 from conversations import faq_match  # noqa: E402
 from conversations.faq_model import load_faq  # noqa: E402
+from conversations.yaml_load import safe_load  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"  # not tests/data: .gitignore ignores data/
 # Share of the calibration out-of-scope questions the threshold must reject: 95%, the issue's
@@ -64,7 +63,7 @@ MARGIN = 0.03         # added above the out-of-scope score that sets the thresho
 
 
 def _load(name: str) -> list[dict]:
-    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+    return safe_load((DATA / name).read_text(encoding="utf-8"))
 
 
 def _typo(text: str, seed: int) -> str:

@@ -110,9 +110,15 @@ def _command_key(args: argparse.Namespace) -> str:
 
 
 async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from db.engine import Database
     from db.migrate import upgrade
 
     await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        await db.refresh_planner_statistics()  # new tables and indexes, planned with statistics
+    finally:
+        await db.dispose()
     print("database is at the latest schema")
     return 0
 
@@ -140,9 +146,10 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.seed_demo import seed_demo
 
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)
     try:
         result = await seed_demo(app)
+        await app.db.refresh_planner_statistics()  # after the load, not before it
     finally:
         await app.close()
     if args.json:
@@ -165,7 +172,7 @@ async def cmd_invite_create(settings: Settings, args: argparse.Namespace) -> int
 
     if not 1 <= args.days <= 90:
         raise UsageError("--days must be between 1 and 90")
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)
     try:
         async with app.db.transaction() as session:
             area = await area_by_code(session, args.area)
@@ -288,7 +295,9 @@ async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.workers import supervise, worker_command
 
-    app = await open_app(settings)  # migrates and stores the flow versions, once for all
+    # Migrates and stores the flow versions, once for all; each worker refreshes the planner's
+    # statistics when it starts.
+    app = await open_app(settings, planner_statistics=False)
     await app.close()
     return await supervise(lambda index: worker_command(args.argv, index), args.workers)
 

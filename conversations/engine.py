@@ -21,12 +21,12 @@ State:
      "vars": {"birth_date": "2025-01-31", ...},     # save_as values (a cccd only masked)
      "answered": 4}                       # step records written so far
 
-Button tokens are `<step>:<attempt>:<action>`, at most 48 bytes (the handler prefixes
-`flow:<run id>:`): `c` continue (info), `d` done, `s` skip, `p` problem, `r<i>` reason i of the
-task's list, `x` other reason (typed), `b` back from the reasons to the task, `o:<option id>`
-a choice, `k` skip an optional input. A token for another step or attempt, or for a finished
-run, answers StaleButton (then the current step again) and records nothing. Whether a token
-belongs to this run at all is the handler's part (the run id in its prefix).
+Button tokens are `<step>:<attempt>:<action>`, at most 48 bytes (the handler adds the run's id
+to the button's data, handlers/flows.py): `c` continue (info), `d` done, `s` skip, `p` problem,
+`r<i>` reason i of the task's list, `x` other reason (typed), `b` back from the reasons to the
+task, `o:<option id>` a choice, `k` skip an optional input. A token for another step or
+attempt, or for a finished run, answers StaleButton (then the current step again) and records
+nothing. Whether a token belongs to this run at all is the handler's part (the run id it adds).
 
 A Problem on a task records outcome "blocked" with the reason, then: with `on_blocked: step`
 the run goes there; with `blocking: true` the run ends with status "blocked" (event Blocked);
@@ -84,7 +84,7 @@ __all__ = [
     "AskReasonText", "Blocked", "Completed", "Event", "FlowButton", "InvalidInput", "LoopLimit",
     "MarkDigitalReady", "Pressed", "ProblemNoted", "RunNotActive", "ShowStep", "StaleButton",
     "StepMissing", "StepRecord", "Transition", "Typed", "advance", "cancel", "make_token",
-    "parse_token", "resume", "start",
+    "parse_token", "reopen", "resume", "start",
 ]
 
 MAX_AUTO_STEPS = 50

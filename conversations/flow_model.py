@@ -60,6 +60,7 @@ import yaml
 from conversations.conditions import Condition, ConditionError, evaluate, parse_condition
 from conversations.flow_graph import END, GraphProblem, StepCounter, check_graph
 from conversations.validators import VALIDATORS
+from conversations.yaml_load import safe_load
 
 KINDS = ("info", "task", "choice", "input", "branch")
 STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,19}")
@@ -294,7 +295,7 @@ def parse_flow_text(text: str, filename: str | None = None, *, expect_id: str | 
     """Parse and validate one flow from YAML text; FlowError names the file and the step."""
     name = filename or "<flow>"
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise FlowError(name, f"is not valid YAML: {exc}") from None
     return parse_flow(data, name, expect_id=expect_id, source=text)

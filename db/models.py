@@ -35,8 +35,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("volunteer", "leader", "admin")
-AREA_LEVELS = ("city", "ward", "commune", "special_zone", "village")
 RUN_STATUSES = ("active", "blocked", "completed", "abandoned")  # blocked: paused on a problem
 STEP_OUTCOMES = ("done", "skipped", "blocked", "abandoned")
 
@@ -215,10 +213,17 @@ class FlowRun(Base):
     status: Mapped[str] = mapped_column(String(12), default="active")
     current_step: Mapped[str | None] = mapped_column(String(60))
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Optimistic locking: every ORM UPDATE of a run says `WHERE version = <as loaded>` and counts
+    # it up, so a write based on a stale copy of the run (another transaction changed it since)
+    # updates nothing and raises StaleDataError instead of overwriting. Runs are not locked when
+    # read: one household's run can be moved on from two chats (linked Telegram and Zalo
+    # accounts) by two workers at once.
     version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class StepRecord(Base):
@@ -252,7 +257,9 @@ class StepRecord(Base):
 
 
 class Conversation(Base):
-    """Per (channel, chat) state; `version` guards against lost updates."""
+    """Per (channel, chat) state. Updates of one chat take turns (the row is locked FOR UPDATE
+    on PostgreSQL, SQLite has one writer), and `save_conversation` also writes only over the
+    `version` it loaded (else StaleDataError): a lost update cannot pass unnoticed."""
 
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)

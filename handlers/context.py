@@ -30,7 +30,6 @@ class Services:
     is_sqlite: bool = True
     # Opens a read-only session for reports (Database.read_session); None: use the update's own.
     read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

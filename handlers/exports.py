@@ -111,7 +111,7 @@ async def write_export(
     t: Translator, flows: FlowRegistry | None, now: datetime,
 ) -> int:
     """Write the export to `out`; returns the number of step-record rows."""
-    from bot.reports.export_files import SummarySheet, write_csv, write_xlsx  # openpyxl: slow import
+    from reports.export_files import SummarySheet, write_csv, write_xlsx  # openpyxl: slow import
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")

@@ -17,7 +17,7 @@ from db.repo.households import (
     progress_of_volunteer,
     volunteers_of_area,
 )
-from handlers import flows as flowtexts
+from handlers import flows
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
 from handlers.choices import wrong_answer
 from handlers.context import Context
@@ -116,17 +116,17 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     else:
         lines.append(t("No members recorded yet."))
     buttons: list[Button] = []
-    stopped, restart = await flowtexts.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
+    stopped, restart = await flows.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
     if page.runs or stopped:
         lines.append(t("Procedures:"))
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
-            title = flowtexts.title(ctx, run.flow_id)
+            title = flows.title(ctx, run.flow_id)
             if run.status == "completed":
                 lines.append(f"  ✅ {title}{who}")
             elif run.status == "blocked":
                 reason = run.blocked_reason or t("no reason given")
-                lines.append(f"  ⛔ {title}{who}: {flowtexts.reason(ctx, reason)}")
+                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
                 label = button_label(t("Retry: {flow}", flow=title))
                 buttons.append(Button(label, f"run:{run.run_id}:resume"))
             else:
@@ -176,9 +176,9 @@ async def household_button(ctx: Context, rest: str) -> list[Reply]:
     if verb == "to":
         return await reassign_to(ctx, household, area, arg)
     if verb == "start":
-        return await flowtexts.offer_flows(ctx, household)
+        return await flows.offer_flows(ctx, household)
     if verb == "flow":
-        return await flowtexts.choose_person(ctx, household, arg)
+        return await flows.choose_person(ctx, household, arg)
     return [out_of_date(ctx)]
 
 
@@ -488,7 +488,7 @@ async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,
     added = Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code))
     then_flow = state.get("then_flow")
     if then_flow and ctx.services.flows is not None and then_flow in ctx.services.flows:
-        return [added, *await flowtexts.choose_person(ctx, household, f"{then_flow}:{resident.id}")]
+        return [added, *await flows.choose_person(ctx, household, f"{then_flow}:{resident.id}")]
     return [added, await render_page(ctx, household)]
 
 

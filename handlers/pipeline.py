@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.redact import redact_citizen_ids
 from db.engine import Database
@@ -127,6 +128,13 @@ class Core:
                 outcome = "database_unavailable"
                 log.warning("update.conflict", error=str(exc.orig if exc.orig else exc)[:200])
                 raise DatabaseUnavailable("conflicting concurrent write") from exc
+            except StaleDataError as exc:
+                # Another worker changed this update's run or conversation since it was read
+                # (optimistic locking, db/models.py): nothing was kept; delivered again, the
+                # update is handled on what is now there.
+                outcome = "database_unavailable"
+                log.warning("update.conflict", error=str(exc)[:200])
+                raise DatabaseUnavailable("conflicting concurrent write") from exc
             except (OperationalError, DBAPIError, OSError) as exc:
                 outcome = "database_unavailable"
                 log.error("update.database_unavailable", error=str(exc))
@@ -191,7 +199,7 @@ class Core:
             )
             try:
                 replies = await dispatch.dispatch(ctx)
-            except (OperationalError, IntegrityError):
+            except (OperationalError, IntegrityError, StaleDataError):
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc

@@ -164,8 +164,8 @@ def _chart(ctx: Context, area: Area, period: str) -> Reply:
 @renderer("chart")
 async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     # Imported here: matplotlib takes a second to import, and most processes never draw.
-    from bot.reports import chart
-    from bot.reports.chart import ChartText, TargetBar, WeekCount
+    from reports import chart
+    from reports.chart import ChartText, TargetBar, WeekCount
 
     t, now, period = translator(spec["locale"]), datetime.fromisoformat(spec["now"]), spec["period"]
     async with rctx.reader() as session:

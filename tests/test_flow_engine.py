@@ -613,18 +613,60 @@ def test_tokens_fit_in_telegram_callback_data():
     assert len(token.encode()) <= 48
 
 
-FORBIDDEN = ("db", "handlers", "bot", "aiogram", "aiohttp", "sqlalchemy")
+FORBIDDEN = ("db", "handlers", "bot", "reports", "aiogram", "aiohttp", "sqlalchemy")
+PACKAGES = ("bot", "handlers", "conversations", "db", "reports")
+# Dependencies point one way (docs/design.md §1): what each top-level package may import of the
+# others; everything else is forbidden, imports inside functions included.
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "conversations": frozenset(),  # pure: flows, their engine, the FAQ matcher
+    "db": frozenset(),  # models and queries; no handler, channel or report type
+    "reports": frozenset(),  # chart and export files from figures already translated
+    "handlers": frozenset({"conversations", "db", "reports"}),  # the core; no channel, no wiring
+    "bot": frozenset({"conversations", "db", "handlers", "reports"}),  # wiring, CLI, channels
+}
+# Libraries only some packages may use: the platforms belong to bot/ (the channels), SQL to db/
+# and the layers above it.
+LIBRARIES: dict[str, frozenset[str]] = {
+    "aiogram": frozenset({"bot"}),
+    "aiohttp": frozenset({"bot"}),
+    "sqlalchemy": frozenset({"db", "handlers", "bot"}),
+}
 
 
-def test_conversations_imports_no_database_handler_or_platform_module():
-    """No module in conversations/ imports db/, handlers/, bot/ or a platform library."""
-    for path in (ROOT / "conversations").glob("*.py"):
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, top-level name) of every absolute import in the package, nested ones included."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            found += [(str(path.relative_to(ROOT)), name.split(".")[0]) for name in names]
+    return found
+
+
+def test_every_package_is_in_the_table_of_import_directions():
+    """A new top-level package gets its line in MAY_IMPORT (and pyproject's packages)."""
+    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert on_disk == set(PACKAGES) == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_point_one_way(package):
+    """conversations/, db/ and reports/ import no other package of ours; handlers/ imports those
+    three, never bot/; bot/ may import them all. The platform libraries are bot/'s alone and
+    SQLAlchemy stays out of conversations/ and reports/."""
+    for path, name in _imports(package):
+        if name in MAY_IMPORT and name != package:
+            assert name in MAY_IMPORT[package], f"{path} imports {name}"
+        if name in LIBRARIES:
+            assert package in LIBRARIES[name], f"{path} imports {name}"
+
+
+def test_conversations_imports_no_database_handler_or_platform_module():
+    """No module in conversations/ imports db/, handlers/, bot/, reports/ or a platform library."""
+    for path, name in _imports("conversations"):
+        assert name not in FORBIDDEN, f"{path} imports {name}"
 
 
 def test_importing_the_engine_loads_no_database_handler_or_platform_module():
@@ -659,3 +701,11 @@ def test_reopen_retries_a_blocked_step_as_a_new_attempt():
     assert stale.records == ()
     done = engine.advance(flow, again.new_state, engine.Pressed("card:2:d"), now)
     assert [(r.step_id, r.attempt, r.outcome) for r in done.records] == [("card", 2, "done")]
+
+
+def test_channels_reach_the_database_only_through_the_core():
+    """bot/channels/ imports neither db/ nor SQLAlchemy: the notice relay, the served files and the
+    health check go through app.core and app.channel_services (handlers/channel_services.py)."""
+    found = [(path, name) for path, name in _imports("bot")
+             if path.startswith("bot/channels/") and name in {"db", "sqlalchemy"}]
+    assert found == []

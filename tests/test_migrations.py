@@ -100,3 +100,16 @@ async def test_0007_keeps_households_current_and_downgrades(tmp_path):
     columns = [row[1] for row in db.execute("PRAGMA table_info(households)")]
     assert "archived_at" not in columns
     assert db.execute("SELECT code FROM households").fetchall() == [("H-1",)]
+
+
+def test_known_revisions_read_from_the_files_agree_with_alembic():
+    """The read-only commands check the schema against db.migrate.known_revisions(), read from
+    the migration files' text; it names Alembic's head and every revision Alembic knows."""
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import alembic_config, known_revisions
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head, known = known_revisions()
+    assert head == script.get_current_head()
+    assert known == {revision.revision for revision in script.walk_revisions()}

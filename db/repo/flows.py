@@ -63,8 +63,7 @@ def save_run_state(run: FlowRun, state: dict[str, Any], now: datetime) -> None:
     run.state = dict(state)
     run.status = state["status"]
     run.current_step = state.get("step")
-    run.updated_at = now
-    run.version = (run.version or 0) + 1
+    run.updated_at = now  # the flush counts `version` up, over the version loaded (FlowRun)
     if run.status in ("completed", "abandoned"):
         run.finished_at = now
 

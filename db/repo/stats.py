@@ -60,9 +60,6 @@ class AreaRef:
     name: str
     level: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "level": self.level}
-
 
 @dataclass
 class FlowStats:
@@ -74,13 +71,6 @@ class FlowStats:
     active: int = 0  # in progress now
     problems: int = 0  # every Problem answered on these runs (a run may report several)
     top_reasons: list[tuple[str, int]] = field(default_factory=list)  # of the problems, most first
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "started": self.started, "completed": self.completed, "blocked": self.blocked,
-            "active": self.active, "problems_reported": self.problems,
-            "top_problem_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
-        }
 
 
 @dataclass(frozen=True)
@@ -98,10 +88,6 @@ def _value(target: Target | None) -> int | None:
     return target.value if target is not None else None
 
 
-def _source(target: Target | None) -> str | None:
-    return target.source if target is not None else None
-
-
 @dataclass
 class HouseholdCounts:
     households: int = 0
@@ -115,10 +101,6 @@ class HouseholdCounts:
         self.digital_ready += other.digital_ready
         self.assigned += other.assigned
 
-    def to_json(self) -> dict[str, Any]:
-        return {"households": self.households, "households_reached": self.reached,
-                "households_digital_ready": self.digital_ready, "households_assigned": self.assigned}
-
 
 @dataclass
 class ChildStats:
@@ -130,12 +112,6 @@ class ChildStats:
     @property
     def target_households(self) -> int | None:
         return _value(self.target)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.area.to_json(), **self.counts.to_json(),
-            "target_households": self.target_households, "target_source": _source(self.target),
-        }
 
 
 @dataclass
@@ -169,27 +145,6 @@ class AreaStats:
     def target_digital_ready(self) -> int | None:
         return _value(self.digital_ready_target)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "area": self.area.to_json(),
-            "since": self.since.isoformat() if self.since else None,
-            "households": self.counts.households,
-            "households_reached": self.counts.reached,
-            "households_digital_ready": self.counts.digital_ready,
-            "households_assigned": self.counts.assigned,
-            "residents_supported": self.residents_supported,
-            "volunteers": self.volunteers,
-            "volunteers_active_7d": self.volunteers_active,
-            "volunteer_capacity": self.capacity,
-            "targets": {"households": self.target_households, "digital_ready": self.target_digital_ready},
-            "target_source": {"households": _source(self.households_target),
-                              "digital_ready": _source(self.digital_ready_target)},
-            "flows": {flow_id: s.to_json() for flow_id, s in sorted(self.flows.items())},
-            "weekly_completed": [{"week": w.isoformat(), "completed": n} for w, n in self.weekly_completed],
-            "children": [c.to_json() for c in self.children],
-            "outside_children": self.outside_children.to_json() if self.outside_children else None,
-        }
-
 
 @dataclass(frozen=True)
 class StepDropOff:
@@ -199,10 +154,6 @@ class StepDropOff:
     problems: int  # runs that reported a Problem here (some then got past it: not "blocked now")
     waiting: int  # runs in progress, waiting at this step now
     abandoned: int  # runs cancelled at this step
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step_id, "reached": self.reached, "passed": self.passed,
-                "problems_reported": self.problems, "waiting": self.waiting, "abandoned": self.abandoned}
 
 
 @dataclass
