@@ -1,7 +1,8 @@
 """A chat's dialog state (the `conversations.state` JSON column), read-only once read.
 
 Handlers read it as `ctx.state` and replace it with `ctx.set_state(...)`; they never change it in
-place. `ConversationState` is a frozen mapping whose nested dicts and lists are frozen too, so
+place. `ConversationState` is a frozen mapping whose nested dicts and lists are frozen too
+(still a dict and a list for `isinstance` and JSON), so
 `ctx.state["step"] = ...` or `ctx.state["data"]["phone"] = ...` raises TypeError instead of
 changing a value the pipeline would not notice. `to_json()` gives a new plain dict, in the shape
 stored:
@@ -19,22 +20,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
+
+
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError("a conversation state is read-only: build a new one and pass it to ctx.set_state")
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict (JSON-serialisable, `isinstance(x, dict)`) that refuses every change;
+    `dict(x)` or `{**x}` gives a plain copy to change."""
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+class FrozenList(list[Any]):
+    """A list that refuses every change; `list(x)` gives a plain copy to change."""
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
 
 
 def _freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+        return FrozenDict({str(k): _freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
+        return FrozenList(_freeze(v) for v in value)
     return value
 
 
 def _thaw(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, list | tuple):
         return [_thaw(v) for v in value]
     return value
 

@@ -318,7 +318,7 @@ async def _apply(
     if transition.records:
         await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
                          source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
-    if transition.records or transition.new_state != run_state(run):
+    if transition.records or transition.new_state.to_json() != run.state:
         save_run_state(run, transition.new_state, ctx.now)
     for event in transition.events:
         if isinstance(event, MarkDigitalReady) and run.resident_id is not None:

@@ -73,8 +73,11 @@ def test_a_conversation_state_cannot_be_changed_in_place() -> None:
         state["step"] = "phone"  # type: ignore[index]
     with pytest.raises(TypeError):
         state["data"]["phone"] = "0905123456"
-    with pytest.raises(AttributeError):
+    with pytest.raises(TypeError):
         state["seen"].append(2)
+    assert isinstance(state["data"], dict) and json.loads(json.dumps(state["data"])) == {"phone": None}
+    copied = {**state["data"], "phone": "0905123456"}  # the way to change it: a new value
+    assert type(copied) is dict and state["data"]["phone"] is None
     assert state.to_json() == {"dialog": "new_household", "data": {"phone": None}, "seen": [1]}
     assert ConversationState.from_json(None) == {} and ConversationState().dialog is None
 
