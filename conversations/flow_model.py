@@ -59,6 +59,7 @@ import yaml
 
 from conversations.conditions import Condition, ConditionError, evaluate, parse_condition
 from conversations.flow_graph import END, GraphProblem, StepCounter, check_graph
+from conversations.state import RunState
 from conversations.validators import VALIDATORS
 from conversations.yaml_load import safe_load
 
@@ -243,9 +244,9 @@ class FlowRegistry:
         versions = self._versions[flow_id]
         return versions[max(versions)]
 
-    def for_state(self, state: dict[str, Any]) -> Flow | None:
+    def for_state(self, state: RunState) -> Flow | None:
         """The flow version a run's state is pinned to, or None if it is not loaded."""
-        return self.get(str(state.get("flow")), state.get("version"))  # type: ignore[arg-type]
+        return self.get(state.flow, state.version)
 
     def title(self, flow_id: str) -> str:
         """The title msgid of the flow's latest version; the id itself for a flow not loaded."""

@@ -27,8 +27,16 @@ from conversations.events import (
     ShowStep,
 )
 from conversations.flow_model import Flow, FlowRegistry
+from conversations.state import RunStatus, StepOutcome
 from db.models import Area, AuditLog, FlowRun, Household, Resident
-from db.repo.flows import abandoned_runs, add_step_records, open_run, run_for_update, save_run_state
+from db.repo.flows import (
+    abandoned_runs,
+    add_step_records,
+    open_run,
+    run_for_update,
+    run_state,
+    save_run_state,
+)
 from db.repo.households import members_of
 from handlers.access import button_id, can_work_on, refuse
 from handlers.context import Context
@@ -40,8 +48,9 @@ from handlers.validation import VIETNAM, local_date
 # The order volunteers meet them at the door: identity first, then what it unlocks.
 FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
               "social_pension", "digital_signature", "smartphone_skills")
-OUTCOME_MARKS = {"done": "✅", "skipped": "⏭", "blocked": "⛔"}
-OUTCOME_NAMES = {"done": N_("Done"), "skipped": N_("Skipped"), "blocked": N_("Problem")}
+OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcome.BLOCKED: "⛔"}
+OUTCOME_NAMES = {StepOutcome.DONE: N_("Done"), StepOutcome.SKIPPED: N_("Skipped"),
+                 StepOutcome.BLOCKED: N_("Problem")}
 ASKING_CANCEL = "cancel"
 
 
@@ -129,7 +138,7 @@ async def start_run(ctx: Context, household: Household, flow: Flow, resident_id:
     transition = engine.start(flow, local_date(ctx.now))
     run = FlowRun(
         flow_id=flow.id, flow_version=flow.version, household_id=household.id, area_id=household.area_id,
-        resident_id=resident_id, volunteer_id=ctx.user.id, status="active", state={},
+        resident_id=resident_id, volunteer_id=ctx.user.id, status=RunStatus.ACTIVE, state={},
         started_at=ctx.now, updated_at=ctx.now,
     )
     ctx.session.add(run)
@@ -143,7 +152,8 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
     if flow is None:
         return [Reply(ctx.t(texts.STEP_MISSING))]
     household = await ctx.session.get(Household, run.household_id)
-    transition = engine.reopen(flow, run.state) if run.status == "blocked" else engine.resume(flow, run.state)
+    state = run_state(run)
+    transition = engine.reopen(flow, state) if run.status == RunStatus.BLOCKED else engine.resume(flow, state)
     return await _apply(ctx, run, flow, transition, household)
 
 
@@ -171,13 +181,13 @@ async def run_button(ctx: Context, rest: str) -> list[Reply]:
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
-    if action == "resume" and run.status in ("active", "blocked"):
+    if action == "resume" and RunStatus(run.status).open:
         return await _continue(ctx, run)
-    if action == "pause" and run.status == "active":
+    if action == "pause" and run.status == RunStatus.ACTIVE:
         return [_paused(ctx, run, flow)]
-    if action == "abandon" and run.status == "active" and _asking_cancel(ctx, run):
+    if action == "abandon" and run.status == RunStatus.ACTIVE and _asking_cancel(ctx, run):
         return await _abandon(ctx, run, flow, household)
-    if action == "restart" and run.status == "abandoned":
+    if action == "restart" and run.status == RunStatus.ABANDONED:
         return await _start_again(ctx, run, household)
     return [out_of_date(ctx)]
 
@@ -189,7 +199,7 @@ async def step_button(ctx: Context, rest: str) -> list[Reply]:
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
-    transition = engine.advance(flow, run.state, engine.Pressed(token), local_date(ctx.now),
+    transition = engine.advance(flow, run_state(run), engine.Pressed(token), local_date(ctx.now),
                                 cccd_key=_cccd_key(ctx))
     return await _apply(ctx, run, flow, transition, household, pressed=token)
 
@@ -201,9 +211,9 @@ async def step_text(ctx: Context, text: str) -> list[Reply]:
         ctx.set_state(None)
         return [loaded]
     run, flow, household = loaded
-    if _asking_cancel(ctx, run) and run.status == "active":
+    if _asking_cancel(ctx, run) and run.status == RunStatus.ACTIVE:
         return [_pause_question(ctx, run, flow, again=True)]
-    transition = engine.advance(flow, run.state, engine.Typed(text), local_date(ctx.now),
+    transition = engine.advance(flow, run_state(run), engine.Typed(text), local_date(ctx.now),
                                 cccd_key=_cccd_key(ctx))
     return await _apply(ctx, run, flow, transition, household)
 
@@ -213,7 +223,7 @@ async def cancel_run(ctx: Context, args: str) -> list[Reply]:
     if ctx.state.get("dialog") != "flow_run":
         return []
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "cancel")
-    if isinstance(loaded, Reply) or loaded[0].status != "active":
+    if isinstance(loaded, Reply) or loaded[0].status != RunStatus.ACTIVE:
         ctx.set_state(None)
         return []
     run, flow, _ = loaded
@@ -232,7 +242,7 @@ def _asking_cancel(ctx: Context, run: FlowRun) -> bool:
 
 def _step_number(run: FlowRun) -> int:
     """The n of "Step n/N" the run stands at (answered steps + 1)."""
-    return int((run.state or {}).get("answered", 0)) + 1
+    return run_state(run).answered + 1
 
 
 def _pause_question(ctx: Context, run: FlowRun, flow: Flow, *, again: bool = False) -> Reply:
@@ -259,7 +269,7 @@ def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
 
 
 async def _abandon(ctx: Context, run: FlowRun, flow: Flow, household: Household) -> list[Reply]:
-    transition = engine.cancel(run.state)
+    transition = engine.cancel(run_state(run))
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
                              target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
     return await _apply(ctx, run, flow, transition, household)
@@ -308,14 +318,14 @@ async def _apply(
     if transition.records:
         await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
                          source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
-    if transition.new_state is not run.state or transition.records:
+    if transition.records or transition.new_state.to_json() != run.state:
         save_run_state(run, transition.new_state, ctx.now)
     for event in transition.events:
         if isinstance(event, MarkDigitalReady) and run.resident_id is not None:
             resident = await ctx.session.get(Resident, run.resident_id)
             if resident is not None:
                 resident.digital_ready = True
-    if run.status == "active":
+    if run.status == RunStatus.ACTIVE:
         # While an input step waits for a typed answer, "1" is the answer, not option 1.
         typing = any(isinstance(e, ShowStep) and e.expects_text for e in transition.events)
         ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": typing})
@@ -342,14 +352,14 @@ def _confirmation(
         return None
     text = ctx.t(step.text)
     short = text if len(text) <= 80 else text[:77].rstrip() + "…"
-    if step.kind == "choice" and record.outcome == "done":
+    if step.kind == "choice" and record.outcome == StepOutcome.DONE:
         chosen = next((o.label for o in step.options if o.id == record.value), str(record.value))
         return Reply(f"☑ {short} → {ctx.t(chosen)}", edit=True)
-    if step.kind == "input" and record.outcome == "done":
+    if step.kind == "input" and record.outcome == StepOutcome.DONE:
         return Reply(f"☑ {short} → {record.value}", edit=True)
     outcome = ctx.t(OUTCOME_NAMES.get(record.outcome, record.outcome))
     line = f"{OUTCOME_MARKS.get(record.outcome, '•')} {outcome}: {short}"
-    if record.outcome == "blocked" and record.reason:
+    if record.outcome == StepOutcome.BLOCKED and record.reason:
         line += f" — {record.reason if record.reason_typed else ctx.t(record.reason)}"
     return Reply(line, edit=True)
 
@@ -390,6 +400,6 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
             buttons = back
         else:
             lines.append(t(event.msgid, **values) if values else t(event.msgid))
-            if run.status != "active":
+            if run.status != RunStatus.ACTIVE:
                 buttons = back
     return Reply("\n".join(lines), buttons=buttons)

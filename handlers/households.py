@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
 from db.models import Area, AuditLog, Household, Resident
 from db.repo.households import (
@@ -122,9 +123,9 @@ async def render_page(ctx: Context, household: Household) -> Reply:
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
             title = flows.title(ctx, run.flow_id)
-            if run.status == "completed":
+            if run.status == RunStatus.COMPLETED:
                 lines.append(f"  ✅ {title}{who}")
-            elif run.status == "blocked":
+            elif run.status == RunStatus.BLOCKED:
                 reason = run.blocked_reason or t("no reason given")
                 lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
                 label = button_label(t("Retry: {flow}", flow=title))

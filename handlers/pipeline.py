@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -191,7 +192,8 @@ class Core:
             conversation = loaded.conversation or await new_conversation(
                 session, channel, incoming.chat_id, user.id, now
             )
-            before = (conversation.state, conversation.offered, conversation.offered_prompt)
+            # A copy: a value changed in place is still a change (Context.state is read-only).
+            before = copy.deepcopy((conversation.state, conversation.offered, conversation.offered_prompt))
             ctx = Context(
                 session=session, incoming=incoming, user=user, conversation=conversation,
                 grants=loaded.grants, now=now, services=self.services,
@@ -215,8 +217,8 @@ class Core:
                 conversation.offered = offer.options if offer else []
                 conversation.offered_prompt = offer.prompt if offer else None
             if (conversation.state, conversation.offered, conversation.offered_prompt) != before:
-                # Written only when it changed (state is replaced, never changed in place:
-                # Context.set_state), so an update like /help writes one row, its outbox entry.
+                # Written only when it changed (compared by value with the copy taken before),
+                # so an update like /help writes one row, its outbox entry.
                 await save_conversation(session, conversation, now)
             await record_processed(
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from babel.numbers import format_decimal
 
 from conversations.flow_model import Flow
+from conversations.state import StepOutcome
 from db.repo.households import VOLUNTEER_LOAD
 from db.repo.stats import AreaStats, StepDropOff, Target, VolunteerStats
 from handlers.i18n import N_, Translator
@@ -27,10 +28,9 @@ PERIOD_LABELS = {
     "all": N_("all time"),
 }
 OUTCOME_LABELS = {
-    "done": N_("done"),
-    "skipped": N_("skipped"),
-    "blocked": N_("problem"),
-    "abandoned": N_("stopped"),
+    StepOutcome.DONE: N_("done"),
+    StepOutcome.SKIPPED: N_("skipped"),
+    StepOutcome.BLOCKED: N_("problem"),
 }
 
 TitleOf = Callable[[str], str]  # flow id -> translated procedure title

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
 from db.repo.households import VOLUNTEER_LOAD
@@ -50,8 +51,8 @@ CHART_WEEKS = 12
 LARGE_SCOPE_HOUSEHOLDS = 20_000
 # Written as SQL text, not a bound parameter, so that the planner can prove the query matches
 # the partial index ix_step_records_blocked (a bound value is unknown when the plan is made).
-BLOCKED_RECORD = text("step_records.outcome = 'blocked'")
-COMPLETED_RUN = text("flow_runs.status = 'completed'")
+BLOCKED_RECORD = text(f"step_records.outcome = '{StepOutcome.BLOCKED}'")
+COMPLETED_RUN = text(f"flow_runs.status = '{RunStatus.COMPLETED}'")
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | Non
     for flow_id, status, n in await session.execute(by_status):
         total = flows.setdefault(flow_id, FlowStats())
         total.started += int(n)
-        if status in ("completed", "blocked", "active"):
+        if status in (RunStatus.COMPLETED, RunStatus.BLOCKED, RunStatus.ACTIVE):
             setattr(total, status, getattr(total, status) + int(n))
     reasons = (
         select(StepRecord.flow_id, StepRecord.reason, func.count())
@@ -427,14 +428,14 @@ async def step_drop_off(
     # A Problem the procedure goes on without (or one retried) is got past too: only runs
     # standing at the step now did not get past it.
     standing = exists().where(FlowRun.id == rows.c.run_id, FlowRun.current_step == rows.c.step_id)
-    got_past = case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id),
-                    (and_(rows.c.outcome == "blocked", ~standing), rows.c.run_id))
+    got_past = case((rows.c.outcome.in_((StepOutcome.DONE, StepOutcome.SKIPPED)), rows.c.run_id),
+                    (and_(rows.c.outcome == StepOutcome.BLOCKED, ~standing), rows.c.run_id))
     counted = await session.execute(
         select(
             rows.c.step_id,
             func.count(distinct(rows.c.run_id)),
             func.count(distinct(got_past)),
-            func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
+            func.count(distinct(case((rows.c.outcome == StepOutcome.BLOCKED, rows.c.run_id)))),
         ).group_by(rows.c.step_id)
     )
     per_step = {step: (int(r), int(p), int(b)) for step, r, p, b in counted}
@@ -444,7 +445,7 @@ async def step_drop_off(
                                    StepRecord.step_id == FlowRun.current_step)
     resting_rows = await session.execute(
         _runs_in(scope, FlowRun.current_step, FlowRun.status, func.count(), _count_if(~answered_here))
-        .where(FlowRun.flow_id == flow_id, FlowRun.status.in_(("active", "abandoned")),
+        .where(FlowRun.flow_id == flow_id, FlowRun.status.in_((RunStatus.ACTIVE, RunStatus.ABANDONED)),
                FlowRun.current_step.is_not(None), _since(FlowRun.started_at, since))
         .group_by(FlowRun.current_step, FlowRun.status)
     )
@@ -452,7 +453,7 @@ async def step_drop_off(
     stopped: dict[str, int] = defaultdict(int)
     unrecorded: dict[str, int] = defaultdict(int)
     for step, status, n, new in resting_rows:
-        (waiting if status == "active" else stopped)[step] += int(n)
+        (waiting if status == RunStatus.ACTIVE else stopped)[step] += int(n)
         unrecorded[step] += int(new)
     return [
         StepDropOff(
@@ -481,7 +482,8 @@ async def volunteer_table(
     completed = (
         _runs_in(scope,
             FlowRun.volunteer_id.label("uid"),
-            _count_if(and_(FlowRun.status == "completed", _since(FlowRun.finished_at, since))).label("c"),
+            _count_if(and_(FlowRun.status == RunStatus.COMPLETED,
+                           _since(FlowRun.finished_at, since))).label("c"),
             func.max(FlowRun.updated_at).label("last"),
         ).group_by(FlowRun.volunteer_id).subquery()
     )
@@ -501,7 +503,7 @@ async def volunteer_table(
 async def open_runs_by_status(session: AsyncSession) -> dict[str, int]:
     """Runs in progress or blocked now, per status (for /metrics)."""
     rows = await session.execute(
-        select(FlowRun.status, func.count()).where(FlowRun.status.in_(("active", "blocked")))
+        select(FlowRun.status, func.count()).where(FlowRun.status.in_((RunStatus.ACTIVE, RunStatus.BLOCKED)))
         .group_by(FlowRun.status)
     )
     return {status: int(n) for status, n in rows}
