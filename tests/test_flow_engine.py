@@ -657,8 +657,9 @@ def test_every_package_is_in_the_table_of_import_directions():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_imports_point_one_way(package):
     """conversations/ and db/ import no other package of ours, reports/ only conversations/ (the
-    one Vietnam time zone); handlers/ imports those three, never bot/; bot/ may import them all. The platform libraries are bot/'s alone and
-    SQLAlchemy stays out of conversations/ and reports/."""
+    one Vietnam time zone); handlers/ imports those three, never bot/; bot/ may import them all.
+    The platform libraries are bot/'s alone and SQLAlchemy stays out of conversations/ and
+    reports/."""
     for path, name in _imports(package):
         if name in MAY_IMPORT and name != package:
             assert name in MAY_IMPORT[package], f"{path} imports {name}"
