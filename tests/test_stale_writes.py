@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.app import App
+from conversations.state import RunState
 from db.models import Conversation, FlowRun, Household, User
 from db.repo.flows import save_run_state
 from db.repo.users import new_conversation, save_conversation
@@ -30,9 +31,9 @@ async def test_a_stale_write_of_a_run_is_refused(demo: App, clock) -> None:
         await stale_session.commit()
         async with db.transaction() as session:  # ... then another transaction moves the run on
             fresh = await session.get(FlowRun, run_id)
-            save_run_state(fresh, {"status": "abandoned", "step": "start"}, clock())
+            save_run_state(fresh, RunState.from_json({"status": "abandoned", "step": "start"}), clock())
         assert fresh.version == 2
-        save_run_state(stale, {"status": "active", "step": "next"}, clock())
+        save_run_state(stale, RunState.from_json({"status": "active", "step": "next"}), clock())
         with pytest.raises(StaleDataError):
             await stale_session.commit()
         await stale_session.rollback()
