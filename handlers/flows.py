@@ -39,9 +39,10 @@ from db.repo.flows import (
 )
 from db.repo.households import members_of
 from handlers.access import button_id, can_work_on, refuse
+from handlers.buttons import HouseholdButton, RunButton, StepButton
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, out_of_date, payload
+from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply, button_label
 from handlers.validation import VIETNAM, local_date
 
@@ -52,6 +53,8 @@ OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcom
 OUTCOME_NAMES = {StepOutcome.DONE: N_("Done"), StepOutcome.SKIPPED: N_("Skipped"),
                  StepOutcome.BLOCKED: N_("Problem")}
 ASKING_CANCEL = "cancel"
+
+router = Router("flows")
 
 
 def registry(ctx: Context) -> FlowRegistry:
@@ -82,7 +85,7 @@ def needs_person(flow: Flow) -> bool:
     return any(step.mark_digital_ready for step in flow.steps)
 
 
-@command("/flows", roles=STAFF, help=N_("the procedures GoCua can guide"), order=13)
+@router.command("/flows", roles=STAFF, help=N_("the procedures GoCua can guide"), order=13)
 async def list_flows(ctx: Context, args: str) -> list[Reply]:
     lines = [ctx.t("Procedures (start one from a household's page, /households):")]
     for flow in ordered_flows(ctx):
@@ -94,28 +97,34 @@ async def list_flows(ctx: Context, args: str) -> list[Reply]:
 
 
 async def offer_flows(ctx: Context, household: Household) -> list[Reply]:
-    buttons = tuple(Button(ctx.t(f.title)[:64], f"hh:{household.id}:flow:{f.id}") for f in ordered_flows(ctx))
+    buttons = tuple(Button(ctx.t(f.title)[:64], HouseholdButton(household.id, "flow", f.id))
+                    for f in ordered_flows(ctx))
     return [Reply(ctx.t("Which procedure for {code}?", code=household.code), buttons=buttons)]
 
 
-async def choose_person(ctx: Context, household: Household, arg: str) -> list[Reply]:
-    """`flow_id` alone asks for whom (if the household has members); `flow_id:rid` starts."""
-    flow_id, _, raw_person = arg.partition(":")
+async def choose_person(
+    ctx: Context, household: Household, flow_id: str, raw_person: str = ""
+) -> list[Reply]:
+    """`flow_id` alone asks for whom (if the household has members); with the resident's id
+    (or 0: the household) in `raw_person`, as button data carries it, starts."""
     flows = registry(ctx)
     if flow_id not in flows:
         return [out_of_date(ctx)]
     flow = flows.latest(flow_id)
+    add = Button(ctx.t("Add a member"), HouseholdButton(household.id, "add", flow.id))
     members = await members_of(ctx.session, household.id)
     if raw_person == "":
         if not members:
             if needs_person(flow):
                 return [Reply(ctx.t("First add the person this is for: press “Add a member”."),
-                              buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"),))]
+                              buttons=(add,))]
             return await start_run(ctx, household, flow, None)
-        buttons = [Button(button_label(m.name), f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
+        buttons = [Button(button_label(m.name), HouseholdButton(household.id, "flow", flow.id, str(m.id)))
+                   for m in members]
         if not needs_person(flow):
-            buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
-        buttons.append(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"))
+            household_run = HouseholdButton(household.id, "flow", flow.id, "0")
+            buttons.append(Button(ctx.t("The household"), household_run))
+        buttons.append(add)
         return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
     person = button_id(raw_person)
     if person == 0 and not needs_person(flow):
@@ -157,8 +166,9 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household)
 
 
-async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
-    run_id = button_id(raw_run)
+async def _load_run(ctx: Context, run: int | str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
+    """The run a button (its id) or the chat's state names, if this user may work on it."""
+    run_id = run if isinstance(run, int) else button_id(run)
     run = await run_for_update(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
         if run_id is not None else None
     if run is None:
@@ -174,10 +184,10 @@ async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, F
     return run, flow, household
 
 
-@payload("run")
-async def run_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_run, _, action = rest.partition(":")
-    loaded = await _load_run(ctx, raw_run, f"run:{action}")
+@router.button(RunButton)
+async def run_button(ctx: Context, data: RunButton) -> list[Reply]:
+    action = data.action
+    loaded = await _load_run(ctx, data.run_id, f"run:{action}")
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
@@ -192,10 +202,10 @@ async def run_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@payload("f")
-async def step_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_run, _, token = rest.partition(":")
-    loaded = await _load_run(ctx, raw_run, "step")
+@router.button(StepButton)
+async def step_button(ctx: Context, data: StepButton) -> list[Reply]:
+    token = data.token
+    loaded = await _load_run(ctx, data.run_id, "step")
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
@@ -204,7 +214,7 @@ async def step_button(ctx: Context, rest: str) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household, pressed=token)
 
 
-@dialog("flow_run", payloads=("f", "run"))
+@router.dialog("flow_run", buttons=(StepButton, RunButton))
 async def step_text(ctx: Context, text: str) -> list[Reply]:
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "step_text")
     if isinstance(loaded, Reply):
@@ -218,6 +228,7 @@ async def step_text(ctx: Context, text: str) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household)
 
 
+@router.cancel
 async def cancel_run(ctx: Context, args: str) -> list[Reply]:
     """/cancel in a procedure asks pause-or-abandon; /cancel at that question keeps it paused."""
     if ctx.state.get("dialog") != "flow_run":
@@ -232,8 +243,6 @@ async def cancel_run(ctx: Context, args: str) -> list[Reply]:
     ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": False, "asking": ASKING_CANCEL})
     return [_pause_question(ctx, run, flow)]
 
-
-CANCEL_HOOKS.append(cancel_run)
 
 
 def _asking_cancel(ctx: Context, run: FlowRun) -> bool:
@@ -250,8 +259,8 @@ def _pause_question(ctx: Context, run: FlowRun, flow: Flow, *, again: bool = Fal
     lines = [t("Please choose one of the options.")] if again else []
     lines += [t("Stop “{flow}” at step {n}?", flow=t(flow.title), n=_step_number(run)),
               t("Keep it paused to go on later from the household's page, or abandon it.")]
-    buttons = (Button(t("Keep it paused"), f"run:{run.id}:pause"),
-               Button(t("Abandon it"), f"run:{run.id}:abandon"))
+    buttons = (Button(t("Keep it paused"), RunButton(run.id, "pause")),
+               Button(t("Abandon it"), RunButton(run.id, "abandon")))
     return Reply("\n".join(lines), buttons=buttons)
 
 
@@ -263,8 +272,8 @@ def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
     return Reply(
         t("Paused: {flow} at step {n}. Resume it from the household's page whenever you are ready.",
           flow=t(flow.title), n=_step_number(run)),
-        buttons=(Button(t("Resume now"), f"run:{run.id}:resume"),
-                 Button(t("Back to the household"), f"hh:{run.household_id}")),
+        buttons=(Button(t("Resume now"), RunButton(run.id, "resume")),
+                 Button(t("Back to the household"), HouseholdButton(run.household_id))),
     )
 
 
@@ -302,7 +311,7 @@ async def abandoned_section(
                                  who=who, day=day, n=_step_number(run)))
         if run.flow_id in current:
             label = button_label(t("Start again: {flow}", flow=title(ctx, run.flow_id)))
-            buttons.append(Button(label, f"run:{run.id}:restart"))
+            buttons.append(Button(label, RunButton(run.id, "restart")))
     return lines, buttons
 
 
@@ -369,7 +378,7 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
     t = ctx.t
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
-    back = (Button(t("Back to the household"), f"hh:{run.household_id}"),) if household else ()
+    back = (Button(t("Back to the household"), HouseholdButton(run.household_id)),) if household else ()
     # A flow's closing text says how it ended: a note from its last step saying the same just
     # before it (marked digital-ready) would repeat it.
     closing = any(isinstance(e, Completed) and e.done_text for e in transition.events)
@@ -383,10 +392,10 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
             lines.append(t(event.text, **values) if values else t(event.text))
             if event.hint:
                 lines.append(f"({t(event.hint)})")
-            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
         elif isinstance(event, AskReason | AskReasonText):
             lines.append(t(event.msgid))
-            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
         elif isinstance(event, ProblemNoted | Blocked):
             shown = event.reason if event.reason_typed else t(event.reason)
             lines.append(t(event.msgid, reason=shown))
