@@ -26,7 +26,7 @@ compile: $(LOCALES_MO)
 # The catalogs keep their headers (Plural-Forms is what ngettext needs) and 100-column lines.
 locales: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
-		-k N_ -k _ -k t -k plural:1,2 -o locales/messages.pot bot handlers conversations db
+		-k N_ -k _ -k t -k plural:1,2 -o locales/messages.pot bot handlers conversations db reports
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --width 100
 
 demo: $(STAMP) compile

@@ -30,17 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import yaml  # noqa: E402
-
 from conversations import faq_match  # noqa: E402
 from conversations.faq_model import load_faq  # noqa: E402
+from conversations.yaml_load import safe_load  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"
 from bench.faq import MARGIN, OOS_REJECTION, figures_of  # noqa: E402  (the same rule as the matcher's)
 
 
 def _load(name: str) -> list[dict]:
-    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+    return safe_load((DATA / name).read_text(encoding="utf-8"))
 
 
 def _threshold(scores: list[float]) -> float:

@@ -72,8 +72,8 @@ async def _open_runs(app, session, area, volunteers: int, runs_each: int, flow_i
         session.add(household)
         await session.flush()
         runs = [FlowRun(flow_id=flow.id, flow_version=flow.version, household_id=household.id,
-                        area_id=area.id, volunteer_id=1, status="active", current_step=state["step"],
-                        state=state, started_at=now, updated_at=now) for _ in range(runs_each)]
+                        area_id=area.id, volunteer_id=1, status=state.status.value, current_step=state.step,
+                        state=state.to_json(), started_at=now, updated_at=now) for _ in range(runs_each)]
         session.add_all(runs)
         await session.flush()
         result.append([run.id for run in runs])

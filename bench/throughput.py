@@ -141,7 +141,7 @@ def flow_path(flow_id: str = BENCH_FLOW) -> tuple[str, ...]:
     today = date(2026, 1, 1)
     transition = engine.start(flow, today)
     tokens: list[str] = []
-    while transition.new_state["status"] == "active" and len(tokens) < 100:
+    while not transition.finished and len(tokens) < 100:
         shown = [e for e in transition.events if getattr(e, "buttons", None)]
         if not shown:
             break

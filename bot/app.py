@@ -1,22 +1,32 @@
-"""Start-up: settings → migrated database → the core that every channel feeds."""
+"""Start-up: settings → migrated database → the core that every channel feeds.
+
+An `App` is what a channel is given: `core` (handle an update, mark its replies sent),
+`channel_services` (notices, served files, the health check: handlers/channel_services.py),
+and the background jobs and HTTP handlers of a serving process (`housekeeper()`,
+`metrics_handler()`). Channels import no `db` module; this wiring does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bot.config import Settings
+from aiohttp import web
+
+from bot.config import FLOWS_DIR, Settings
+from bot.housekeeping import Housekeeper
+from bot.metrics import metrics_for
 from conversations.faq_match import default_index
 from conversations.flow_model import FlowRegistry, load_flows
 from db.engine import Database
 from db.migrate import upgrade
 from db.repo.flows import store_flow_version, stored_flow_versions
+from handlers.channel_services import ChannelServices
 from handlers.context import Services
 from handlers.pipeline import Core
 
-FLOWS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "flows"
+__all__ = ["FLOWS_DIR", "App", "open_app", "pin_flow_versions", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -28,21 +38,39 @@ class App:
     settings: Settings
     db: Database
     core: Core
+    channel_services: ChannelServices = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel_services = ChannelServices(self.db, self.core.services.clock)
+
+    def housekeeper(self) -> Housekeeper:
+        """The pruning of bookkeeping tables a serving process runs (not started yet)."""
+        return Housekeeper(self.db, self.core.services.clock)
+
+    def metrics_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """GET /metrics of a serving process."""
+        return metrics_for(self.db)
 
     async def close(self) -> None:
         await self.db.dispose()
 
 
 async def open_app(
-    settings: Settings, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+    settings: Settings, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow,
+    planner_statistics: bool = True,
 ) -> App:
+    """The core over a migrated database with the flows pinned, for the bot, the console chat
+    and the commands that change data. `planner_statistics=False` leaves the planner's
+    statistics as they are (a command that only writes a row or two; the bot refreshes them
+    when it starts, and `gocua db upgrade` after migrating). The read-only commands use bot/read_only.py."""
     if migrate:
         await upgrade(settings.database_url)
     flows = load_flows(FLOWS_DIR)  # a broken flow file stops start-up here, naming file and step
     shipped = frozenset(flows.ids())
     db = Database(settings.database_url)
     await pin_flow_versions(db, flows, clock())
-    await db.refresh_planner_statistics()
+    if planner_statistics:
+        await db.refresh_planner_statistics()
     services = Services(
         settings=settings, clock=clock, flows=flows, faq=default_index(), is_sqlite=db.is_sqlite,
         retired_flows=frozenset(flows.ids()) - shipped, read_session=db.read_session,

@@ -110,9 +110,15 @@ def _command_key(args: argparse.Namespace) -> str:
 
 
 async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from db.engine import Database
     from db.migrate import upgrade
 
     await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        await db.refresh_planner_statistics()  # new tables and indexes, planned with statistics
+    finally:
+        await db.dispose()
     print("database is at the latest schema")
     return 0
 
@@ -140,9 +146,10 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.seed_demo import seed_demo
 
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)
     try:
         result = await seed_demo(app)
+        await app.db.refresh_planner_statistics()  # after the load, not before it
     finally:
         await app.close()
     if args.json:
@@ -165,7 +172,7 @@ async def cmd_invite_create(settings: Settings, args: argparse.Namespace) -> int
 
     if not 1 <= args.days <= 90:
         raise UsageError("--days must be between 1 and 90")
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)
     try:
         async with app.db.transaction() as session:
             area = await area_by_code(session, args.area)
@@ -239,31 +246,19 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def cmd_run_telegram(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.telegram import make_bot, run_telegram, webhook_settings
+async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
+    """`gocua run telegram|zalo`: the adapter module's `check_settings` and `run_<channel>`."""
+    import importlib
 
+    adapter = importlib.import_module(f"bot.channels.{args.channel}")
     if _serving_group(args):
-        make_bot(settings)  # a missing or malformed token is reported once, by the parent
-        webhook_settings(settings, args.webhook_url)
+        adapter.check_settings(settings, args.webhook_url)  # reported once, by the parent
         return await _run_group(settings, args)
     _as_worker(args)
     tune_gc_for_serving()
-    await run_telegram(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
-                       worker_index=args.worker_index)
-    return 0
-
-
-async def cmd_run_zalo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.channels.zalo import run_zalo, webhook_settings, zalo_token
-
-    if _serving_group(args):
-        zalo_token(settings)
-        webhook_settings(settings, args.webhook_url)
-        return await _run_group(settings, args)
-    _as_worker(args)
-    tune_gc_for_serving()
-    await run_zalo(settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
-                   worker_index=args.worker_index)
+    await getattr(adapter, f"run_{args.channel}")(
+        settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
+        worker_index=args.worker_index)
     return 0
 
 
@@ -300,7 +295,9 @@ async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.workers import supervise, worker_command
 
-    app = await open_app(settings)  # migrates and stores the flow versions, once for all
+    # Migrates and stores the flow versions, once for all; each worker refreshes the planner's
+    # statistics when it starts.
+    app = await open_app(settings, planner_statistics=False)
     await app.close()
     return await supervise(lambda index: worker_command(args.argv, index), args.workers)
 
@@ -313,8 +310,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "faq ask": cmd_faq_ask,
     "backup": cmd_backup,
     "chat": cmd_chat,
-    "run telegram": cmd_run_telegram,
-    "run zalo": cmd_run_zalo,
+    "run telegram": cmd_run_channel,
+    "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
 }
 

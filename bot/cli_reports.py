@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,9 @@ async def _area_or_fail(session: Any, code: str | None) -> Any:
 
 
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_app, utcnow
+    """Read-only (bot/read_only.py): no migration, no write; the flows are loaded only for the
+    text (their titles) and for --flow."""
+    from bot.read_only import load_flows_read_only, open_read_only
     from db.repo.stats import area_stats, step_drop_off
     from handlers.i18n import translator
     from handlers.stats_text import drop_off_text, summary_text
@@ -72,39 +74,38 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 
     since = parse_since(args.since)
     t = translator(args.lang or settings.locale)
-    app = await open_app(settings)
+    db = await open_read_only(settings, args.lang)
     try:
-        flows = app.core.services.flows
-        assert flows is not None
-        if args.flow is not None and args.flow not in flows:
-            raise UsageError(f"no procedure {args.flow!r}; there are: {', '.join(sorted(flows.ids()))}")
-        now = utcnow()
+        now = datetime.now(UTC)
         period = t("since {day}", day=since.strftime("%d/%m/%Y")) if since else t("all time")
-        async with app.db.read_session() as session:
+        async with db.read_session() as session:
+            flows = await load_flows_read_only(session) if args.flow is not None or not args.json else None
+            if args.flow is not None and args.flow not in flows:
+                raise UsageError(f"no procedure {args.flow!r}; there are: {', '.join(sorted(flows.ids()))}")
             area = await _area_or_fail(session, args.area)
             if args.flow is not None:
                 steps = await step_drop_off(session, area, args.flow, since)
                 flow = flows.latest(args.flow)
                 if args.json:
+                    from bot.stats_json import drop_off_json
                     from handlers.stats_text import ordered_steps
 
-                    print(json.dumps({"area": area.code if area else None, "flow": args.flow,
-                                      "steps": [s.to_json() for s in ordered_steps(flow, steps)]},
-                                     ensure_ascii=False))
+                    print(json.dumps(drop_off_json(area.code if area else None, args.flow,
+                                                   ordered_steps(flow, steps)), ensure_ascii=False))
                 else:
                     print(drop_off_text(t, area.name if area else t("All areas"), period, flow, steps))
                 return 0
             stats = await area_stats(session, area, now=now, since=since, tz=VIETNAM, all_name=t("All areas"))
     finally:
-        await app.close()
-
-    def title(flow_id: str) -> str:
-        return t(flows.title(flow_id))
+        await db.dispose()
 
     if args.json:
-        print(json.dumps(stats.to_json(), ensure_ascii=False))
+        from bot.stats_json import area_stats_json
+
+        print(json.dumps(area_stats_json(stats), ensure_ascii=False))
     else:
-        print(summary_text(t, stats, period, title))
+        assert flows is not None
+        print(summary_text(t, stats, period, lambda flow_id: t(flows.title(flow_id))))
     return 0
 
 
@@ -118,31 +119,38 @@ def _out_path(raw: str) -> Path:
 
 
 async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_app, utcnow
+    """Reads through a read-only connection (bot/read_only.py: no migration); its one write is
+    the export's audit row, in a transaction of its own once the file is written."""
+    from bot.read_only import load_flows_read_only, open_read_only
+    from db.engine import Database
     from handlers.exports import audit_export, write_export
     from handlers.i18n import translator
 
     since = parse_since(args.since)
     out = _out_path(args.out)
-    app = await open_app(settings)
+    db = await open_read_only(settings, args.lang)
     try:
-        async with app.db.read_session() as session:
+        async with db.read_session() as session:
+            flows = await load_flows_read_only(session)
             area = await _area_or_fail(session, args.area)
         partial = out.with_name(f".{out.name}.partial")
-        now = utcnow()
+        now = datetime.now(UTC)
         try:
             with partial.open("wb") as fh:
-                rows = await write_export(app.db.read_session, fh, fmt=args.format, area=area, since=since,
-                                          t=translator(args.lang or settings.locale),
-                                          flows=app.core.services.flows, now=now)
+                rows = await write_export(db.read_session, fh, fmt=args.format, area=area, since=since,
+                                          t=translator(args.lang or settings.locale), flows=flows, now=now)
             os.replace(partial, out)  # a reader never sees half a file
         finally:
             partial.unlink(missing_ok=True)
-        async with app.db.transaction() as session:
+    finally:
+        await db.dispose()
+    writer = Database(settings.database_url)
+    try:
+        async with writer.transaction() as session:
             audit_export(session, actor_id=None, area=area, fmt=args.format, rows=rows, since=since,
                          via="cli", now=now)
     finally:
-        await app.close()
+        await writer.dispose()
     print(f"wrote {rows} step records of {args.area or 'all areas'} to {out}")
     return 0
 
@@ -159,7 +167,7 @@ async def cmd_target_set(settings: Settings, args: argparse.Namespace) -> int:
         if not 0 <= value <= MAX_TARGET:
             option = name.replace("target_", "--").replace("_", "-")
             raise UsageError(f"{option} must be from 0 to {MAX_TARGET}")
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)
     try:
         async with app.db.transaction() as session:
             area = await _area_or_fail(session, args.area)
@@ -179,7 +187,7 @@ async def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> in
 
     if not 1 <= args.households <= 2_000_000:
         raise UsageError("--households must be from 1 to 2000000")
-    app = await open_app(settings)
+    app = await open_app(settings, planner_statistics=False)  # refreshed after the load, below
     try:
         flows = app.core.services.flows
         assert flows is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
@@ -18,6 +19,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/gocua.db"
 DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org"
 DEFAULT_ZALO_API_BASE = "https://bot-api.zaloplatforms.com"
 DEFAULT_OUT_DIR = "./data/out"
+FLOWS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "flows"
 
 
 class ConfigError(Exception):

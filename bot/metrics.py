@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from conversations.state import RunStatus
 from db.engine import Database
 from db.repo.stats import open_runs_by_status
 from handlers.metrics import ERRORS, OPEN_RUNS, REGISTRY
@@ -30,7 +31,7 @@ def metrics_handler(open_runs: Callable[[], Awaitable[dict[str, int]]]) -> Calla
         except Exception:  # the database is down: report what this process knows
             ERRORS.labels(kind="database").inc()
         else:
-            for status in ("active", "blocked"):
+            for status in (RunStatus.ACTIVE, RunStatus.BLOCKED):
                 OPEN_RUNS.labels(status=status).set(counts.get(status, 0))
         body = generate_latest(_registry())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

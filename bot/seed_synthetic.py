@@ -51,6 +51,7 @@ from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward
 
 from conversations.faq_match import normalize
 from conversations.flow_model import END, Flow, FlowRegistry, Option, Step
+from conversations.state import RunStatus, StepOutcome
 from db.models import (
     Area,
     FaqMiss,
@@ -90,7 +91,7 @@ DIVISION_LEVELS = {VietNamDivisionType.PHUONG: "ward", VietNamDivisionType.XA: "
                    VietNamDivisionType.DAC_KHU: "special_zone"}
 FLOW_ORDER = ("vneid", "smartphone_skills", "birth_registration", "social_pension",
               "residence_confirmation", "public_service_account", "digital_signature")
-STATUSES = ("completed", "active", "blocked", "abandoned")
+STATUSES = (RunStatus.COMPLETED, RunStatus.ACTIVE, RunStatus.BLOCKED, RunStatus.ABANDONED)
 STATUS_WEIGHTS = (60, 20, 12, 8)
 RUN_COUNTS = (1, 2, 3, 4, 5, 6)  # runs per reached household
 RUN_COUNT_WEIGHTS = (6, 12, 18, 24, 22, 18)
@@ -816,7 +817,7 @@ class _Generator:
             if step is None:
                 return entries, target == END
             attempt = attempts[step.id] = attempts.get(step.id, 0) + 1
-            outcome, reason, value, saved = "done", None, None, None
+            outcome, reason, value, saved = StepOutcome.DONE, None, None, None
             if step.kind == "choice":
                 option = self._option(flow.id, step, used.setdefault(step.id, set()))
                 value, target = option.id, option.next
@@ -826,7 +827,7 @@ class _Generator:
             elif step.kind == "input":
                 name = step.save_as or step.id
                 if step.optional and self.random() < 0.1:
-                    outcome, saved = "skipped", (name, _REMOVED)
+                    outcome, saved = StepOutcome.SKIPPED, (name, _REMOVED)
                     variables.pop(name, None)
                 else:
                     variables[name] = inputs.get(name, _default_input(step.validator, today))
@@ -836,11 +837,12 @@ class _Generator:
                 draw = self.random()
                 target = step.next_for(variables, today)
                 if step.reasons and step.on_blocked and draw < 0.1:
-                    outcome, reason, target = "blocked", self._reason(plan, step), step.on_blocked
+                    outcome, reason, target = StepOutcome.BLOCKED, self._reason(plan, step), step.on_blocked
                 elif step.reasons and not step.blocking and draw < 0.04:
-                    outcome, reason = "blocked", self._reason(plan, step)  # a problem noted; it goes on
+                    # a problem noted; it goes on
+                    outcome, reason = StepOutcome.BLOCKED, self._reason(plan, step)
                 elif step.skippable and draw < (0.02 if step.blocking else 0.07):
-                    outcome = "skipped"
+                    outcome = StepOutcome.SKIPPED
             else:
                 target = step.next_for(variables, today)
             entries.append((step.id, attempt, outcome, reason, value, saved))
@@ -872,23 +874,23 @@ class _Generator:
         entries, complete = self._walk(plan, self._inputs(member, today), today)
         status = self.pick(STATUSES, _STATUS_CUMULATIVE)
         blocking = [i for i, entry in enumerate(entries) if entry[0] in plan.blocking]
-        if status == "blocked" and not blocking:
-            status = "active"
-        if status in ("active", "abandoned") and len(entries) < 2:
-            status = "completed"
-        if status == "completed" and not complete:
-            status = "active"
+        if status == RunStatus.BLOCKED and not blocking:
+            status = RunStatus.ACTIVE
+        if status in (RunStatus.ACTIVE, RunStatus.ABANDONED) and len(entries) < 2:
+            status = RunStatus.COMPLETED
+        if status == RunStatus.COMPLETED and not complete:
+            status = RunStatus.ACTIVE
 
         stop: int | None = None  # where an unfinished run stands: an index in entries
         records: list[_Record] = [entry[:5] for entry in entries]
-        if status == "blocked":
+        if status == RunStatus.BLOCKED:
             stop = self.rng.choice(blocking)
-            records[stop:] = [(entries[stop][0], entries[stop][1], "blocked",
+            records[stop:] = [(entries[stop][0], entries[stop][1], StepOutcome.BLOCKED,
                                self._reason(plan, flow.step(entries[stop][0])), None)]  # type: ignore[arg-type]
-        elif status == "active":
+        elif status == RunStatus.ACTIVE:
             stop = self.between(1, len(entries) - 1)
             del records[stop:]
-        elif status == "abandoned":  # /cancel: the run stops at its step, no record is written
+        elif status == RunStatus.ABANDONED:  # /cancel: the run stops at its step, no record is written
             stop = int(self.random() * len(entries))
             del records[stop:]
         attempts: dict[str, int] = {}
@@ -898,10 +900,11 @@ class _Generator:
         # A few completed runs were blocked once, then retried ("Retry" reopens the step as a new
         # attempt) on a later visit.
         retry_at: int | None = None
-        if status == "completed" and blocking and self.random() < 0.06 and day + 1 < WINDOW_DAYS:
+        if status == RunStatus.COMPLETED and blocking and self.random() < 0.06 and day + 1 < WINDOW_DAYS:
             retry_at = self.rng.choice(blocking)
             again = entries[retry_at][0]
-            blocked = (again, entries[retry_at][1], "blocked", self._reason(plan, flow.step(again)), None)
+            blocked = (again, entries[retry_at][1], StepOutcome.BLOCKED,
+                       self._reason(plan, flow.step(again)), None)
             records[retry_at:] = [blocked] + [
                 (r[0], r[1] + 1, r[2], r[3], r[4]) if r[0] == again else r for r in records[retry_at:]
             ]
@@ -937,7 +940,8 @@ class _Generator:
         current = None if stop is None else entries[stop][0]
         if plan.marks:
             member.trained = True
-            if status == "completed" and any(r[2] == "done" and r[0] in plan.marks for r in records):
+            if status == RunStatus.COMPLETED and any(
+                    r[2] == StepOutcome.DONE and r[0] in plan.marks for r in records):
                 member.ready = True
         runs.append({
             "id": run_id, "flow_id": flow.id, "flow_version": flow.version, "household_id": household_id,
@@ -945,9 +949,9 @@ class _Generator:
             "state": {"flow": flow.id, "version": flow.version, "status": status, "step": current,
                       "awaiting": None, "attempts": attempts, "vars": variables, "answered": answered},
             # one state save per answer, plus the start, a reopen, a cancel
-            "version": 1 + answered + (retry_at is not None) + (status == "abandoned"),
+            "version": 1 + answered + (retry_at is not None) + (status == RunStatus.ABANDONED),
             "started_at": start, "updated_at": moment,
-            "finished_at": moment if status in ("completed", "abandoned") else None, **run_copies,
+            "finished_at": moment if status.finished else None, **run_copies,
         })
         self.counts["runs"] += 1
         self.counts["step_records"] += len(records)

@@ -11,6 +11,8 @@ from typing import IO, Any
 
 import yaml
 
+from conversations.yaml_load import compose
+
 TRANSLATABLE_KEYS = frozenset(
     {"title", "text", "label", "prompt", "reasons", "question", "answer", "summary", "done_text",
      "description", "error", "hint"}
@@ -33,7 +35,7 @@ def _walk(node: yaml.Node, translatable: bool) -> Iterator[tuple[int, str]]:
 def extract_yaml(
     fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: dict[str, Any]
 ) -> Iterator[tuple[int, str, str, list[str]]]:
-    root = yaml.compose(fileobj.read().decode("utf-8"))
+    root = compose(fileobj.read().decode("utf-8"))
     if root is None:
         return
     for lineno, message in _walk(root, False):
@@ -42,5 +44,5 @@ def extract_yaml(
 
 def translatable_strings(text: str) -> list[str]:
     """The msgids a YAML document contributes (used by tests to check catalog coverage)."""
-    root = yaml.compose(text)
+    root = compose(text)
     return [] if root is None else [message for _, message in _walk(root, False)]

@@ -6,30 +6,31 @@
     reopen(flow, state) -> Transition      # retry a blocked run at its step, as a new attempt
     cancel(state) -> Transition            # abandon the run (/cancel, then "Abandon it")
 
-A Transition holds the new state (a plain JSON-able dict, stored by the handler), the step
+A Transition holds the new state (a RunState, conversations/state.py, which the handler stores
+with `to_json()`; the state given is never changed), the step
 records to write in the same transaction, and events for the handler to render (inputs,
 records and events are defined in events.py and re-exported here). The engine never sends,
 reads a clock or touches a database; texts in events are English msgids. `now` is the local
 (Vietnam) date or datetime: only its date is used, for date checks and ages.
 
-State:
-    {"flow": "vneid", "version": 2,
-     "status": "active" | "completed" | "blocked" | "abandoned",
-     "step": "has_nfc" | None,            # current step; where it stopped when blocked/abandoned
-     "awaiting": None | "reason" | "reason_text",   # a task's Problem sub-step
-     "attempts": {"has_nfc": 1, ...},     # visits per step: the current attempt is attempts[step]
-     "vars": {"birth_date": "2025-01-31", ...},     # save_as values (a cccd only masked)
-     "answered": 4}                       # step records written so far
+State (RunState, stored as JSON):
+    flow, version                        # the flow version the run is pinned to
+    status: RunStatus                    # active | blocked | completed | abandoned
+    step: "has_nfc" | None               # current step; where it stopped when blocked/abandoned
+    awaiting: None | Awaiting            # a task's Problem sub-step: reason | reason_text
+    attempts: {"has_nfc": 1, ...}        # visits per step: the current attempt is attempts[step]
+    vars: {"birth_date": "2025-01-31"}   # save_as values (a cccd only masked)
+    answered: 4                          # step records written so far
 
-Button tokens are `<step>:<attempt>:<action>`, at most 48 bytes (the handler prefixes
-`flow:<run id>:`): `c` continue (info), `d` done, `s` skip, `p` problem, `r<i>` reason i of the
-task's list, `x` other reason (typed), `b` back from the reasons to the task, `o:<option id>`
-a choice, `k` skip an optional input. A token for another step or attempt, or for a finished
-run, answers StaleButton (then the current step again) and records nothing. Whether a token
-belongs to this run at all is the handler's part (the run id in its prefix).
+Button tokens are `<step>:<attempt>:<action>`, at most 48 bytes (the handler adds the run's id
+to the button's data, handlers/flows.py): `c` continue (info), `d` done, `s` skip, `p` problem,
+`r<i>` reason i of the task's list, `x` other reason (typed), `b` back from the reasons to the
+task, `o:<option id>` a choice, `k` skip an optional input. A token for another step or
+attempt, or for a finished run, answers StaleButton (then the current step again) and records
+nothing. Whether a token belongs to this run at all is the handler's part (the run id it adds).
 
-A Problem on a task records outcome "blocked" with the reason, then: with `on_blocked: step`
-the run goes there; with `blocking: true` the run ends with status "blocked" (event Blocked);
+A Problem on a task records outcome StepOutcome.BLOCKED with the reason, then: with `on_blocked: step`
+the run goes there; with `blocking: true` the run ends with status RunStatus.BLOCKED (event Blocked);
 otherwise the problem is noted (ProblemNoted) and the run goes on to the step's normal next.
 So a Problem stops a run only where the flow says the procedure cannot go on without it.
 
@@ -47,15 +48,12 @@ MAX_AUTO_STEPS of them run in one call, else the call returns LoopLimit and chan
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import date, datetime
-from typing import Any
 
 from conversations import texts
 from conversations.conditions import birthday
 from conversations.events import (
-    ACTIVE,
     Abandoned,
     AskReason,
     AskReasonText,
@@ -77,19 +75,18 @@ from conversations.events import (
     Typed,
 )
 from conversations.flow_model import END, Flow, Step
+from conversations.state import Awaiting, RunState, RunStatus, StepOutcome
 from conversations.validators import HINTS, ErrorMessage, hash_cccd, mask_cccd, validate, validate_text
 
 __all__ = [
-    "ABANDONED", "ACTIVE", "BLOCKED", "COMPLETED", "MAX_AUTO_STEPS", "Abandoned", "AskReason",
-    "AskReasonText", "Blocked", "Completed", "Event", "FlowButton", "InvalidInput", "LoopLimit",
-    "MarkDigitalReady", "Pressed", "ProblemNoted", "RunNotActive", "ShowStep", "StaleButton",
-    "StepMissing", "StepRecord", "Transition", "Typed", "advance", "cancel", "make_token",
-    "parse_token", "resume", "start",
+    "MAX_AUTO_STEPS", "Abandoned", "AskReason", "AskReasonText", "Awaiting", "Blocked", "Completed",
+    "Event", "FlowButton", "InvalidInput", "LoopLimit", "MarkDigitalReady", "Pressed", "ProblemNoted",
+    "RunNotActive", "RunState", "RunStatus", "ShowStep", "StaleButton", "StepMissing", "StepOutcome",
+    "StepRecord", "Transition", "Typed", "advance", "cancel", "make_token", "parse_token", "reopen",
+    "resume", "start",
 ]
 
 MAX_AUTO_STEPS = 50
-COMPLETED, BLOCKED, ABANDONED = "completed", "blocked", "abandoned"
-DONE, SKIPPED, OUTCOME_BLOCKED = "done", "skipped", "blocked"
 _TOKEN = re.compile(r"([a-z][a-z0-9_]{0,19}):([0-9]{1,6}):([a-z0-9:_]{1,20})")
 
 
@@ -102,31 +99,28 @@ class _Loop(Exception):
 
 def start(flow: Flow, now: datetime | date) -> Transition:
     """A new run at the flow's first step (after any branch steps)."""
-    state: dict[str, Any] = {
-        "flow": flow.id, "version": flow.version, "status": ACTIVE, "step": None,
-        "awaiting": None, "attempts": {}, "vars": {}, "answered": 0,
-    }
+    state = RunState(flow.id, flow.version)
     try:
         events = _enter(flow, state, flow.first.id, _today(now))
     except _Loop as loop:
-        state.update(status=ABANDONED, step=None)
+        state.status, state.step = RunStatus.ABANDONED, None
         return Transition(state, (), (LoopLimit(loop.step_id),))
     return Transition(state, (), tuple(events))
 
 
 def advance(
-    flow: Flow, state: dict[str, Any], user_input: Pressed | Typed, now: datetime | date,
+    flow: Flow, state: RunState, user_input: Pressed | Typed, now: datetime | date,
     *, cccd_key: bytes | None = None,
 ) -> Transition:
     """Apply one press or typed text to a run; see the module docstring."""
     _check_pinned(flow, state)
-    if state["status"] != ACTIVE:
-        event = StaleButton() if isinstance(user_input, Pressed) else RunNotActive(state["status"])
+    if state.status != RunStatus.ACTIVE:
+        event = StaleButton() if isinstance(user_input, Pressed) else RunNotActive(state.status)
         return Transition(state, (), (event,))
-    step = flow.step(state["step"])
+    step = flow.step(state.step)
     if step is None:
-        return Transition(state, (), (StepMissing(state["step"]),))
-    new = copy.deepcopy(state)
+        return Transition(state, (), (StepMissing(state.step),))
+    new = state.copy()
     try:
         if isinstance(user_input, Pressed):
             return _pressed(flow, new, step, user_input.token, _today(now))
@@ -135,40 +129,40 @@ def advance(
         return Transition(state, (), (LoopLimit(loop.step_id),))
 
 
-def resume(flow: Flow, state: dict[str, Any]) -> Transition:
+def resume(flow: Flow, state: RunState) -> Transition:
     """Show where a paused run stands (the same step and attempt: old buttons stay valid)."""
     _check_pinned(flow, state)
-    if state["status"] != ACTIVE:
-        return Transition(state, (), (RunNotActive(state["status"]),))
-    step = flow.step(state["step"])
+    if state.status != RunStatus.ACTIVE:
+        return Transition(state, (), (RunNotActive(state.status),))
+    step = flow.step(state.step)
     if step is None:
-        return Transition(state, (), (StepMissing(state["step"]),))
+        return Transition(state, (), (StepMissing(state.step),))
     return Transition(state, (), (_prompt(flow, state, step),))
 
 
-def reopen(flow: Flow, state: dict[str, Any]) -> Transition:
+def reopen(flow: Flow, state: RunState) -> Transition:
     """Retry a blocked run: the step it stopped at is shown again as a new attempt, so the
     earlier "blocked" record stays as it was and the new answer is recorded beside it."""
     _check_pinned(flow, state)
-    if state["status"] != BLOCKED:
+    if state.status != RunStatus.BLOCKED:
         return resume(flow, state)
-    step = flow.step(state["step"])
+    step = flow.step(state.step)
     if step is None:
-        return Transition(state, (), (StepMissing(state["step"]),))
-    new = copy.deepcopy(state)
-    new.update(status=ACTIVE, awaiting=None)
-    new["attempts"][step.id] = new["attempts"].get(step.id, 0) + 1
+        return Transition(state, (), (StepMissing(state.step),))
+    new = state.copy()
+    new.status, new.awaiting = RunStatus.ACTIVE, None
+    new.attempts[step.id] = new.attempts.get(step.id, 0) + 1
     return Transition(new, (), (_prompt(flow, new, step),))
 
 
-def cancel(state: dict[str, Any]) -> Transition:
+def cancel(state: RunState) -> Transition:
     """Abandon: the run stops at its current step; no step record is written. (Pausing needs
     no engine call: a paused run is an active run nobody is answering.)"""
-    if state["status"] != ACTIVE:
-        return Transition(state, (), (RunNotActive(state["status"]),))
-    new = copy.deepcopy(state)
-    new.update(status=ABANDONED, awaiting=None)
-    return Transition(new, (), (Abandoned(new["step"]),))
+    if state.status != RunStatus.ACTIVE:
+        return Transition(state, (), (RunNotActive(state.status),))
+    new = state.copy()
+    new.status, new.awaiting = RunStatus.ABANDONED, None
+    return Transition(new, (), (Abandoned(new.step),))
 
 
 def parse_token(token: str) -> tuple[str, int, str] | None:
@@ -187,31 +181,29 @@ def _today(now: datetime | date) -> date:
     return now.date() if isinstance(now, datetime) else now
 
 
-def _check_pinned(flow: Flow, state: dict[str, Any]) -> None:
-    if state.get("flow") != flow.id or state.get("version") != flow.version:
-        raise ValueError(
-            f"run of {state.get('flow')} v{state.get('version')} given flow {flow.id} v{flow.version}"
-        )
+def _check_pinned(flow: Flow, state: RunState) -> None:
+    if state.flow != flow.id or state.version != flow.version:
+        raise ValueError(f"run of {state.flow} v{state.version} given flow {flow.id} v{flow.version}")
 
 
-def _pressed(flow: Flow, state: dict[str, Any], step: Step, token: str, today: date) -> Transition:
+def _pressed(flow: Flow, state: RunState, step: Step, token: str, today: date) -> Transition:
     parsed = parse_token(token)
-    attempt = state["attempts"].get(step.id, 0)
+    attempt = state.attempts.get(step.id, 0)
     if parsed is None or parsed[0] != step.id or parsed[1] != attempt:
         return _stale(flow, state, step, parsed[0] if parsed else None)
     action = parsed[2]
     if step.kind == "info" and action == "c":
-        return _leave(flow, state, step, DONE, today)
+        return _leave(flow, state, step, StepOutcome.DONE, today)
     if step.kind == "choice" and action.startswith("o:"):
         option = next((o for o in step.options if o.id == action[2:]), None)
         if option is not None:
             if step.save_as:
-                state["vars"][step.save_as] = option.id
-            return _leave(flow, state, step, DONE, today, value=option.id, target=option.next)
+                state.vars[step.save_as] = option.id
+            return _leave(flow, state, step, StepOutcome.DONE, today, value=option.id, target=option.next)
     if step.kind == "input" and action == "k" and step.optional:
         if step.save_as:
-            state["vars"].pop(step.save_as, None)
-        return _leave(flow, state, step, SKIPPED, today)
+            state.vars.pop(step.save_as, None)
+        return _leave(flow, state, step, StepOutcome.SKIPPED, today)
     if step.kind == "task":
         result = _task_press(flow, state, step, action, today)
         if result is not None:
@@ -220,30 +212,30 @@ def _pressed(flow: Flow, state: dict[str, Any], step: Step, token: str, today: d
 
 
 def _task_press(
-    flow: Flow, state: dict[str, Any], step: Step, action: str, today: date
+    flow: Flow, state: RunState, step: Step, action: str, today: date
 ) -> Transition | None:
     if action == "d":
-        return _leave(flow, state, step, DONE, today)
+        return _leave(flow, state, step, StepOutcome.DONE, today)
     if action == "s" and step.skippable:
-        return _leave(flow, state, step, SKIPPED, today)
+        return _leave(flow, state, step, StepOutcome.SKIPPED, today)
     if action in ("p", "x", "b"):
-        ask_list = "reason" if step.reasons else "reason_text"
-        state["awaiting"] = {"p": ask_list, "x": "reason_text", "b": None}[action]
+        ask_list = Awaiting.REASON if step.reasons else Awaiting.REASON_TEXT
+        state.awaiting = {"p": ask_list, "x": Awaiting.REASON_TEXT, "b": None}[action]
         return Transition(state, (), (_prompt(flow, state, step),))
     if re.fullmatch(r"r[0-9]{1,2}", action) and int(action[1:]) < len(step.reasons):
-        return _leave(flow, state, step, OUTCOME_BLOCKED, today, reason=step.reasons[int(action[1:])])
+        return _leave(flow, state, step, StepOutcome.BLOCKED, today, reason=step.reasons[int(action[1:])])
     return None
 
 
 def _typed(
-    flow: Flow, state: dict[str, Any], step: Step, text: str, today: date, cccd_key: bytes | None
+    flow: Flow, state: RunState, step: Step, text: str, today: date, cccd_key: bytes | None
 ) -> Transition:
-    if step.kind == "task" and state["awaiting"] in ("reason", "reason_text"):
+    if step.kind == "task" and state.awaiting is not None:
         reason, error = validate_text(text, today)
         if error is not None:
-            state["awaiting"] = "reason_text"
+            state.awaiting = Awaiting.REASON_TEXT
             return Transition(state, (), (_invalid(step, error), _prompt(flow, state, step)))
-        return _leave(flow, state, step, OUTCOME_BLOCKED, today, reason=str(reason), typed=True)
+        return _leave(flow, state, step, StepOutcome.BLOCKED, today, reason=str(reason), typed=True)
     if step.kind != "input" or step.validator is None:
         return Transition(state, (), (InvalidInput(step.id, texts.USE_BUTTONS), _prompt(flow, state, step)))
     value, error = validate(step.validator, text, today)
@@ -255,73 +247,73 @@ def _typed(
         value_hash = hash_cccd(str(value), cccd_key) if cccd_key else None
         value = mask_cccd(str(value))
     if step.save_as:
-        state["vars"][step.save_as] = value
-    return _leave(flow, state, step, DONE, today, value=value, value_hash=value_hash)
+        state.vars[step.save_as] = value
+    return _leave(flow, state, step, StepOutcome.DONE, today, value=value, value_hash=value_hash)
 
 
 def _invalid(step: Step, error: ErrorMessage) -> InvalidInput:
     return InvalidInput(step.id, error.msgid, dict(error.values))
 
 
-def _stale(flow: Flow, state: dict[str, Any], step: Step, pressed_step: str | None) -> Transition:
+def _stale(flow: Flow, state: RunState, step: Step, pressed_step: str | None) -> Transition:
     return Transition(state, (), (StaleButton(pressed_step), _prompt(flow, state, step)))
 
 
 def _leave(
-    flow: Flow, state: dict[str, Any], step: Step, outcome: str, today: date, *,
+    flow: Flow, state: RunState, step: Step, outcome: StepOutcome, today: date, *,
     reason: str | None = None, typed: bool = False, value: str | int | None = None,
     value_hash: str | None = None, target: str | None = None,
 ) -> Transition:
     """Record the answered step, then move to the next one (or end the run)."""
-    record = StepRecord(step.id, state["attempts"][step.id], outcome, reason, typed, value, value_hash)
-    state["answered"] += 1
-    state["awaiting"] = None
+    record = StepRecord(step.id, state.attempts[step.id], outcome, reason, typed, value, value_hash)
+    state.answered += 1
+    state.awaiting = None
     events: list[Event] = []
-    if outcome == DONE and step.mark_digital_ready:
+    if outcome == StepOutcome.DONE and step.mark_digital_ready:
         events.append(MarkDigitalReady(step.id))
-    if outcome == OUTCOME_BLOCKED:
+    if outcome == StepOutcome.BLOCKED:
         assert reason is not None
         if step.blocking:
-            state["status"] = BLOCKED
+            state.status = RunStatus.BLOCKED
             return Transition(state, (record,), (Blocked(step.id, reason, typed),))
         events.append(ProblemNoted(step.id, reason, typed))
-        target = step.on_blocked or step.next_for(state["vars"], today)
+        target = step.on_blocked or step.next_for(state.vars, today)
     elif target is None:
-        target = step.next_for(state["vars"], today)
+        target = step.next_for(state.vars, today)
     events += _enter(flow, state, target, today)
     return Transition(state, (record,), tuple(events))
 
 
-def _enter(flow: Flow, state: dict[str, Any], target: str, today: date) -> list[Event]:
+def _enter(flow: Flow, state: RunState, target: str, today: date) -> list[Event]:
     """Go to `target`, through any branch steps, and show it (or complete the run)."""
     for _ in range(MAX_AUTO_STEPS + 1):
         if target == END:
-            state.update(status=COMPLETED, step=None, awaiting=None)
+            state.status, state.step, state.awaiting = RunStatus.COMPLETED, None, None
             return [Completed(flow.id, flow.done_text)]
         step = flow.step(target)
         if step is None:
-            state.update(step=target, awaiting=None)
+            state.step, state.awaiting = target, None
             return [StepMissing(target)]
         if step.kind != "branch":
-            state.update(step=step.id, awaiting=None)
-            state["attempts"][step.id] = state["attempts"].get(step.id, 0) + 1
+            state.step, state.awaiting = step.id, None
+            state.attempts[step.id] = state.attempts.get(step.id, 0) + 1
             return [_prompt(flow, state, step)]
-        target = step.next_for(state["vars"], today)
+        target = step.next_for(state.vars, today)
     raise _Loop(step.id)
 
 
-def _prompt(flow: Flow, state: dict[str, Any], step: Step) -> Event:
+def _prompt(flow: Flow, state: RunState, step: Step) -> Event:
     """The message that asks for the current step's answer (or its Problem sub-step)."""
-    attempt = state["attempts"].get(step.id, 0)
+    attempt = state.attempts.get(step.id, 0)
 
     def button(label: str, action: str) -> FlowButton:
         return FlowButton(label, make_token(step.id, attempt, action))
 
-    if step.kind == "task" and state["awaiting"] == "reason":
+    if step.kind == "task" and state.awaiting == Awaiting.REASON:
         reasons = [button(reason, f"r{i}") for i, reason in enumerate(step.reasons)]
         extra = [button(texts.BUTTON_OTHER_REASON, "x"), button(texts.BUTTON_BACK, "b")]
         return AskReason(step.id, tuple(reasons + extra))
-    if step.kind == "task" and state["awaiting"] == "reason_text":
+    if step.kind == "task" and state.awaiting == Awaiting.REASON_TEXT:
         return AskReasonText(step.id, (button(texts.BUTTON_BACK, "b"),))
     buttons: list[FlowButton] = []
     if step.kind == "info":
@@ -335,12 +327,12 @@ def _prompt(flow: Flow, state: dict[str, Any], step: Step) -> Event:
         buttons = [button(option.label, f"o:{option.id}") for option in step.options]
     elif step.optional:
         buttons = [button(texts.BUTTON_SKIP, "k")]
-    answered = state["answered"]
-    values = {value.name: _shown_date(birthday(state["vars"].get(value.var), value.years))
+    answered = state.answered
+    values = {value.name: _shown_date(birthday(state.vars.get(value.var), value.years))
               for value in step.dates}
     hint = (step.hint or HINTS.get(step.validator or "")) if step.kind == "input" else None
     return ShowStep(
-        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state["attempts"]),
+        step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state.attempts),
         tuple(buttons), hint, step.kind == "input", values,
     )
 

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conversations import texts
-
-ACTIVE = "active"
-
+from conversations.state import RunState, RunStatus, StepOutcome
 
 # Inputs -----------------------------------------------------------------------------------
 
@@ -44,7 +42,7 @@ class StepRecord:
 
     step_id: str
     attempt: int
-    outcome: str  # done | skipped | blocked
+    outcome: StepOutcome
     reason: str | None = None  # a reason msgid from the flow, or typed text (reason_typed)
     reason_typed: bool = False
     value: str | int | None = None  # validated, minimised (a cccd is masked)
@@ -122,7 +120,7 @@ class StepMissing:
 
 @dataclass(frozen=True)
 class RunNotActive:
-    status: str
+    status: RunStatus
     msgid: str = texts.RUN_NOT_ACTIVE
     values: dict[str, Any] = field(default_factory=dict)
 
@@ -196,15 +194,14 @@ Event = (
 
 @dataclass(frozen=True)
 class Transition:
-    new_state: dict[str, Any]
+    new_state: RunState
     records: tuple[StepRecord, ...] = ()
     events: tuple[Event, ...] = ()
 
     @property
-    def status(self) -> str:
-        """active | completed | blocked | abandoned"""
-        return str(self.new_state["status"])
+    def status(self) -> RunStatus:
+        return self.new_state.status
 
     @property
     def finished(self) -> bool:
-        return self.status != ACTIVE
+        return self.status != RunStatus.ACTIVE

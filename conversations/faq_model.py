@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from conversations.yaml_load import safe_load
+
 FAQ_DIR = Path(__file__).resolve().parent / "faq"
 ENTRY_ID = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 MAX_ID = 48
@@ -144,7 +146,7 @@ def _entry(raw: Any, filename: str, position: int) -> FaqEntry:
 def parse_faq(text: str, filename: str = "<faq>") -> list[FaqEntry]:
     """The entries of one YAML document (each checked on its own; see validate for the set)."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for a date like 2026-13-01
         raise FaqError(filename, f"not valid YAML: {exc}") from None
     if not isinstance(data, list) or not data:

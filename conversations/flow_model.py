@@ -59,7 +59,9 @@ import yaml
 
 from conversations.conditions import Condition, ConditionError, evaluate, parse_condition
 from conversations.flow_graph import END, GraphProblem, StepCounter, check_graph
+from conversations.state import RunState
 from conversations.validators import VALIDATORS
+from conversations.yaml_load import safe_load
 
 KINDS = ("info", "task", "choice", "input", "branch")
 STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,19}")
@@ -242,9 +244,9 @@ class FlowRegistry:
         versions = self._versions[flow_id]
         return versions[max(versions)]
 
-    def for_state(self, state: dict[str, Any]) -> Flow | None:
+    def for_state(self, state: RunState) -> Flow | None:
         """The flow version a run's state is pinned to, or None if it is not loaded."""
-        return self.get(str(state.get("flow")), state.get("version"))  # type: ignore[arg-type]
+        return self.get(state.flow, state.version)
 
     def title(self, flow_id: str) -> str:
         """The title msgid of the flow's latest version; the id itself for a flow not loaded."""
@@ -294,7 +296,7 @@ def parse_flow_text(text: str, filename: str | None = None, *, expect_id: str | 
     """Parse and validate one flow from YAML text; FlowError names the file and the step."""
     name = filename or "<flow>"
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise FlowError(name, f"is not valid YAML: {exc}") from None
     return parse_flow(data, name, expect_id=expect_id, source=text)

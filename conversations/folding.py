@@ -1,7 +1,8 @@
 """Vietnamese text folded for comparison: lower case, without diacritics (ư → u, đ → d).
 
-One pure function shared by the option reader (handlers/options.py) and the name check
-(conversations/validators.py), so both forget the same marks.
+One pure function shared by the option reader (handlers/options.py), the name check
+(conversations/validators.py) and small talk (conversations/small_talk.py), so all forget the
+same marks. (The FAQ matcher's own `faq_match.fold` gives the same result on Vietnamese text.)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from conversations.faq_match import fold
+from conversations.folding import strip_marks as fold
 
 
 class SmallTalk(Enum):

@@ -37,6 +37,11 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory SQLite one."""
+    return _sqlite_file(url) if make_url(url).get_backend_name() == "sqlite" else None
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -61,8 +66,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_reader(url: str) -> AsyncEngine:
-    engine = create_async_engine(make_url(url).set(drivername="sqlite+aiosqlite"), pool_size=2)
+def _sqlite_reader(url: str, *, read_only_file: bool = False) -> AsyncEngine:
+    parsed = make_url(url).set(drivername="sqlite+aiosqlite")
+    if read_only_file:  # opened with mode=ro: works on a file this user may not write
+        path = _sqlite_file(url)
+        assert path is not None
+        parsed = parsed.set(database=f"{path.resolve().as_uri()}?mode=ro", query={"uri": "true"})
+    engine = create_async_engine(parsed, pool_size=2)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,11 +85,19 @@ def _sqlite_reader(url: str) -> AsyncEngine:
 
 
 class Database:
-    """The engine, a session factory and one way to run a transaction."""
+    """The engine, a session factory and one way to run a transaction.
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    `read_only=True` (the read-only commands: `gocua stats`, `gocua export`) opens a SQLite file
+    read-only (mode=ro: nothing written, not even the WAL setting, and a file this user may only
+    read works) and offers `read_session` only: `transaction()` raises RuntimeError."""
+
+    def __init__(self, url: str, *, read_only: bool = False, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.read_only = read_only
+        if read_only and sqlite_file(url) is not None:
+            self.engine = _sqlite_reader(url, read_only_file=True)
+        else:
+            self.engine = create_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -87,6 +105,8 @@ class Database:
         self._connection: AsyncConnection | None = None  # SQLite: the writers' one connection
         self._before_dispose: list[Callable[[], Awaitable[None]]] = []
         self._reader: AsyncEngine | None = None  # SQLite: reports read on a worker thread
+        if read_only and sqlite_file(url) is not None:
+            self._reader = self.engine
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
@@ -117,6 +137,8 @@ class Database:
 
         On SQLite, opening a second one inside the first (same task) raises RuntimeError: it
         would wait for the write lock its own task holds, for ever. Pass the session down."""
+        if self.read_only:
+            raise RuntimeError("Database.transaction() on a database opened read-only")
         if self._write_lock is not None:
             task = asyncio.current_task()
             if task is not None and task is self._writer:
@@ -151,9 +173,12 @@ class Database:
 
     async def refresh_planner_statistics(self, *, after_bulk_load: bool = False) -> None:
         """Give the query planner fresh table statistics. SQLite (sampled: well under a second on
-        a city's database) needs them at start-up: without them it may start a ward's report from
-        two million step records instead of the ward's households. PostgreSQL's autovacuum keeps
-        its own, but not right after a bulk load (`after_bulk_load`)."""
+        a city's database) needs them: without them it may start a ward's report from two million
+        step records instead of the ward's households. They are refreshed after migrating
+        (`gocua db upgrade`, and start-up when it migrates), after loading data (`gocua seed`) and
+        when the bot starts (`open_app`), not by every command: the read-only ones use what the
+        file holds. PostgreSQL's autovacuum keeps its own, but not right after a bulk load
+        (`after_bulk_load`)."""
         if not self.is_sqlite and not after_bulk_load:
             return
         async with self.transaction() as session:
@@ -170,5 +195,6 @@ class Database:
             await connection.close()
         if self._reader is not None:
             reader, self._reader = self._reader, None
-            await reader.dispose()
+            if reader is not self.engine:
+                await reader.dispose()
         await self.engine.dispose()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from conversations.state import RunStatus, StepOutcome
 from db.types import UTCDateTime
 
 NAMING = {
@@ -35,10 +37,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("volunteer", "leader", "admin")
-AREA_LEVELS = ("city", "ward", "commune", "special_zone", "village")
-RUN_STATUSES = ("active", "blocked", "completed", "abandoned")  # blocked: paused on a problem
-STEP_OUTCOMES = ("done", "skipped", "blocked", "abandoned")
+def one_of(column: str, values: type[RunStatus] | type[StepOutcome]) -> CheckConstraint:
+    """The database refuses any value of `column` outside the enum (migration 0010)."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 class Base(DeclarativeBase):
@@ -187,6 +189,7 @@ class Resident(Base):
 class FlowRun(Base):
     __tablename__ = "flow_runs"
     __table_args__ = (
+        one_of("status", RunStatus),
         Index("ix_flow_runs_household_status", "household_id", "status"),
         Index("ix_flow_runs_flow_status", "flow_id", "status"),
         # Everything /stats counts about runs, per area, from this index alone.
@@ -194,7 +197,8 @@ class FlowRun(Base):
               "updated_at", "volunteer_id"),
         # Completed per week (the chart): only the weeks asked for are read.
         Index("ix_flow_runs_completed", "finished_at", "area_id", "status",
-              sqlite_where=text("status = 'completed'"), postgresql_where=text("status = 'completed'")),
+              sqlite_where=text(f"status = '{RunStatus.COMPLETED}'"),
+              postgresql_where=text(f"status = '{RunStatus.COMPLETED}'")),
         # Volunteers active in the last 7 days, residents supported in a period: recent runs only.
         Index("ix_flow_runs_recent", "updated_at", "area_id", "volunteer_id", "resident_id"),
         # Residents supported, all time: distinct residents read in order, no sorting.
@@ -212,13 +216,20 @@ class FlowRun(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default=RunStatus.ACTIVE.value)
     current_step: Mapped[str | None] = mapped_column(String(60))
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Optimistic locking: every ORM UPDATE of a run says `WHERE version = <as loaded>` and counts
+    # it up, so a write based on a stale copy of the run (another transaction changed it since)
+    # updates nothing and raises StaleDataError instead of overwriting. Runs are not locked when
+    # read: one household's run can be moved on from two chats (linked Telegram and Zalo
+    # accounts) by two workers at once.
     version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class StepRecord(Base):
@@ -227,11 +238,13 @@ class StepRecord(Base):
     __tablename__ = "step_records"
     __table_args__ = (
         UniqueConstraint("run_id", "step_id", "attempt"),
+        one_of("outcome", StepOutcome),
         Index("ix_step_records_recorded_at", "recorded_at"),
         # Reports read these indexes alone: drop-off per step, and the reasons of Problems.
         Index("ix_step_records_drop_off", "flow_id", "area_id", "step_id", "outcome", "run_id"),
         Index("ix_step_records_blocked", "area_id", "flow_id", "reason", "recorded_at",
-              sqlite_where=text("outcome = 'blocked'"), postgresql_where=text("outcome = 'blocked'")),
+              sqlite_where=text(f"outcome = '{StepOutcome.BLOCKED}'"),
+              postgresql_where=text(f"outcome = '{StepOutcome.BLOCKED}'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -252,7 +265,9 @@ class StepRecord(Base):
 
 
 class Conversation(Base):
-    """Per (channel, chat) state; `version` guards against lost updates."""
+    """Per (channel, chat) state. Updates of one chat take turns (the row is locked FOR UPDATE
+    on PostgreSQL, SQLite has one writer), and `save_conversation` also writes only over the
+    `version` it loaded (else StaleDataError): a lost update cannot pass unnoticed."""
 
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)

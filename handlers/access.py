@@ -8,23 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.redact import redact_citizen_ids
 from db.models import Area, AuditLog, Household
+from handlers.buttons import button_id
 from handlers.context import Context
 from handlers.router import LEADERS, STAFF
 
-# Row ids are 32-bit integer columns (PostgreSQL's `integer`): a larger number in button data
-# would make the database raise instead of finding nothing.
-MAX_ROW_ID = 2**31 - 1
+__all__ = ["button_id", "can_reassign", "can_work_on", "covers", "refuse", "row_of_button"]
 
 T = TypeVar("T")
-
-
-def button_id(raw: str) -> int | None:
-    """The row id that button data names, or None when it cannot name one (not plain ASCII
-    digits, or beyond the id columns): the caller answers such a button as out of date."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ROW_ID)):
-        return None
-    value = int(raw)
-    return value if value <= MAX_ROW_ID else None
 
 
 async def row_of_button(session: AsyncSession, model: type[T], raw: str) -> T | None:

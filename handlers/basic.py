@@ -9,15 +9,17 @@ import structlog
 from db.repo.households import count_for_volunteer
 from db.repo.invites import WRONG, ClaimResult, claim_invite
 from db.repo.users import top_role
+from handlers.buttons import LanguageButton
 from handlers.choices import ask_again
 from handlers.context import Context
 from handlers.i18n import LANGUAGE_NAMES, LOCALES, N_
 from handlers.metrics import count_invite_failure
-from handlers.router import EVERYONE, command, commands_for, dialog, out_of_date, payload
+from handlers.router import EVERYONE, Router, out_of_date
 from handlers.types import Button, Reply
 from handlers.validation import VIETNAM
 
 log = structlog.get_logger("gocua.invites")
+router = Router("basic")
 INVITE_NOT_VALID = N_("This invite code is not valid: it may be mistyped, already used or expired. "
                       "Check it and send /join CODE again, or ask whoever gave it to you for a new one.")
 TRY_LATER = N_("Too many wrong invite codes were tried. For safety, please wait: you can send "
@@ -35,7 +37,7 @@ def role_name(ctx: Context, role: str) -> str:
     return ctx.t(ROLE_NAMES[role])
 
 
-@command("/start", help=N_("start over and see what I can do"), order=1)
+@router.command("/start", help=N_("start over and see what I can do"), order=1)
 async def start(ctx: Context, args: str) -> list[Reply]:
     if args:
         return await _claim(ctx, args)
@@ -72,7 +74,7 @@ async def greeting(ctx: Context) -> Reply:
     ))
 
 
-@command("/join", help=N_("join with an invite code: /join CODE"), order=2)
+@router.command("/join", help=N_("join with an invite code: /join CODE"), order=2)
 async def join(ctx: Context, args: str) -> list[Reply]:
     if not args:
         ctx.set_state({"dialog": "join"})
@@ -80,7 +82,7 @@ async def join(ctx: Context, args: str) -> list[Reply]:
     return await _claim(ctx, args)
 
 
-@dialog("join", payloads=())
+@router.dialog("join", buttons=())
 async def join_code_typed(ctx: Context, text: str) -> list[Reply]:
     """The code typed after /join; a code GoCua does not know is asked for again."""
     result, replies = await _claimed(ctx, text) if text.strip() else (ClaimResult.UNKNOWN, [])
@@ -127,29 +129,35 @@ def vietnam_time(at: datetime) -> str:
     return local.strftime("%H:%M")
 
 
-@command("/help", help=N_("the commands you can use"), order=3)
+@router.command("/help", help=N_("the commands you can use"), order=3)
 async def help_(ctx: Context, args: str) -> list[Reply]:
     t = ctx.t
     lines = [t("You are using GoCua as a {role}. Commands:", role=role_name(ctx, ctx.role))]
-    lines += [f"{c.name} — {t(c.help)}" for c in commands_for(ctx)]
+    from handlers.dispatch import ROUTES  # the table of every router, built from this one too
+
+    lines += [f"{c.name} — {t(c.help)}" for c in ROUTES.commands_for(ctx)]
     if top_role(ctx.grants) == "resident":
         lines.append(t("Or just type your question, for example: how do I get VNeID level 2?"))
     return [Reply("\n".join(lines))]
 
 
-@command("/lang", help=N_("choose the language: Tiếng Việt or English"), order=4)
+@router.command("/lang", help=N_("choose the language: Tiếng Việt or English"), order=4)
 async def lang(ctx: Context, args: str) -> list[Reply]:
     choice = args.strip().lower()
     if choice in LOCALES:
         return await set_lang(ctx, choice)
     return [Reply(
         ctx.t("Choose your language:"),
-        buttons=tuple(Button(LANGUAGE_NAMES[code], f"lang:{code}") for code in LOCALES),
+        buttons=tuple(Button(LANGUAGE_NAMES[code], LanguageButton(code)) for code in LOCALES),
         columns=2,
     )]
 
 
-@payload("lang")
+@router.button(LanguageButton)
+async def lang_button(ctx: Context, data: LanguageButton) -> list[Reply]:
+    return await set_lang(ctx, data.code)
+
+
 async def set_lang(ctx: Context, code: str) -> list[Reply]:
     if code not in LOCALES:
         return [out_of_date(ctx)]
@@ -159,11 +167,11 @@ async def set_lang(ctx: Context, code: str) -> list[Reply]:
                   + ctx.t("Type /help to see what I can do."))]
 
 
-@command("/cancel", roles=EVERYONE, help=N_("stop what you are doing"), order=90)
+@router.command("/cancel", roles=EVERYONE, help=N_("stop what you are doing"), order=90)
 async def cancel(ctx: Context, args: str) -> list[Reply]:
-    from handlers.router import CANCEL_HOOKS
+    from handlers.dispatch import ROUTES  # the table of every router, built from this one too
 
-    for hook in CANCEL_HOOKS:
+    for hook in ROUTES.cancel_hooks:
         replies = await hook(ctx, args)
         if replies:
             return replies

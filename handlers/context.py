@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +14,7 @@ from conversations.faq_match import FaqIndex
 from conversations.flow_model import FlowRegistry
 from db.models import Conversation, User
 from db.repo.users import RoleGrant, top_role
+from handlers.conversation_state import ConversationState
 from handlers.i18n import RESIDENT, Translator, pick_locale, translator
 from handlers.types import Incoming
 
@@ -30,7 +31,6 @@ class Services:
     is_sqlite: bool = True
     # Opens a read-only session for reports (Database.read_session); None: use the update's own.
     read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,12 +65,14 @@ class Context:
         return top_role(self.grants)
 
     @property
-    def state(self) -> dict[str, Any]:
-        return self.conversation.state or {}
+    def state(self) -> ConversationState:
+        """The chat's dialog state, read-only (handlers/conversation_state.py): set_state
+        replaces it."""
+        return ConversationState.from_json(self.conversation.state)
 
-    def set_state(self, state: dict[str, Any] | None) -> None:
-        # Assign a new dict so SQLAlchemy sees the JSON column change.
-        self.conversation.state = dict(state or {})
+    def set_state(self, state: Mapping[str, Any] | None) -> None:
+        """Replace the dialog state with a new JSON value (None: no dialog)."""
+        self.conversation.state = ConversationState.from_json(state).to_json()
 
     def has_role(self, *roles: str) -> bool:
         return any(g.role in roles for g in self.grants)

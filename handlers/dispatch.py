@@ -4,20 +4,42 @@ A typed answer is first read against the options the chat is answering (handlers
 a number, a label or a distinctive part of one presses that option; an answer that fits several
 asks which one; a number not on the list says so and asks again. A /command always works and
 leaves the dialog it interrupts; a button of something else leaves it too.
+
+The handlers are the routers of the feature modules in ROUTERS, one explicit list (the order
+/cancel asks their cancel hooks in); `Routes` raises at import if two register the same
+command, button prefix or dialog. A button's data is unpacked by the codec of its prefix
+(handlers/buttons.py) before its handler sees it; data that does not fit answers as out of date.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers import router
+from handlers import (
+    basic,
+    exports,
+    faq,
+    flows,
+    household_edit,
+    households,
+    link,
+    stats,
+    targets,
+    visit_limits,
+    visits,
+)
+from handlers.buttons import StaleButton
 from handlers.choices import numbered, which_one, wrong_answer
 from handlers.context import Context
 from handlers.options import Ambiguous, NoSuchNumber, Picked, read_answer
+from handlers.router import Routes, allowed, out_of_date, split_command
 from handlers.types import Reply
 
-# Importing the handler modules registers their commands, payloads and dialogs.
-from handlers import basic, exports, faq, flows, households, link, stats, targets, visits  # noqa: F401  isort: skip
+ROUTERS = (
+    basic.router, flows.router, households.router, household_edit.router, visits.router,
+    visit_limits.router, stats.router, exports.router, targets.router, faq.router, link.router,
+)
+ROUTES = Routes(ROUTERS)
 
 
 async def dispatch(ctx: Context) -> list[Reply]:
@@ -43,11 +65,11 @@ async def dispatch(ctx: Context) -> list[Reply]:
     if text.startswith("/"):
         return await route_command(ctx, text)
     dialog = ctx.state.get("dialog")
-    if dialog and dialog in router.DIALOGS:
-        return await router.DIALOGS[dialog](ctx, text)
+    if dialog and dialog in ROUTES.dialogs:
+        return await ROUTES.dialogs[dialog].handler(ctx, text)
     if not text:
         return [Reply(t("Type /help to see what I can do."))]
-    return await router.TEXT_HANDLER(ctx, text)
+    return await ROUTES.text(ctx, text)
 
 
 def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
@@ -58,30 +80,34 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
     if not dialog:
         return
     if prefix is not None:
-        own = router.DIALOG_PAYLOADS.get(dialog)
-        if own is None or prefix in own:
+        route = ROUTES.dialogs.get(dialog)
+        if route is None or route.buttons is None or prefix in route.buttons:
             return
     ctx.set_state(None)
 
 
 async def route_command(ctx: Context, text: str) -> list[Reply]:
-    name, args = router.split_command(text)
+    name, args = split_command(text)
     if name != "/cancel":
         leave_dialog(ctx)
-    cmd = router.COMMANDS.get(name)
+    cmd = ROUTES.commands.get(name)
     if cmd is None:
         return [Reply(ctx.t("I don't know the command {command}. Type /help to see the commands.",
                             command=name[:40]))]
-    if not router.allowed(cmd, ctx):
+    if not allowed(cmd, ctx):
         return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
                             command=name))]
     return await cmd.handler(ctx, args)
 
 
 async def route_payload(ctx: Context, payload: str) -> list[Reply]:
-    prefix, _, rest = payload.partition(":")
+    prefix = payload.partition(":")[0]
     leave_dialog(ctx, prefix)
-    handler = router.PAYLOADS.get(prefix)
-    if handler is None:
-        return [router.out_of_date(ctx)]
-    return await handler(ctx, rest)
+    route = ROUTES.buttons.get(prefix)
+    if route is None:
+        return [out_of_date(ctx)]
+    try:
+        data = route.data.unpack(payload)
+    except StaleButton as stale:
+        return await route.stale(ctx, stale) if route.stale is not None else [out_of_date(ctx)]
+    return await route.handler(ctx, data)

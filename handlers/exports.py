@@ -25,12 +25,13 @@ from db.models import Area, AuditLog
 from db.repo.exports import ExportRow, export_pages
 from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
+from handlers.buttons import StatsButton
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.export_columns import StepColumns
 from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command
-from handlers.router import LEADERS, OUT_OF_DATE, command
+from handlers.router import LEADERS, OUT_OF_DATE, Router
 from handlers.stats_text import (
     DEFAULT_PERIOD,
     OUTCOME_LABELS,
@@ -47,6 +48,8 @@ HEADER = (N_("Area"), N_("Household"), N_("Procedure"), N_("Step"), N_("Outcome"
           N_("Reason"), N_("Volunteer"), N_("Time"))
 MISSES_HEADER = (N_("Question (as first asked)"), N_("Times asked"))
 MAX_SUMMARY_SHEETS = 60
+
+router = Router("exports")
 
 ReadSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -111,7 +114,7 @@ async def write_export(
     t: Translator, flows: FlowRegistry | None, now: datetime,
 ) -> int:
     """Write the export to `out`; returns the number of step-record rows."""
-    from bot.reports.export_files import SummarySheet, write_csv, write_xlsx  # openpyxl: slow import
+    from reports.export_files import SummarySheet, write_csv, write_xlsx  # openpyxl: slow import
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
@@ -166,7 +169,7 @@ async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply
     """The export as a document in the chat (the caller checked the area is the user's). It is
     made after the update's commit (`render_export`), so building a big file holds no lock.
     It comes with the way back to the area's statistics."""
-    back = (Button("📊 " + ctx.t("Statistics"), f"st:{area.id}:{period}"),)
+    back = (Button("📊 " + ctx.t("Statistics"), StatsButton(area.id, period)),)
     return Reply("", buttons=back, deferred={
         "kind": "export", "area_id": area.id, "period": period, "fmt": fmt, "locale": ctx.t.locale,
         "user_id": ctx.user.id, "channel": ctx.incoming.channel, "now": ctx.now.isoformat(),
@@ -193,11 +196,11 @@ async def render_export(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
                                                 buffer.getvalue()))
 
 
-@command("/export", roles=LEADERS, help=N_("spreadsheet of your area: /export [AREA] [csv]"), order=31)
+@router.command("/export", roles=LEADERS, help=N_("spreadsheet of your area: /export [AREA] [csv]"), order=31)
 async def export_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     fmt = words.pop().lower() if words and words[-1].lower() in FORMATS else "xlsx"
-    area = await area_for_command(ctx, words, lambda area_id: f"st:{area_id}:{DEFAULT_PERIOD}:x:{fmt}")
+    area = await area_for_command(ctx, words, lambda area_id: StatsButton(area_id, DEFAULT_PERIOD, "x", fmt))
     if isinstance(area, Reply):
         return [area]
     return [await export_reply(ctx, area, "all", fmt)]

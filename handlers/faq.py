@@ -13,10 +13,11 @@ from conversations.redact import redact_citizen_ids
 from conversations.small_talk import SmallTalk, small_talk
 from db.repo.support import record_miss, top_misses
 from handlers.basic import greeting
+from handlers.buttons import FaqButton, VisitButton
 from handlers.choices import is_stray, nothing_to_choose, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import LEADERS, command, out_of_date, payload, set_text_handler
+from handlers.router import LEADERS, Router, out_of_date
 from handlers.types import Button, Reply
 
 # Friendly answers to small talk, with what to do next (a greeting gets the /start greeting).
@@ -34,6 +35,8 @@ STAFF_SMALL_TALK = {
     SmallTalk.BYE: N_("Goodbye! Type /help when you need your commands."),
 }
 
+router = Router("faq")
+
 
 def faq_index(ctx: Context) -> FaqIndex:
     index = ctx.services.faq
@@ -47,9 +50,9 @@ def _answer(ctx: Context, entry_id: str) -> Reply:
     if entry.source:
         text += "\n" + ctx.t(SOURCE_LINE, url=entry.source[0])
     return Reply(text, buttons=(
-        Button(ctx.t("Helpful"), f"faq:ok:{entry_id}"),
-        Button(ctx.t("Not what I asked"), f"faq:no:{entry_id}"),
-        Button(ctx.t("Ask a volunteer"), "visit:start"),
+        Button(ctx.t("Helpful"), FaqButton("ok", entry_id)),
+        Button(ctx.t("Not what I asked"), FaqButton("no", entry_id)),
+        Button(ctx.t("Ask a volunteer"), VisitButton("start")),
     ))
 
 
@@ -68,17 +71,18 @@ def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
     (FaqIndex.close), and always a volunteer (/visit) and the ward's one-stop office."""
     index = faq_index(ctx)
     closest = [m for m in index.close(question, 4) if m.id != exclude][:3]
-    volunteer = Button(ctx.t("Ask a volunteer"), "visit:start")
+    volunteer = Button(ctx.t("Ask a volunteer"), VisitButton("start"))
     unsure = ctx.t("I don't have reliable information about this yet.")
     elsewhere = ctx.t("A volunteer can help you: type /visit or press the button below. You can also "
                       "ask at the one-stop office of your ward or commune People's Committee.")
     if not closest:
         return Reply(f"{unsure}\n{elsewhere}", buttons=(volunteer,))
-    buttons = tuple(Button(ctx.t(index.by_id[m.id].title), f"faq:show:{m.id}") for m in closest)
+    buttons = tuple(Button(ctx.t(index.by_id[m.id].title), FaqButton("show", m.id)) for m in closest)
     maybe = ctx.t("It may be one of these topics:")
     return Reply(f"{unsure} {maybe}\n{elsewhere}", buttons=(*buttons, volunteer))
 
 
+@router.text
 async def faq_text(ctx: Context, text: str) -> list[Reply]:
     text = redact_citizen_ids(text)  # kept as a miss or for "Ask a volunteer": never a full ID
     kind = small_talk(text)
@@ -97,12 +101,10 @@ async def faq_text(ctx: Context, text: str) -> list[Reply]:
     return [_suggest(ctx, text)]
 
 
-set_text_handler(faq_text)
 
-
-@payload("faq")
-async def faq_button(ctx: Context, rest: str) -> list[Reply]:
-    verb, _, entry_id = rest.partition(":")
+@router.button(FaqButton)
+async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
+    verb, entry_id = data.verb, data.entry_id
     if entry_id not in faq_index(ctx).by_id:
         return [out_of_date(ctx)]
     question = str(ctx.state.get("last_question") or "")
@@ -115,11 +117,11 @@ async def faq_button(ctx: Context, rest: str) -> list[Reply]:
             _miss(ctx, question, "not_helpful", entry_id)
         return [_suggest(ctx, question, exclude=entry_id) if question else
                 Reply(ctx.t("Sorry. Ask me in other words, or ask a volunteer."),
-                      buttons=(Button(ctx.t("Ask a volunteer"), "visit:start"),))]
+                      buttons=(Button(ctx.t("Ask a volunteer"), VisitButton("start")),))]
     return [out_of_date(ctx)]
 
 
-@command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=33)
+@router.command("/misses", roles=LEADERS, help=N_("questions GoCua could not answer"), order=33)
 async def misses(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in LEADERS]
     rows = await top_misses(ctx.session, codes)

@@ -27,22 +27,34 @@ from conversations.events import (
     ShowStep,
 )
 from conversations.flow_model import Flow, FlowRegistry
+from conversations.state import RunStatus, StepOutcome
 from db.models import Area, AuditLog, FlowRun, Household, Resident
-from db.repo.flows import abandoned_runs, add_step_records, open_run, run_for_update, save_run_state
+from db.repo.flows import (
+    abandoned_runs,
+    add_step_records,
+    open_run,
+    run_for_update,
+    run_state,
+    save_run_state,
+)
 from db.repo.households import members_of
 from handlers.access import button_id, can_work_on, refuse
+from handlers.buttons import HouseholdButton, RunButton, StepButton
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import CANCEL_HOOKS, STAFF, command, dialog, out_of_date, payload
+from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply, button_label
 from handlers.validation import VIETNAM, local_date
 
 # The order volunteers meet them at the door: identity first, then what it unlocks.
 FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
               "social_pension", "digital_signature", "smartphone_skills")
-OUTCOME_MARKS = {"done": "✅", "skipped": "⏭", "blocked": "⛔"}
-OUTCOME_NAMES = {"done": N_("Done"), "skipped": N_("Skipped"), "blocked": N_("Problem")}
+OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcome.BLOCKED: "⛔"}
+OUTCOME_NAMES = {StepOutcome.DONE: N_("Done"), StepOutcome.SKIPPED: N_("Skipped"),
+                 StepOutcome.BLOCKED: N_("Problem")}
 ASKING_CANCEL = "cancel"
+
+router = Router("flows")
 
 
 def registry(ctx: Context) -> FlowRegistry:
@@ -73,7 +85,7 @@ def needs_person(flow: Flow) -> bool:
     return any(step.mark_digital_ready for step in flow.steps)
 
 
-@command("/flows", roles=STAFF, help=N_("the procedures GoCua can guide"), order=13)
+@router.command("/flows", roles=STAFF, help=N_("the procedures GoCua can guide"), order=13)
 async def list_flows(ctx: Context, args: str) -> list[Reply]:
     lines = [ctx.t("Procedures (start one from a household's page, /households):")]
     for flow in ordered_flows(ctx):
@@ -85,28 +97,34 @@ async def list_flows(ctx: Context, args: str) -> list[Reply]:
 
 
 async def offer_flows(ctx: Context, household: Household) -> list[Reply]:
-    buttons = tuple(Button(ctx.t(f.title)[:64], f"hh:{household.id}:flow:{f.id}") for f in ordered_flows(ctx))
+    buttons = tuple(Button(ctx.t(f.title)[:64], HouseholdButton(household.id, "flow", f.id))
+                    for f in ordered_flows(ctx))
     return [Reply(ctx.t("Which procedure for {code}?", code=household.code), buttons=buttons)]
 
 
-async def choose_person(ctx: Context, household: Household, arg: str) -> list[Reply]:
-    """`flow_id` alone asks for whom (if the household has members); `flow_id:rid` starts."""
-    flow_id, _, raw_person = arg.partition(":")
+async def choose_person(
+    ctx: Context, household: Household, flow_id: str, raw_person: str = ""
+) -> list[Reply]:
+    """`flow_id` alone asks for whom (if the household has members); with the resident's id
+    (or 0: the household) in `raw_person`, as button data carries it, starts."""
     flows = registry(ctx)
     if flow_id not in flows:
         return [out_of_date(ctx)]
     flow = flows.latest(flow_id)
+    add = Button(ctx.t("Add a member"), HouseholdButton(household.id, "add", flow.id))
     members = await members_of(ctx.session, household.id)
     if raw_person == "":
         if not members:
             if needs_person(flow):
                 return [Reply(ctx.t("First add the person this is for: press “Add a member”."),
-                              buttons=(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"),))]
+                              buttons=(add,))]
             return await start_run(ctx, household, flow, None)
-        buttons = [Button(button_label(m.name), f"hh:{household.id}:flow:{flow.id}:{m.id}") for m in members]
+        buttons = [Button(button_label(m.name), HouseholdButton(household.id, "flow", flow.id, str(m.id)))
+                   for m in members]
         if not needs_person(flow):
-            buttons.append(Button(ctx.t("The household"), f"hh:{household.id}:flow:{flow.id}:0"))
-        buttons.append(Button(ctx.t("Add a member"), f"hh:{household.id}:add:{flow.id}"))
+            household_run = HouseholdButton(household.id, "flow", flow.id, "0")
+            buttons.append(Button(ctx.t("The household"), household_run))
+        buttons.append(add)
         return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
     person = button_id(raw_person)
     if person == 0 and not needs_person(flow):
@@ -129,7 +147,7 @@ async def start_run(ctx: Context, household: Household, flow: Flow, resident_id:
     transition = engine.start(flow, local_date(ctx.now))
     run = FlowRun(
         flow_id=flow.id, flow_version=flow.version, household_id=household.id, area_id=household.area_id,
-        resident_id=resident_id, volunteer_id=ctx.user.id, status="active", state={},
+        resident_id=resident_id, volunteer_id=ctx.user.id, status=RunStatus.ACTIVE, state={},
         started_at=ctx.now, updated_at=ctx.now,
     )
     ctx.session.add(run)
@@ -143,12 +161,14 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
     if flow is None:
         return [Reply(ctx.t(texts.STEP_MISSING))]
     household = await ctx.session.get(Household, run.household_id)
-    transition = engine.reopen(flow, run.state) if run.status == "blocked" else engine.resume(flow, run.state)
+    state = run_state(run)
+    transition = engine.reopen(flow, state) if run.status == RunStatus.BLOCKED else engine.resume(flow, state)
     return await _apply(ctx, run, flow, transition, household)
 
 
-async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
-    run_id = button_id(raw_run)
+async def _load_run(ctx: Context, run: int | str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
+    """The run a button (its id) or the chat's state names, if this user may work on it."""
+    run_id = run if isinstance(run, int) else button_id(run)
     run = await run_for_update(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
         if run_id is not None else None
     if run is None:
@@ -164,56 +184,57 @@ async def _load_run(ctx: Context, raw_run: str, action: str) -> tuple[FlowRun, F
     return run, flow, household
 
 
-@payload("run")
-async def run_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_run, _, action = rest.partition(":")
-    loaded = await _load_run(ctx, raw_run, f"run:{action}")
+@router.button(RunButton)
+async def run_button(ctx: Context, data: RunButton) -> list[Reply]:
+    action = data.action
+    loaded = await _load_run(ctx, data.run_id, f"run:{action}")
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
-    if action == "resume" and run.status in ("active", "blocked"):
+    if action == "resume" and RunStatus(run.status).open:
         return await _continue(ctx, run)
-    if action == "pause" and run.status == "active":
+    if action == "pause" and run.status == RunStatus.ACTIVE:
         return [_paused(ctx, run, flow)]
-    if action == "abandon" and run.status == "active" and _asking_cancel(ctx, run):
+    if action == "abandon" and run.status == RunStatus.ACTIVE and _asking_cancel(ctx, run):
         return await _abandon(ctx, run, flow, household)
-    if action == "restart" and run.status == "abandoned":
+    if action == "restart" and run.status == RunStatus.ABANDONED:
         return await _start_again(ctx, run, household)
     return [out_of_date(ctx)]
 
 
-@payload("f")
-async def step_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_run, _, token = rest.partition(":")
-    loaded = await _load_run(ctx, raw_run, "step")
+@router.button(StepButton)
+async def step_button(ctx: Context, data: StepButton) -> list[Reply]:
+    token = data.token
+    loaded = await _load_run(ctx, data.run_id, "step")
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
-    transition = engine.advance(flow, run.state, engine.Pressed(token), local_date(ctx.now),
+    transition = engine.advance(flow, run_state(run), engine.Pressed(token), local_date(ctx.now),
                                 cccd_key=_cccd_key(ctx))
     return await _apply(ctx, run, flow, transition, household, pressed=token)
 
 
-@dialog("flow_run", payloads=("f", "run"))
+@router.dialog("flow_run", buttons=(StepButton, RunButton))
 async def step_text(ctx: Context, text: str) -> list[Reply]:
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "step_text")
     if isinstance(loaded, Reply):
         ctx.set_state(None)
         return [loaded]
     run, flow, household = loaded
-    if _asking_cancel(ctx, run) and run.status == "active":
+    if _asking_cancel(ctx, run) and run.status == RunStatus.ACTIVE:
         return [_pause_question(ctx, run, flow, again=True)]
-    transition = engine.advance(flow, run.state, engine.Typed(text), local_date(ctx.now),
+    transition = engine.advance(flow, run_state(run), engine.Typed(text), local_date(ctx.now),
                                 cccd_key=_cccd_key(ctx))
     return await _apply(ctx, run, flow, transition, household)
 
 
+@router.cancel
 async def cancel_run(ctx: Context, args: str) -> list[Reply]:
     """/cancel in a procedure asks pause-or-abandon; /cancel at that question keeps it paused."""
     if ctx.state.get("dialog") != "flow_run":
         return []
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "cancel")
-    if isinstance(loaded, Reply) or loaded[0].status != "active":
+    if isinstance(loaded, Reply) or loaded[0].status != RunStatus.ACTIVE:
         ctx.set_state(None)
         return []
     run, flow, _ = loaded
@@ -223,8 +244,6 @@ async def cancel_run(ctx: Context, args: str) -> list[Reply]:
     return [_pause_question(ctx, run, flow)]
 
 
-CANCEL_HOOKS.append(cancel_run)
-
 
 def _asking_cancel(ctx: Context, run: FlowRun) -> bool:
     return ctx.state.get("asking") == ASKING_CANCEL and ctx.state.get("run_id") == run.id
@@ -232,7 +251,7 @@ def _asking_cancel(ctx: Context, run: FlowRun) -> bool:
 
 def _step_number(run: FlowRun) -> int:
     """The n of "Step n/N" the run stands at (answered steps + 1)."""
-    return int((run.state or {}).get("answered", 0)) + 1
+    return run_state(run).answered + 1
 
 
 def _pause_question(ctx: Context, run: FlowRun, flow: Flow, *, again: bool = False) -> Reply:
@@ -240,8 +259,8 @@ def _pause_question(ctx: Context, run: FlowRun, flow: Flow, *, again: bool = Fal
     lines = [t("Please choose one of the options.")] if again else []
     lines += [t("Stop “{flow}” at step {n}?", flow=t(flow.title), n=_step_number(run)),
               t("Keep it paused to go on later from the household's page, or abandon it.")]
-    buttons = (Button(t("Keep it paused"), f"run:{run.id}:pause"),
-               Button(t("Abandon it"), f"run:{run.id}:abandon"))
+    buttons = (Button(t("Keep it paused"), RunButton(run.id, "pause")),
+               Button(t("Abandon it"), RunButton(run.id, "abandon")))
     return Reply("\n".join(lines), buttons=buttons)
 
 
@@ -253,13 +272,13 @@ def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
     return Reply(
         t("Paused: {flow} at step {n}. Resume it from the household's page whenever you are ready.",
           flow=t(flow.title), n=_step_number(run)),
-        buttons=(Button(t("Resume now"), f"run:{run.id}:resume"),
-                 Button(t("Back to the household"), f"hh:{run.household_id}")),
+        buttons=(Button(t("Resume now"), RunButton(run.id, "resume")),
+                 Button(t("Back to the household"), HouseholdButton(run.household_id))),
     )
 
 
 async def _abandon(ctx: Context, run: FlowRun, flow: Flow, household: Household) -> list[Reply]:
-    transition = engine.cancel(run.state)
+    transition = engine.cancel(run_state(run))
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
                              target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
     return await _apply(ctx, run, flow, transition, household)
@@ -292,7 +311,7 @@ async def abandoned_section(
                                  who=who, day=day, n=_step_number(run)))
         if run.flow_id in current:
             label = button_label(t("Start again: {flow}", flow=title(ctx, run.flow_id)))
-            buttons.append(Button(label, f"run:{run.id}:restart"))
+            buttons.append(Button(label, RunButton(run.id, "restart")))
     return lines, buttons
 
 
@@ -308,14 +327,14 @@ async def _apply(
     if transition.records:
         await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
                          source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
-    if transition.new_state is not run.state or transition.records:
+    if transition.records or transition.new_state.to_json() != run.state:
         save_run_state(run, transition.new_state, ctx.now)
     for event in transition.events:
         if isinstance(event, MarkDigitalReady) and run.resident_id is not None:
             resident = await ctx.session.get(Resident, run.resident_id)
             if resident is not None:
                 resident.digital_ready = True
-    if run.status == "active":
+    if run.status == RunStatus.ACTIVE:
         # While an input step waits for a typed answer, "1" is the answer, not option 1.
         typing = any(isinstance(e, ShowStep) and e.expects_text for e in transition.events)
         ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": typing})
@@ -342,14 +361,14 @@ def _confirmation(
         return None
     text = ctx.t(step.text)
     short = text if len(text) <= 80 else text[:77].rstrip() + "…"
-    if step.kind == "choice" and record.outcome == "done":
+    if step.kind == "choice" and record.outcome == StepOutcome.DONE:
         chosen = next((o.label for o in step.options if o.id == record.value), str(record.value))
         return Reply(f"☑ {short} → {ctx.t(chosen)}", edit=True)
-    if step.kind == "input" and record.outcome == "done":
+    if step.kind == "input" and record.outcome == StepOutcome.DONE:
         return Reply(f"☑ {short} → {record.value}", edit=True)
     outcome = ctx.t(OUTCOME_NAMES.get(record.outcome, record.outcome))
     line = f"{OUTCOME_MARKS.get(record.outcome, '•')} {outcome}: {short}"
-    if record.outcome == "blocked" and record.reason:
+    if record.outcome == StepOutcome.BLOCKED and record.reason:
         line += f" — {record.reason if record.reason_typed else ctx.t(record.reason)}"
     return Reply(line, edit=True)
 
@@ -359,7 +378,7 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
     t = ctx.t
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
-    back = (Button(t("Back to the household"), f"hh:{run.household_id}"),) if household else ()
+    back = (Button(t("Back to the household"), HouseholdButton(run.household_id)),) if household else ()
     # A flow's closing text says how it ended: a note from its last step saying the same just
     # before it (marked digital-ready) would repeat it.
     closing = any(isinstance(e, Completed) and e.done_text for e in transition.events)
@@ -373,10 +392,10 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
             lines.append(t(event.text, **values) if values else t(event.text))
             if event.hint:
                 lines.append(f"({t(event.hint)})")
-            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
         elif isinstance(event, AskReason | AskReasonText):
             lines.append(t(event.msgid))
-            buttons = tuple(Button(t(b.label), f"f:{run.id}:{b.token}") for b in event.buttons)
+            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
         elif isinstance(event, ProblemNoted | Blocked):
             shown = event.reason if event.reason_typed else t(event.reason)
             lines.append(t(event.msgid, reason=shown))
@@ -390,6 +409,6 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
             buttons = back
         else:
             lines.append(t(event.msgid, **values) if values else t(event.msgid))
-            if run.status != "active":
+            if run.status != RunStatus.ACTIVE:
                 buttons = back
     return Reply("\n".join(lines), buttons=buttons)

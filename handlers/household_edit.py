@@ -14,21 +14,25 @@ masked and hashed forms, never in full.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from conversations.validators import cccd_year_conflict, name_looks_typed_at_random
 from db.models import Area, AuditLog, Household, Resident
 from db.repo.households import household_with_citizen_id, household_with_phone
 from handlers import household_place
-from handlers.access import can_reassign, row_of_button
+from handlers.access import can_reassign
+from handlers.buttons import ButtonData, EditButton, MemberButton
 from handlers.context import Context
 from handlers.household_place import back_button
 from handlers.i18n import N_
-from handlers.router import dialog, out_of_date, payload
+from handlers.router import Router, out_of_date
 from handlers.types import Button, Reply, button_label
 from handlers.validation import check, hash_citizen_id, mask_citizen_id
 
 DIALOG = "edit_record"
+
+router = Router("household_edit")
 
 # field -> (validator, question); member fields start with "m_".
 FIELDS: dict[str, tuple[str, str]] = {
@@ -90,14 +94,15 @@ def citizen_id_value(ctx: Context, digits: str, birth_year: int | None) -> dict[
             "card_year": cccd_year_conflict(digits, birth_year)}
 
 
-def confirm_reply(ctx: Context, warnings: list[str], prefix: str, *, card_year: int | None,
-                  cancel: Button) -> Reply:
-    """The doubts, and the way on: save anyway, take the card's year, type again, or cancel."""
+def confirm_reply(ctx: Context, warnings: list[str], pack: Callable[[str], ButtonData], *,
+                  card_year: int | None, cancel: Button) -> Reply:
+    """The doubts, and the way on: save anyway, take the card's year, type again, or cancel;
+    `pack(verb)`: the button data of `keep`, `cardyear` and `retype` of the dialog asking."""
     t = ctx.t
-    buttons = [Button(t(SAVE_ANYWAY), f"{prefix}:keep")]
+    buttons = [Button(t(SAVE_ANYWAY), pack("keep"))]
     if card_year:
-        buttons.append(Button(button_label(t(USE_CARD_YEAR, year=card_year)), f"{prefix}:cardyear"))
-    buttons += [Button(t(TYPE_AGAIN), f"{prefix}:retype"), cancel]
+        buttons.append(Button(button_label(t(USE_CARD_YEAR, year=card_year)), pack("cardyear")))
+    buttons += [Button(t(TYPE_AGAIN), pack("retype")), cancel]
     return Reply("\n".join([*warnings, t("Save it anyway, or type it again?")]), buttons=tuple(buttons))
 
 
@@ -110,14 +115,14 @@ async def edit_menu(ctx: Context, household: Household, area: Area) -> list[Repl
     leave_edit(ctx)
     if household.archived_at is not None:
         return [Reply(t(ARCHIVED, code=household.code), buttons=(back_button(ctx, household.id),))]
-    buttons = [Button(t("Head of household"), f"ed:{household.id}:head"),
-               Button(t("Address"), f"ed:{household.id}:address"),
-               Button(t("Phone"), f"ed:{household.id}:phone"),
-               Button(t("Village"), f"ed:{household.id}:area")]
+    buttons = [Button(t("Head of household"), EditButton(household.id, "head")),
+               Button(t("Address"), EditButton(household.id, "address")),
+               Button(t("Phone"), EditButton(household.id, "phone")),
+               Button(t("Village"), EditButton(household.id, "area"))]
     for member in await members_of(ctx.session, household.id):
-        buttons.append(Button(button_label(t("Member: {name}", name=member.name)), f"mb:{member.id}"))
+        buttons.append(Button(button_label(t("Member: {name}", name=member.name)), MemberButton(member.id)))
     if can_reassign(ctx, area):
-        buttons.append(Button(t("Archive this household"), f"ed:{household.id}:archive"))
+        buttons.append(Button(t("Archive this household"), EditButton(household.id, "archive")))
     buttons.append(back_button(ctx, household.id))
     return [Reply(t("Correct {code}: what is wrong?", code=household.code), buttons=tuple(buttons))]
 
@@ -128,11 +133,13 @@ async def member_menu(ctx: Context, household: Household, member: Resident) -> l
     facts = [member.name, str(member.birth_year) if member.birth_year else t("year not known"),
              member.citizen_id_masked or t("no citizen ID"),
              t("digital-ready") if member.digital_ready else t("not digital-ready yet")]
-    ready = (Button(t("Not digital-ready"), f"mb:{member.id}:ready:0") if member.digital_ready
-             else Button(t("Mark digital-ready"), f"mb:{member.id}:ready:1"))
-    buttons = (Button(t("Name"), f"mb:{member.id}:name"), Button(t("Year of birth"), f"mb:{member.id}:year"),
-               Button(t("Citizen ID"), f"mb:{member.id}:cccd"), ready,
-               Button(t("Remove this member"), f"mb:{member.id}:remove"), back_button(ctx, household.id))
+    ready = (Button(t("Not digital-ready"), MemberButton(member.id, "ready", "0")) if member.digital_ready
+             else Button(t("Mark digital-ready"), MemberButton(member.id, "ready", "1")))
+    buttons = (Button(t("Name"), MemberButton(member.id, "name")),
+               Button(t("Year of birth"), MemberButton(member.id, "year")),
+               Button(t("Citizen ID"), MemberButton(member.id, "cccd")), ready,
+               Button(t("Remove this member"), MemberButton(member.id, "remove")),
+               back_button(ctx, household.id))
     return [Reply(t("Member of {code}: {facts}. What to correct?", code=household.code,
                     facts=", ".join(facts)), buttons=buttons)]
 
@@ -152,17 +159,17 @@ async def ask_value(ctx: Context, household: Household, field: str, member: Resi
                    "expects_text": field == "address"})
     buttons = []
     if field == "phone" and household.phone:
-        buttons.append(Button(t("Remove the phone"), f"ed:{household.id}:nophone"))
+        buttons.append(Button(t("Remove the phone"), EditButton(household.id, "nophone")))
     buttons.append(back_button(ctx, household.id))
     return Reply(text, buttons=tuple(buttons))
 
 
 # ---------------------------------------------------------------- buttons
 
-async def _household_of(ctx: Context, raw_id: str, action: str) -> tuple[Household, Area] | Reply:
+async def _household_of(ctx: Context, household: int | str, action: str) -> tuple[Household, Area] | Reply:
     from handlers.households import load_household
 
-    loaded = await load_household(ctx, raw_id, action)
+    loaded = await load_household(ctx, household, action)
     if isinstance(loaded, Reply):
         return loaded
     household, _ = loaded
@@ -171,11 +178,11 @@ async def _household_of(ctx: Context, raw_id: str, action: str) -> tuple[Househo
     return loaded
 
 
-@payload("ed")
-async def edit_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_id, _, action = rest.partition(":")
-    verb, _, arg = action.partition(":")
-    loaded = await _household_of(ctx, raw_id, f"edit:{verb}"[:40] if verb != "restore" else "restore")
+@router.button(EditButton)
+async def edit_button(ctx: Context, data: EditButton) -> list[Reply]:
+    verb, arg = data.verb, data.arg
+    action = f"edit:{verb}"[:40] if verb != "restore" else "restore"
+    loaded = await _household_of(ctx, data.household_id, action)
     if isinstance(loaded, Reply):
         return [loaded]
     household, area = loaded
@@ -194,17 +201,17 @@ async def edit_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@payload("mb")
-async def member_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_id, _, action = rest.partition(":")
-    member = await row_of_button(ctx.session, Resident, raw_id)
+@router.button(MemberButton)
+async def member_button(ctx: Context, data: MemberButton) -> list[Reply]:
+    verb, arg = data.verb, data.arg
+    member = await ctx.session.get(Resident, data.resident_id)
     if member is None:
         return [out_of_date(ctx)]
-    loaded = await _household_of(ctx, str(member.household_id), f"member:{action or 'open'}"[:40])
+    action = f"{verb}:{arg}" if arg else verb
+    loaded = await _household_of(ctx, member.household_id, f"member:{action or 'open'}"[:40])
     if isinstance(loaded, Reply):
         return [loaded]
     household, area = loaded
-    verb, _, arg = action.partition(":")
     if verb == "":
         return await member_menu(ctx, household, member)
     if verb in ("name", "year", "cccd"):
@@ -234,7 +241,7 @@ async def remove_member(ctx: Context, household: Household, member: Resident, *,
     if not confirmed:
         return [Reply(t("Remove {name} from {code}? Only do this for a member added by mistake.",
                         name=member.name, code=household.code),
-                      buttons=(Button(t("Yes, remove"), f"mb:{member.id}:removed"),
+                      buttons=(Button(t("Yes, remove"), MemberButton(member.id, "removed")),
                                back_button(ctx, household.id)))]
     ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="member.remove",
                              target=f"household:{household.code}/member:{member.id}",
@@ -248,7 +255,7 @@ async def remove_member(ctx: Context, household: Household, member: Resident, *,
 
 # ---------------------------------------------------------------- typed values
 
-@dialog(DIALOG)
+@router.dialog(DIALOG)
 async def edit_text(ctx: Context, text: str) -> list[Reply]:
     state = ctx.state
     loaded = await _household_of(ctx, str(state.get("household_id", "")), "edit:text")
@@ -277,7 +284,7 @@ async def edit_text(ctx: Context, text: str) -> list[Reply]:
     if warnings:
         ctx.set_state({**state, "pending": value})
         card_year = value.get("card_year") if isinstance(value, dict) else None
-        return [confirm_reply(ctx, warnings, f"ed:{household.id}", card_year=card_year,
+        return [confirm_reply(ctx, warnings, lambda verb: EditButton(household.id, verb), card_year=card_year,
                               cancel=back_button(ctx, household.id))]
     return await save(ctx, household, area, field, value, member=member)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from db.models import Area, AuditLog, Household
 from db.repo.households import move_household
 from handlers.access import can_reassign, covers, refuse, row_of_button
+from handlers.buttons import EditButton, HouseholdButton
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF
@@ -20,7 +21,7 @@ NOT_A_LEADER = N_("Only a leader or administrator of this area can archive or re
 
 
 def back_button(ctx: Context, household_id: int) -> Button:
-    return Button(ctx.t("Back to the household"), f"hh:{household_id}")
+    return Button(ctx.t("Back to the household"), HouseholdButton(household_id))
 
 
 # ---------------------------------------------------------------- the village
@@ -40,7 +41,7 @@ async def villages(ctx: Context) -> list[Area]:
 
 def offer_villages(ctx: Context, household: Household, areas: list[Area]) -> list[Reply]:
     choices = [a for a in areas if a.id != household.area_id][:20]
-    buttons = [Button(button_label(a.name), f"ed:{household.id}:to:{a.id}") for a in choices]
+    buttons = [Button(button_label(a.name), EditButton(household.id, "to", str(a.id))) for a in choices]
     text = (ctx.t("Move {code} to which village or area?", code=household.code) if choices
             else ctx.t("There is no other area of yours to move {code} to.", code=household.code))
     return [Reply(text, buttons=(*buttons, back_button(ctx, household.id)))]
@@ -76,7 +77,7 @@ async def archive(ctx: Context, household: Household, area: Area, verb: str) -> 
         return [Reply(t("Archive {code} ({head})? It is kept with its history and can be restored, "
                         "but leaves the lists and the statistics.", code=household.code,
                         head=household.head_name),
-                      buttons=(Button(t("Yes, archive it"), f"ed:{household.id}:archived"),
+                      buttons=(Button(t("Yes, archive it"), EditButton(household.id, "archived")),
                                back_button(ctx, household.id)))]
     archiving = verb == "archived"
     if archiving == (household.archived_at is not None):  # pressed twice, or restored already

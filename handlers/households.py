@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
 from db.models import Area, AuditLog, Household, Resident
 from db.repo.households import (
@@ -17,21 +18,24 @@ from db.repo.households import (
     progress_of_volunteer,
     volunteers_of_area,
 )
-from handlers import flows as flowtexts
+from handlers import flows, household_edit, household_place
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
+from handlers.buttons import AddMemberButton, EditButton, HouseholdButton, NewHouseholdButton, RunButton
 from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import STAFF, command, dialog, out_of_date, payload
+from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply, button_label
 from handlers.validation import check
 
 MAX_LIST_BUTTONS = 30
 
+router = Router("households")
+
 
 # ---------------------------------------------------------------- listing and the page
 
-@command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
+@router.command("/households", roles=STAFF, help=N_("the households you look after"), order=10)
 async def list_households(ctx: Context, args: str) -> list[Reply]:
     t = ctx.t
     rows = await progress_of_volunteer(ctx.session, ctx.user.id)
@@ -42,7 +46,8 @@ async def list_households(ctx: Context, args: str) -> list[Reply]:
     if len(rows) > VOLUNTEER_LOAD:
         lines.append(t("You look after {count} households, more than the 20 of 1+20. "
                        "Ask your leader to share some.", count=len(rows)))
-    buttons = tuple(Button(_progress_label(p), f"hh:{p.household.id}") for p in rows[:MAX_LIST_BUTTONS])
+    buttons = tuple(Button(_progress_label(p), HouseholdButton(p.household.id))
+                    for p in rows[:MAX_LIST_BUTTONS])
     if len(rows) > MAX_LIST_BUTTONS:
         lines.append(t("Showing the first {shown}; open others with /household CODE.",
                        shown=MAX_LIST_BUTTONS))
@@ -59,7 +64,7 @@ def _progress_label(p: HouseholdProgress) -> str:
     return f"{p.household.code} {name if len(name) <= room else name[: room - 1] + '…'}{marks}"
 
 
-@command("/household", roles=STAFF, help=N_("open a household: /household CODE"), order=11)
+@router.command("/household", roles=STAFF, help=N_("open a household: /household CODE"), order=11)
 async def open_household(ctx: Context, args: str) -> list[Reply]:
     if not args:
         return [Reply(ctx.t("Which household? Send /household CODE, e.g. /household HV-TL-001, "
@@ -71,9 +76,13 @@ async def open_household(ctx: Context, args: str) -> list[Reply]:
     return await show_household(ctx, household)
 
 
-async def load_household(ctx: Context, raw_id: str, action: str) -> tuple[Household, Area] | Reply:
-    """The household a button names, if this user may work on it; else the reply to send."""
-    household = await row_of_button(ctx.session, Household, raw_id)
+async def load_household(
+    ctx: Context, household_id: int | str, action: str
+) -> tuple[Household, Area] | Reply:
+    """The household a button (its id) or the chat's state names, if this user may work on it;
+    else the reply to send."""
+    household = (await ctx.session.get(Household, household_id) if isinstance(household_id, int)
+                 else await row_of_button(ctx.session, Household, household_id))
     area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None:
         return out_of_date(ctx)
@@ -116,46 +125,47 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     else:
         lines.append(t("No members recorded yet."))
     buttons: list[Button] = []
-    stopped, restart = await flowtexts.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
+    stopped, restart = await flows.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
     if page.runs or stopped:
         lines.append(t("Procedures:"))
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
-            title = flowtexts.title(ctx, run.flow_id)
-            if run.status == "completed":
+            title = flows.title(ctx, run.flow_id)
+            if run.status == RunStatus.COMPLETED:
                 lines.append(f"  ✅ {title}{who}")
-            elif run.status == "blocked":
+            elif run.status == RunStatus.BLOCKED:
                 reason = run.blocked_reason or t("no reason given")
-                lines.append(f"  ⛔ {title}{who}: {flowtexts.reason(ctx, reason)}")
+                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
                 label = button_label(t("Retry: {flow}", flow=title))
-                buttons.append(Button(label, f"run:{run.run_id}:resume"))
+                buttons.append(Button(label, RunButton(run.run_id, "resume")))
             else:
                 lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
                 label = button_label(t("Resume: {flow}", flow=title))
-                buttons.append(Button(label, f"run:{run.run_id}:resume"))
+                buttons.append(Button(label, RunButton(run.run_id, "resume")))
     lines += stopped
     if hh.archived_at is not None:
         if can_reassign(ctx, page.area):
-            return Reply("\n".join(lines), buttons=(Button(t("Restore"), f"ed:{hh.id}:restore"),))
+            return Reply("\n".join(lines), buttons=(Button(t("Restore"), EditButton(hh.id, "restore")),))
         lines.append(t("A leader of the area can restore it. Your households: /households"))
         return Reply("\n".join(lines))
     buttons += restart
-    buttons.append(Button(t("Start a procedure"), f"hh:{hh.id}:start"))
-    buttons.append(Button(t("Add a member"), f"hh:{hh.id}:add"))
-    buttons.append(Button(t("Correct details"), f"hh:{hh.id}:edit"))
+    buttons.append(Button(t("Start a procedure"), HouseholdButton(hh.id, "start")))
+    buttons.append(Button(t("Add a member"), HouseholdButton(hh.id, "add")))
+    buttons.append(Button(t("Correct details"), HouseholdButton(hh.id, "edit")))
     if can_reassign(ctx, page.area):
-        buttons.append(Button(t("Reassign"), f"hh:{hh.id}:reassign"))
+        buttons.append(Button(t("Reassign"), HouseholdButton(hh.id, "reassign")))
     return Reply("\n".join(lines), buttons=tuple(buttons))
 
 
-@payload("hh")
-async def household_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_id, _, action = rest.partition(":")
-    loaded = await load_household(ctx, raw_id, action or "open")
+@router.button(HouseholdButton)
+async def household_button(ctx: Context, data: HouseholdButton) -> list[Reply]:
+    verb, arg = data.verb, data.arg
+    # A refusal audits what was pressed, as the button carried it.
+    action = ":".join((data.verb, data.arg, data.person)).rstrip(":") or "open"
+    loaded = await load_household(ctx, data.household_id, action)
     if isinstance(loaded, Reply):
         return [loaded]
     household, area = loaded
-    verb, _, arg = action.partition(":")
     if verb == "":
         household_edit.leave_edit(ctx)
         return [await render_page(ctx, household)]
@@ -174,11 +184,11 @@ async def household_button(ctx: Context, rest: str) -> list[Reply]:
     if verb == "reassign":
         return await offer_reassign(ctx, household, area)
     if verb == "to":
-        return await reassign_to(ctx, household, area, arg)
+        return await reassign_to(ctx, household, area, f"{arg}:{data.person}" if data.person else arg)
     if verb == "start":
-        return await flowtexts.offer_flows(ctx, household)
+        return await flows.offer_flows(ctx, household)
     if verb == "flow":
-        return await flowtexts.choose_person(ctx, household, arg)
+        return await flows.choose_person(ctx, household, arg, data.person)
     return [out_of_date(ctx)]
 
 
@@ -192,7 +202,8 @@ async def offer_reassign(ctx: Context, household: Household, area: Area) -> list
     if not people:
         return [Reply(ctx.t("There is no other volunteer in this area yet."))]
     buttons = tuple(
-        Button(button_label(f"{name} ({n})"), f"hh:{household.id}:to:{uid}") for uid, name, n in people[:20]
+        Button(button_label(f"{name} ({n})"), HouseholdButton(household.id, "to", str(uid)))
+        for uid, name, n in people[:20]
     )
     return [Reply(ctx.t("Reassign {code} to which volunteer? (households they have now)",
                         code=household.code), buttons=buttons)]
@@ -216,7 +227,7 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
     if load + 1 > VOLUNTEER_LOAD:
         lines.append(ctx.t("Note: {name} now has {count} households, more than 20.",
                            name=name, count=load + 1))
-    back = (Button(ctx.t("Back to the household"), f"hh:{household.id}"),)
+    back = (Button(ctx.t("Back to the household"), HouseholdButton(household.id)),)
     return [Reply("\n".join(lines), buttons=back)]
 
 
@@ -226,7 +237,7 @@ def _areas_to_offer(ctx: Context) -> list[tuple[str, str]]:
     return sorted({(g.area_code, g.area_name) for g in ctx.grants if g.role in STAFF})
 
 
-@command("/new", roles=STAFF, help=N_("add a household"), order=12)
+@router.command("/new", roles=STAFF, help=N_("add a household"), order=12)
 async def new_household(ctx: Context, args: str) -> list[Reply]:
     from db.repo.areas import area_by_code, sub_areas
 
@@ -240,16 +251,16 @@ async def new_household(ctx: Context, args: str) -> list[Reply]:
     if not choices:
         return [Reply(ctx.t("You have no area to add households to."))]
     ctx.set_state({"dialog": "new_household", "step": "area", "data": {}})
-    buttons = tuple(Button(button_label(a.name), f"new:area:{a.id}") for a in choices[:20])
+    buttons = tuple(Button(button_label(a.name), NewHouseholdButton("area", str(a.id))) for a in choices[:20])
     return [Reply(ctx.t("New household (1/4). Which village or area?"), buttons=buttons)]
 
 
-@payload("new")
-async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
+@router.button(NewHouseholdButton)
+async def new_household_button(ctx: Context, data: NewHouseholdButton) -> list[Reply]:
     state = ctx.state
     if state.get("dialog") != "new_household":
         return [out_of_date(ctx)]
-    verb, _, arg = rest.partition(":")
+    verb, arg = data.verb, data.arg
     if verb == "area" and state.get("step") == "area":
         area = await row_of_button(ctx.session, Area, arg)
         if area is None or not covers(ctx, area.code, STAFF):
@@ -274,7 +285,7 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
         if state.get("step") == "head":
             return [Reply(ctx.t("New household (2/4). Full name of the head of household?"))]
         return [Reply(ctx.t("New household (4/4). Phone number of the household? (optional)"),
-                      buttons=(Button(ctx.t("Skip"), "new:skip"),))]
+                      buttons=(Button(ctx.t("Skip"), NewHouseholdButton("skip")),))]
     if verb == "stop":
         ctx.set_state(None)
         return [Reply(ctx.t("Cancelled. Nothing was saved. Type /help to see what you can do."))]
@@ -282,11 +293,12 @@ async def new_household_button(ctx: Context, rest: str) -> list[Reply]:
 
 
 def _new_doubt(ctx: Context, warnings: list[str]) -> Reply:
-    return household_edit.confirm_reply(ctx, warnings, "new", card_year=None,
-                                        cancel=Button(ctx.t("Cancel"), "new:stop"))
+    return household_edit.confirm_reply(ctx, warnings, lambda verb: NewHouseholdButton(verb),
+                                        card_year=None,
+                                        cancel=Button(ctx.t("Cancel"), NewHouseholdButton("stop")))
 
 
-@dialog("new_household", payloads=("new",))
+@router.dialog("new_household", buttons=(NewHouseholdButton,))
 async def new_household_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = ctx.state
@@ -312,11 +324,12 @@ async def new_household_text(ctx: Context, text: str) -> list[Reply]:
             return [Reply(t(error.msgid, **error.values) + "\n" + again)]
         ctx.set_state({**state, "step": "phone", "data": {**data, "address": value}})
         return [Reply(t("New household (4/4). Phone number of the household? (optional)"),
-                      buttons=(Button(t("Skip"), "new:skip"),))]
+                      buttons=(Button(t("Skip"), NewHouseholdButton("skip")),))]
     if step == "phone":
         value, error = check("phone", text, ctx.now)
         if error:
-            return [Reply(t(error.msgid, **error.values), buttons=(Button(t("Skip"), "new:skip"),))]
+            return [Reply(t(error.msgid, **error.values),
+                          buttons=(Button(t("Skip"), NewHouseholdButton("skip")),))]
         area = await ctx.session.get(Area, int(data.get("area_id", 0)))
         same = await household_with_phone(ctx.session, area, str(value)) if area else None
         if same:
@@ -378,11 +391,12 @@ async def _member_household(ctx: Context) -> tuple[Household, Area] | None:
 
 
 def _member_doubt(ctx: Context, household: Household, warnings: list[str], card_year: int | None) -> Reply:
-    return household_edit.confirm_reply(ctx, warnings, "member", card_year=card_year,
+    return household_edit.confirm_reply(ctx, warnings, lambda verb: AddMemberButton(verb),
+                                        card_year=card_year,
                                         cancel=household_edit.back_button(ctx, household.id))
 
 
-@dialog("add_member", payloads=("member",))
+@router.dialog("add_member", buttons=(AddMemberButton,))
 async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = {**ctx.state, "pending": None}  # a typed answer replaces a value waiting to be confirmed
@@ -392,7 +406,7 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
         return [out_of_date(ctx)]
     household, area = loaded
     step = state.get("step")
-    skip = (Button(t("Skip"), "member:skip"),)
+    skip = (Button(t("Skip"), AddMemberButton("skip")),)
     if step == "name":
         value, error = check("name", text, ctx.now)
         if error:
@@ -427,11 +441,12 @@ def _ask_year(ctx: Context, state: dict, name: str) -> list[Reply]:
     # A year is a number: "85" is an answer here, not option 85.
     ctx.set_state({**state, "step": "year", "name": name, "pending": None, "expects_text": True})
     return [Reply(ctx.t("Year of birth of {name}? (optional)", name=name),
-                  buttons=(Button(ctx.t("Skip"), "member:skip"),))]
+                  buttons=(Button(ctx.t("Skip"), AddMemberButton("skip")),))]
 
 
-@payload("member")
-async def member_button(ctx: Context, rest: str) -> list[Reply]:
+@router.button(AddMemberButton)
+async def member_button(ctx: Context, data: AddMemberButton) -> list[Reply]:
+    rest = data.verb
     state = ctx.state
     if state.get("dialog") != "add_member":
         return [out_of_date(ctx)]
@@ -441,7 +456,7 @@ async def member_button(ctx: Context, rest: str) -> list[Reply]:
         return [out_of_date(ctx)]
     household, _ = loaded
     step, pending = state.get("step"), state.get("pending")
-    skip = (Button(ctx.t("Skip"), "member:skip"),)
+    skip = (Button(ctx.t("Skip"), AddMemberButton("skip")),)
     if rest == "skip" and step == "year":
         ctx.set_state({**state, "step": "cccd", "year": None, "expects_text": False})
         return [Reply(ctx.t(CCCD_QUESTION), buttons=skip)]
@@ -488,8 +503,5 @@ async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,
     added = Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code))
     then_flow = state.get("then_flow")
     if then_flow and ctx.services.flows is not None and then_flow in ctx.services.flows:
-        return [added, *await flowtexts.choose_person(ctx, household, f"{then_flow}:{resident.id}")]
+        return [added, *await flows.choose_person(ctx, household, then_flow, str(resident.id))]
     return [added, await render_page(ctx, household)]
-
-
-from handlers import household_edit, household_place  # noqa: E402  registers the correction buttons and dialog

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area
 from handlers.access import covers
+from handlers.buttons import ButtonData
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.options import fold
@@ -84,7 +85,7 @@ async def find_area(ctx: Context, text: str) -> Area | None:
 
 
 async def area_for_command(
-    ctx: Context, words: list[str], choice_payload: Callable[[int], str], *,
+    ctx: Context, words: list[str], choice_payload: Callable[[int], ButtonData], *,
     several: Reply | None = None,
 ) -> Area | Reply:
     """The area a leader's command names (words), else their only area; with several, a reply

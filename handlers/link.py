@@ -13,11 +13,14 @@ from db.repo.users import role_grants
 from handlers.basic import greeting
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.router import EVERYONE, command
+from handlers.router import EVERYONE, Router
 from handlers.types import Reply
 
+router = Router("link")
 
-@command("/link", roles=EVERYONE, help=N_("use GoCua on Telegram and Zalo as one person: /link"), order=40)
+
+@router.command("/link", roles=EVERYONE, help=N_("use GoCua on Telegram and Zalo as one person: /link"),
+                order=40)
 async def link(ctx: Context, args: str) -> list[Reply]:
     if args.strip():
         return await _use(ctx, args)

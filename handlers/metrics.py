@@ -24,11 +24,9 @@ INVITE_FAILURES = Counter("gocua_invite_failures_total", "Invite codes that gran
 _INVITE_OUTCOMES = {"unknown": "wrong", "used": "wrong", "expired": "wrong", "held_off": "held_off",
                     "busy": "ceiling"}
 
-# flood_limited: not handled, the chat was over the flood limit (handlers/flood.py).
-OUTCOMES = ("handled", "duplicate", "flood_limited", "handler_failed", "database_unavailable")
-
-
 def observe_update(channel: str, outcome: str, seconds: float) -> None:
+    """`outcome`: handled, duplicate, flood_limited (not handled: the chat was over the flood
+    limit, handlers/flood.py), handler_failed or database_unavailable."""
     UPDATES.labels(channel=channel, outcome=outcome).inc()
     LATENCY.labels(channel=channel).observe(seconds)
     if outcome == "handler_failed":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.redact import redact_citizen_ids
 from db.engine import Database
@@ -127,6 +129,13 @@ class Core:
                 outcome = "database_unavailable"
                 log.warning("update.conflict", error=str(exc.orig if exc.orig else exc)[:200])
                 raise DatabaseUnavailable("conflicting concurrent write") from exc
+            except StaleDataError as exc:
+                # Another worker changed this update's run or conversation since it was read
+                # (optimistic locking, db/models.py): nothing was kept; delivered again, the
+                # update is handled on what is now there.
+                outcome = "database_unavailable"
+                log.warning("update.conflict", error=str(exc)[:200])
+                raise DatabaseUnavailable("conflicting concurrent write") from exc
             except (OperationalError, DBAPIError, OSError) as exc:
                 outcome = "database_unavailable"
                 log.error("update.database_unavailable", error=str(exc))
@@ -183,7 +192,8 @@ class Core:
             conversation = loaded.conversation or await new_conversation(
                 session, channel, incoming.chat_id, user.id, now
             )
-            before = (conversation.state, conversation.offered, conversation.offered_prompt)
+            # A copy: a value changed in place is still a change (Context.state is read-only).
+            before = copy.deepcopy((conversation.state, conversation.offered, conversation.offered_prompt))
             ctx = Context(
                 session=session, incoming=incoming, user=user, conversation=conversation,
                 grants=loaded.grants, now=now, services=self.services,
@@ -191,7 +201,7 @@ class Core:
             )
             try:
                 replies = await dispatch.dispatch(ctx)
-            except (OperationalError, IntegrityError):
+            except (OperationalError, IntegrityError, StaleDataError):
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
@@ -207,8 +217,8 @@ class Core:
                 conversation.offered = offer.options if offer else []
                 conversation.offered_prompt = offer.prompt if offer else None
             if (conversation.state, conversation.offered, conversation.offered_prompt) != before:
-                # Written only when it changed (state is replaced, never changed in place:
-                # Context.set_state), so an update like /help writes one row, its outbox entry.
+                # Written only when it changed (compared by value with the copy taken before),
+                # so an update like /help writes one row, its outbox entry.
                 await save_conversation(session, conversation, now)
             await record_processed(
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,

@@ -1,19 +1,32 @@
-"""Routes an update to the handler for its command, button payload or open dialog.
+"""Routers: what each feature module answers, and the one table dispatch routes with.
 
-Handlers register in plain tables; a command names the roles that may use it and the help text
-that lists it. Nothing here trusts button data: handlers re-check roles and ownership.
+A feature module builds one `Router` and registers on it, by decorator, its commands (with the
+roles that may use them and the help line that lists them), its buttons (one handler per kind
+of button data, handlers/buttons.py, given the unpacked data), its dialogs (the handler of text
+typed while the chat is in one, and the kinds of button that answer it), and at most once its
+fallback for plain text and its /cancel hook. `Routes` includes the routers dispatch lists, in
+that order, and raises DuplicateRoute at start-up if two register the same command, button
+prefix or dialog (or two a text fallback), and RouteError if a dialog names a button nobody
+handles.
+
+Nothing here trusts button data: handlers re-check roles and ownership.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from handlers.buttons import ButtonData, StaleButton
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.types import Reply
 
 Handler = Callable[[Context, str], Awaitable[list[Reply]]]
+D = TypeVar("D", bound=ButtonData)
+ButtonHandler = Callable[[Context, Any], Awaitable[list[Reply]]]
+StaleHandler = Callable[[Context, StaleButton], Awaitable[list[Reply]]]
 
 OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
 
@@ -37,53 +50,134 @@ class Command:
     order: int
 
 
-COMMANDS: dict[str, Command] = {}
-PAYLOADS: dict[str, Handler] = {}
-DIALOGS: dict[str, Handler] = {}
-# The button payload prefixes that belong to a dialog: any other button leaves it (a dialog
-# registered without them is left only by a command).
-DIALOG_PAYLOADS: dict[str, frozenset[str]] = {}
+class RouteError(ValueError):
+    """Routers that do not fit together: raised at start-up."""
 
 
-def command(name: str, *, roles: tuple[str, ...] = EVERYONE, help: str = "", order: int = 50):
-    def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Command(name, handler, roles, help, order)
+class DuplicateRoute(RouteError):
+    """Two registrations of one command, button prefix, dialog or text fallback."""
+
+
+@dataclass(frozen=True)
+class ButtonRoute:
+    data: type[ButtonData]
+    handler: ButtonHandler
+    # Data that does not fit the kind: out of date, unless the kind answers it itself.
+    stale: StaleHandler | None = None
+
+
+@dataclass(frozen=True)
+class DialogRoute:
+    handler: Handler
+    # The prefixes of the buttons that answer the dialog (any other button leaves it); None:
+    # only a command leaves it.
+    buttons: frozenset[str] | None
+
+
+def _add(table: dict[str, Any], key: str, value: Any, what: str, owner: str) -> None:
+    if key in table:
+        raise DuplicateRoute(f"{what} {key!r} is registered twice ({owner})")
+    table[key] = value
+
+
+class Router:
+    """The commands, buttons, dialogs, text fallback and cancel hook of one feature module."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, ButtonRoute] = {}
+        self.dialogs: dict[str, DialogRoute] = {}
+        self.text_handler: Handler | None = None
+        self.cancel_hook: Handler | None = None
+
+    def __repr__(self) -> str:
+        return f"Router({self.name!r})"
+
+    def command(self, name: str, *, roles: tuple[str, ...] = EVERYONE, help: str = "", order: int = 50):
+        def register(handler: Handler) -> Handler:
+            _add(self.commands, name, Command(name, handler, roles, help, order), "command", self.name)
+            return handler
+
+        return register
+
+    def button(self, data: type[D], *, stale: StaleHandler | None = None):
+        """Registers the handler of buttons of kind `data`; it receives the unpacked data."""
+
+        def register(handler: Callable[[Context, D], Awaitable[list[Reply]]]):
+            _add(self.buttons, data.prefix, ButtonRoute(data, handler, stale), "button prefix", self.name)
+            return handler
+
+        return register
+
+    def dialog(self, name: str, *, buttons: tuple[type[ButtonData], ...] | None = None):
+        """Registers the handler for free text while the conversation is in dialog `name`;
+        `buttons`: the kinds of button that answer it (pressing another leaves it)."""
+
+        def register(handler: Handler) -> Handler:
+            own = frozenset(b.prefix for b in buttons) if buttons is not None else None
+            _add(self.dialogs, name, DialogRoute(handler, own), "dialog", self.name)
+            return handler
+
+        return register
+
+    def text(self, handler: Handler) -> Handler:
+        """Plain text outside any dialog goes here (the residents' FAQ)."""
+        if self.text_handler is not None:
+            raise DuplicateRoute(f"a second text fallback ({self.name})")
+        self.text_handler = handler
         return handler
 
-    return register
-
-
-def payload(prefix: str):
-    """Registers a handler for button payloads `prefix:rest`; it receives `rest`."""
-
-    def register(handler: Handler) -> Handler:
-        PAYLOADS[prefix] = handler
+    def cancel(self, handler: Handler) -> Handler:
+        """Called by /cancel (in the order of the routers); the first that cancels something
+        returns its replies, an empty list lets the next try."""
+        if self.cancel_hook is not None:
+            raise DuplicateRoute(f"a second cancel hook ({self.name})")
+        self.cancel_hook = handler
         return handler
 
-    return register
+
+async def _no_text_handler(ctx: Context, text: str) -> list[Reply]:
+    return [Reply(ctx.t("Type /help to see what I can do."))]
 
 
-def dialog(name: str, *, payloads: tuple[str, ...] | None = None):
-    """Registers the handler for free text while the conversation is in dialog `name`;
-    `payloads`: the prefixes of the buttons that answer it (pressing another leaves it)."""
+class Routes:
+    """The routers dispatch includes, merged into one table; built once at import."""
 
-    def register(handler: Handler) -> Handler:
-        DIALOGS[name] = handler
-        if payloads is not None:
-            DIALOG_PAYLOADS[name] = frozenset(payloads)
-        return handler
+    def __init__(self, routers: Iterable[Router]) -> None:
+        self.routers = tuple(routers)
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, ButtonRoute] = {}
+        self.dialogs: dict[str, DialogRoute] = {}
+        text: list[Handler] = []
+        for router in self.routers:
+            where = f"{router.name}, already by another router"
+            for name, cmd in router.commands.items():
+                _add(self.commands, name, cmd, "command", where)
+            for prefix, route in router.buttons.items():
+                _add(self.buttons, prefix, route, "button prefix", where)
+            for name, dialog in router.dialogs.items():
+                _add(self.dialogs, name, dialog, "dialog", where)
+            if router.text_handler is not None:
+                if text:
+                    raise DuplicateRoute(f"a second text fallback ({where})")
+                text.append(router.text_handler)
+        for name, dialog in self.dialogs.items():
+            unknown = sorted((dialog.buttons or frozenset()) - self.buttons.keys())
+            if unknown:
+                raise RouteError(f"dialog {name!r} is answered by buttons nobody handles: {unknown}")
+        self.text: Handler = text[0] if text else _no_text_handler
+        self.cancel_hooks: tuple[Handler, ...] = tuple(
+            r.cancel_hook for r in self.routers if r.cancel_hook is not None)
 
-    return register
+    def commands_for(self, ctx: Context) -> list[Command]:
+        """The commands /help lists to this user, in their order."""
+        return sorted((c for c in self.commands.values() if c.help and allowed(c, ctx)),
+                      key=lambda c: (c.order, c.name))
 
 
 def allowed(cmd: Command, ctx: Context) -> bool:
     return ctx.role in cmd.roles or any(g.role in cmd.roles for g in ctx.grants)
-
-
-def commands_for(ctx: Context) -> list[Command]:
-    return sorted(
-        (c for c in COMMANDS.values() if c.help and allowed(c, ctx)), key=lambda c: (c.order, c.name)
-    )
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -91,20 +185,3 @@ def split_command(text: str) -> tuple[str, str]:
     head, _, rest = text.strip().partition(" ")
     name = head.split("@", 1)[0].lower()
     return name, rest.strip()
-
-
-async def _no_text_handler(ctx: Context, text: str) -> list[Reply]:
-    return [Reply(ctx.t("Type /help to see what I can do."))]
-
-
-TEXT_HANDLER: Handler = _no_text_handler
-
-
-def set_text_handler(handler: Handler) -> None:
-    """Plain text outside any dialog goes here (the residents' FAQ once it is installed)."""
-    global TEXT_HANDLER
-    TEXT_HANDLER = handler
-
-
-# Called in order by /cancel; the first that cancels something returns its replies.
-CANCEL_HOOKS: list[Handler] = []

@@ -1,9 +1,10 @@
 """/stats for leaders and admins: their area and below, drill-down, period, chart, drop-off.
 
-Buttons carry `st:<area id>:<period>[:<view>[:<arg>]]`; none of it is trusted: the area is
-looked up again and must lie inside one of the user's leader or admin areas, else the press is
-refused and audited. Figures are read through the reports session (db.Database.read_session: on
-SQLite a connection on a worker thread, so a long query never holds the event loop).
+Buttons carry `st:<area id>:<period>[:<view>[:<arg>]]` (buttons.StatsButton); none of it is
+trusted: the area is looked up again and must lie inside one of the user's leader or admin
+areas, else the press is refused and audited. Figures are read through the reports session
+(db.Database.read_session: on SQLite a connection on a worker thread, so a long query never
+holds the event loop).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from typing import Any
 
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
-from handlers.access import covers, refuse, row_of_button
+from handlers.access import covers, refuse
+from handlers.buttons import StaleButton, StatsButton, TargetButton
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.exports import export_reply
 from handlers.flows import title
 from handlers.i18n import N_, translator
 from handlers.leader_scope import area_for_command, report_session
-from handlers.router import LEADERS, OUT_OF_DATE, command, out_of_date, payload
+from handlers.router import LEADERS, OUT_OF_DATE, Router, out_of_date
 from handlers.stats_text import (
     DEFAULT_PERIOD,
     PERIOD_LABELS,
@@ -37,21 +39,34 @@ from handlers.stats_text import (
 from handlers.types import Attachment, Button, Reply, button_label, sentence_case
 from handlers.validation import VIETNAM
 
-
-async def _area_in_scope(ctx: Context, raw_id: str, action: str) -> Area | None:
-    area = await row_of_button(ctx.session, Area, raw_id)
-    if area is None or not covers(ctx, area.code, LEADERS):
-        refuse(ctx, action, f"area:{raw_id[:20]}")
-        return None
-    return area
+router = Router("stats")
 
 
-@command("/stats", roles=LEADERS, help=N_("progress of your area: /stats [AREA] [procedure]"), order=30)
+def _refused(ctx: Context, raw_area: str, view: str) -> list[Reply]:
+    """A stats button of an area that is not among the user's (or none), audited: a resident's
+    or volunteer's is not available to them at all."""
+    refuse(ctx, f"st:{view}", f"area:{raw_area[:20]}")
+    if not any(g.role in LEADERS for g in ctx.grants):
+        return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
+                            command="/stats"))]
+    return [Reply(ctx.t("This area is not among yours."))]
+
+
+async def _stale(ctx: Context, stale: StaleButton) -> list[Reply]:
+    """An area id no row can have: refused and audited like another leader's area."""
+    raw = stale.raw
+    if raw.get("period") not in PERIODS:
+        return [out_of_date(ctx)]
+    return _refused(ctx, raw.get("area_id", ""), raw.get("view", ""))
+
+
+@router.command("/stats", roles=LEADERS, help=N_("progress of your area: /stats [AREA] [procedure]"),
+                order=30)
 async def stats_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     flows = ctx.services.flows
     flow_id = words.pop() if words and flows is not None and words[-1] in flows else None
-    area = await area_for_command(ctx, words, lambda area_id: f"st:{area_id}:{DEFAULT_PERIOD}")
+    area = await area_for_command(ctx, words, lambda area_id: StatsButton(area_id, DEFAULT_PERIOD))
     if isinstance(area, Reply):
         return [area]
     if flow_id is not None:
@@ -59,19 +74,16 @@ async def stats_command(ctx: Context, args: str) -> list[Reply]:
     return [await _summary(ctx, area, DEFAULT_PERIOD)]
 
 
-@payload("st")
-async def stats_button(ctx: Context, rest: str) -> list[Reply]:
-    parts = rest.split(":")
-    if len(parts) < 2 or parts[1] not in PERIODS:
+@router.button(StatsButton, stale=_stale)
+async def stats_button(ctx: Context, data: StatsButton) -> list[Reply]:
+    period, view, arg = data.period, data.view, data.arg
+    if period not in PERIODS:
         return [out_of_date(ctx)]
-    raw_area, period, view, arg = parts[0], parts[1], (parts[2:3] or [""])[0], ":".join(parts[3:])
     if not any(g.role in LEADERS for g in ctx.grants):
-        refuse(ctx, f"st:{view}", f"area:{raw_area[:20]}")
-        return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
-                            command="/stats"))]
-    area = await _area_in_scope(ctx, raw_area, f"st:{view}")
-    if area is None:
-        return [Reply(ctx.t("This area is not among yours."))]
+        return _refused(ctx, str(data.area_id), view)
+    area = await ctx.session.get(Area, data.area_id)
+    if area is None or not covers(ctx, area.code, LEADERS):
+        return _refused(ctx, str(data.area_id), view)
     if view == "":
         return [await _summary(ctx, area, period, edit=True)]
     if view == "f" and arg:
@@ -92,45 +104,45 @@ async def _stats_for(ctx: Context, area: Area, period: str) -> AreaStats:
         return await area_stats(session, area, now=ctx.now, since=since_of(period, ctx.now), tz=VIETNAM)
 
 
-def _period_buttons(ctx: Context, area: Area, period: str, *, view: str = "") -> list[Button]:
+def _period_buttons(ctx: Context, area: Area, period: str, *, view: str = "", arg: str = "") -> list[Button]:
     """One button per period for the same view, the current one ticked."""
     return [Button(("✓ " if p == period else "") + sentence_case(ctx.t(PERIOD_LABELS[p])),
-                   f"st:{area.id}:{p}{view}")
+                   StatsButton(area.id, p, view, arg))
             for p in PERIODS]
 
 
 def _back(ctx: Context, area: Area, period: str) -> Button:
-    return Button("⬅️ " + ctx.t("Back"), f"st:{area.id}:{period}")
+    return Button("⬅️ " + ctx.t("Back"), StatsButton(area.id, period))
 
 
 async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False) -> Reply:
     stats = await _stats_for(ctx, area, period)
     text = summary_text(ctx.t, stats, ctx.t(PERIOD_LABELS[period]), partial(title, ctx))
-    prefix = f"st:{area.id}:{period}"
     buttons: list[Button] = []
     for child in stats.children[:24]:
         share = percent(child.counts.reached, child.counts.households) or "0%"  # as in the text
-        buttons.append(Button(button_label(f"{child.area.name} ({share})"), f"st:{child.area_id}:{period}"))
+        label = button_label(f"{child.area.name} ({share})")
+        buttons.append(Button(label, StatsButton(child.area_id, period)))
     buttons += _period_buttons(ctx, area, period)
     buttons += [
-        Button("📈 " + ctx.t("Chart"), f"{prefix}:c"),
-        Button("🪜 " + ctx.t("Steps"), f"{prefix}:fl"),
-        Button("👥 " + ctx.t("Volunteers"), f"{prefix}:v"),
-        Button("🎯 " + ctx.t("Targets"), f"tg:{area.id}"),
-        Button("⬇️ " + ctx.t("Excel"), f"{prefix}:x:xlsx"),
-        Button("⬇️ " + ctx.t("CSV"), f"{prefix}:x:csv"),
+        Button("📈 " + ctx.t("Chart"), StatsButton(area.id, period, "c")),
+        Button("🪜 " + ctx.t("Steps"), StatsButton(area.id, period, "fl")),
+        Button("👥 " + ctx.t("Volunteers"), StatsButton(area.id, period, "v")),
+        Button("🎯 " + ctx.t("Targets"), TargetButton(area.id)),
+        Button("⬇️ " + ctx.t("Excel"), StatsButton(area.id, period, "x", "xlsx")),
+        Button("⬇️ " + ctx.t("CSV"), StatsButton(area.id, period, "x", "csv")),
     ]
     if area.parent_id is not None:
         parent = await ctx.session.get(Area, area.parent_id)
         if parent is not None and covers(ctx, parent.code, LEADERS):
-            buttons.append(Button("⬆️ " + button_label(parent.name), f"st:{parent.id}:{period}"))
+            buttons.append(Button("⬆️ " + button_label(parent.name), StatsButton(parent.id, period)))
     return Reply(text, buttons=tuple(buttons), columns=2, edit=edit)
 
 
 def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:
     flows = ctx.services.flows
     ids = sorted(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
-    buttons = tuple(Button(button_label(title(ctx, f)), f"st:{area.id}:{period}:f:{f}") for f in ids)
+    buttons = tuple(Button(button_label(title(ctx, f)), StatsButton(area.id, period, "f", f)) for f in ids)
     return Reply(ctx.t("Drop-off per step: which procedure?"), buttons=(*buttons, _back(ctx, area, period)))
 
 
@@ -142,7 +154,7 @@ async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Repl
     async with report_session(ctx) as session:
         steps = await step_drop_off(session, area, flow_id, since_of(period, ctx.now))
     text = drop_off_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), flow, steps)
-    periods = _period_buttons(ctx, area, period, view=f":f:{flow_id}")
+    periods = _period_buttons(ctx, area, period, view="f", arg=flow_id)
     return Reply(text, buttons=(*periods, _back(ctx, area, period)), columns=3)
 
 
@@ -164,8 +176,8 @@ def _chart(ctx: Context, area: Area, period: str) -> Reply:
 @renderer("chart")
 async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     # Imported here: matplotlib takes a second to import, and most processes never draw.
-    from bot.reports import chart
-    from bot.reports.chart import ChartText, TargetBar, WeekCount
+    from reports import chart
+    from reports.chart import ChartText, TargetBar, WeekCount
 
     t, now, period = translator(spec["locale"]), datetime.fromisoformat(spec["now"]), spec["period"]
     async with rctx.reader() as session:

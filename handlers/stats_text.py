@@ -11,11 +11,13 @@ from datetime import date, datetime, timedelta
 from babel.numbers import format_decimal
 
 from conversations.flow_model import Flow
+from conversations.state import StepOutcome
 from db.repo.households import VOLUNTEER_LOAD
 from db.repo.stats import AreaStats, StepDropOff, Target, VolunteerStats
 from handlers.i18n import N_, Translator
 from handlers.types import button_label
 from handlers.validation import VIETNAM
+from reports.figures import percent
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "all": None}
 DEFAULT_PERIOD = "30d"
@@ -26,10 +28,9 @@ PERIOD_LABELS = {
     "all": N_("all time"),
 }
 OUTCOME_LABELS = {
-    "done": N_("done"),
-    "skipped": N_("skipped"),
-    "blocked": N_("problem"),
-    "abandoned": N_("stopped"),
+    StepOutcome.DONE: N_("done"),
+    StepOutcome.SKIPPED: N_("skipped"),
+    StepOutcome.BLOCKED: N_("problem"),
 }
 
 TitleOf = Callable[[str], str]  # flow id -> translated procedure title
@@ -51,17 +52,6 @@ def since_of(period: str, now: datetime) -> datetime | None:
 
 def number(t: Translator, value: int) -> str:
     return format_decimal(value, locale=t.locale)
-
-
-def percent(part: int, whole: int | None) -> str | None:
-    """`part` as a share of `whole`, e.g. "33%", the same in the text, the buttons, the chart and
-    the exports. Floored, so that "100%" means all of it; a share under 1% reads "<1%", never
-    "0%", which means none. None when there is no whole to compare with."""
-    if not whole or whole <= 0:
-        return None
-    if 0 < part * 100 < whole:
-        return "<1%"
-    return f"{max(part, 0) * 100 // whole}%"
 
 
 def _with_percent(t: Translator, part: int, whole: int | None) -> str:

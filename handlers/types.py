@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.buttons import ButtonData
+
 BUTTON_LABEL_MAX = 40  # what a phone shows on a button before the platform cuts it anyway
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Button:
     label: str
-    payload: str
+    payload: str  # button data as packed (handlers/buttons.py): what the channel carries
+
+    def __init__(self, label: str, payload: str | ButtonData) -> None:
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "payload", payload if isinstance(payload, str) else payload.pack())
 
 
 def sentence_case(text: str) -> str:

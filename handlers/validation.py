@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 
+from conversations.local_time import VIETNAM, local_date
 from conversations.validators import ErrorMessage, Value, hash_cccd, mask_cccd, validate
 
-# Vietnam keeps UTC+7 all year; "not in the future" means by the calendar at the door.
-VIETNAM = timezone(timedelta(hours=7), "ICT")
-
-
-def local_date(now: datetime) -> date:
-    return now.astimezone(VIETNAM).date()
+# "Not in the future" means by the calendar at the door: Vietnam's date (conversations/local_time.py).
+__all__ = ["VIETNAM", "check", "hash_citizen_id", "local_date", "mask_citizen_id"]
 
 
 def check(kind: str, text: str, now: datetime) -> tuple[Value, None] | tuple[None, ErrorMessage]:

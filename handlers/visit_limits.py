@@ -13,15 +13,18 @@ from conversations.redact import redact_citizen_ids
 from db.models import SupportRequest, User
 from db.repo.support import addresses_of, open_requests_of, requests_made_since
 from handlers.access import row_of_button
+from handlers.buttons import RequestButton, VisitAddButton
 from handlers.context import Context
 from handlers.flood import FLOOD_EXEMPT, FLOOD_WINDOW, request_verdict, slow_down
 from handlers.i18n import translator
-from handlers.router import dialog, out_of_date, payload
+from handlers.router import Router, out_of_date
 from handlers.types import Address, Button, Reply
 from handlers.validation import check
 
 MAX_OPEN_REQUESTS = 3
 MAX_QUESTION = 2000  # characters a request's text may grow to by additions
+
+router = Router("visit_limits")
 
 
 async def refusal(ctx: Context, question: str = "") -> list[Reply] | None:
@@ -44,13 +47,13 @@ def _too_many_open(ctx: Context, open_ones: list[SupportRequest], question: str)
     lines = [ctx.t("You already have {count} open visit requests; a volunteer will come for them. "
                    "You can add what you need to one of them:", count=len(open_ones))]
     lines += [f"#{r.id}: {r.question[:80]}" for r in open_ones]
-    buttons = tuple(Button(ctx.t("Add to #{id}", id=r.id), f"visitadd:{r.id}") for r in open_ones)
+    buttons = tuple(Button(ctx.t("Add to #{id}", id=r.id), VisitAddButton(r.id)) for r in open_ones)
     return [Reply("\n".join(lines), buttons=buttons)]
 
 
-@payload("visitadd")
-async def add_button(ctx: Context, rest: str) -> list[Reply]:
-    request = await row_of_button(ctx.session, SupportRequest, rest)
+@router.button(VisitAddButton)
+async def add_button(ctx: Context, data: VisitAddButton) -> list[Reply]:
+    request = await ctx.session.get(SupportRequest, data.request_id)
     if request is None or request.requester_id != ctx.user.id or request.status == "closed":
         return [out_of_date(ctx)]
     question = str(ctx.state.get("question") or "") if ctx.state.get("dialog") == "visit_add" else ""
@@ -61,7 +64,7 @@ async def add_button(ctx: Context, rest: str) -> list[Reply]:
                         "(or /cancel).", id=request.id))]
 
 
-@dialog("visit_add")
+@router.dialog("visit_add")
 async def add_text(ctx: Context, text: str) -> list[Reply]:
     if "request_id" not in ctx.state:  # text instead of a press: the choice again
         question = str(ctx.state.get("question") or "")
@@ -90,7 +93,7 @@ async def _add(ctx: Context, request: SupportRequest, text: str) -> list[Reply]:
     if request.volunteer_id is not None:
         for _, channel, chat_id in await addresses_of(ctx.session, [request.volunteer_id]):
             t = translator(await _locale_of(ctx, request.volunteer_id))
-            close = (Button(t("Close it"), f"req:{request.id}:close"),)
+            close = (Button(t("Close it"), RequestButton(request.id, "close")),)
             replies.append(Reply(t("The resident added to request #{id}:", id=request.id)
                                  + f"\n“{addition}”", buttons=close, to=Address(channel, chat_id)))
     return replies

@@ -26,10 +26,11 @@ from db.repo.support import (
 )
 from handlers import visit_limits
 from handlers.access import covers, refuse, row_of_button
+from handlers.buttons import RequestButton, VisitButton
 from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_, translator
-from handlers.router import EVERYONE, STAFF, command, dialog, out_of_date, payload
+from handlers.router import EVERYONE, STAFF, Router, out_of_date
 from handlers.types import Address, Button, Reply, button_label
 from handlers.validation import check
 
@@ -38,8 +39,10 @@ KNOWN = N_("The volunteer knows where I live")
 ADDRESS_NEEDS_WORDS = N_("Please write the address or a landmark in words or numbers, e.g. “next to the "
                          "Tà Lang school”.")
 
+router = Router("visits")
 
-@command("/visit", roles=EVERYONE, help=N_("ask a volunteer to come and help at home"), order=20)
+
+@router.command("/visit", roles=EVERYONE, help=N_("ask a volunteer to come and help at home"), order=20)
 async def visit(ctx: Context, args: str) -> list[Reply]:
     return await begin_visit(ctx, args.strip())
 
@@ -67,7 +70,7 @@ async def _after_question(ctx: Context, data: dict) -> list[Reply]:
     if not areas:
         return await _create(ctx, data)
     ctx.set_state({"dialog": "visit", "step": "area", "data": data})
-    buttons = tuple(Button(button_label(a.name), f"visit:area:{a.id}") for a in areas)
+    buttons = tuple(Button(button_label(a.name), VisitButton("area", str(a.id))) for a in areas)
     return [Reply(ctx.t("Which ward or commune do you live in?"), buttons=buttons, columns=2)]
 
 
@@ -80,7 +83,7 @@ def _phone_question(ctx: Context, error: str | None = None) -> Reply:
     lines = [error] if error else []
     lines.append(ctx.t("Your phone number, so the volunteer can call you? (optional)"))
     lines.append(ctx.t("A mobile number, or a landline with its area code (e.g. 0236 3822 123)."))
-    return Reply("\n".join(lines), buttons=(Button(ctx.t(SKIP), "visit:skip"),))
+    return Reply("\n".join(lines), buttons=(Button(ctx.t(SKIP), VisitButton("skip")),))
 
 
 def _after_phone(ctx: Context, data: dict) -> list[Reply] | None:
@@ -95,19 +98,19 @@ def _ask_address(ctx: Context, data: dict, error: str | None = None) -> list[Rep
     lines = [error] if error else []
     if data.get("phone"):
         lines.append(ctx.t("Your address or a landmark near your house? (optional)"))
-        buttons = (Button(ctx.t(SKIP), "visit:skip"),)
+        buttons = (Button(ctx.t(SKIP), VisitButton("skip")),)
     else:
         # Without a phone the volunteer has to find the house: no Skip here.
         lines.append(ctx.t("Without a phone number the volunteer must find your house: your address "
                            "or a landmark near it?"))
-        buttons = (Button(ctx.t(KNOWN), "visit:known"),
-                   Button(ctx.t("Give a phone number instead"), "visit:phone"))
+        buttons = (Button(ctx.t(KNOWN), VisitButton("known")),
+                   Button(ctx.t("Give a phone number instead"), VisitButton("phone")))
     return [Reply("\n".join(lines), buttons=buttons)]
 
 
-@payload("visit")
-async def visit_button(ctx: Context, rest: str) -> list[Reply]:
-    verb, _, arg = rest.partition(":")
+@router.button(VisitButton)
+async def visit_button(ctx: Context, data: VisitButton) -> list[Reply]:
+    verb, arg = data.verb, data.arg
     if verb == "start":  # "Ask a volunteer" under a FAQ answer: the question asked is carried over
         return await begin_visit(ctx, str(ctx.state.get("last_question") or ""))
     state = ctx.state
@@ -124,9 +127,9 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
             select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
         if step == "area" and villages:
             ctx.set_state({"dialog": "visit", "step": "village", "data": data})
-            buttons = tuple(Button(button_label(v.name), f"visit:area:{v.id}") for v in villages)
+            buttons = tuple(Button(button_label(v.name), VisitButton("area", str(v.id))) for v in villages)
             return [Reply(ctx.t("Which village or residential group?"),
-                          buttons=(*buttons, Button(ctx.t("Not sure"), "visit:skip")), columns=2)]
+                          buttons=(*buttons, Button(ctx.t("Not sure"), VisitButton("skip"))), columns=2)]
         return _ask_phone(ctx, data)
     if verb == "skip" and step == "village":
         return _ask_phone(ctx, data)
@@ -142,7 +145,7 @@ async def visit_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("visit", payloads=("visit",))
+@router.dialog("visit", buttons=(VisitButton,))
 async def visit_text(ctx: Context, text: str) -> list[Reply]:
     state = ctx.state
     data = dict(state.get("data") or {})
@@ -228,7 +231,7 @@ async def _notify_volunteers(
         lines = [t("New visit request #{id}{area}:", id=request.id,
                    area=f" · {area.name}" if area else ""), f"“{request.question}”"]
         lines += _where_to_find(t, request, household)
-        take = (Button(t("Take it"), f"req:{request.id}:take"),)
+        take = (Button(t("Take it"), RequestButton(request.id, "take")),)
         notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id))))
     return notices
 
@@ -250,10 +253,10 @@ def _may_handle(ctx: Context, request: SupportRequest, area: Area | None) -> boo
     return ctx.has_role("leader", "admin")
 
 
-@payload("req")
-async def request_button(ctx: Context, rest: str) -> list[Reply]:
-    raw_id, _, verb = rest.partition(":")
-    request = await row_of_button(ctx.session, SupportRequest, raw_id)
+@router.button(RequestButton)
+async def request_button(ctx: Context, data: RequestButton) -> list[Reply]:
+    verb = data.verb
+    request = await ctx.session.get(SupportRequest, data.request_id)
     if request is None:
         return [out_of_date(ctx)]
     area = await ctx.session.get(Area, request.area_id) if request.area_id else None
@@ -274,7 +277,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
         await ctx.session.refresh(request)
         details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
                    f"“{request.question}”", *_where_to_find(ctx.t, request, household)]
-        close = (Button(ctx.t("Close it"), f"req:{request.id}:close"),)
+        close = (Button(ctx.t("Close it"), RequestButton(request.id, "close")),)
         return [Reply("\n".join(details), buttons=close),
                 *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),
                                           name=ctx.user.display_name, id=request.id)]
@@ -286,7 +289,7 @@ async def request_button(ctx: Context, rest: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-@dialog("close_request", payloads=("req",))
+@router.dialog("close_request", buttons=(RequestButton,))
 async def close_note(ctx: Context, text: str) -> list[Reply]:
     request = await ctx.session.get(SupportRequest, int(ctx.state.get("request_id", 0)))
     ctx.set_state(None)
@@ -308,7 +311,7 @@ async def close_note(ctx: Context, text: str) -> list[Reply]:
                                       id=request.id, note=request.close_note)]
 
 
-@command("/requests", roles=STAFF, help=N_("visit requests in your area"), order=14)
+@router.command("/requests", roles=STAFF, help=N_("visit requests in your area"), order=14)
 async def list_requests(ctx: Context, args: str) -> list[Reply]:
     codes = [g.area_code for g in ctx.grants if g.role in STAFF]
     rows = await requests_for_volunteer(ctx.session, ctx.user.id, codes)
@@ -321,7 +324,7 @@ async def list_requests(ctx: Context, args: str) -> list[Reply]:
         status = ctx.t("yours") if mine else ctx.t("open")
         lines.append(f"#{request.id} · {area_name or '—'} · {requester} · {status}: {request.question[:80]}")
         if mine:
-            buttons.append(Button(ctx.t("Close #{id}", id=request.id), f"req:{request.id}:close"))
+            buttons.append(Button(ctx.t("Close #{id}", id=request.id), RequestButton(request.id, "close")))
         elif request.status == "open":
-            buttons.append(Button(ctx.t("Take #{id}", id=request.id), f"req:{request.id}:take"))
+            buttons.append(Button(ctx.t("Take #{id}", id=request.id), RequestButton(request.id, "take")))
     return [Reply("\n".join(lines), buttons=tuple(buttons[:20]), columns=2)]

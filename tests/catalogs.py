@@ -24,7 +24,7 @@ def extracted(tmp_path: Path):
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
          "--no-location", "-k", "N_", "-k", "_", "-k", "t", "-k", "plural:1,2", "-o", str(out),
-         "bot", "handlers", "conversations", "db"],
+         "bot", "handlers", "conversations", "db", "reports"],
         cwd=ROOT, check=True, capture_output=True,
     )
     with out.open("rb") as fh:

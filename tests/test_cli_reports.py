@@ -143,3 +143,60 @@ def test_export_without_area_exports_everything(synthetic: Path, tmp_path: Path)
     [(target,)] = database.execute(
         "SELECT target FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1").fetchall()
     assert target == "area:*"
+
+
+def _fingerprint(path: Path) -> tuple[str, int]:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_read_only_commands_on_an_old_schema_say_to_upgrade_and_change_nothing(tmp_path: Path) -> None:
+    """`gocua stats` and `gocua export` do not migrate: on a database at an older schema (or none
+    at all) they say, in one translated line, to run `gocua db upgrade`, exit non-zero and leave
+    the file as it was."""
+    from db.migrate import upgrade_sync
+
+    assert gocua(tmp_path, "stats", "--json").returncode != 0
+    assert not (tmp_path / "cli.db").exists()  # no database is created either
+    upgrade_sync(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "0008_offered_prompt")
+    database = tmp_path / "cli.db"
+    before = _fingerprint(database)
+    for args, lang, says in (
+        (["stats", "--json"], "en", "run `gocua db upgrade` first"),
+        (["stats", "--area", "danang"], "vi", "hãy chạy `gocua db upgrade`"),
+        (["export", "--format", "csv", "--out", str(tmp_path / "out.csv")], "en", "gocua db upgrade"),
+    ):
+        result = gocua(tmp_path, *args, env={"GOCUA_LOCALE": lang})
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("gocua: error:") and says in lines[0], result.stderr
+    assert _fingerprint(database) == before
+    assert not (tmp_path / "out.csv").exists()
+    version = sqlite3.connect(database).execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version == ("0008_offered_prompt",)
+
+
+def test_stats_works_on_a_read_only_database_file(synthetic: Path, tmp_path: Path) -> None:
+    """A copy of the database its user may only read: `gocua stats` answers (JSON, text,
+    drop-off) and writes nothing to it (no migration, no flow versions, no ANALYZE)."""
+    import os
+    import stat
+
+    copy = tmp_path / "cli.db"
+    with sqlite3.connect(synthetic / "cli.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    with sqlite3.connect(copy) as database:
+        database.execute("PRAGMA journal_mode=WAL")
+    expected = stats(synthetic, "--area", "hue")
+    os.chmod(copy, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    before = _fingerprint(copy)
+    try:
+        assert stats(tmp_path, "--area", "hue") == expected
+        text = gocua(tmp_path, "stats", "--area", "hue", "--lang", "en")
+        assert text.returncode == 0 and "hue" not in text.stderr, text.stderr
+        drop_off = gocua(tmp_path, "stats", "--flow", "vneid", "--json")
+        assert drop_off.returncode == 0 and json.loads(drop_off.stdout)["steps"], drop_off.stderr
+        assert _fingerprint(copy) == before
+    finally:
+        os.chmod(copy, stat.S_IRUSR | stat.S_IWUSR)

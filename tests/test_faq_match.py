@@ -7,12 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conversations import faq_match
 from conversations.babel_yaml import translatable_strings
 from conversations.faq_match import MAX_QUESTION_CHARS, FaqIndex, answer_payload, normalize
 from conversations.faq_model import FAQ_DIR, REQUIRED_IDS, FaqError, load_faq, parse_faq, validate
+from conversations.yaml_load import safe_load
 
 DATA = Path(__file__).resolve().parent / "faq_data"  # not data/: .gitignore ignores it
 
@@ -207,7 +207,7 @@ def test_answer_payload_is_the_cli_contract(index):
 def test_the_held_out_set_is_not_made_of_examples(entries):
     """No held-out question is one of the example phrasings (after normalising)."""
     examples = {normalize(text) for entry in entries for text in entry.examples}
-    rows = yaml.safe_load((DATA / "faq_eval.yaml").read_text(encoding="utf-8"))
+    rows = safe_load((DATA / "faq_eval.yaml").read_text(encoding="utf-8"))
     assert [row["q"] for row in rows if normalize(row["q"]) in examples] == []
 
 
@@ -215,7 +215,7 @@ def test_held_out_accuracy_and_rejection(index, entries, capsys):
     """On the held-out set the best-ranked entry is right for >= 90% of in-scope questions and
     >= 90% of out-of-scope questions get no answer; the stricter "answered, and right" share
     (best entry right AND above the threshold) is printed too and guarded at >= 85%."""
-    rows = yaml.safe_load((DATA / "faq_eval.yaml").read_text(encoding="utf-8"))
+    rows = safe_load((DATA / "faq_eval.yaml").read_text(encoding="utf-8"))
     ids = {entry.id for entry in entries}
     inside = [row for row in rows if row["id"] is not None]
     outside = [row for row in rows if row["id"] is None]

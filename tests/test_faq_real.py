@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bench.faq import figures
 from conversations.faq_model import load_faq
+from conversations.yaml_load import safe_load
 
 DATA = Path(__file__).resolve().parent / "faq_data"  # not data/: .gitignore ignores it
 
@@ -29,7 +29,7 @@ NOT_YET = "issue 14 §3: target not met yet (bench/README.md, FAQ matcher)"
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
-    return yaml.safe_load((DATA / "faq_real.yaml").read_text(encoding="utf-8"))
+    return safe_load((DATA / "faq_real.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ inputs, branching, the loop cap, pinned versions and missing steps."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from conversations.engine import (
     Typed,
 )
 from conversations.flow_model import Branch, Flow, FlowRegistry, Step, parse_flow_text
+from conversations.state import RunState
 
 NOW = datetime(2026, 11, 20, 9, 30)
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +109,7 @@ def test_start_shows_the_first_step_with_its_position():
     assert shown.header == (texts.STEP_POSITION, {"n": 1, "total": 5})
     assert [b.label for b in shown.buttons] == [texts.BUTTON_CONTINUE]
     assert transition.records == () and not transition.finished
-    assert transition.new_state["flow"] == "basic" and transition.new_state["version"] == 1
+    assert transition.new_state.flow == "basic" and transition.new_state.version == 1
 
 
 def test_info_continue_records_done_and_moves_on():
@@ -138,7 +140,7 @@ def test_problem_asks_for_a_reason_from_the_list_and_records_it():
     assert [b.label for b in asked.events[0].buttons] == [
         "No tool", "No time", texts.BUTTON_OTHER_REASON, texts.BUTTON_BACK,
     ]
-    assert asked.new_state["awaiting"] == "reason"
+    assert asked.new_state.awaiting == "reason"
     done = _press(flow, asked, "No time")
     assert [(r.step_id, r.outcome, r.reason, r.reason_typed) for r in done.records] == [
         ("fix", "blocked", "No time", False)
@@ -173,7 +175,7 @@ def test_a_bad_free_text_reason_is_asked_again(bad):
     again = engine.advance(flow, asked.new_state, Typed(bad), NOW)
     assert again.records == ()
     assert isinstance(again.events[0], InvalidInput) and isinstance(again.events[1], AskReasonText)
-    assert again.new_state["step"] == "fix" and again.new_state["answered"] == asked.new_state["answered"]
+    assert again.new_state.step == "fix" and again.new_state.answered == asked.new_state.answered
 
 
 def test_back_from_the_reasons_returns_to_the_task():
@@ -181,7 +183,7 @@ def test_back_from_the_reasons_returns_to_the_task():
     flow = _flow()
     task = _walk_to(flow, texts.BUTTON_CONTINUE)
     back = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_PROBLEM, texts.BUTTON_BACK)
-    assert back.new_state["awaiting"] is None and back.records == ()
+    assert back.new_state.awaiting is None and back.records == ()
     assert _show(back).buttons == _show(task).buttons
 
 
@@ -212,7 +214,7 @@ steps:
     assert done.finished and done.status == "blocked"
     assert done.events == (Blocked("must", "Broken"),)
     assert [(r.step_id, r.outcome) for r in done.records] == [("must", "blocked")]
-    assert done.new_state["step"] == "must"
+    assert done.new_state.step == "must"
 
 
 def test_on_blocked_goes_to_the_named_step():
@@ -251,7 +253,7 @@ def test_choice_goes_to_the_option_target_and_saves_it():
     flow = _flow()
     left = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_DONE, "Left")
     assert [(r.step_id, r.value) for r in left.records] == [("pick", "left")]
-    assert left.new_state["vars"]["way"] == "left"
+    assert left.new_state.vars["way"] == "left"
     assert _show(left).step_id == "phone" and _show(left).expects_text
     right = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_DONE, "Right")
     assert right.finished and right.status == "completed"
@@ -264,7 +266,7 @@ def test_valid_input_is_normalised_recorded_and_saved():
     asked = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_DONE, "Left")
     done = engine.advance(flow, asked.new_state, Typed("+84 905 123 456"), NOW)
     assert [(r.step_id, r.outcome, r.value) for r in done.records] == [("phone", "done", "0905123456")]
-    assert done.new_state["vars"]["phone"] == "0905123456"
+    assert done.new_state.vars["phone"] == "0905123456"
 
 
 @pytest.mark.parametrize("bad", ["12345", "", "😀", "x" * 200_000, "'; DROP TABLE households; --"])
@@ -286,7 +288,7 @@ def test_optional_input_can_be_skipped():
     assert [b.label for b in _show(asked).buttons] == [texts.BUTTON_SKIP]
     skipped = _press(flow, asked, texts.BUTTON_SKIP)
     assert [(r.step_id, r.outcome, r.value) for r in skipped.records] == [("phone", "skipped", None)]
-    assert "phone" not in skipped.new_state["vars"]
+    assert "phone" not in skipped.new_state.vars
 
 
 def test_required_input_has_no_skip():
@@ -326,8 +328,8 @@ steps:
     done = engine.advance(flow, transition.new_state, Typed("048 090 001 234"), NOW, cccd_key=b"k")
     record = done.records[0]
     assert record.value == "0480******34" and record.value_hash and len(record.value_hash) == 64
-    assert done.new_state["vars"]["cccd"] == "0480******34"
-    dumped = json.dumps(done.new_state) + repr(done.records) + repr(done.events)
+    assert done.new_state.vars["cccd"] == "0480******34"
+    dumped = json.dumps(done.new_state.to_json()) + repr(done.records) + repr(done.events)
     assert "048090001234" not in dumped and "090001" not in dumped
 
 
@@ -370,7 +372,7 @@ steps:
 """)
     first = engine.start(flow, NOW)
     second = _press(flow, first, "Again")
-    assert second.new_state["attempts"]["ask"] == 2
+    assert second.new_state.attempts["ask"] == 2
     assert [(r.step_id, r.attempt) for r in second.records] == [("ask", 1)]
     assert _show(second).position == 2
     stale = engine.advance(flow, second.new_state, Pressed(_token(first, "Stop")), NOW)
@@ -413,21 +415,21 @@ def test_resume_shows_the_same_step_and_keeps_its_buttons_valid():
     """Resuming a paused run shows the current step with the same tokens and changes nothing."""
     flow = _flow()
     at_task = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_PROBLEM)
-    stored = json.loads(json.dumps(at_task.new_state))
-    resumed = engine.resume(flow, stored)
-    assert resumed.new_state == stored and resumed.records == ()
+    stored = json.loads(json.dumps(at_task.new_state.to_json()))
+    resumed = engine.resume(flow, RunState.from_json(stored))
+    assert resumed.new_state.to_json() == stored and resumed.records == ()
     assert isinstance(resumed.events[0], AskReason)
     done = _press(flow, resumed, "No tool")
     assert done.records[0].reason == "No tool"
 
 
 def test_the_engine_does_not_mutate_the_state_it_is_given():
-    """advance works on a copy: the caller's state dict is unchanged."""
+    """advance works on a copy: the caller's state is unchanged."""
     flow = _flow()
     transition = engine.start(flow, NOW)
-    before = json.dumps(transition.new_state, sort_keys=True)
+    before = json.dumps(transition.new_state.to_json(), sort_keys=True)
     engine.advance(flow, transition.new_state, Pressed(_token(transition, texts.BUTTON_CONTINUE)), NOW)
-    assert json.dumps(transition.new_state, sort_keys=True) == before
+    assert json.dumps(transition.new_state.to_json(), sort_keys=True) == before
 
 
 BRANCHY = """
@@ -541,13 +543,13 @@ steps:
     assert registry.latest("basic").version == 2 and registry.versions("basic") == [1, 2]
     run = engine.start(registry.get("basic", 1), NOW)
     run = _press(registry.get("basic", 1), run, texts.BUTTON_CONTINUE)
-    stored = json.loads(json.dumps(run.new_state))
-    pinned = registry.for_state(stored)
+    stored = json.loads(json.dumps(run.new_state.to_json()))
+    pinned = registry.for_state(RunState.from_json(stored))
     assert pinned is not None and pinned.version == 1
-    done = engine.advance(pinned, stored, Pressed(_token(run, texts.BUTTON_DONE)), NOW)
+    done = engine.advance(pinned, RunState.from_json(stored), Pressed(_token(run, texts.BUTTON_DONE)), NOW)
     assert [r.step_id for r in done.records] == ["fix"] and _show(done).step_id == "pick"
     with pytest.raises(ValueError, match="v1"):
-        engine.advance(registry.latest("basic"), stored, Pressed("fix:1:d"), NOW)
+        engine.advance(registry.latest("basic"), RunState.from_json(stored), Pressed("fix:1:d"), NOW)
 
 
 def test_registering_the_same_version_with_other_steps_fails():
@@ -564,7 +566,7 @@ def test_registering_the_same_version_with_other_steps_fails():
 def test_a_run_whose_step_no_longer_exists_reports_step_missing():
     """A state pinned to a step its flow lacks answers StepMissing for presses, text and resume."""
     flow = _flow()
-    state = dict(engine.start(flow, NOW).new_state, step="vanished")
+    state = dataclasses.replace(engine.start(flow, NOW).new_state, step="vanished")
     for result in (engine.advance(flow, state, Pressed("vanished:1:c"), NOW),
                    engine.advance(flow, state, Typed("hi"), NOW), engine.resume(flow, state)):
         assert result.events == (StepMissing("vanished"),) and result.records == ()
@@ -576,8 +578,9 @@ def test_state_round_trips_through_json():
     flow = _flow()
     transition = _walk_to(flow, texts.BUTTON_CONTINUE, texts.BUTTON_PROBLEM, "No tool", "Left")
     transition = engine.advance(flow, transition.new_state, Typed("0905123456"), NOW)
-    assert json.loads(json.dumps(transition.new_state)) == transition.new_state
-    assert transition.new_state["answered"] == 4
+    stored = json.loads(json.dumps(transition.new_state.to_json()))
+    assert RunState.from_json(stored) == transition.new_state and stored == transition.new_state.to_json()
+    assert transition.new_state.answered == 4
 
 
 def test_total_shrinks_when_a_branch_skips_steps():
@@ -613,18 +616,61 @@ def test_tokens_fit_in_telegram_callback_data():
     assert len(token.encode()) <= 48
 
 
-FORBIDDEN = ("db", "handlers", "bot", "aiogram", "aiohttp", "sqlalchemy")
+FORBIDDEN = ("db", "handlers", "bot", "reports", "aiogram", "aiohttp", "sqlalchemy")
+PACKAGES = ("bot", "handlers", "conversations", "db", "reports")
+# Dependencies point one way (docs/design.md §1): what each top-level package may import of the
+# others; everything else is forbidden, imports inside functions included.
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "conversations": frozenset(),  # pure: flows, their engine, the FAQ matcher
+    "db": frozenset({"conversations"}),  # models and queries; the run state and its enums
+    "reports": frozenset({"conversations"}),  # chart and export files; Vietnam's time zone
+    "handlers": frozenset({"conversations", "db", "reports"}),  # the core; no channel, no wiring
+    "bot": frozenset({"conversations", "db", "handlers", "reports"}),  # wiring, CLI, channels
+}
+# Libraries only some packages may use: the platforms belong to bot/ (the channels), SQL to db/
+# and the layers above it.
+LIBRARIES: dict[str, frozenset[str]] = {
+    "aiogram": frozenset({"bot"}),
+    "aiohttp": frozenset({"bot"}),
+    "sqlalchemy": frozenset({"db", "handlers", "bot"}),
+}
 
 
-def test_conversations_imports_no_database_handler_or_platform_module():
-    """No module in conversations/ imports db/, handlers/, bot/ or a platform library."""
-    for path in (ROOT / "conversations").glob("*.py"):
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, top-level name) of every absolute import in the package, nested ones included."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            found += [(str(path.relative_to(ROOT)), name.split(".")[0]) for name in names]
+    return found
+
+
+def test_every_package_is_in_the_table_of_import_directions():
+    """A new top-level package gets its line in MAY_IMPORT (and pyproject's packages)."""
+    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert on_disk == set(PACKAGES) == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_point_one_way(package):
+    """conversations/ imports no other package of ours; db/ and reports/ only conversations/ (the
+    run state and its enums, the one Vietnam time zone); handlers/ imports those three, never
+    bot/; bot/ may import them all. The platform libraries are bot/'s alone and SQLAlchemy
+    stays out of conversations/ and reports/."""
+    for path, name in _imports(package):
+        if name in MAY_IMPORT and name != package:
+            assert name in MAY_IMPORT[package], f"{path} imports {name}"
+        if name in LIBRARIES:
+            assert package in LIBRARIES[name], f"{path} imports {name}"
+
+
+def test_conversations_imports_no_database_handler_or_platform_module():
+    """No module in conversations/ imports db/, handlers/, bot/, reports/ or a platform library."""
+    for path, name in _imports("conversations"):
+        assert name not in FORBIDDEN, f"{path} imports {name}"
 
 
 def test_importing_the_engine_loads_no_database_handler_or_platform_module():
@@ -659,3 +705,11 @@ def test_reopen_retries_a_blocked_step_as_a_new_attempt():
     assert stale.records == ()
     done = engine.advance(flow, again.new_state, engine.Pressed("card:2:d"), now)
     assert [(r.step_id, r.attempt, r.outcome) for r in done.records] == [("card", 2, "done")]
+
+
+def test_channels_reach_the_database_only_through_the_core():
+    """bot/channels/ imports neither db/ nor SQLAlchemy: the notice relay, the served files and the
+    health check go through app.core and app.channel_services (handlers/channel_services.py)."""
+    found = [(path, name) for path, name in _imports("bot")
+             if path.startswith("bot/channels/") and name in {"db", "sqlalchemy"}]
+    assert found == []

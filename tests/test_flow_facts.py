@@ -48,7 +48,7 @@ def test_born_in_december_1951_is_told_the_date_from_which_the_pension_starts(re
     flow = registry.latest("social_pension")
     shown = _run(flow, ["Continue", "15/12/1951", "No"])
     step = _shown(shown)
-    assert step.step_id == "not_yet_75" and shown.new_state["step"] != "pension_check"
+    assert step.step_id == "not_yet_75" and shown.new_state.step != "pension_check"
     assert step.values == {"turns_75": "15/12/2026"}
     assert "{turns_75}" in step.text and "Decree 20/2021" in step.text
 
@@ -203,7 +203,7 @@ def test_smartphone_coaching_goes_on_with_a_sim_in_another_name(registry):
     answers = ["Continue", "Done"]
     noted = _run(flow, [*answers, "Problem", "SIM not in the resident's own name"])
     assert any(isinstance(e, ProblemNoted) for e in noted.events)
-    assert noted.new_state["status"] == "active"
+    assert noted.new_state.status == "active"
     for step in flow.steps:
         if step.blocking:
             assert "SIM not in the resident's own name" not in step.reasons

@@ -9,7 +9,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,6 +27,7 @@ from conversations.engine import (
     Typed,
 )
 from conversations.flow_model import Flow, FlowError, FlowRegistry, load_flows
+from conversations.state import RunState
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "flows"
 SHIPPED = ["birth_registration", "digital_signature", "public_service_account", "residence_confirmation",
@@ -73,19 +73,19 @@ class Exploration:
     edges: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _key(state: dict[str, Any]) -> str:
+def _key(state: RunState) -> str:
     """What decides a run's future: the attempt counters and the step count only label it."""
-    return json.dumps([state["status"], state["step"], state["awaiting"], state["vars"]], sort_keys=True)
+    return json.dumps([state.status, state.step, state.awaiting, state.vars], sort_keys=True)
 
 
-def _inputs(flow: Flow, state: dict[str, Any], shown: Transition) -> list[Pressed | Typed]:
-    step = flow.step(state["step"])
+def _inputs(flow: Flow, state: RunState, shown: Transition) -> list[Pressed | Typed]:
+    step = flow.step(state.step)
     assert step is not None
     buttons = [b for event in shown.events for b in getattr(event, "buttons", ())]
     inputs: list[Pressed | Typed] = [Pressed(b.token) for b in buttons]
     if step.kind == "input":
         inputs += [Typed(sample) for sample in SAMPLES[step.validator or "text"]]
-    if step.kind == "task" and state["awaiting"] == "reason_text":
+    if step.kind == "task" and state.awaiting == "reason_text":
         inputs.append(Typed(FREE_REASON))
     return inputs
 
@@ -115,8 +115,8 @@ def explore(flow: Flow) -> Exploration:
         key = _key(state)
         found.states += 1
         found.edges.setdefault(key, set())
-        if state["status"] != "active":
-            found.endings[state["status"]] = found.endings.get(state["status"], 0) + 1
+        if state.status != "active":
+            found.endings[state.status] = found.endings.get(state.status, 0) + 1
             continue
         shown = engine.resume(flow, state)
         _check_events(shown)
@@ -127,7 +127,7 @@ def explore(flow: Flow) -> Exploration:
             result = engine.advance(flow, state, user_input, NOW)
             _check_events(result)
             assert len(result.records) <= 1
-            found.transitions.append((state["step"], result))
+            found.transitions.append((state.step, result))
             for event in result.events:
                 if isinstance(event, ShowStep):
                     found.shown_steps.add(event.step_id)
@@ -250,7 +250,7 @@ def test_birth_registration_refuses_a_future_birth_date(registry):
     """A birth date in the future is refused and the question asked again."""
     flow = registry.latest("birth_registration")
     shown = _run(flow, ["Continue", _dmy(TODAY + timedelta(days=1))])
-    assert shown.records == () and shown.new_state["step"] == "birth_date"
+    assert shown.records == () and shown.new_state.step == "birth_date"
 
 
 def _born_years_ago(years: int) -> str:
@@ -272,22 +272,22 @@ def test_social_pension_for_70_to_74_needs_a_poor_or_near_poor_household(registr
     """At 72 a poor or near-poor household leads to the pension check, any other to not eligible."""
     flow = registry.latest("social_pension")
     poor = _run(flow, ["Continue", _born_years_ago(72), "Poor or near-poor"])
-    assert poor.new_state["step"] == "pension_check"
+    assert poor.new_state.step == "pension_check"
     other = _run(flow, ["Continue", _born_years_ago(72), "No"])
-    assert other.new_state["step"] == "not_yet_75"
+    assert other.new_state.step == "not_yet_75"
 
 
 def test_vneid_without_nfc_scans_the_qr_code_and_a_failed_read_falls_back(registry):
     """No NFC leads to QR scanning; a failed NFC read falls back to QR, a failed QR to the police."""
     flow = registry.latest("vneid")
     start = ["Yes, chip card", "Done", "Done"]
-    assert _run(flow, [*start, "No NFC / not sure"]).new_state["step"] == "register_qr"
+    assert _run(flow, [*start, "No NFC / not sure"]).new_state.step == "register_qr"
     nfc_failed = _run(flow, [*start, "Yes, it has NFC", "Problem", "Card chip not read"])
-    assert nfc_failed.new_state["step"] == "register_qr"
+    assert nfc_failed.new_state.step == "register_qr"
     qr_failed = _run(flow, [*start, "No NFC / not sure", "Problem", "QR code not read"])
-    assert qr_failed.new_state["step"] == "police_level2"
+    assert qr_failed.new_state.step == "police_level2"
     no_chip = _run(flow, ["No chip card yet", "Continue", "Done", "Done"])
-    assert no_chip.new_state["step"] == "police_card"
+    assert no_chip.new_state.step == "police_card"
 
 
 @pytest.mark.parametrize("flow_id", SHIPPED)
@@ -441,7 +441,7 @@ def test_a_pinned_run_survives_an_edited_flow_file(tmp_path):
     pinned = later.for_state(run.new_state)
     assert pinned is not None and pinned.version == 1
     moved = engine.advance(pinned, run.new_state, Pressed(yes), NOW)
-    assert moved.new_state["step"] == "scan_card" and moved.records[0].value == "yes"
+    assert moved.new_state.step == "scan_card" and moved.records[0].value == "yes"
 
 
 def test_free_text_reason_and_back_work_in_a_shipped_flow(registry):
@@ -450,7 +450,7 @@ def test_free_text_reason_and_back_work_in_a_shipped_flow(registry):
     asked = _run(flow, ["Continue", "Problem"])
     assert isinstance(asked.events[0], AskReason)
     back = _run(flow, ["Continue", "Problem", "Back"])
-    assert back.new_state["awaiting"] is None
+    assert back.new_state.awaiting is None
     typed = _run(flow, ["Continue", "Problem", "Other reason (type it)"])
     assert isinstance(typed.events[0], AskReasonText)
     blocked = engine.advance(flow, typed.new_state, Typed(FREE_REASON), NOW)

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import ZaloAPI
 from bot.seed_demo import seed_demo
-from handlers import router
+from handlers.dispatch import ROUTES
 from tests.chat import Talker
 from tests.test_flow_runs import start_flow
 
@@ -50,7 +50,7 @@ async def test_metrics_count_updates_duplicates_failures_and_open_runs(app, monk
     async def broken(ctx, args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setitem(router.COMMANDS, "/help", replace(router.COMMANDS["/help"], handler=broken))
+    monkeypatch.setitem(ROUTES.commands, "/help", replace(ROUTES.commands["/help"], handler=broken))
     await an.say("/help")
     assert "something went wrong" in an.text()
     after = await scrape(app)

@@ -93,7 +93,7 @@ async def test_zalo_visit_request_reaches_the_telegram_volunteer_once(
                                                 telegram_api_base=tg_api.base_url)),
                          notice_interval=INTERVAL)
     stop = asyncio.Event()
-    polling = asyncio.create_task(tg.start_polling(stop=stop, polling_timeout=1))
+    polling = asyncio.create_task(tg.start_polling(stop=stop, poll_timeout=1))
     try:
         tg_api.push(tg_api.message(hoa, f"/start {code}"))
         await tg_api.wait_for("sendMessage", where=to(hoa.id))
@@ -148,7 +148,7 @@ async def test_two_workers_send_each_notice_once(app: App, settings: Settings, c
     channels = [TelegramChannel(a, make_bot(Settings(telegram_bot_token=tg_api.token,
                                                      telegram_api_base=tg_api.base_url)))
                 for a in (app, other)]
-    relays = [NoticeRelay(c.app.db, "telegram", c.send_notice, clock, interval=INTERVAL, batch=4)
+    relays = [NoticeRelay(c.app.channel_services, "telegram", c.send_notice, interval=INTERVAL, batch=4)
               for c in channels]
     try:
         for relay in relays:

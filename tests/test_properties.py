@@ -30,9 +30,9 @@ from sqlalchemy import func, select, text, update
 from bot.app import App
 from bot.seed_demo import seed_demo
 from db.models import Base, Conversation, FaqMiss, FlowRun, Household, ProcessedUpdate, StepRecord, User
+from handlers.dispatch import ROUTES
 from handlers.i18n import LOCALES_DIR, translator
 from handlers.pipeline import HANDLER_FAILED
-from handlers.router import COMMANDS, PAYLOADS
 from handlers.stats_text import PERIODS
 from handlers.types import Incoming, Reply
 from tests.chat import Talker, all_rows
@@ -124,7 +124,7 @@ def texts() -> st.SearchStrategy[str]:
     return st.one_of(answers, fragment, st.lists(fragment, min_size=2, max_size=4).map(" ".join))
 
 
-COMMAND_NAMES = [*sorted(COMMANDS), "/unknown", "/START", "/start@GoCuaBot", "/stats@x", "/"]
+COMMAND_NAMES = [*sorted(ROUTES.commands), "/unknown", "/START", "/start@GoCuaBot", "/stats@x", "/"]
 
 
 def commands() -> st.SearchStrategy[str]:
@@ -181,7 +181,8 @@ def payloads() -> st.SearchStrategy[str]:
                   st.sampled_from(["", "name", "year", "cccd", "ready", "remove", "removed", "x"]),
                   st.one_of(st.none(), st.sampled_from(["0", "1", "x"]))),
         st.builds(lambda c: f"lang:{c}", st.sampled_from(["vi", "en", "fr", "", "VI"])),
-        st.builds(lambda p, rest: f"{p}:{rest}", st.sampled_from(sorted(PAYLOADS)), st.text(max_size=40)),
+        st.builds(lambda p, rest: f"{p}:{rest}", st.sampled_from(sorted(ROUTES.buttons)),
+                  st.text(max_size=40)),
         st.text(max_size=80),
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.stats_json import area_stats_json
 from db.models import Area, AuditLog, FlowRun, Household, Resident, StepRecord
 from db.repo.areas import area_by_code
 from db.repo.stats import area_stats
@@ -52,7 +53,8 @@ async def open_correction(talker: Talker, code: str, what: str) -> None:
 async def households_in_stats(app, clock, area_code: str = "danang.hai-van") -> int:
     async with app.db.transaction() as session:
         area = await area_by_code(session, area_code)
-        return (await area_stats(session, area, now=clock(), since=None, tz=VIETNAM)).to_json()["households"]
+        stats = await area_stats(session, area, now=clock(), since=None, tz=VIETNAM)
+        return area_stats_json(stats)["households"]
 
 
 # -- what /new accepts --------------------------------------------------------------------------

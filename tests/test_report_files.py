@@ -23,7 +23,7 @@ import pytest
 from matplotlib.text import Text
 from openpyxl import load_workbook
 
-from bot.reports.chart import (
+from reports.chart import (
     BAR_COLOUR,
     DONE_COLOUR,
     ChartText,
@@ -32,7 +32,7 @@ from bot.reports.chart import (
     build_progress_figure,
     render_progress_chart,
 )
-from bot.reports.export_files import VIETNAM, SummarySheet, write_csv, write_xlsx
+from reports.export_files import VIETNAM, SummarySheet, write_csv, write_xlsx
 
 TEXT = ChartText(
     title="Phường Thuận Hóa · 30 ngày qua",

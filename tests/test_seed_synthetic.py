@@ -21,6 +21,7 @@ from bot.seed_demo import seed_demo
 from bot.seed_synthetic import SeedError, SyntheticSummary, seed_synthetic
 from conversations import engine
 from conversations.flow_model import FlowRegistry, load_flows
+from conversations.state import RunState
 from db.engine import Database
 from db.models import (
     Area,
@@ -237,7 +238,7 @@ async def test_a_city_that_holds_together(database_url: str, flows: FlowRegistry
         else:
             assert run["current_step"] in steps and run["finished_at"] is None
             # The engine picks the run up where it stands.
-            transition = engine.resume(flow, state)
+            transition = engine.resume(flow, RunState.from_json(state))
             [shown] = transition.events
             assert isinstance(shown, engine.ShowStep) and shown.step_id == run["current_step"]
             assert shown.position == state["answered"] + 1

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.stats_json import area_stats_json
 from db.models import Area, Household
 from db.repo.stats import area_stats
 from handlers.validation import VIETNAM
@@ -21,7 +22,7 @@ async def stats_json(app, code: str | None, *, since=None) -> dict:
         area = None if code is None else await session.scalar(select(Area).where(Area.code == code))
         stats = await area_stats(session, area, now=app.core.services.clock(), since=since, tz=VIETNAM,
                                  all_name="All areas")
-    return stats.to_json()
+    return area_stats_json(stats)
 
 
 async def birth_registration_with_two_problems(an: Talker, code: str, *, finish: bool) -> None:
@@ -97,7 +98,7 @@ async def test_a_village_counts_the_volunteer_who_looks_after_its_households(dem
 
 async def test_the_chart_titles_state_the_period_their_bars_cover(demo, people, monkeypatch):
     """The weekly bars are titled with their twelve weeks, the target bars with the chosen period."""
-    import bot.reports.chart as chart
+    import reports.chart as chart
 
     an, lan, _ = people
     drawn = []
@@ -127,7 +128,7 @@ async def test_the_chart_titles_state_the_period_their_bars_cover(demo, people, 
 
 async def test_one_household_in_three_hundred_is_less_than_one_percent_not_zero(demo, people, clock):
     """1 of 300 reads "<1%" in the text, on the sub-area's button and on the chart's bar."""
-    from bot.reports.chart import ChartText, TargetBar, build_progress_figure
+    from reports.chart import ChartText, TargetBar, build_progress_figure
 
     an, lan, _ = people
     async with demo.db.transaction() as session:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from bot.seed_synthetic import seed_synthetic
+from bot.stats_json import area_stats_json
 from conversations.flow_model import FlowRegistry, load_flows
 from db.engine import Database
 from db.models import Area, FlowRun, Household, Membership, StepRecord, User
@@ -124,7 +125,7 @@ def check(stats: AreaStats, text: str) -> None:
         assert stats.households_target.children_set == len(summed)
     for shown in SHARE.findall(text):
         assert shown == "<1" or 0 <= int(shown) <= 100, text
-    figures = stats.to_json()
+    figures = area_stats_json(stats)
     for flow in figures["flows"].values():
         assert {"started", "completed", "blocked", "problems_reported"} <= set(flow)
     for key in ("households", "digital_ready"):

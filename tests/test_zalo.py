@@ -554,7 +554,7 @@ async def test_file_store_keeps_charts_in_the_database_for_a_day(app: App, clock
     from bot.app import open_app
     from db.repo.housekeeping import prune
 
-    store = FileStore(app.db, "https://bot.example.org/gocua/", clock)
+    store = FileStore(app.channel_services, "https://bot.example.org/gocua/")
     first, second = await store.put_png(b"\x89PNG1"), await store.put_png(b"\x89PNG2")
     assert first != second and first.startswith("https://bot.example.org/gocua/files/")
     name = first.rsplit("/", 1)[1]
@@ -562,7 +562,7 @@ async def test_file_store_keeps_charts_in_the_database_for_a_day(app: App, clock
 
     other = await open_app(app.settings, migrate=False, clock=clock)
     try:
-        elsewhere = FileStore(other.db, "https://bot.example.org/gocua/", clock)
+        elsewhere = FileStore(other.channel_services, "https://bot.example.org/gocua/")
 
         async def fetch(name: str) -> bytes | int:
             request = make_mocked_request("GET", f"/files/{name}", match_info={"name": name})

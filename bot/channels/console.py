@@ -26,9 +26,6 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
-from db.repo.notices import add_notices, take_for_chat
-from db.repo.users import offer_in_own_chat
-from handlers.options import offered_from
 from handlers.types import Attachment, Incoming, Reply
 
 CHANNEL = "console"
@@ -112,21 +109,12 @@ class ConsoleChat:
         """Replies for other console users wait in the notices table until their chat shows them."""
         if not replies:
             return
-        rows = [(CHANNEL, r.to.chat_id, replace(r, edit=False).to_json()) for r in replies if r.to]
-        async with self.app.db.transaction() as session:
-            await add_notices(session, rows, self.app.core.services.clock())
+        kept = [(r.to.chat_id, replace(r, edit=False)) for r in replies if r.to]
+        await self.app.channel_services.keep_notices(CHANNEL, kept)
 
     async def show_waiting(self) -> None:
         """Show what was sent to this user while their chat was closed, oldest first."""
-        now = self.app.core.services.clock()
-        async with self.app.db.transaction() as session:
-            waiting = await take_for_chat(session, CHANNEL, self.user, now)
-            replies = [replace(Reply.from_json(notice.reply), to=None) for notice in waiting]
-            offered = offered_from(replies)
-            if offered:  # "1" answers the last notice's first button
-                await offer_in_own_chat(session, CHANNEL, self.user, offered.options, now,
-                                        prompt=offered.prompt)
-        self.show(replies)
+        self.show(await self.app.channel_services.take_waiting(CHANNEL, self.user))
 
 
 async def _lines(stream: TextIO, prompt: str | None) -> AsyncIterator[str]:

@@ -6,7 +6,7 @@ transaction, and a running worker of the Telegram channel sends it. Every worker
 runs one `NoticeRelay`; they share the table safely (a claim is a lease, rows are locked with
 SKIP LOCKED on PostgreSQL), so each notice is sent once whatever the number of workers.
 
-    relay = NoticeRelay(app.db, "telegram", channel.send_notice, app.core.services.clock)
+    relay = NoticeRelay(app.channel_services, "telegram", channel.send_notice)
     relay.start()
     ...
     await relay.stop()
@@ -14,7 +14,7 @@ SKIP LOCKED on PostgreSQL), so each notice is sent once whatever the number of w
 `send(address, reply)` is the adapter's: it returns once the platform took the notice, raises
 `NoticeRefused` when the platform refused it for good (the user blocked the bot, the chat is
 gone: given up at once), and raises anything else for a failure worth retrying: the notice is
-left to its lease (db/repo/notices.py NOTICE_LEASE) and claimed again later, MAX_ATTEMPTS times
+left to its lease (NOTICE_LEASE, db/repo/notices.py) and claimed again later, MAX_ATTEMPTS times
 at most. Each outcome is written as soon as it is known. Sent twice, rarely: a notice in several
 parts (a long text) whose later part failed is sent again whole, and so is one whose "sent" mark
 could not be written (the database went down right after the platform took it). While the
@@ -27,20 +27,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from db.engine import Database
-from db.repo.notices import (
-    MAX_ATTEMPTS,
-    NOTICE_LEASE,
-    PendingNotice,
-    claim_pending,
-    give_up,
-    mark_sent,
-)
+from handlers.channel_services import MAX_ATTEMPTS, NOTICE_LEASE, ChannelServices, PendingNotice
+from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Reply
 
 log = structlog.get_logger("gocua.notices")
@@ -61,13 +52,12 @@ class NoticeRefused(Exception):
 class NoticeRelay:
     """A background task that sends `channel`'s pending notices through `send`."""
 
-    def __init__(self, db: Database, channel: str, send: Send, clock: Callable[[], datetime],
+    def __init__(self, services: ChannelServices, channel: str, send: Send,
                  interval: float = INTERVAL, batch: int = BATCH,
                  max_backoff: float = MAX_BACKOFF) -> None:
-        self.db = db
+        self.services = services
         self.channel = channel
         self.send = send
-        self.clock = clock
         self.interval = interval
         self.batch = batch
         self.max_backoff = max_backoff
@@ -107,7 +97,7 @@ class NoticeRelay:
         while not self._stopping:
             try:
                 busy = await self.run_once()
-            except (OperationalError, DBAPIError, OSError) as exc:
+            except DatabaseUnavailable as exc:
                 delay = self.interval if delay is None else min(delay * 2, self.max_backoff)
                 log.warning("notice.database_unavailable", channel=self.channel,
                             error=str(exc)[:200], retry_in=delay)
@@ -132,9 +122,8 @@ class NoticeRelay:
 
     async def run_once(self) -> bool:
         """Claim one batch and send it, writing each outcome at once; True when the batch was
-        full (more may be waiting). Database errors propagate."""
-        async with self.db.transaction() as session:
-            claimed, exhausted = await claim_pending(session, self.channel, self.clock(), self.batch)
+        full (more may be waiting). DatabaseUnavailable propagates."""
+        claimed, exhausted = await self.services.claim_notices(self.channel, self.batch)
         if exhausted:
             log.warning("notice.given_up", channel=self.channel, ids=exhausted,
                         reason="too_many_attempts", attempts=MAX_ATTEMPTS)
@@ -147,8 +136,7 @@ class NoticeRelay:
             outcome = await self._send_one(notice)
             if outcome is None:
                 continue
-            async with self.db.transaction() as session:
-                await (mark_sent if outcome else give_up)(session, [notice.id], self.clock())
+            await self.services.notices_done([notice.id], sent=outcome)
         return len(claimed) + len(exhausted) >= self.batch
 
     async def _send_one(self, notice: PendingNotice) -> bool | None:

@@ -18,8 +18,8 @@ from aiogram.types import (
     Update,
 )
 
+from handlers.dispatch import ROUTES
 from handlers.i18n import translator
-from handlers.router import COMMANDS
 from handlers.types import Incoming, Reply
 
 log = structlog.get_logger("gocua.telegram")
@@ -144,7 +144,7 @@ def bot_commands(locale: str) -> list[BotCommand]:
     """The commands anyone may use (a resident's), described in `locale`, in /help order."""
     t = translator(locale)
     commands: list[BotCommand] = []
-    for cmd in sorted(COMMANDS.values(), key=lambda c: (c.order, c.name)):
+    for cmd in sorted(ROUTES.commands.values(), key=lambda c: (c.order, c.name)):
         name = cmd.name.lstrip("/")
         if not cmd.help or "resident" not in cmd.roles or not _COMMAND_NAME.match(name):
             continue

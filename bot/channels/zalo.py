@@ -1,7 +1,8 @@
 """The Zalo channel (Zalo Bot Platform): long polling by default, or webhooks behind HTTPS.
 
-The adapter is thin, like the Telegram one: a Zalo update becomes an `Incoming`, the core
-decides, the replies are sent, then the core is told they were sent. Zalo has no buttons, so a
+Only what is Zalo's is here; the outbox protocol, polling, the webhook server, health, metrics
+and the notice relay are bot/channels/runner.py's. A Zalo update becomes an `Incoming`, and a
+reply becomes Zalo messages: Zalo has no buttons, so a
 reply's buttons become numbered lines ("1. Tiếng Việt") that the core maps back from the number
 or the label (handlers/options.py); texts over Zalo's 2,000 characters are split at line ends.
 Zalo takes photos only by URL and cannot receive a file: when a public base URL is configured,
@@ -14,40 +15,29 @@ What GoCua assumes about Zalo itself is all in bot/channels/zalo_api.py.
 
 Public API:
 
-- `ZaloChannel(app, api, *, public_base_url=None, ...)`:
-  `feed(update)`, `send_replies(incoming, replies)`, `start_polling(stop=)`,
-  `webhook_app(path, secret=)`, `files_app()`, `healthz(request)`, `drain()`, `close()`;
-  `send_notice(address, reply)` and `start_relay()`: notices that updates on another channel
-  addressed to Zalo chats (bot/channels/notice_relay.py), sent while the channel serves.
-- `run_zalo(settings, *, webhook_url=None, host=, port=, stop=None, app=None, ...)`: the
-  `gocua run zalo` command.
+- `ZaloChannel(app, api, *, public_base_url=None, ...)`: a `runner.Channel` (`feed`,
+  `start_polling(stop=)`, `webhook_app(path, secret=)`, `send_replies`, `send_notice`,
+  `start_relay`, `close` …) plus `send_reply(chat_id, reply)`.
+- `FileStore(services, public_base)`: charts and exports served by URL.
+- `check_settings(settings, webhook_url)`, `run_zalo(settings, *, webhook_url=None, host=,
+  port=, stop=None, app=None, public_url=None, worker_index=None)`: `gocua run zalo`.
 - Pure helpers: `incoming_from_update`, `render_text`, `split_message`, `guess_locale`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
-from sqlalchemy import text as sql_text
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.app import App, open_app
+from bot.app import App
 from bot.channels.chat_locks import ChatLocks
-from bot.channels.core_calls import handle_update
-from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
-from bot.channels.notice_relay import NoticeRefused, NoticeRelay
-from bot.channels.signals import install_signal_handlers
-from bot.channels.webhook_auth import secret_given, secret_matches
+from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.zalo_api import (
     CHANNEL,
     MAX_TEXT,
@@ -61,13 +51,10 @@ from bot.channels.zalo_api import (
     webhook_update,
 )
 from bot.config import ConfigError, Settings, validate_http_url
-from bot.housekeeping import Housekeeper
-from bot.metrics import metrics_for
-from db.engine import Database
-from db.repo.files import get_file, put_file
+from handlers.channel_services import ChannelServices
 from handlers.i18n import N_, translator
-from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
-from handlers.types import Address, Attachment, Incoming, Reply
+from handlers.pipeline import DatabaseUnavailable
+from handlers.types import Attachment, Incoming, Reply
 
 log = structlog.get_logger("gocua.zalo")
 
@@ -84,10 +71,6 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
 }
 STORED_TYPE_MAX = 40  # characters shared_files.media_type holds; the served type comes from the suffix
-POLL_BACKOFF = (1.0, 30.0)  # first and longest wait after a failed getUpdates
-MAX_INFLIGHT = 64  # updates handled at once in polling mode (different chats run in parallel)
-HEALTH_TIMEOUT = 5.0
-DRAIN_GRACE = 30.0
 
 CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram to see it, or ask an "
                 "administrator for the figures (command: gocua export).")
@@ -186,21 +169,18 @@ class FileStore:
     worker, on whichever machine, a fetch reaches can serve them; the bots' housekeeping deletes
     them when they expire."""
 
-    def __init__(self, db: Database, public_base: str, clock: Callable[[], datetime],
+    def __init__(self, services: ChannelServices, public_base: str,
                  max_age: float = FILE_MAX_AGE) -> None:
-        self.db = db
+        self.services = services
         self.public_base = public_base.rstrip("/")
-        self.clock = clock
         self.max_age = max_age
 
     async def _put(self, data: bytes, suffix: str) -> str:
         """Store `data` under a new random name with `suffix`; returns the random part."""
-        token, now = secrets.token_hex(16), self.clock()
+        token = secrets.token_hex(16)
         media_type = MEDIA_TYPES[suffix]
         stored_type = media_type if len(media_type) <= STORED_TYPE_MAX else "application/octet-stream"
-        async with self.db.transaction() as session:
-            await put_file(session, f"{token}.{suffix}", data, stored_type, now,
-                           now + timedelta(seconds=self.max_age))
+        await self.services.put_file(f"{token}.{suffix}", data, stored_type, self.max_age)
         return token
 
     async def put_png(self, data: bytes) -> str:
@@ -226,11 +206,9 @@ class FileStore:
             raise web.HTTPNotFound()
         if not FILE_NAME.match(name) or (download is None and not name.endswith(".png")):
             raise web.HTTPNotFound()
-        async with self.db.read_session() as session:
-            found = await get_file(session, name, self.clock())
-        if found is None:
+        content = await self.services.get_file(name)
+        if content is None:
             raise web.HTTPNotFound()
-        content = found[0]
         headers = {"Content-Type": MEDIA_TYPES[name.rpartition(".")[2]]}
         if download is None:
             headers["Cache-Control"] = "public, max-age=86400"
@@ -242,89 +220,43 @@ class FileStore:
 
 # -- the channel --------------------------------------------------------------------------------
 
-class ZaloChannel:
+class ZaloChannel(Channel[Mapping[str, Any]]):
     """Feeds Zalo updates to the core and renders its replies."""
 
+    name = CHANNEL
+    title = "Zalo"
+    secret_header = SECRET_HEADER
+    delivery_errors = (ZaloUnavailable, ZaloUnauthorized)
+    poll_errors = (ZaloError,)
+    unauthorized = (ZaloUnauthorized,)
+    reserved_paths = ("/files/",)
+    webhook_answer = {"ok": True}
+    poll_timeout = POLL_TIMEOUT
+
     def __init__(self, app: App, api: ZaloAPI, *, public_base_url: str | None = None,
-                 locale: str | None = None,
-                 poll_backoff: tuple[float, float] = POLL_BACKOFF, max_inflight: int = MAX_INFLIGHT,
-                 notice_interval: float = NOTICE_INTERVAL) -> None:
-        self.app = app
+                 locale: str | None = None, **options: Any) -> None:
+        super().__init__(app, **options)
         self.api = api
-        self.notice_interval = notice_interval
-        self._relay: NoticeRelay | None = None
-        self.files = (FileStore(app.db, public_base_url, app.core.services.clock)
-                      if public_base_url else None)
+        self.files = FileStore(app.channel_services, public_base_url) if public_base_url else None
         settings = getattr(app, "settings", None)
         self.locale = locale or getattr(settings, "locale", None) or "vi"
-        self.poll_backoff = poll_backoff
-        self.locks = ChatLocks()
-        # Polling cannot get an update again, so errors are logged there; in webhook mode they
-        # propagate and become HTTP 500, and Zalo delivers again.
-        self.raise_errors = True
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._spawned: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(max_inflight)
 
-    # -- one update -----------------------------------------------------------------------------
+    # -- update → Incoming ----------------------------------------------------------------------
 
-    async def feed(self, update: Mapping[str, Any]) -> None:
-        """Handle one update: core, replies, mark sent. What the bot does not serve is ignored."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            await self._feed(update)
-        except Exception as exc:
-            if self.raise_errors:
-                raise
-            expected = isinstance(exc, (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized,
-                                        RepliesInFlight))
-            log.error("zalo.update_failed", error=type(exc).__name__,
-                      detail=self.api.scrub(str(exc)), exc_info=not expected)
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
+    def parse(self, update: Mapping[str, Any]) -> Incoming | None:
+        return incoming_from_update(update)
 
-    async def _feed(self, update: Mapping[str, Any]) -> None:
-        incoming = incoming_from_update(update)
-        if incoming is None:
-            # Not for the bot (a group, another event, ids no column can hold): answered, once.
-            log.info("zalo.update_ignored", event_name=str(update.get("event_name"))[:60])
-            return
-        async with self.locks.hold(incoming.chat_id):
-            replies = await self._handle(incoming)
-            if not replies:
-                # Nothing new, or a redelivery whose replies someone else is still sending.
-                return
-            try:
-                await self.send_replies(incoming, replies)
-            except (ZaloUnavailable, ZaloUnauthorized):
-                if self.raise_errors:  # webhook: the platform delivers it again
-                    await self.app.core.release_replies(incoming)
-                    raise
-                # Polling confirmed the update already: the notice relay sends them later.
-                await self.app.core.defer_replies(incoming, replies)
-                return
-            await self.app.core.mark_sent(incoming)
+    def webhook_update(self, body: Any) -> Mapping[str, Any] | None:
+        return webhook_update(body)
 
-    async def _handle(self, incoming: Incoming) -> list[Reply]:
-        return await handle_update(self.app.core, incoming, retry=not self.raise_errors,
-                                   log_prefix=CHANNEL)
+    def update_fields(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        return {"event_name": str(update.get("event_name"))[:60]}
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
-        """Send the core's replies for `incoming`, in order. Replies addressed to another channel
-        are skipped; `edit` is ignored (Zalo cannot edit). Raises ZaloUnavailable if Zalo
-        stays down."""
-        for reply in replies:
-            if reply.to is not None and reply.to.channel != CHANNEL:
-                # The core relays these through the notices table; an outbox stored before it did.
-                log.warning("zalo.reply_for_other_channel_skipped", to_channel=reply.to.channel)
-                continue
-            chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
-            await self.send_reply(chat_id, reply)
+    async def send(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
+        """`send_reply`: Zalo cannot edit, so an edit is sent as a new message."""
+        return await self.send_reply(chat_id, reply)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> bool:
         """One reply: the chart as a photo when it can be served, then the text with its numbered
@@ -352,30 +284,13 @@ class ZaloChannel:
             delivered = await self._send(self.api.send_message(chat_id, part)) and delivered
         return delivered
 
-    async def send_notice(self, address: Address, reply: Reply) -> None:
-        """One notice for a Zalo chat from another channel's update (the relay's `send`).
-        Raises NoticeRefused when Zalo refuses it for good and ZaloUnavailable (retried later)
-        when Zalo stays unavailable."""
-        if not await self.send_reply(address.chat_id, reply):
-            raise NoticeRefused("sendMessage refused")
-
-    def start_relay(self) -> None:
-        """Start sending the pending notices for Zalo chats (a no-op while it runs)."""
-        if self._relay is None:
-            self._relay = NoticeRelay(self.app.db, CHANNEL, self.send_notice,
-                                      self.app.core.services.clock, interval=self.notice_interval)
-        self._relay.start()
-
-    async def _start_relay_on_startup(self, application: web.Application) -> None:
-        self.start_relay()
-
     async def _send_photo(self, chat_id: str, png: bytes) -> bool:
         """The chart as a photo Zalo fetches from our URL; False if it could not be (the text
         then says where to see it)."""
         assert self.files is not None
         try:
             url = await self.files.put_png(png)
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except DatabaseUnavailable as exc:
             log.error("zalo.file_store_failed", error=str(exc)[:200])
             return False
         return await self._send(self.api.send_photo(chat_id, url))
@@ -386,7 +301,7 @@ class ZaloChannel:
         assert self.files is not None
         try:
             return await self.files.put_document(attachment.data, attachment.filename)
-        except (OperationalError, DBAPIError, OSError, ValueError) as exc:
+        except (DatabaseUnavailable, ValueError) as exc:
             log.error("zalo.file_store_failed", error=str(exc)[:200])
             return None
 
@@ -405,122 +320,33 @@ class ZaloChannel:
             return False
         return True
 
-    # -- polling --------------------------------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        return self.api.scrub(text)
 
-    async def start_polling(self, *, stop: asyncio.Event, poll_timeout: int = POLL_TIMEOUT) -> None:
-        """Delete any webhook, then getUpdates until `stop` is set. Failures are logged and backed
-        off (1 s, doubling, up to 30 s); the back-off resets once a poll succeeds."""
-        self.raise_errors = False
+    @staticmethod
+    def check_token_setting(settings: Settings) -> None:
+        zalo_token(settings)
+
+    # -- start-up, polling, the files server ----------------------------------------------------
+
+    async def prepare_polling(self) -> None:
         await startup_call(self.api.delete_webhook())
-        self.start_relay()
-        stopping = asyncio.create_task(stop.wait())
-        delay: float | None = None
-        try:
-            while not stop.is_set():
-                poll = asyncio.create_task(self.api.get_updates(timeout=poll_timeout))
-                await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not poll.done():
-                    poll.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await poll
-                    break
-                try:
-                    updates = poll.result()
-                except ZaloError as exc:
-                    delay = self.poll_backoff[0] if delay is None else min(delay * 2, self.poll_backoff[1])
-                    wait = max(delay, getattr(exc, "retry_after", None) or 0.0)
-                    level = log.error if isinstance(exc, ZaloUnauthorized) else log.warning
-                    level("zalo.polling_failed", error=type(exc).__name__, detail=str(exc), retry_in=wait)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(stopping), wait)
-                    continue
-                if delay is not None:
-                    log.info("zalo.polling_recovered")
-                    delay = None
-                for update in updates:
-                    await self._spawn(update)
-        finally:
-            stopping.cancel()
-            await self.drain()
 
-    async def _spawn(self, update: Mapping[str, Any]) -> None:
-        await self._slots.acquire()
-        task = asyncio.create_task(self.feed(update), name="gocua.zalo.update")
-        self._spawned.add(task)
+    async def register_webhook(self, url: str, secret: str) -> None:
+        await startup_call(self.api.set_webhook(url, secret))
 
-        def done(finished: asyncio.Task[None]) -> None:
-            self._spawned.discard(finished)
-            self._slots.release()
+    async def get_updates(self, wait: int) -> list[Mapping[str, Any]]:
+        return list(await self.api.get_updates(timeout=wait))
 
-        task.add_done_callback(done)
-
-    # -- HTTP: webhook, health, files ------------------------------------------------------------
-
-    def files_app(self) -> web.Application:
-        """GET /healthz, GET /metrics and, when a public base URL is set, GET /files/… (charts, exports)."""
-        application = web.Application()
-        application.router.add_get("/healthz", self.healthz)
-        application.router.add_get("/metrics", metrics_for(self.app.db))
+    def routes(self, router: web.UrlDispatcher) -> None:
+        """GET /files/… (charts, exports) when a public base URL is set."""
         if self.files is not None:
-            application.router.add_get("/files/{name}", self.files.serve)
-            application.router.add_get("/files/{name}/{download}", self.files.serve)
-        return application
+            router.add_get("/files/{name}", self.files.serve)
+            router.add_get("/files/{name}/{download}", self.files.serve)
 
-    def webhook_app(self, path: str, *, secret: str) -> web.Application:
-        """`files_app()` plus POST `path`: updates carrying the secret header."""
-        self.raise_errors = True
-        application = self.files_app()
-        application.router.add_post(path, functools.partial(self._webhook, secret.encode("utf-8")))
-        application.on_startup.append(self._start_relay_on_startup)  # stopped by close()
-        return application
-
-    async def _webhook(self, secret: bytes, request: web.Request) -> web.Response:
-        """401 for a wrong secret; 200 for an update handled, ignored or malformed (Zalo would
-        only deliver those again); 500 when it could not be handled now (delivered again)."""
-        if not secret_matches(request, SECRET_HEADER, secret):
-            log.warning("zalo.webhook_bad_secret", remote=request.remote,
-                        missing=not secret_given(request, SECRET_HEADER))
-            return web.Response(status=401, text="unauthorized")
-        try:
-            update = webhook_update(await request.json())
-        except ValueError:  # not JSON, not UTF-8
-            update = None
-        if update is None:
-            log.warning("zalo.update_malformed", size=request.content_length)
-            return web.json_response({"ok": True})
-        try:
-            await self.feed(update)
-        except RepliesInFlight:
-            # Another sender holds the replies' lease; the core logged it in one line.
-            return web.Response(status=500, text="in progress, retry later")
-        except (DatabaseUnavailable, ZaloUnavailable, ZaloUnauthorized) as exc:
-            # Not processed (or not all sent): Zalo delivers again, the outbox resends what is owed.
-            log.error("zalo.webhook_failed", error=type(exc).__name__, detail=self.api.scrub(str(exc)))
-            return web.Response(status=500, text="temporarily unavailable, retry later")
-        return web.json_response({"ok": True})
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT), self.app.db.transaction() as session:
-                await session.execute(sql_text("SELECT 1"))
-        except Exception as exc:
-            log.warning("zalo.health_failed", error=type(exc).__name__)
-            return web.Response(status=503, text="database unavailable")
-        return web.Response(text="ok")
-
-    # -- shutdown -------------------------------------------------------------------------------
-
-    async def drain(self, grace: float = DRAIN_GRACE) -> None:
-        """Wait up to `grace` seconds for updates being handled (their replies are still sent)."""
-        current = asyncio.current_task()
-        pending = {t for t in self._inflight | self._spawned if t is not current and not t.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=grace)
-
-    async def close(self) -> None:
-        if self._relay is not None:
-            await self._relay.stop()
-        await self.drain()
+    @property
+    def serves_http_when_polling(self) -> bool:
+        return self.files is not None
 
 
 # -- start-up and the command ---------------------------------------------------------------
@@ -567,92 +393,23 @@ def resolve_public_base_url(settings: Settings, explicit: str | None = None) -> 
     return url
 
 
-def webhook_settings(settings: Settings, webhook_url: str) -> tuple[str, str, str]:
-    url = validate_http_url("--webhook-url", webhook_url, require_path=True)
-    path = urlsplit(url).path
-    if path in ("/healthz", "/metrics") or path.startswith("/files/"):
-        raise ConfigError(f"--webhook-url must not use the path {path} (the bot serves it itself)")
-    if not settings.webhook_secret:
-        raise ConfigError("GOCUA_WEBHOOK_SECRET is not set; webhook mode needs it so that only "
-                          "Zalo can post updates (8-256 letters, digits, '_' or '-')")
-    if urlsplit(url).scheme != "https":
-        log.warning("zalo.webhook_not_https", hint="Zalo delivers webhooks only to https URLs")
-    return url, path, settings.webhook_secret
+check_settings = ZaloChannel.check_settings
 
 
-async def run_zalo(
-    settings: Settings,
-    *,
-    webhook_url: str | None = None,
-    host: str = "0.0.0.0",
-    port: int = 8080,
-    stop: asyncio.Event | None = None,
-    app: App | None = None,
-    public_url: str | None = None,
-    worker_index: int | None = None,
-) -> None:
-    """Run the Zalo bot until `stop` is set (or SIGINT/SIGTERM when no event is given).
-
-    Polling by default (after deleteWebhook); with `webhook_url`, serves its path on host:port
-    and registers it with setWebhook and GOCUA_WEBHOOK_SECRET. With a public base URL
-    (`public_url` or GOCUA_PUBLIC_BASE_URL) charts are sent as photos, served at /files/ on
-    host:port (in polling mode too). `app` lets a caller share its App (it is then not
-    closed here); otherwise one is opened (and the database migrated) and disposed at the end.
-    `worker_index` (webhook mode, bot/workers.py): one of several workers sharing host:port with
-    SO_REUSEPORT; the group's parent has migrated the database and only worker 0 registers the
-    webhook.
-    """
+async def run_zalo(settings: Settings, *, webhook_url: str | None = None, public_url: str | None = None,
+                   **options: Any) -> None:
+    """`gocua run zalo`: long polling after deleteWebhook, or webhooks at `webhook_url`
+    (setWebhook with GOCUA_WEBHOOK_SECRET); `options` are bot/channels/runner.py
+    `run_channel`'s (host, port, stop, app, worker_index). With a public base URL (`public_url`
+    or GOCUA_PUBLIC_BASE_URL) charts and exports are served at /files/ on host:port, in polling
+    mode too."""
     token = zalo_token(settings)
     public = resolve_public_base_url(settings, public_url)
-    webhook = webhook_settings(settings, webhook_url) if webhook_url is not None else None
+    webhook = webhook_settings(settings, webhook_url, ZaloChannel)
     api = ZaloAPI(token, settings.zalo_api_base)
-    own_app = app is None
-    stop_event = stop or asyncio.Event()
-    signals = install_signal_handlers(stop_event) if stop is None else []
-    try:
-        await check_token(api)
-        if app is None:
-            app = await open_app(settings, migrate=worker_index is None)
-        channel = ZaloChannel(app, api, public_base_url=public)
-        housekeeper = Housekeeper(app.db, app.core.services.clock).start()
-        try:
-            if webhook is not None:
-                url, path, secret = webhook
-                async with _serving(channel.webhook_app(path, secret=secret), host, port,
-                                    reuse_port=worker_index is not None):
-                    if worker_index in (None, 0):
-                        await startup_call(api.set_webhook(url, secret))
-                    log.info("zalo.webhook", url=api.scrub(url), host=host, port=port,
-                             photos=bool(public), worker=worker_index)
-                    await stop_event.wait()
-            elif public is not None:
-                async with _serving(channel.files_app(), host, port):
-                    log.info("zalo.polling", api=settings.zalo_api_base, files=f"{host}:{port}")
-                    await channel.start_polling(stop=stop_event)
-            else:
-                log.info("zalo.polling", api=settings.zalo_api_base, photos=False)
-                await channel.start_polling(stop=stop_event)
-        finally:
-            await housekeeper.stop()
-            await channel.close()
-    finally:
-        await api.close()
-        if own_app and app is not None:
-            await app.close()
-        for sig in signals:
-            asyncio.get_running_loop().remove_signal_handler(sig)
+    await run_channel(settings, lambda app: ZaloChannel(app, api, public_base_url=public),
+                      connect=lambda: check_token(api), close_client=api.close, webhook=webhook,
+                      **options)
 
 
-@contextlib.asynccontextmanager
-async def _serving(application: web.Application, host: str, port: int, *,
-                   reuse_port: bool = False) -> AsyncIterator[None]:
-    runner = web.AppRunner(application, access_log=None, shutdown_timeout=30.0)
-    await runner.setup()
-    try:
-        try:
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        yield
-    finally:
-        await runner.cleanup()
+__all__ = ["ChatLocks", "FileStore", "ZaloChannel", "check_settings", "run_zalo"]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.state import RunState, RunStatus, StepOutcome
 from db.models import FlowRun, FlowVersion, Household, StepRecord
 
 
@@ -44,7 +45,7 @@ async def open_run(
         select(FlowRun).where(
             FlowRun.household_id == household_id, FlowRun.flow_id == flow_id,
             FlowRun.resident_id.is_(None) if resident_id is None else FlowRun.resident_id == resident_id,
-            FlowRun.status.in_(("active", "blocked")),
+            FlowRun.status.in_((RunStatus.ACTIVE, RunStatus.BLOCKED)),
         ).order_by(FlowRun.id.desc()).limit(1)
     )
 
@@ -56,16 +57,21 @@ async def abandoned_runs(session: AsyncSession, household_id: int) -> list[FlowR
         select(FlowRun).where(FlowRun.household_id == household_id).order_by(FlowRun.id)
     )
     latest = {(run.flow_id, run.resident_id): run for run in runs}
-    return [run for run in latest.values() if run.status == "abandoned"]
+    return [run for run in latest.values() if run.status == RunStatus.ABANDONED]
 
 
-def save_run_state(run: FlowRun, state: dict[str, Any], now: datetime) -> None:
-    run.state = dict(state)
-    run.status = state["status"]
-    run.current_step = state.get("step")
-    run.updated_at = now
-    run.version = (run.version or 0) + 1
-    if run.status in ("completed", "abandoned"):
+def run_state(run: FlowRun) -> RunState:
+    """The run's stored state, typed (a new object: changing it changes nothing stored)."""
+    return RunState.from_json(run.state)
+
+
+def save_run_state(run: FlowRun, state: RunState, now: datetime) -> None:
+    """Store a new state (a new JSON value, so the ORM sees the change) and its copies."""
+    run.state = state.to_json()
+    run.status = state.status.value
+    run.current_step = state.step
+    run.updated_at = now  # the flush counts `version` up, over the version loaded (FlowRun)
+    if state.status.finished:
         run.finished_at = now
 
 
@@ -84,7 +90,7 @@ async def add_step_records(
         added += 1
         session.add(StepRecord(
             run_id=run.id, flow_id=run.flow_id, area_id=run.area_id, step_id=record.step_id,
-            attempt=record.attempt, outcome=record.outcome,
+            attempt=record.attempt, outcome=StepOutcome(record.outcome).value,
             reason=(record.reason or None) and str(record.reason)[:300],
             value=None if record.value is None else str(record.value)[:300],
             user_id=user_id, recorded_at=now, source_update=source_update[:80],

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
 
@@ -77,9 +78,9 @@ def _progress_query(volunteer_id: int) -> Select:
     runs = (
         select(
             FlowRun.household_id.label("hid"),
-            func.sum(case((FlowRun.status == "completed", 1), else_=0)).label("completed"),
-            func.sum(case((FlowRun.status == "blocked", 1), else_=0)).label("blocked"),
-            func.max(case((FlowRun.status == "active", FlowRun.id), else_=None)).label("active_id"),
+            func.sum(case((FlowRun.status == RunStatus.COMPLETED, 1), else_=0)).label("completed"),
+            func.sum(case((FlowRun.status == RunStatus.BLOCKED, 1), else_=0)).label("blocked"),
+            func.max(case((FlowRun.status == RunStatus.ACTIVE, FlowRun.id), else_=None)).label("active_id"),
         )
         .group_by(FlowRun.household_id)
         .subquery()
@@ -116,15 +117,15 @@ async def household_page(session: AsyncSession, household: Household) -> Househo
     members = await members_of(session, household.id)
     names = {m.id: m.name for m in members}
     runs = list(await session.scalars(
-        select(FlowRun).where(FlowRun.household_id == household.id, FlowRun.status != "abandoned")
+        select(FlowRun).where(FlowRun.household_id == household.id, FlowRun.status != RunStatus.ABANDONED)
         .order_by(FlowRun.started_at)
     ))
-    blocked_ids = [r.id for r in runs if r.status == "blocked"]
+    blocked_ids = [r.id for r in runs if r.status == RunStatus.BLOCKED]
     reasons: dict[int, str | None] = {}
     if blocked_ids:  # the reason of each blocked run's latest Problem
         rows = await session.execute(
             select(StepRecord.run_id, StepRecord.reason)
-            .where(StepRecord.run_id.in_(blocked_ids), StepRecord.outcome == "blocked")
+            .where(StepRecord.run_id.in_(blocked_ids), StepRecord.outcome == StepOutcome.BLOCKED)
             .order_by(StepRecord.id)
         )
         reasons = {run_id: reason for run_id, reason in rows}

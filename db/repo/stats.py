@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
 from db.repo.households import VOLUNTEER_LOAD
@@ -50,8 +51,8 @@ CHART_WEEKS = 12
 LARGE_SCOPE_HOUSEHOLDS = 20_000
 # Written as SQL text, not a bound parameter, so that the planner can prove the query matches
 # the partial index ix_step_records_blocked (a bound value is unknown when the plan is made).
-BLOCKED_RECORD = text("step_records.outcome = 'blocked'")
-COMPLETED_RUN = text("flow_runs.status = 'completed'")
+BLOCKED_RECORD = text(f"step_records.outcome = '{StepOutcome.BLOCKED}'")
+COMPLETED_RUN = text(f"flow_runs.status = '{RunStatus.COMPLETED}'")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,6 @@ class AreaRef:
     code: str | None  # None: every area (the whole database)
     name: str
     level: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "level": self.level}
 
 
 @dataclass
@@ -74,13 +72,6 @@ class FlowStats:
     active: int = 0  # in progress now
     problems: int = 0  # every Problem answered on these runs (a run may report several)
     top_reasons: list[tuple[str, int]] = field(default_factory=list)  # of the problems, most first
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "started": self.started, "completed": self.completed, "blocked": self.blocked,
-            "active": self.active, "problems_reported": self.problems,
-            "top_problem_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
-        }
 
 
 @dataclass(frozen=True)
@@ -98,10 +89,6 @@ def _value(target: Target | None) -> int | None:
     return target.value if target is not None else None
 
 
-def _source(target: Target | None) -> str | None:
-    return target.source if target is not None else None
-
-
 @dataclass
 class HouseholdCounts:
     households: int = 0
@@ -115,10 +102,6 @@ class HouseholdCounts:
         self.digital_ready += other.digital_ready
         self.assigned += other.assigned
 
-    def to_json(self) -> dict[str, Any]:
-        return {"households": self.households, "households_reached": self.reached,
-                "households_digital_ready": self.digital_ready, "households_assigned": self.assigned}
-
 
 @dataclass
 class ChildStats:
@@ -130,12 +113,6 @@ class ChildStats:
     @property
     def target_households(self) -> int | None:
         return _value(self.target)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.area.to_json(), **self.counts.to_json(),
-            "target_households": self.target_households, "target_source": _source(self.target),
-        }
 
 
 @dataclass
@@ -169,27 +146,6 @@ class AreaStats:
     def target_digital_ready(self) -> int | None:
         return _value(self.digital_ready_target)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "area": self.area.to_json(),
-            "since": self.since.isoformat() if self.since else None,
-            "households": self.counts.households,
-            "households_reached": self.counts.reached,
-            "households_digital_ready": self.counts.digital_ready,
-            "households_assigned": self.counts.assigned,
-            "residents_supported": self.residents_supported,
-            "volunteers": self.volunteers,
-            "volunteers_active_7d": self.volunteers_active,
-            "volunteer_capacity": self.capacity,
-            "targets": {"households": self.target_households, "digital_ready": self.target_digital_ready},
-            "target_source": {"households": _source(self.households_target),
-                              "digital_ready": _source(self.digital_ready_target)},
-            "flows": {flow_id: s.to_json() for flow_id, s in sorted(self.flows.items())},
-            "weekly_completed": [{"week": w.isoformat(), "completed": n} for w, n in self.weekly_completed],
-            "children": [c.to_json() for c in self.children],
-            "outside_children": self.outside_children.to_json() if self.outside_children else None,
-        }
-
 
 @dataclass(frozen=True)
 class StepDropOff:
@@ -199,10 +155,6 @@ class StepDropOff:
     problems: int  # runs that reported a Problem here (some then got past it: not "blocked now")
     waiting: int  # runs in progress, waiting at this step now
     abandoned: int  # runs cancelled at this step
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step_id, "reached": self.reached, "passed": self.passed,
-                "problems_reported": self.problems, "waiting": self.waiting, "abandoned": self.abandoned}
 
 
 @dataclass
@@ -315,7 +267,7 @@ async def flow_counts(session: AsyncSession, scope: Scope, since: datetime | Non
     for flow_id, status, n in await session.execute(by_status):
         total = flows.setdefault(flow_id, FlowStats())
         total.started += int(n)
-        if status in ("completed", "blocked", "active"):
+        if status in (RunStatus.COMPLETED, RunStatus.BLOCKED, RunStatus.ACTIVE):
             setattr(total, status, getattr(total, status) + int(n))
     reasons = (
         select(StepRecord.flow_id, StepRecord.reason, func.count())
@@ -476,14 +428,14 @@ async def step_drop_off(
     # A Problem the procedure goes on without (or one retried) is got past too: only runs
     # standing at the step now did not get past it.
     standing = exists().where(FlowRun.id == rows.c.run_id, FlowRun.current_step == rows.c.step_id)
-    got_past = case((rows.c.outcome.in_(("done", "skipped")), rows.c.run_id),
-                    (and_(rows.c.outcome == "blocked", ~standing), rows.c.run_id))
+    got_past = case((rows.c.outcome.in_((StepOutcome.DONE, StepOutcome.SKIPPED)), rows.c.run_id),
+                    (and_(rows.c.outcome == StepOutcome.BLOCKED, ~standing), rows.c.run_id))
     counted = await session.execute(
         select(
             rows.c.step_id,
             func.count(distinct(rows.c.run_id)),
             func.count(distinct(got_past)),
-            func.count(distinct(case((rows.c.outcome == "blocked", rows.c.run_id)))),
+            func.count(distinct(case((rows.c.outcome == StepOutcome.BLOCKED, rows.c.run_id)))),
         ).group_by(rows.c.step_id)
     )
     per_step = {step: (int(r), int(p), int(b)) for step, r, p, b in counted}
@@ -493,7 +445,7 @@ async def step_drop_off(
                                    StepRecord.step_id == FlowRun.current_step)
     resting_rows = await session.execute(
         _runs_in(scope, FlowRun.current_step, FlowRun.status, func.count(), _count_if(~answered_here))
-        .where(FlowRun.flow_id == flow_id, FlowRun.status.in_(("active", "abandoned")),
+        .where(FlowRun.flow_id == flow_id, FlowRun.status.in_((RunStatus.ACTIVE, RunStatus.ABANDONED)),
                FlowRun.current_step.is_not(None), _since(FlowRun.started_at, since))
         .group_by(FlowRun.current_step, FlowRun.status)
     )
@@ -501,7 +453,7 @@ async def step_drop_off(
     stopped: dict[str, int] = defaultdict(int)
     unrecorded: dict[str, int] = defaultdict(int)
     for step, status, n, new in resting_rows:
-        (waiting if status == "active" else stopped)[step] += int(n)
+        (waiting if status == RunStatus.ACTIVE else stopped)[step] += int(n)
         unrecorded[step] += int(new)
     return [
         StepDropOff(
@@ -530,7 +482,8 @@ async def volunteer_table(
     completed = (
         _runs_in(scope,
             FlowRun.volunteer_id.label("uid"),
-            _count_if(and_(FlowRun.status == "completed", _since(FlowRun.finished_at, since))).label("c"),
+            _count_if(and_(FlowRun.status == RunStatus.COMPLETED,
+                           _since(FlowRun.finished_at, since))).label("c"),
             func.max(FlowRun.updated_at).label("last"),
         ).group_by(FlowRun.volunteer_id).subquery()
     )
@@ -550,7 +503,7 @@ async def volunteer_table(
 async def open_runs_by_status(session: AsyncSession) -> dict[str, int]:
     """Runs in progress or blocked now, per status (for /metrics)."""
     rows = await session.execute(
-        select(FlowRun.status, func.count()).where(FlowRun.status.in_(("active", "blocked")))
+        select(FlowRun.status, func.count()).where(FlowRun.status.in_((RunStatus.ACTIVE, RunStatus.BLOCKED)))
         .group_by(FlowRun.status)
     )
     return {status: int(n) for status, n in rows}

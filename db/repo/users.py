@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Integer, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.exc import StaleDataError
 
 from db.models import Area, Conversation, Identity, Membership, ProcessedUpdate, User
 
@@ -86,7 +87,8 @@ _LOAD = (
 _INSERT_CONVERSATION = insert(_conversations)
 _SAVE_CONVERSATION = (
     update(_conversations)
-    .where(_conversations.c.id == bindparam("conversation_id"))
+    .where(_conversations.c.id == bindparam("conversation_id"),
+           _conversations.c.version == bindparam("loaded_version"))
     .values(
         state=bindparam("new_state", type_=_conversations.c.state.type),
         offered=bindparam("new_offered", type_=_conversations.c.offered.type),
@@ -143,12 +145,15 @@ async def load_for_update(
 
 async def save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
     """Writes the state and options of a conversation from `load_for_update` or `new_conversation`
-    and counts its version up."""
-    await session.execute(_SAVE_CONVERSATION, {
+    over the version it was loaded at, and counts its version up; StaleDataError (nothing
+    written) if another transaction wrote it since."""
+    result = await session.execute(_SAVE_CONVERSATION, {
         "conversation_id": conversation.id, "new_state": conversation.state or {},
         "new_offered": conversation.offered or [], "new_offered_prompt": conversation.offered_prompt,
-        "new_updated_at": now,
+        "new_updated_at": now, "loaded_version": conversation.version,
     })
+    if result.rowcount != 1:
+        raise StaleDataError(f"conversation {conversation.id} changed since version {conversation.version}")
     conversation.version = (conversation.version or 0) + 1
     conversation.updated_at = now
 

@@ -11,21 +11,23 @@ objects, and records every successful call so that tests and benchmarks can asse
         [call] = await api.wait_for("sendMessage")
 
 `api.fail("sendMessage", status=429, retry_after=1)` makes the next call fail on purpose.
-No pytest here: bench/ imports it too.
+The server plumbing is tests/fakes/base.py's. No pytest here: bench/ imports it too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from tests.fakes.base import Call, FakeBotAPI
+from tests.fakes.base import error as _error
+
+__all__ = ["Call", "FakeTelegramAPI", "FakeUser"]
 
 DEFAULT_TOKEN = "123456789:TEST-fake-token_for-gocua"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -36,15 +38,6 @@ _JSON_FIELDS = {
     "link_preview_options", "reply_parameters", "chat_id", "message_id", "offset", "limit",
     "timeout", "drop_pending_updates", "show_alert", "cache_time", "disable_notification",
     "protect_content", "max_connections", "user_id",
-}
-_METHOD_NAMES = {
-    name.lower(): name
-    for name in (
-        "getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo", "setMyCommands",
-        "getMyCommands", "deleteMyCommands", "sendMessage", "editMessageText",
-        "editMessageReplyMarkup", "answerCallbackQuery", "sendDocument", "sendPhoto",
-        "sendChatAction", "close", "logOut",
-    )
 }
 
 
@@ -72,86 +65,30 @@ class FakeUser:
         return out
 
 
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Failure:
-    status: int
-    retry_after: int | None
-    times: int
-    description: str | None
-
-
-class FakeTelegramAPI:
+class FakeTelegramAPI(FakeBotAPI):
     """The Bot API stand-in. Use `async with` or `await start()` / `await close()`."""
+
+    methods = ("getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo",
+               "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
+               "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery", "sendDocument",
+               "sendPhoto", "sendChatAction", "close", "logOut")
+    secret_header = SECRET_HEADER
+    text_methods = ("sendMessage", "sendDocument", "sendPhoto", "editMessageText")
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, max_poll_wait: float = 0.25,
                  bot_username: str = "gocua_test_bot") -> None:
-        self.token = token
-        self.max_poll_wait = max_poll_wait
+        super().__init__(token, max_poll_wait=max_poll_wait)
         self.bot_user = {"id": int(token.split(":", 1)[0]), "is_bot": True, "first_name": "GoCua",
                          "username": bot_username, "can_join_groups": False,
                          "can_read_all_group_messages": False, "supports_inline_queries": False}
-        self.calls: list[Call] = []  # successful calls only
-        self._by_method: dict[str, list[Call]] = {}
-        self.failed: list[Call] = []  # calls answered with an injected or real error
-        self.webhook: dict[str, Any] = {"url": "", "secret_token": None, "allowed_updates": None}
+        self.webhook["allowed_updates"] = None
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) → Message
         self.blocked: set[int] = set()  # chats whose user blocked the bot (403)
-        self._queue: list[dict[str, Any]] = []
         self._allowed: list[str] | None = None
-        self._failures: dict[str, list[_Failure]] = {}
-        self._changed = asyncio.Condition()
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._http: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    # -- life cycle -------------------------------------------------------------------------
-
-    async def start(self) -> FakeTelegramAPI:
-        app = web.Application(client_max_size=60 * 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegramAPI:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- what tests push --------------------------------------------------------------------
-
-    def push(self, *updates: dict[str, Any]) -> None:
-        """Queue updates for getUpdates."""
-        self._queue.extend(updates)
-        task = asyncio.get_running_loop().create_task(self._notify())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def update(self, kind: str, body: dict[str, Any], *, update_id: int | None = None) -> dict[str, Any]:
         """An update of any kind, e.g. `api.update("my_chat_member", {...})`."""
@@ -185,45 +122,7 @@ class FakeTelegramAPI:
                 "chat_instance": f"ci{user.id}", "data": data}
         return self.update("callback_query", body)
 
-    async def post_webhook(self, update: dict[str, Any], *, secret: str | bool | None = True,
-                           url: str | None = None) -> tuple[int, str]:
-        """POST `update` to the webhook as Telegram would; `secret=True` uses the registered one,
-        None sends no secret header. Returns (status, body)."""
-        target = url or self.webhook["url"]
-        if not target:
-            raise RuntimeError("no webhook is set")
-        token = self.webhook["secret_token"] if secret is True else secret
-        headers = {SECRET_HEADER: token} if isinstance(token, str) else {}
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        async with self._http.post(target, json=update, headers=headers) as resp:
-            return resp.status, await resp.text()
-
-    def fail(self, method: str, *, status: int = 500, retry_after: int | None = None, times: int = 1,
-             description: str | None = None) -> None:
-        """Answer the next `times` calls of `method` with an error (429 takes `retry_after`)."""
-        self._failures.setdefault(method.lower(), []).append(
-            _Failure(status, retry_after, times, description))
-
     # -- what tests read --------------------------------------------------------------------
-
-    def calls_to(self, method: str, where: Callable[[dict[str, Any]], bool] | None = None) -> list[
-            dict[str, Any]]:
-        calls = self._by_method.get(_METHOD_NAMES.get(method.lower(), method), [])
-        return [c.params for c in calls if where is None or where(c.params)]
-
-    def sent_texts(self, chat_id: int | None = None) -> list[str]:
-        """Texts (and captions) the bot sent, in order, optionally to one chat."""
-        out: list[str] = []
-        for call in self.calls:
-            if call.method not in ("sendMessage", "sendDocument", "sendPhoto", "editMessageText"):
-                continue
-            if chat_id is not None and call.params.get("chat_id") != chat_id:
-                continue
-            text = call.params.get("text", call.params.get("caption"))
-            if text is not None:
-                out.append(text)
-        return out
 
     def last_message(self, chat_id: int) -> dict[str, Any]:
         """The newest message the bot sent to `chat_id` (as Telegram stores it, edits applied)."""
@@ -232,67 +131,10 @@ class FakeTelegramAPI:
             raise LookupError(f"the bot sent nothing to chat {chat_id}")
         return max(mine, key=lambda m: m["message_id"])
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0,  # noqa: ASYNC109
-                       where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
-        """The params of the first `count` calls of `method` (matching `where`), once there."""
-
-        def enough() -> bool:
-            if where is None:
-                return len(self._by_method.get(_METHOD_NAMES.get(method.lower(), method), ())) >= count
-            return len(self.calls_to(method, where)) >= count
-
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(enough)
-        except TimeoutError:
-            seen = [c.method for c in self.calls if c.method != "getUpdates"]
-            raise TimeoutError(
-                f"expected {count} {method} call(s) within {timeout}s, got "
-                f"{len(self.calls_to(method, where))}; calls so far: {seen}"
-            ) from None
-        return self.calls_to(method, where)[:count]
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
     # -- the server -------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
-            return _error(401, "Unauthorized")
-        method = _METHOD_NAMES.get(request.match_info["method"].lower())
-        if method is None:
-            return _error(404, "Not Found: method not found")
-        params = await _read_params(request)
-        injected = self._take_failure(method)
-        if injected is not None:
-            self.failed.append(Call(method, params))
-            return injected
-        handler = getattr(self, f"_m_{method}", None)
-        result = await handler(params) if handler is not None else True
-        if isinstance(result, web.Response):
-            self.failed.append(Call(method, params))
-            return result
-        call = Call(method, params)
-        self.calls.append(call)
-        self._by_method.setdefault(method, []).append(call)
-        await self._notify()
-        return web.json_response({"ok": True, "result": result})
-
-    def _take_failure(self, method: str) -> web.Response | None:
-        pending = self._failures.get(method.lower())
-        if not pending:
-            return None
-        failure = pending[0]
-        failure.times -= 1
-        if failure.times <= 0:
-            pending.pop(0)
-        if failure.status == 429:
-            retry_after = failure.retry_after if failure.retry_after is not None else 1
-            return _error(429, failure.description or f"Too Many Requests: retry after {retry_after}",
-                          parameters={"retry_after": retry_after})
-        return _error(failure.status, failure.description or _REASONS.get(failure.status, "Error"))
+    async def read_params(self, request: web.Request) -> dict[str, Any]:
+        return await _read_params(request)
 
     async def _m_getMe(self, params: dict[str, Any]) -> Any:
         return self.bot_user
@@ -306,17 +148,9 @@ class FakeTelegramAPI:
             self._queue = [u for u in self._queue if u["update_id"] >= offset]
         if params.get("allowed_updates") is not None:
             self._allowed = list(params["allowed_updates"]) or None
-        wait = min(float(params.get("timeout") or 0), self.max_poll_wait)
-        deadline = time.monotonic() + wait
-        while True:
-            ready = [u for u in self._queue if self._is_allowed(u)]
-            if ready or time.monotonic() >= deadline:
-                break
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())), self._changed:
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
+        await self._wait_for_queue(float(params.get("timeout") or 0),
+                                    lambda: any(self._is_allowed(u) for u in self._queue))
+        ready = [u for u in self._queue if self._is_allowed(u)]
         # Updates of kinds not allowed are dropped as Telegram does.
         self._queue = [u for u in self._queue if self._is_allowed(u)]
         return ready[: int(params.get("limit") or 100)]
@@ -386,17 +220,6 @@ class FakeTelegramAPI:
             message["reply_markup"] = params["reply_markup"]
         self.messages[(chat_id, message["message_id"])] = message
         return message
-
-
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-            500: "Internal Server Error", 502: "Bad Gateway"}
-
-
-def _error(status: int, description: str, *, parameters: dict[str, Any] | None = None) -> web.Response:
-    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return web.json_response(body, status=status)
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:

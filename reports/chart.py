@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
-from handlers.stats_text import percent
+from reports.figures import percent
 
 FONT = "DejaVu Sans"
 # Given to every text: the font, and no mathtext (a "$" typed by someone stays a "$").

@@ -1,0 +1,105 @@
+"""What a channel needs of the database besides `Core.handle`: the notices queue, the files
+served by URL, the console's waiting notices and the health check.
+
+Channels (bot/channels/) import no `db` module: they reach the database through `Core` and
+through this service, which bot/app.py builds once per App (`app.channel_services`). Database
+errors come out as `DatabaseUnavailable`, the core's one word for "try again later".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from db.engine import Database
+from db.repo.files import get_file, put_file
+from db.repo.notices import (
+    MAX_ATTEMPTS,
+    NOTICE_LEASE,
+    PendingNotice,
+    add_notices,
+    claim_pending,
+    give_up,
+    mark_sent,
+    take_for_chat,
+)
+from db.repo.users import offer_in_own_chat
+from handlers.options import offered_from
+from handlers.pipeline import DatabaseUnavailable
+from handlers.types import Reply
+
+__all__ = ["MAX_ATTEMPTS", "NOTICE_LEASE", "ChannelServices", "PendingNotice"]
+
+
+class ChannelServices:
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+
+    @asynccontextmanager
+    async def _unavailable_as_one_error(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(str(exc)[:200]) from exc
+
+    async def healthy(self, timeout: float) -> bool:  # noqa: ASYNC109 - the check's own limit
+        """Whether the database answers a write transaction within `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout), self.db.transaction() as session:
+                await session.execute(sql_text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    # -- notices for this channel's chats (bot/channels/notice_relay.py) ----------------------
+
+    async def claim_notices(self, channel: str, batch: int) -> tuple[list[PendingNotice], list[int]]:
+        """Lease up to `batch` pending notices of `channel`; also the ids given up for having
+        been tried MAX_ATTEMPTS times."""
+        async with self._unavailable_as_one_error(), self.db.transaction() as session:
+            return await claim_pending(session, channel, self.clock(), batch)
+
+    async def notices_done(self, ids: Sequence[int], *, sent: bool) -> None:
+        """Mark notices sent, or given up (`sent=False`: refused for good)."""
+        async with self._unavailable_as_one_error(), self.db.transaction() as session:
+            await (mark_sent if sent else give_up)(session, ids, self.clock())
+
+    # -- the console: replies for users whose chat is not open --------------------------------
+
+    async def keep_notices(self, channel: str, replies: Sequence[tuple[str, Reply]]) -> None:
+        """Store (chat id, reply) notices for `channel`'s chats."""
+        rows = [(channel, chat_id, reply.to_json()) for chat_id, reply in replies]
+        async with self.db.transaction() as session:
+            await add_notices(session, rows, self.clock())
+
+    async def take_waiting(self, channel: str, chat_id: str) -> list[Reply]:
+        """The notices waiting for one chat, oldest first, marked sent; their last buttons
+        become the chat's current options (so that "1" answers the first)."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            waiting = await take_for_chat(session, channel, chat_id, now)
+            replies = [replace(Reply.from_json(notice.reply), to=None) for notice in waiting]
+            offered = offered_from(replies)
+            if offered:
+                await offer_in_own_chat(session, channel, chat_id, offered.options, now,
+                                        prompt=offered.prompt)
+        return replies
+
+    # -- files served by URL (shared_files: any worker serves what another stored) ------------
+
+    async def put_file(self, name: str, data: bytes, media_type: str, max_age: float) -> None:
+        now = self.clock()
+        async with self._unavailable_as_one_error(), self.db.transaction() as session:
+            await put_file(session, name, data, media_type, now, now + timedelta(seconds=max_age))
+
+    async def get_file(self, name: str) -> bytes | None:
+        async with self.db.read_session() as session:
+            found = await get_file(session, name, self.clock())
+        return found[0] if found is not None else None

@@ -1,0 +1,59 @@
+"""The letters set (tests/faq_data/faq_letters.yaml, issue 14 §3): our own residents'-style
+questions, measured by bench/faq.py beside the held-out sets. It must stay apart from them: no
+letter copies a held-out or calibration question, nor comes from a page the real set was taken from.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+from rapidfuzz import fuzz, process
+
+from conversations.faq_model import load_faq
+
+DATA = Path(__file__).resolve().parent / "faq_data"  # not data/: .gitignore ignores it
+KEPT_APART = ("faq_real.yaml", "faq_eval.yaml", "faq_calibration.yaml")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", text)).strip()
+
+
+@pytest.fixture(scope="module")
+def letters() -> list[dict]:
+    return yaml.safe_load((DATA / "faq_letters.yaml").read_text(encoding="utf-8"))
+
+
+def test_letters_have_their_shape(letters):
+    ids = {entry.id for entry in load_faq()}
+    assert len(letters) >= 600
+    assert all(set(row) == {"q", "id", "source"} for row in letters)
+    assert all(isinstance(row["q"], str) and row["q"].strip() for row in letters)
+    assert all(row["source"] == "written" or row["source"].startswith("https://") for row in letters)
+    assert {row["id"] for row in letters} - {None} == ids  # every entry has letters
+    assert sum(row["id"] is None for row in letters) >= 150
+    assert sum(len(row["q"]) >= 200 for row in letters) >= 250  # long letters, not one-liners
+
+
+def test_no_letter_copies_a_held_out_or_calibration_question(letters):
+    held: list[str] = []
+    sources: set[str] = set()
+    for name in KEPT_APART:
+        for row in yaml.safe_load((DATA / name).read_text(encoding="utf-8")):
+            held.append(_fold(row["q"]))
+            if row.get("source"):
+                sources.add(row["source"].split("#")[0].rstrip("/"))
+    long_held = [text for text in held if len(text) >= 60]
+    texts = [_fold(row["q"]) for row in letters]
+    near = (process.cdist(texts, held, scorer=fuzz.ratio, score_cutoff=80).max(axis=1) > 0) \
+        | (process.cdist(texts, held, scorer=fuzz.token_sort_ratio, score_cutoff=80).max(axis=1) > 0) \
+        | (process.cdist(texts, long_held, scorer=fuzz.partial_ratio, score_cutoff=90).max(axis=1) > 0)
+    copies = [row["q"][:60] for row, close in zip(letters, near, strict=True)
+              if close or row["source"].split("#")[0].rstrip("/") in sources]
+    assert copies == []
