@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.flow_model import FlowRegistry
+from conversations.flow_order import flow_order_key
 from db.models import Area, AuditLog
 from db.repo.exports import ExportRow, export_pages
 from db.repo.stats import AreaStats, area_stats, load_scope
@@ -80,7 +81,7 @@ def summary_rows(t: Translator, stats: AreaStats, title_of: Callable[[str], str]
         (t("Households assigned to a volunteer"), c.assigned),
         (t("1+20 capacity (volunteers × 20)"), stats.capacity),
     ]
-    for flow_id, f in sorted(stats.flows.items()):
+    for flow_id, f in sorted(stats.flows.items(), key=lambda kv: flow_order_key(kv[0])):
         title = title_of(flow_id)
         rows += [
             (t("{flow}: started in the period", flow=title), f.started),
