@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.flow_model import FlowRegistry
 from conversations.flow_order import flow_order_key
-from db.models import Area, AuditLog
+from db.models import Area
+from db.repo.audit import audit
 from db.repo.exports import ExportRow, export_pages
 from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
@@ -160,10 +161,8 @@ async def write_export(
 
 def audit_export(session: AsyncSession, *, actor_id: int | None, area: Area | None, fmt: str,
                  rows: int, since: datetime | None, via: str, now: datetime) -> None:
-    session.add(AuditLog(
-        at=now, actor_id=actor_id, action="export", target=f"area:{area.code if area else '*'}",
-        details={"format": fmt, "rows": rows, "since": since.isoformat() if since else None, "via": via},
-    ))
+    audit(session, now, actor_id, "export", f"area:{area.code if area else '*'}",
+          {"format": fmt, "rows": rows, "since": since.isoformat() if since else None, "via": via})
 
 
 async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply:

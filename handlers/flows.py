@@ -29,7 +29,8 @@ from conversations.events import (
 from conversations.flow_model import Flow, FlowRegistry
 from conversations.flow_order import in_flow_order
 from conversations.state import RunStatus, StepOutcome
-from db.models import Area, AuditLog, FlowRun, Household, Resident
+from db.models import Area, FlowRun, Household, Resident
+from db.repo.audit import audit
 from db.repo.flows import (
     abandoned_runs,
     add_step_records,
@@ -277,8 +278,8 @@ def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
 
 async def _abandon(ctx: Context, run: FlowRun, flow: Flow, household: Household) -> list[Reply]:
     transition = engine.cancel(run_state(run))
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
-                             target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
+    audit(ctx.session, ctx.now, ctx.user.id, "run.abandon", f"run:{run.id}",
+          {"step": run.current_step, "flow": run.flow_id})
     return await _apply(ctx, run, flow, transition, household)
 
 
