@@ -67,6 +67,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Read-only (bot/read_only.py): no migration, no write; the flows are loaded only for the
     text (their titles) and for --flow."""
     from bot.read_only import load_flows_read_only, open_read_only
+    from conversations.flow_order import in_flow_order
     from db.repo.stats import area_stats, step_drop_off
     from handlers.i18n import translator
     from handlers.stats_text import drop_off_text, summary_text
@@ -81,7 +82,8 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         async with db.read_session() as session:
             flows = await load_flows_read_only(session) if args.flow is not None or not args.json else None
             if args.flow is not None and args.flow not in flows:
-                raise UsageError(f"no procedure {args.flow!r}; there are: {', '.join(sorted(flows.ids()))}")
+                known = ", ".join(in_flow_order(flows.ids()))
+                raise UsageError(f"no procedure {args.flow!r}; there are: {known}")
             area = await _area_or_fail(session, args.area)
             if args.flow is not None:
                 steps = await step_drop_off(session, area, args.flow, since)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conversations.flow_order import in_flow_order
 from db.repo.stats import (
     AreaRef,
     AreaStats,
@@ -35,7 +36,7 @@ def area_stats_json(stats: AreaStats) -> dict[str, Any]:
         "targets": {"households": stats.target_households, "digital_ready": stats.target_digital_ready},
         "target_source": {"households": _source(stats.households_target),
                           "digital_ready": _source(stats.digital_ready_target)},
-        "flows": {flow_id: _flow(s) for flow_id, s in sorted(stats.flows.items())},
+        "flows": {flow_id: _flow(stats.flows[flow_id]) for flow_id in in_flow_order(stats.flows)},
         "weekly_completed": [{"week": w.isoformat(), "completed": n} for w, n in stats.weekly_completed],
         "children": [_child(c) for c in stats.children],
         "outside_children": _counts(stats.outside_children) if stats.outside_children else None,

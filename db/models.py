@@ -221,9 +221,10 @@ class FlowRun(Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Optimistic locking: every ORM UPDATE of a run says `WHERE version = <as loaded>` and counts
     # it up, so a write based on a stale copy of the run (another transaction changed it since)
-    # updates nothing and raises StaleDataError instead of overwriting. Runs are not locked when
-    # read: one household's run can be moved on from two chats (linked Telegram and Zalo
-    # accounts) by two workers at once.
+    # updates nothing and raises StaleDataError instead of overwriting. A run moved on by a
+    # button or an answer is read FOR UPDATE on PostgreSQL (db/repo/flows.py run_for_update); on
+    # SQLite, and when starting a procedure resumes the open run it finds, no lock is taken, and
+    # one household's run can be moved on from two chats (linked Telegram and Zalo accounts).
     version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]

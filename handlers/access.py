@@ -7,7 +7,8 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.redact import redact_citizen_ids
-from db.models import Area, AuditLog, Household
+from db.models import Area, Household
+from db.repo.audit import audit
 from handlers.buttons import button_id
 from handlers.context import Context
 from handlers.router import LEADERS, STAFF
@@ -39,8 +40,5 @@ def can_reassign(ctx: Context, area: Area) -> bool:
 def refuse(ctx: Context, action: str, target: str) -> None:
     """Record a refused action (a forged or foreign button) in the audit log; a forged button's
     data is anyone's text, so a citizen ID in it is masked."""
-    ctx.session.add(AuditLog(
-        at=ctx.now, actor_id=ctx.user.id, action="access.denied",
-        target=redact_citizen_ids(target)[:200],
-        details={"attempted": redact_citizen_ids(action)[:100], "channel": ctx.incoming.channel},
-    ))
+    audit(ctx.session, ctx.now, ctx.user.id, "access.denied", redact_citizen_ids(target),
+          {"attempted": redact_citizen_ids(action)[:100], "channel": ctx.incoming.channel})

@@ -21,7 +21,9 @@ from typing import Any, BinaryIO
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.flow_model import FlowRegistry
-from db.models import Area, AuditLog
+from conversations.flow_order import flow_order_key
+from db.models import Area
+from db.repo.audit import audit
 from db.repo.exports import ExportRow, export_pages
 from db.repo.stats import AreaStats, area_stats, load_scope
 from db.repo.support import top_misses
@@ -80,7 +82,7 @@ def summary_rows(t: Translator, stats: AreaStats, title_of: Callable[[str], str]
         (t("Households assigned to a volunteer"), c.assigned),
         (t("1+20 capacity (volunteers × 20)"), stats.capacity),
     ]
-    for flow_id, f in sorted(stats.flows.items()):
+    for flow_id, f in sorted(stats.flows.items(), key=lambda kv: flow_order_key(kv[0])):
         title = title_of(flow_id)
         rows += [
             (t("{flow}: started in the period", flow=title), f.started),
@@ -159,10 +161,8 @@ async def write_export(
 
 def audit_export(session: AsyncSession, *, actor_id: int | None, area: Area | None, fmt: str,
                  rows: int, since: datetime | None, via: str, now: datetime) -> None:
-    session.add(AuditLog(
-        at=now, actor_id=actor_id, action="export", target=f"area:{area.code if area else '*'}",
-        details={"format": fmt, "rows": rows, "since": since.isoformat() if since else None, "via": via},
-    ))
+    audit(session, now, actor_id, "export", f"area:{area.code if area else '*'}",
+          {"format": fmt, "rows": rows, "since": since.isoformat() if since else None, "via": via})
 
 
 async def export_reply(ctx: Context, area: Area, period: str, fmt: str) -> Reply:

@@ -27,8 +27,10 @@ from conversations.events import (
     ShowStep,
 )
 from conversations.flow_model import Flow, FlowRegistry
+from conversations.flow_order import in_flow_order
 from conversations.state import RunStatus, StepOutcome
-from db.models import Area, AuditLog, FlowRun, Household, Resident
+from db.models import Area, FlowRun, Household, Resident
+from db.repo.audit import audit
 from db.repo.flows import (
     abandoned_runs,
     add_step_records,
@@ -46,9 +48,6 @@ from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply, button_label
 from handlers.validation import VIETNAM, local_date
 
-# The order volunteers meet them at the door: identity first, then what it unlocks.
-FLOW_ORDER = ("vneid", "public_service_account", "residence_confirmation", "birth_registration",
-              "social_pension", "digital_signature", "smartphone_skills")
 OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcome.BLOCKED: "⛔"}
 OUTCOME_NAMES = {StepOutcome.DONE: N_("Done"), StepOutcome.SKIPPED: N_("Skipped"),
                  StepOutcome.BLOCKED: N_("Problem")}
@@ -74,11 +73,11 @@ def reason(ctx: Context, text: str) -> str:
 
 
 def ordered_flows(ctx: Context) -> list[Flow]:
+    """The procedures one can start now, in the one flow order (conversations/flow_order.py)."""
     flows = registry(ctx)
     # Only flows that have a file now: stored versions of removed flows serve their old runs.
     current = frozenset(flows.ids()) - ctx.services.retired_flows
-    ids = [f for f in FLOW_ORDER if f in current] + sorted(current - set(FLOW_ORDER))
-    return [flows.latest(f) for f in ids]
+    return [flows.latest(f) for f in in_flow_order(current)]
 
 
 def needs_person(flow: Flow) -> bool:
@@ -279,8 +278,8 @@ def _paused(ctx: Context, run: FlowRun, flow: Flow) -> Reply:
 
 async def _abandon(ctx: Context, run: FlowRun, flow: Flow, household: Household) -> list[Reply]:
     transition = engine.cancel(run_state(run))
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="run.abandon",
-                             target=f"run:{run.id}", details={"step": run.current_step, "flow": run.flow_id}))
+    audit(ctx.session, ctx.now, ctx.user.id, "run.abandon", f"run:{run.id}",
+          {"step": run.current_step, "flow": run.flow_id})
     return await _apply(ctx, run, flow, transition, household)
 
 

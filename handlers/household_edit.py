@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from conversations.validators import cccd_year_conflict, name_looks_typed_at_random
-from db.models import Area, AuditLog, Household, Resident
+from db.models import Area, Household, Resident
+from db.repo.audit import audit
 from db.repo.households import household_with_citizen_id, household_with_phone
 from handlers import household_place
 from handlers.access import can_reassign
@@ -243,10 +244,9 @@ async def remove_member(ctx: Context, household: Household, member: Resident, *,
                         name=member.name, code=household.code),
                       buttons=(Button(t("Yes, remove"), MemberButton(member.id, "removed")),
                                back_button(ctx, household.id)))]
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="member.remove",
-                             target=f"household:{household.code}/member:{member.id}",
-                             details={"name": member.name, "birth_year": member.birth_year,
-                                      "citizen_id": member.citizen_id_masked}))
+    audit(ctx.session, ctx.now, ctx.user.id, "member.remove",
+          f"household:{household.code}/member:{member.id}",
+          {"name": member.name, "birth_year": member.birth_year, "citizen_id": member.citizen_id_masked})
     await ctx.session.delete(member)
     await ctx.session.flush()
     return [Reply(t("{name} removed from {code}.", name=member.name, code=household.code)),
@@ -327,7 +327,7 @@ async def save(ctx: Context, household: Household, area: Area, field: str, value
     else:
         before = {"head": household.head_name, "address": household.address, "phone": household.phone}[field]
         setattr(household, {"head": "head_name", "address": "address", "phone": "phone"}[field], value)
-        _audit(ctx, "household.edit", household, field, before, value, overridden)
+        _audit_change(ctx, "household.edit", household, field, before, value, overridden)
     ctx.set_state(None)
     return [Reply(ctx.t("Saved.")), await render_page(ctx, household)]
 
@@ -344,15 +344,14 @@ async def _write_member(ctx: Context, household: Household, member: Resident, fi
         before = getattr(member, attribute)
         setattr(member, attribute, value)
         shown = value
-    _audit(ctx, "member.edit", household, field, before, shown, overridden, member_id=member.id)
+    _audit_change(ctx, "member.edit", household, field, before, shown, overridden, member_id=member.id)
 
 
-def _audit(ctx: Context, action: str, household: Household, field: str, before: Any, after: Any,
+def _audit_change(ctx: Context, action: str, household: Household, field: str, before: Any, after: Any,
            overridden: bool, *, member_id: int | None = None) -> None:
-    """One audit entry per change; a citizen ID appears only masked."""
+    """The audit entry of one field change; a citizen ID appears only masked."""
     target = f"household:{household.code}" + (f"/member:{member_id}" if member_id else "")
     details: dict[str, Any] = {"field": AUDIT_FIELDS[field], "from": before, "to": after}
     if overridden:
         details["confirmed"] = True
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action=action, target=target,
-                             details=details))
+    audit(ctx.session, ctx.now, ctx.user.id, action, target, details)

@@ -7,7 +7,8 @@ leaves the lists and the statistics. Both are checked on the server and audited.
 
 from __future__ import annotations
 
-from db.models import Area, AuditLog, Household
+from db.models import Area, Household
+from db.repo.audit import audit
 from db.repo.households import move_household
 from handlers.access import can_reassign, covers, refuse, row_of_button
 from handlers.buttons import EditButton, HouseholdButton
@@ -58,9 +59,8 @@ async def move_to(ctx: Context, household: Household, area: Area, raw_area: str)
                       buttons=(back_button(ctx, household.id),))]
     if target.id != household.area_id:
         await move_household(ctx.session, household, target)
-        ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.edit",
-                                 target=f"household:{household.code}",
-                                 details={"field": "area", "from": area.code, "to": target.code}))
+        audit(ctx.session, ctx.now, ctx.user.id, "household.edit", f"household:{household.code}",
+              {"field": "area", "from": area.code, "to": target.code})
     return [Reply(ctx.t("Saved.")), await render_page(ctx, household)]
 
 
@@ -83,10 +83,8 @@ async def archive(ctx: Context, household: Household, area: Area, verb: str) -> 
     if archiving == (household.archived_at is not None):  # pressed twice, or restored already
         return [await render_page(ctx, household)]
     household.archived_at = ctx.now if archiving else None
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id,
-                             action="household.archive" if archiving else "household.restore",
-                             target=f"household:{household.code}",
-                             details={"area": area.code, "head": household.head_name}))
+    audit(ctx.session, ctx.now, ctx.user.id, "household.archive" if archiving else "household.restore",
+          f"household:{household.code}", {"area": area.code, "head": household.head_name})
     done = (t("{code} is archived. /household {code} shows it, to restore it.", code=household.code)
             if archiving else t("{code} is restored.", code=household.code))
     return [Reply(done), await render_page(ctx, household)]

@@ -6,7 +6,8 @@ from sqlalchemy.exc import IntegrityError
 
 from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
-from db.models import Area, AuditLog, Household, Resident
+from db.models import Area, Household, Resident
+from db.repo.audit import audit
 from db.repo.households import (
     VOLUNTEER_LOAD,
     HouseholdProgress,
@@ -220,8 +221,8 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
         return [out_of_date(ctx)]
     before = household.volunteer_id
     household.volunteer_id = uid
-    ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.reassign",
-                             target=f"household:{household.code}", details={"from": before, "to": uid}))
+    audit(ctx.session, ctx.now, ctx.user.id, "household.reassign", f"household:{household.code}",
+          {"from": before, "to": uid})
     name, load = candidates[uid]
     lines = [ctx.t("{code} is now looked after by {name}.", code=household.code, name=name)]
     if load + 1 > VOLUNTEER_LOAD:
@@ -364,8 +365,8 @@ async def _create_household(
         return [Reply(ctx.t("Sorry, something went wrong and nothing was saved. Please try again."))]
     ctx.set_state(None)
     if confirmed:  # saved although another household of the ward has this phone
-        ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="household.duplicate_kept",
-                                 target=f"household:{household.code}", details={"field": "phone"}))
+        audit(ctx.session, ctx.now, ctx.user.id, "household.duplicate_kept", f"household:{household.code}",
+              {"field": "phone"})
     replies = [Reply(ctx.t("Household {code} added. You look after it.", code=household.code))]
     count = await count_for_volunteer(ctx.session, ctx.user.id)
     if count > VOLUNTEER_LOAD:
@@ -497,9 +498,8 @@ async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,
     await ctx.session.flush()
     ctx.set_state(None)
     if confirmed:
-        ctx.session.add(AuditLog(at=ctx.now, actor_id=ctx.user.id, action="member.doubt_kept",
-                                 target=f"household:{household.code}/member:{resident.id}",
-                                 details={"citizen_id": resident.citizen_id_masked}))
+        audit(ctx.session, ctx.now, ctx.user.id, "member.doubt_kept",
+              f"household:{household.code}/member:{resident.id}", {"citizen_id": resident.citizen_id_masked})
     added = Reply(ctx.t("{name} added to {code}.", name=resident.name, code=household.code))
     then_flow = state.get("then_flow")
     if then_flow and ctx.services.flows is not None and then_flow in ctx.services.flows:

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from conversations.flow_order import in_flow_order
 from db.models import Area
 from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
 from handlers.access import covers, refuse
@@ -141,7 +142,7 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False)
 
 def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:
     flows = ctx.services.flows
-    ids = sorted(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
+    ids = in_flow_order(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
     buttons = tuple(Button(button_label(title(ctx, f)), StatsButton(area.id, period, "f", f)) for f in ids)
     return Reply(ctx.t("Drop-off per step: which procedure?"), buttons=(*buttons, _back(ctx, area, period)))
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from babel.numbers import format_decimal
 
 from conversations.flow_model import Flow
+from conversations.flow_order import flow_order_key
 from conversations.state import StepOutcome
 from db.repo.households import VOLUNTEER_LOAD
 from db.repo.stats import AreaStats, StepDropOff, Target, VolunteerStats
@@ -130,7 +131,7 @@ def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: T
         lines.append(t("No procedures in this period yet."))
     else:
         lines.append(t("Procedures (started in the period / completed / blocked now):"))
-        for flow_id, f in sorted(active_flows.items(), key=lambda kv: (-kv[1].started, kv[0])):
+        for flow_id, f in sorted(active_flows.items(), key=lambda kv: flow_order_key(kv[0])):
             lines.append(f"• {title_of(flow_id)}: {number(t, f.started)} / {number(t, f.completed)} / "
                          f"{number(t, f.blocked)}")
             if f.problems:

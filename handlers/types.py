@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.buttons import ButtonData
@@ -119,7 +119,6 @@ class Incoming:
     payload: str | None = None
     language_hint: str | None = None
     message_ref: str | None = None  # the platform's id of the message a button was on
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unsupported(self) -> bool:

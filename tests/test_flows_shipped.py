@@ -27,6 +27,7 @@ from conversations.engine import (
     Typed,
 )
 from conversations.flow_model import Flow, FlowError, FlowRegistry, load_flows
+from conversations.flow_order import FLOW_ORDER
 from conversations.state import RunState
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "flows"
@@ -151,6 +152,11 @@ def test_the_seven_flows_load(registry):
     assert registry.ids() == SHIPPED
     for flow in registry:
         assert flow.version >= 1 and flow.title and flow.steps
+
+
+def test_every_shipped_flow_has_its_place_in_the_one_order(registry):
+    """A new flow file gets its place in conversations/flow_order.py (else it is listed last)."""
+    assert sorted(FLOW_ORDER) == registry.ids()
 
 
 @pytest.mark.parametrize("flow_id", SHIPPED)

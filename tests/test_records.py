@@ -4,6 +4,9 @@ change in the audit log; button data never decides who may change what."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from bot.stats_json import area_stats_json
@@ -481,3 +484,16 @@ async def test_a_member_added_by_mistake_can_be_removed_but_not_one_with_procedu
     await binh.press(f"mb:{nga.id}:removed")
     assert binh.text() == NOT_YOURS
     assert await count_rows(demo, Resident) == 1
+
+
+def test_every_audit_entry_is_written_by_the_one_helper():
+    """db/repo/audit.py's `audit(session, at, who, action, target, details)` is the only writer of
+    audit_log: no other module of ours builds an AuditLog row or inserts into the table."""
+    root = Path(__file__).resolve().parent.parent
+    writers = [
+        str(path.relative_to(root)) for package in ("bot", "handlers", "db", "conversations", "reports")
+        for path in sorted((root / package).rglob("*.py"))
+        if re.search(r"(?<!class )AuditLog\(|insert\(AuditLog|insert into audit_log",
+                     path.read_text(encoding="utf-8"), re.IGNORECASE)
+    ]
+    assert writers == ["db/repo/audit.py"], writers

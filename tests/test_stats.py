@@ -12,7 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.stats_json import area_stats_json
+from conversations.flow_order import in_flow_order
 from db.models import Area, AuditLog, Household
+from db.repo.stats import area_stats
+from handlers.buttons import StatsButton
+from handlers.validation import VIETNAM
 from tests.chat import Talker, all_rows, count_rows, payload_of
 from tests.test_flow_runs import RC_PATH, start_flow, step
 from tests.test_households import CITIZEN_ID
@@ -200,6 +204,48 @@ async def test_export_in_chat_is_a_spreadsheet_without_citizen_ids(demo, people)
     assert len(rows) == 1 + 7 and rows[0][0] == "Area"
     assert CITIZEN_ID.encode() not in lan.last[0].attachment.data
     assert await count_rows(demo, AuditLog, AuditLog.action == "export") == 2
+
+
+async def test_the_picker_stats_and_export_list_procedures_in_one_order(demo, people):
+    """conversations/flow_order.py is the one order: the household's procedure picker, /flows,
+    the /stats summary and drop-off menu, the export's summary sheet and the JSON agree."""
+    an, lan, _ = people
+    await complete_rc(an, "HV-TL-001")  # residence_confirmation before vneid by id, after by order
+    await block_vneid(an, "HV-TL-002")
+    await start_flow(an, "HV-TL-003", "birth_registration")
+    flows = demo.core.services.flows
+    title = {flow_id: flows.latest(flow_id).title for flow_id in flows.ids()}
+    in_order = in_flow_order(flows.ids())
+    assert in_order[:2] == ["vneid", "public_service_account"] and in_order != sorted(in_order)
+
+    await an.say("/household HV-TL-001")
+    await an.press(payload_of(an, "Start a procedure"))
+    picker = [p.rsplit(":flow:", 1)[1] for _, p in an.buttons() if ":flow:" in p]
+    assert picker == in_order
+    await an.say("/flows")
+    listed = [line[2:].split(" — ")[0] for line in an.text().splitlines() if line.startswith("• ")]
+    assert listed == [title[f] for f in in_order]
+
+    await lan.say("/stats")
+    section = lan.text().split("Procedures (started in the period", 1)[1].split("\n\n", 1)[0]
+    summary = [line[2:].rsplit(": ", 1)[0] for line in section.splitlines() if line.startswith("• ")]
+    started = ["vneid", "residence_confirmation", "birth_registration"]
+    assert summary == [title[f] for f in in_order if f in started]
+    await lan.press(payload_of(lan, "Steps"))
+    menu = [StatsButton.unpack(p).arg for _, p in lan.buttons() if p.startswith("st:")]
+    assert [f for f in menu if f] == in_order
+
+    await lan.say("/export")
+    book = openpyxl.load_workbook(io.BytesIO(lan.last[0].attachment.data))
+    suffix = ": started in the period"
+    sheet = [str(r[0])[: -len(suffix)] for r in book["Phường Hải Vân"].iter_rows(values_only=True)
+             if str(r[0]).endswith(suffix)]
+    assert sheet == [title[f] for f in in_order if f in started]
+
+    async with demo.db.read_session() as session:
+        [area] = (await session.scalars(select(Area).where(Area.code == "danang.hai-van"))).all()
+        stats = await area_stats(session, area, now=demo.core.services.clock(), since=None, tz=VIETNAM)
+    assert list(area_stats_json(stats)["flows"]) == [f for f in in_order if f in started]
 
 
 async def test_the_city_scale_query_plans_count_the_same(app, clock, monkeypatch):

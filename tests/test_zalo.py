@@ -530,16 +530,14 @@ def test_incoming_from_update() -> None:
     fake = FakeZaloAPI()
     text = incoming_from_update(fake.text("u1", "/start", message_id="m1", display_name="Lê An"))
     assert text == Incoming(channel="zalo", chat_id="u1", sender_id="u1", update_id="u1:m1",
-                            display_name="Lê An", text="/start",
-                            extra={"event": "message.text.received", "message_id": "m1"})
+                            display_name="Lê An", text="/start")
     for update in (fake.sticker("u1"), fake.image("u1"), fake.unsupported("u1")):
         incoming = incoming_from_update(update)
         assert incoming is not None and incoming.unsupported
     numeric = {"event_name": "message.text.received",
                "message": {"message_id": 7, "text": "hi", "from": {"id": 5}, "chat": {"id": 5}}}
     assert incoming_from_update(numeric) == Incoming(
-        channel="zalo", chat_id="5", sender_id="5", update_id="5:7", text="hi",
-        extra={"event": "message.text.received", "message_id": "7"})
+        channel="zalo", chat_id="5", sender_id="5", update_id="5:7", text="hi")
     assert incoming_from_update(fake.text("u1", "hi", chat_type="GROUP")) is None
     assert incoming_from_update({"event_name": "message.text.received", "message": {"text": "x"}}) is None
     assert incoming_from_update({"ok": True}) is None

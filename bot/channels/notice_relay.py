@@ -75,10 +75,6 @@ class NoticeRelay:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"gocua.notices.{self.channel}")
 
-    def poke(self) -> None:
-        """Look at the table now instead of at the end of the current wait."""
-        self._wake.set()
-
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop after the notice being sent (waiting up to `grace` seconds, then cancelling: a
         notice cut off keeps its lease and is sent again after it)."""

@@ -97,7 +97,6 @@ def incoming_from_update(update: Mapping[str, Any]) -> Incoming | None:
         display_name=message.display_name,
         update_id=message.update_key,
         text=message.text,
-        extra={"event": message.event, "message_id": message.message_id},
     )
 
 

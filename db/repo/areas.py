@@ -8,7 +8,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import Area, AuditLog
+from db.models import Area
+from db.repo.audit import audit
 
 MAX_TARGET = 1_000_000
 
@@ -57,5 +58,4 @@ def set_target(session: AsyncSession, area: Area, attr: str, value: int, *, acto
     details = {"target": attr, "from": before, "to": value or None}
     if via is not None:
         details["via"] = via
-    session.add(AuditLog(at=now, actor_id=actor_id, action="target.set", target=f"area:{area.code}",
-                         details=details))
+    audit(session, now, actor_id, "target.set", f"area:{area.code}", details)

@@ -17,7 +17,8 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Area, AuditLog, Invite, InviteAttempt, Membership
+from db.models import Area, Invite, InviteAttempt, Membership
+from db.repo.audit import audit
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -117,8 +118,7 @@ async def _first_wrong_in_window(session: AsyncSession, now: datetime) -> dateti
 def _failed(session: AsyncSession, user_id: int, now: datetime, outcome: str, action: str,
             target: str, **details: object) -> None:
     session.add(InviteAttempt(user_id=user_id, at=now, outcome=outcome))
-    session.add(AuditLog(at=now, actor_id=user_id, action=action, target=target[:200],
-                         details=dict(details)))
+    audit(session, now, user_id, action, target, details)
 
 
 def _shown(code: str) -> str:
@@ -142,12 +142,8 @@ async def create_invite(
         created_by=created_by,
     )
     session.add(invite)
-    session.add(
-        AuditLog(
-            at=now, actor_id=created_by, action="invite.create", target=f"area:{area.code}",
-            details={"role": role, "code": invite.code, "expires_at": invite.expires_at.isoformat()},
-        )
-    )
+    audit(session, now, created_by, "invite.create", f"area:{area.code}",
+          {"role": role, "code": invite.code, "expires_at": invite.expires_at.isoformat()})
     await session.flush()
     return invite
 
@@ -200,11 +196,7 @@ async def claim_invite(session: AsyncSession, raw_code: str, user_id: int, now: 
         Membership(user_id=user_id, area_id=invite.area_id, role=invite.role, granted_at=now,
                    invite_code=code)
     )
-    session.add(
-        AuditLog(
-            at=now, actor_id=user_id, action="role.grant", target=f"area:{area.code if area else '?'}",
-            details={"role": invite.role, "invite": code},
-        )
-    )
+    audit(session, now, user_id, "role.grant", f"area:{area.code if area else '?'}",
+          {"role": invite.role, "invite": code})
     await session.flush()
     return Claim(ClaimResult.GRANTED, invite, area)

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditLog, Base, LinkCode, Membership, User
+from db.repo.audit import audit
 from db.repo.invites import CODE_ALPHABET, normalise_code
 
 CODE_LENGTH = 8  # 31^8 ≈ 8.5e11 codes, valid for minutes, a few tries an hour: not guessable
@@ -58,16 +59,14 @@ async def use_link_code(
         select(LinkCode).where(LinkCode.code == normalise_code(raw_code)).with_for_update()
     )
     if code is None or code.used_at is not None or code.expires_at <= now:
-        session.add(AuditLog(at=now, actor_id=user.id, action="link.failed", target=f"user:{user.id}",
-                             details={"channel": channel}))
+        audit(session, now, user.id, "link.failed", f"user:{user.id}", {"channel": channel})
         return LinkResult.UNKNOWN, None
     if code.user_id == user.id:
         return LinkResult.SAME_USER, code.user_id
     code.used_at = now
     keep = code.user_id
     await merge_users(session, keep=keep, drop=user.id)
-    session.add(AuditLog(at=now, actor_id=keep, action="identity.link", target=f"user:{keep}",
-                         details={"merged_user": user.id, "channel": channel}))
+    audit(session, now, keep, "identity.link", f"user:{keep}", {"merged_user": user.id, "channel": channel})
     return LinkResult.LINKED, keep
 
 
