@@ -464,7 +464,7 @@ class BranchStep(_Routed):
     def from_yaml(cls, raw: dict[str, Any], read: Reader, following: str) -> BranchStep:
         if "branch" not in raw:
             raise read.fail("a branch step needs a 'branch' list")
-        return cls(raw["id"], **cls._route(raw, read, following))
+        return cls(raw["id"], branch=read.branch(raw["branch"]))  # which ends with an `else`
 
 
 STEP_TYPES: dict[str, type[Step]] = {
