@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward
 
 from conversations.faq_match import normalize
-from conversations.flow_model import END, Flow, FlowRegistry, Option, Step
+from conversations.flow_model import END, Flow, FlowRegistry, Option, Step, TaskStep
 from conversations.state import RunStatus, StepOutcome
 from db.models import (
     Area,
@@ -383,7 +383,8 @@ class _FlowPlan:
         self.pause = {s.id: (2, 6) if s.kind == "task" else (1, 2) for s in flow.steps}
         # The first reasons of a step's list are the commonest (cumulative weights 4, 3, 2, 1, 1 ...).
         self.reason_weights = {
-            s.id: list(accumulate(max(1, 4 - i) for i in range(len(s.reasons)))) for s in flow.steps
+            s.id: list(accumulate(max(1, 4 - i) for i in range(len(s.reasons))))
+            for s in flow.steps if isinstance(s, TaskStep)
         }
 
 

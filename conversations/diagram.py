@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 
 from conversations.conditions import AllOf, AnyOf, Condition, Not, Test
-from conversations.flow_model import END, Flow, Step, load_flow_file
+from conversations.flow_model import END, Flow, InputStep, Step, TaskStep, load_flow_file
+from conversations.steps import Edge
 
 _SHAPES = {
     "info": ('("', '")'),
@@ -39,9 +40,24 @@ def _describe(condition: Condition) -> str:
 def _node(step: Step) -> str:
     left, right = _SHAPES[step.kind]
     text = step.text or "route"
-    if step.kind == "input":
+    if isinstance(step, InputStep):
         text = f"{text} ({step.validator})"
     return f"    {step.id}{left}{_label(text)}{right}"
+
+
+def _edge(step_id: str, edge: Edge) -> str:
+    target = "done((end))" if edge.target == END else edge.target
+    if edge.problem:
+        return f'    {step_id} -. "problem" .-> {target}'
+    if edge.option is not None:
+        label = _label(edge.option.label, 24)
+    elif edge.branch is not None:
+        condition = edge.branch.condition
+        label = "else" if condition is None else _label(_describe(condition), 40)
+    else:
+        label = ""
+    arrow = f' -- "{label}" --> ' if label else " --> "
+    return f"    {step_id}{arrow}{target}"
 
 
 def flow_to_mermaid(flow: Flow) -> str:
@@ -51,21 +67,8 @@ def flow_to_mermaid(flow: Flow) -> str:
     blocked = False
     for step in flow.steps:
         lines.append(_node(step))
-        if step.kind == "choice":
-            edges = [(option.next, _label(option.label, 24)) for option in step.options]
-        elif step.branch:
-            edges = [
-                (entry.next, "else" if entry.condition is None else _label(_describe(entry.condition), 40))
-                for entry in step.branch
-            ]
-        else:
-            edges = [(step.next, "")]
-        for target, label in edges:
-            arrow = f' -- "{label}" --> ' if label else " --> "
-            lines.append(f"    {step.id}{arrow}{'done((end))' if target == END else target}")
-        if step.on_blocked:
-            lines.append(f'    {step.id} -. "problem" .-> {step.on_blocked}')
-        elif step.blocking:
+        lines += [_edge(step.id, edge) for edge in step.edges()]
+        if isinstance(step, TaskStep) and step.blocking:
             lines.append(f'    {step.id} -. "problem" .-> blocked((blocked))')
             blocked = True
         if step.mark_digital_ready:

@@ -23,11 +23,13 @@ State (RunState, stored as JSON):
     answered: 4                          # step records written so far
 
 Button tokens are `<step>:<attempt>:<action>`, at most 48 bytes (the handler adds the run's id
-to the button's data, handlers/flows.py): `c` continue (info), `d` done, `s` skip, `p` problem,
-`r<i>` reason i of the task's list, `x` other reason (typed), `b` back from the reasons to the
-task, `o:<option id>` a choice, `k` skip an optional input. A token for another step or
-attempt, or for a finished run, answers StaleButton (then the current step again) and records
-nothing. Whether a token belongs to this run at all is the handler's part (the run id it adds).
+to the button's data, handlers/flows.py). Each step kind is a class (steps.py) that says which
+buttons it shows, with which actions (`c` continue, `d` done, `s` skip, `p` problem, `r<i>` a
+reason, `x` other reason, `b` back, `o:<option id>` a choice, `k` skip an input), and what a
+press or a typed text means (a steps.Move); the engine only carries that out. A token for
+another step or attempt, for a button the step does not offer, or for a finished run, answers
+StaleButton (then the current step again) and records nothing. Whether a token belongs to
+this run at all is the handler's part (the run id it adds).
 
 A Problem on a task records outcome StepOutcome.BLOCKED with the reason, then: with `on_blocked: step`
 the run goes there; with `blocking: true` the run ends with status RunStatus.BLOCKED (event Blocked);
@@ -41,7 +43,7 @@ total changes only right after an answer that picks the route: a choice, a branc
 answer, or a Problem that goes elsewhere (on_blocked), whose detour is not counted before it
 is taken. A plain Done, Skip or Continue never moves it, and the last step reads n/n.
 
-Branch steps (kind: branch) route on saved variables without a press; at most
+Branch steps (kind: branch, never shown) route on saved variables without a press; at most
 MAX_AUTO_STEPS of them run in one call, else the call returns LoopLimit and changes nothing
 (start() then returns the run abandoned). The loader already refuses such loops.
 """
@@ -76,7 +78,8 @@ from conversations.events import (
 )
 from conversations.flow_model import END, Flow, Step
 from conversations.state import Awaiting, RunState, RunStatus, StepOutcome
-from conversations.validators import HINTS, ErrorMessage, hash_cccd, mask_cccd, validate, validate_text
+from conversations.steps import Answer, Ask, Move, Refusal
+from conversations.validators import ErrorMessage
 
 __all__ = [
     "MAX_AUTO_STEPS", "Abandoned", "AskReason", "AskReasonText", "Awaiting", "Blocked", "Completed",
@@ -191,64 +194,36 @@ def _pressed(flow: Flow, state: RunState, step: Step, token: str, today: date) -
     attempt = state.attempts.get(step.id, 0)
     if parsed is None or parsed[0] != step.id or parsed[1] != attempt:
         return _stale(flow, state, step, parsed[0] if parsed else None)
-    action = parsed[2]
-    if step.kind == "info" and action == "c":
-        return _leave(flow, state, step, StepOutcome.DONE, today)
-    if step.kind == "choice" and action.startswith("o:"):
-        option = next((o for o in step.options if o.id == action[2:]), None)
-        if option is not None:
-            if step.save_as:
-                state.vars[step.save_as] = option.id
-            return _leave(flow, state, step, StepOutcome.DONE, today, value=option.id, target=option.next)
-    if step.kind == "input" and action == "k" and step.optional:
-        if step.save_as:
-            state.vars.pop(step.save_as, None)
-        return _leave(flow, state, step, StepOutcome.SKIPPED, today)
-    if step.kind == "task":
-        result = _task_press(flow, state, step, action, today)
-        if result is not None:
-            return result
-    return _stale(flow, state, step, step.id)
-
-
-def _task_press(
-    flow: Flow, state: RunState, step: Step, action: str, today: date
-) -> Transition | None:
-    if action == "d":
-        return _leave(flow, state, step, StepOutcome.DONE, today)
-    if action == "s" and step.skippable:
-        return _leave(flow, state, step, StepOutcome.SKIPPED, today)
-    if action in ("p", "x", "b"):
-        ask_list = Awaiting.REASON if step.reasons else Awaiting.REASON_TEXT
-        state.awaiting = {"p": ask_list, "x": Awaiting.REASON_TEXT, "b": None}[action]
-        return Transition(state, (), (_prompt(flow, state, step),))
-    if re.fullmatch(r"r[0-9]{1,2}", action) and int(action[1:]) < len(step.reasons):
-        return _leave(flow, state, step, StepOutcome.BLOCKED, today, reason=step.reasons[int(action[1:])])
-    return None
+    move = step.press(parsed[2])
+    if move is None:  # a button this step does not offer (or no longer: skippable, optional)
+        return _stale(flow, state, step, step.id)
+    return _move(flow, state, step, move, today)
 
 
 def _typed(
     flow: Flow, state: RunState, step: Step, text: str, today: date, cccd_key: bytes | None
 ) -> Transition:
-    if step.kind == "task" and state.awaiting is not None:
-        reason, error = validate_text(text, today)
-        if error is not None:
-            state.awaiting = Awaiting.REASON_TEXT
-            return Transition(state, (), (_invalid(step, error), _prompt(flow, state, step)))
-        return _leave(flow, state, step, StepOutcome.BLOCKED, today, reason=str(reason), typed=True)
-    if step.kind != "input" or step.validator is None:
+    move = step.typed(text, today, state.awaiting, cccd_key)
+    if move is None:
         return Transition(state, (), (InvalidInput(step.id, texts.USE_BUTTONS), _prompt(flow, state, step)))
-    value, error = validate(step.validator, text, today)
-    if error is not None or value is None:
-        failure = error or ErrorMessage(texts.USE_BUTTONS)
-        return Transition(state, (), (_invalid(step, failure), _prompt(flow, state, step)))
-    value_hash = None
-    if step.validator == "cccd":
-        value_hash = hash_cccd(str(value), cccd_key) if cccd_key else None
-        value = mask_cccd(str(value))
-    if step.save_as:
-        state.vars[step.save_as] = value
-    return _leave(flow, state, step, StepOutcome.DONE, today, value=value, value_hash=value_hash)
+    return _move(flow, state, step, move, today)
+
+
+def _move(flow: Flow, state: RunState, step: Step, move: Move, today: date) -> Transition:
+    """Carry out what the step said a press or a typed text means (steps.py)."""
+    if isinstance(move, Ask):
+        state.awaiting = move.awaiting
+        return Transition(state, (), (_prompt(flow, state, step),))
+    if isinstance(move, Refusal):
+        state.awaiting = move.awaiting
+        return Transition(state, (), (_invalid(step, move.error), _prompt(flow, state, step)))
+    if move.save is not None:
+        name, value = move.save
+        if value is None:
+            state.vars.pop(name, None)
+        else:
+            state.vars[name] = value
+    return _leave(flow, state, step, move, today)
 
 
 def _invalid(step: Step, error: ErrorMessage) -> InvalidInput:
@@ -259,27 +234,23 @@ def _stale(flow: Flow, state: RunState, step: Step, pressed_step: str | None) ->
     return Transition(state, (), (StaleButton(pressed_step), _prompt(flow, state, step)))
 
 
-def _leave(
-    flow: Flow, state: RunState, step: Step, outcome: StepOutcome, today: date, *,
-    reason: str | None = None, typed: bool = False, value: str | int | None = None,
-    value_hash: str | None = None, target: str | None = None,
-) -> Transition:
+def _leave(flow: Flow, state: RunState, step: Step, answer: Answer, today: date) -> Transition:
     """Record the answered step, then move to the next one (or end the run)."""
-    record = StepRecord(step.id, state.attempts[step.id], outcome, reason, typed, value, value_hash)
+    outcome = answer.outcome
+    record = StepRecord(step.id, state.attempts[step.id], outcome, answer.reason, answer.reason_typed,
+                        answer.value, answer.value_hash)
     state.answered += 1
     state.awaiting = None
     events: list[Event] = []
     if outcome == StepOutcome.DONE and step.mark_digital_ready:
         events.append(MarkDigitalReady(step.id))
     if outcome == StepOutcome.BLOCKED:
-        assert reason is not None
-        if step.blocking:
+        assert answer.reason is not None
+        if answer.stops:
             state.status = RunStatus.BLOCKED
-            return Transition(state, (record,), (Blocked(step.id, reason, typed),))
-        events.append(ProblemNoted(step.id, reason, typed))
-        target = step.on_blocked or step.next_for(state.vars, today)
-    elif target is None:
-        target = step.next_for(state.vars, today)
+            return Transition(state, (record,), (Blocked(step.id, answer.reason, answer.reason_typed),))
+        events.append(ProblemNoted(step.id, answer.reason, answer.reason_typed))
+    target = answer.target if answer.target is not None else step.next_for(state.vars, today)
     events += _enter(flow, state, target, today)
     return Transition(state, (record,), tuple(events))
 
@@ -294,7 +265,7 @@ def _enter(flow: Flow, state: RunState, target: str, today: date) -> list[Event]
         if step is None:
             state.step, state.awaiting = target, None
             return [StepMissing(target)]
-        if step.kind != "branch":
+        if step.shown:
             state.step, state.awaiting = step.id, None
             state.attempts[step.id] = state.attempts.get(step.id, 0) + 1
             return [_prompt(flow, state, step)]
@@ -305,35 +276,18 @@ def _enter(flow: Flow, state: RunState, target: str, today: date) -> list[Event]
 def _prompt(flow: Flow, state: RunState, step: Step) -> Event:
     """The message that asks for the current step's answer (or its Problem sub-step)."""
     attempt = state.attempts.get(step.id, 0)
-
-    def button(label: str, action: str) -> FlowButton:
-        return FlowButton(label, make_token(step.id, attempt, action))
-
-    if step.kind == "task" and state.awaiting == Awaiting.REASON:
-        reasons = [button(reason, f"r{i}") for i, reason in enumerate(step.reasons)]
-        extra = [button(texts.BUTTON_OTHER_REASON, "x"), button(texts.BUTTON_BACK, "b")]
-        return AskReason(step.id, tuple(reasons + extra))
-    if step.kind == "task" and state.awaiting == Awaiting.REASON_TEXT:
-        return AskReasonText(step.id, (button(texts.BUTTON_BACK, "b"),))
-    buttons: list[FlowButton] = []
-    if step.kind == "info":
-        buttons = [button(texts.BUTTON_CONTINUE, "c")]
-    elif step.kind == "task":
-        buttons = [button(texts.BUTTON_DONE, "d")]
-        if step.skippable:
-            buttons.append(button(texts.BUTTON_SKIP, "s"))
-        buttons.append(button(texts.BUTTON_PROBLEM, "p"))
-    elif step.kind == "choice":
-        buttons = [button(option.label, f"o:{option.id}") for option in step.options]
-    elif step.optional:
-        buttons = [button(texts.BUTTON_SKIP, "k")]
+    buttons = tuple(FlowButton(label, make_token(step.id, attempt, action))
+                    for label, action in step.buttons(state.awaiting))
+    if state.awaiting == Awaiting.REASON:
+        return AskReason(step.id, buttons)
+    if state.awaiting == Awaiting.REASON_TEXT:
+        return AskReasonText(step.id, buttons)
     answered = state.answered
     values = {value.name: _shown_date(birthday(state.vars.get(value.var), value.years))
               for value in step.dates}
-    hint = (step.hint or HINTS.get(step.validator or "")) if step.kind == "input" else None
     return ShowStep(
         step.id, step.kind, step.text, answered + 1, answered + flow.remaining(step.id, state.attempts),
-        tuple(buttons), hint, step.kind == "input", values,
+        buttons, step.hint(), step.expects_text, values,
     )
 
 

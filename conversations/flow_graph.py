@@ -1,7 +1,7 @@
 """The shape of a flow as a graph of steps: load-time checks and path lengths.
 
-Works on any sequence of steps that have `id`, `kind`, `targets()`, `routes()`, `options`,
-`branch` and `save_as` (flow_model.Step); raises GraphProblem, which the loader turns into a FlowError.
+Works on any sequence of steps that have `id`, `shown`, `edges()`, `targets()`, `routes()` and
+`saves()` (steps.Step); raises GraphProblem, which the loader turns into a FlowError.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from conversations.conditions import Condition, Not, Test, variables_of
 
 if TYPE_CHECKING:
-    from conversations.flow_model import Step
+    from conversations.steps import Step
 
 END = "end"
 
@@ -53,7 +53,7 @@ def longest_from(steps: Sequence[Step], root: str) -> int:
         if node not in memo:
             step = index[node]
             ahead = [longest(t) for t in step.routes() if t in index and (node, t) not in back]
-            memo[node] = (0 if step.kind == "branch" else 1) + max(ahead, default=0)
+            memo[node] = int(step.shown) + max(ahead, default=0)
         return memo[node]
 
     return longest(root)
@@ -78,7 +78,7 @@ class StepCounter:
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self._index = {step.id: step for step in steps}
-        self._looping = tuple(s.id for s in steps if s.kind != "branch" and self._on_loop(s.id))
+        self._looping = tuple(s.id for s in steps if s.shown and self._on_loop(s.id))
         self._position = {step_id: i for i, step_id in enumerate(self._looping)}
         self._fallback = {step.id: longest_from(steps, step.id) for step in steps}
         self._memo: dict[tuple[str, tuple[int, ...]], int | None] = {}
@@ -127,11 +127,11 @@ class StepCounter:
                     if counts[i] >= self.VISITS:
                         continue
                     after = (*counts[:i], counts[i] + 1, *counts[i + 1:])
-                through = routing | {node} if step.kind == "branch" else frozenset()
+                through = frozenset() if step.shown else routing | {node}
                 ahead = self._best(target, after, through)
             if ahead is not None and (best is None or ahead > best):
                 best = ahead
-        result = None if best is None else best + (0 if step.kind == "branch" else 1)
+        result = None if best is None else best + int(step.shown)
         self._memo[key] = result
         return result
 
@@ -141,12 +141,10 @@ def check_graph(steps: Sequence[Step]) -> None:
     loop among themselves, and conditions read variables that some step saves."""
     index = {step.id: step for step in steps}
     for step in steps:
-        for option in step.options:
-            if option.next != END and option.next not in index:
-                raise GraphProblem(step.id, f"option '{option.id}' goes to unknown step '{option.next}'")
-        for target in step.targets():
-            if target != END and target not in index:
-                raise GraphProblem(step.id, f"goes to unknown step '{target}'")
+        for edge in step.edges():
+            if edge.target != END and edge.target not in index:
+                by = f"option '{edge.option.id}' " if edge.option else ""
+                raise GraphProblem(step.id, f"{by}goes to unknown step '{edge.target}'")
 
     reached: set[str] = set()
     todo = [steps[0].id]
@@ -176,7 +174,7 @@ def check_graph(steps: Sequence[Step]) -> None:
 
 
 def _check_router_cycles(steps: Sequence[Step]) -> None:
-    routers = {step.id: step for step in steps if step.kind == "branch"}
+    routers = {step.id: step for step in steps if not step.shown}
     state: dict[str, int] = {}  # 1: on the current path, 2: finished
 
     def walk(node: str) -> None:
@@ -198,20 +196,23 @@ def _check_router_cycles(steps: Sequence[Step]) -> None:
 def _check_variables(steps: Sequence[Step]) -> None:
     saved: dict[str, set[str] | None] = {}  # variable -> its option ids if only choices save it
     for step in steps:
-        if step.save_as is None:
+        saves = step.saves()
+        if saves is None:
             continue
-        if step.kind == "choice" and saved.get(step.save_as, set()) is not None:
-            saved[step.save_as] = (saved.get(step.save_as) or set()) | {o.id for o in step.options}
+        name, values = saves
+        if values is not None and saved.get(name, set()) is not None:
+            saved[name] = (saved.get(name) or set()) | values
         else:
-            saved[step.save_as] = None
+            saved[name] = None
     for step in steps:
-        for entry in step.branch:
-            if entry.condition is None:
+        for edge in step.edges():
+            if edge.branch is None or edge.branch.condition is None:
                 continue
-            for name in sorted(variables_of(entry.condition)):
+            condition = edge.branch.condition
+            for name in sorted(variables_of(condition)):
                 if name not in saved:
                     raise GraphProblem(step.id, f"a condition reads '{name}' but no step saves it (save_as)")
-            for test in _tests(entry.condition):
+            for test in _tests(condition):
                 choices = saved.get(test.var)
                 wanted = (test.value,) if test.op == "equals" else test.value if test.op == "one_of" else ()
                 if choices is not None and any(w not in choices for w in wanted):

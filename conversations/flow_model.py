@@ -1,4 +1,6 @@
-"""Flows as data: the dataclasses, the YAML loader and the validator (design.md section 3).
+"""Flows as data: the Flow, the registry, the YAML loader and the validator (design.md section
+3). Each step kind is a class of its own in steps.py, which reads the kind's keys; this loader
+checks what all steps share and builds the class the step's `kind` names.
 
 A flow file is `<id>.yaml` in conversations/flows/; older versions that runs may still be
 pinned to live in conversations/flows/archive/ as `<id>.v<version>.yaml`. A broken file stops
@@ -13,7 +15,7 @@ start-up with a FlowError naming the file, the step and the problem.
                               # then left out so the end is not said twice)
     steps:
       - id: has_chip          # slug, at most 20 characters
-        kind: choice          # info | task | choice | input | branch
+        kind: choice          # info | task | choice | input | branch (steps.py)
         text: Does the resident have a chip ID card?
         save_as: chip         # choice/input: keep the answer as a variable
         options:
@@ -57,34 +59,36 @@ from typing import Any
 
 import yaml
 
-from conversations.conditions import Condition, ConditionError, evaluate, parse_condition
+from conversations.conditions import ConditionError, parse_condition
 from conversations.flow_graph import END, GraphProblem, StepCounter, check_graph
 from conversations.state import RunState
-from conversations.validators import VALIDATORS
+from conversations.steps import (
+    KINDS,
+    STEP_TYPES,
+    Branch,
+    BranchStep,
+    ChoiceStep,
+    DateValue,
+    InfoStep,
+    InputStep,
+    Option,
+    Step,
+    TaskStep,
+)
 from conversations.yaml_load import safe_load
 
-KINDS = ("info", "task", "choice", "input", "branch")
+__all__ = [
+    "END", "KINDS", "STEP_TYPES", "Branch", "BranchStep", "ChoiceStep", "DateValue", "Flow", "FlowError",
+    "FlowRegistry", "InfoStep", "InputStep", "Option", "Step", "TaskStep", "load_flow_file", "load_flows",
+    "parse_flow", "parse_flow_text",
+]
+
 STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,19}")
-OPTION_ID = re.compile(r"[a-z][a-z0-9_]{0,15}")
 FLOW_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_STEPS = 100
-MAX_OPTIONS = 10
-MAX_REASONS = 10
 MAX_TEXT = 1000
-MAX_LABEL = 64
 
 _FLOW_KEYS = frozenset({"id", "version", "title", "description", "done_text", "steps"})
-_STEP_KEYS = {
-    "info": frozenset({"id", "kind", "text", "next", "branch", "mark_digital_ready", "dates"}),
-    "task": frozenset({"id", "kind", "text", "next", "branch", "reasons", "blocking", "on_blocked",
-                       "skippable", "mark_digital_ready", "dates"}),
-    "choice": frozenset({"id", "kind", "text", "options", "save_as"}),
-    "input": frozenset({"id", "kind", "text", "next", "branch", "validator", "optional", "save_as",
-                        "hint"}),
-    "branch": frozenset({"id", "kind", "branch"}),
-}
-
-
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -97,84 +101,6 @@ class FlowError(ValueError):
         self.problem = problem
         where = f"{filename}, step '{step}'" if step else filename
         super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class Option:
-    id: str
-    label: str
-    next: str
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One `branch:` entry; `condition` None is the final `else`."""
-
-    condition: Condition | None
-    next: str
-
-
-@dataclass(frozen=True)
-class DateValue:
-    """A `dates:` entry: the text's {name} shows the `years`-th birthday of the date in `var`."""
-
-    name: str
-    var: str
-    years: int
-
-
-@dataclass(frozen=True)
-class Step:
-    id: str
-    kind: str
-    text: str = ""
-    next: str = END
-    branch: tuple[Branch, ...] = ()
-    reasons: tuple[str, ...] = ()
-    blocking: bool = False
-    on_blocked: str | None = None
-    skippable: bool = True
-    options: tuple[Option, ...] = ()
-    validator: str | None = None
-    optional: bool = False
-    save_as: str | None = None
-    hint: str | None = None
-    mark_digital_ready: bool = False
-    dates: tuple[DateValue, ...] = ()
-
-    def targets(self) -> tuple[str, ...]:
-        """Every step this one can lead to (END included), in file order, without repeats."""
-        found: list[str] = []
-        if self.kind == "choice":
-            found += [option.next for option in self.options]
-        elif self.branch:
-            found += [entry.next for entry in self.branch]
-        else:
-            found.append(self.next)
-        if self.on_blocked:
-            found.append(self.on_blocked)
-        return tuple(dict.fromkeys(found))
-
-    def routes(self) -> tuple[str, ...]:
-        """Where the step's own answers lead (targets() without a Problem's detour)."""
-        if self.kind == "choice":
-            found = [option.next for option in self.options]
-        else:
-            found = [entry.next for entry in self.branch] or [self.next]
-        return tuple(dict.fromkeys(found))
-
-    def next_for(self, variables: dict[str, Any], today: Any) -> str:
-        """Where the run goes after this step was answered (not for choices or Problems)."""
-        for entry in self.branch:
-            if entry.condition is None or evaluate(entry.condition, variables, today):
-                return entry.next
-        return self.next
-
-    def texts(self) -> list[str]:
-        """Every text of this step a person may see."""
-        found = [self.text] if self.text else []
-        found += list(self.reasons) + [option.label for option in self.options]
-        return found + ([self.hint] if self.hint else [])
 
 
 @dataclass(frozen=True)
@@ -402,43 +328,18 @@ class _Parser:
         return ids
 
     def step(self, raw: dict[str, Any], following: str) -> Step:
-        self.step_id = step_id = raw["id"]
+        """One step, built by the class of its kind (steps.py) once its keys are checked."""
+        self.step_id = raw["id"]
         kind = raw.get("kind")
-        if kind not in KINDS:
+        if kind not in STEP_TYPES:
             raise self.fail(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-        unknown = sorted(set(map(str, raw)) - _STEP_KEYS[kind])
+        step_type = STEP_TYPES[kind]
+        unknown = sorted(set(map(str, raw)) - step_type.keys)
         if unknown:
             raise self.fail(f"key(s) {', '.join(unknown)} do not belong to a {kind} step")
         if "next" in raw and "branch" in raw:
             raise self.fail("has both 'next' and 'branch'; use one")
-        if kind == "branch" and "branch" not in raw:
-            raise self.fail("a branch step needs a 'branch' list")
-        values: dict[str, Any] = {"id": step_id, "kind": kind}
-        if kind != "branch":
-            values["text"] = self.text(raw, "text")
-        if "next" in raw:
-            values["next"] = self.target(raw["next"], "'next'")
-        elif kind != "choice":
-            values["next"] = following
-        if "branch" in raw:
-            values["branch"] = self.branch(raw["branch"])
-        if kind == "task":
-            values.update(self.task(raw))
-        elif kind == "choice":
-            values["options"] = self.options(raw.get("options"), following)
-        elif kind == "input":
-            validator = raw.get("validator")
-            if validator not in VALIDATORS:
-                raise self.fail(f"unknown validator {validator!r}; use one of {', '.join(VALIDATORS)}")
-            values["validator"] = validator
-            values["optional"] = self.flag(raw, "optional", False)
-            values["hint"] = self.text(raw, "hint", required=False, limit=200)
-        if "save_as" in raw:
-            values["save_as"] = self.slug(raw["save_as"], "'save_as'", FLOW_ID, 32)
-        if "mark_digital_ready" in raw:
-            values["mark_digital_ready"] = self.flag(raw, "mark_digital_ready", False)
-        values["dates"] = self.dates(raw.get("dates", {}), values.get("text", ""))
-        return Step(**values)
+        return step_type.from_yaml(raw, self, following)
 
     def dates(self, raw: Any, text: str) -> tuple[DateValue, ...]:
         """The `dates:` mapping; its names and the text's {placeholders} must be the same."""
@@ -461,35 +362,6 @@ class _Parser:
                 f"the text's placeholders {sorted(used)} must be exactly the 'dates' names {sorted(declared)}"
             )
         return tuple(found)
-
-    def task(self, raw: dict[str, Any]) -> dict[str, Any]:
-        reasons = raw.get("reasons", [])
-        if not isinstance(reasons, list) or len(reasons) > MAX_REASONS:
-            raise self.fail(f"'reasons' must be a list of at most {MAX_REASONS} texts")
-        parsed = tuple(self.text_value(r, "reasons", MAX_LABEL) for r in reasons)
-        if len(set(parsed)) != len(parsed):
-            raise self.fail("'reasons' lists the same reason twice")
-        blocking = self.flag(raw, "blocking", False)
-        on_blocked = self.target(raw["on_blocked"], "'on_blocked'") if "on_blocked" in raw else None
-        if blocking and on_blocked:
-            raise self.fail("has both 'blocking' and 'on_blocked'; a Problem either ends the run or goes on")
-        return {"reasons": parsed, "blocking": blocking, "on_blocked": on_blocked,
-                "skippable": self.flag(raw, "skippable", True)}
-
-    def options(self, raw: Any, following: str) -> tuple[Option, ...]:
-        if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_OPTIONS:
-            raise self.fail(f"'options' must be a list of 2 to {MAX_OPTIONS} options")
-        options: list[Option] = []
-        for item in raw:
-            if not isinstance(item, dict) or set(map(str, item)) - {"id", "label", "next"}:
-                raise self.fail("each option is a mapping with id, label and optionally next")
-            option_id = self.slug(item.get("id"), "option id", OPTION_ID, 16)
-            if any(o.id == option_id for o in options):
-                raise self.fail(f"option id '{option_id}' is used twice")
-            label = self.text_value(item.get("label"), f"label of option '{option_id}'", MAX_LABEL)
-            target = self.target(item["next"], f"option '{option_id}'") if "next" in item else following
-            options.append(Option(option_id, label, target))
-        return tuple(options)
 
     def branch(self, raw: Any) -> tuple[Branch, ...]:
         if not isinstance(raw, list) or len(raw) < 2:

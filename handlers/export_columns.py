@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date
 from functools import cache
 
-from conversations.flow_model import Flow, FlowRegistry, Step
+from conversations.flow_model import ChoiceStep, Flow, FlowRegistry, Step
 from conversations.redact import redact_citizen_ids
 from handlers.i18n import Translator
 from handlers.types import button_label
@@ -38,8 +38,8 @@ def answer_text(t: Translator, step: Step | None, value: str | None) -> str | No
     """The option chosen (its label, translated) or the value typed, as a person reads it."""
     if value is None or value == "":
         return None
-    if step is not None and step.kind == "choice":
-        option = next((o for o in step.options if o.id == value), None)
+    if isinstance(step, ChoiceStep):
+        option = step.option(value)
         if option is not None:
             return t(option.label)
     if _ISO_DATE.fullmatch(value):

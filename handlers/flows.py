@@ -26,7 +26,7 @@ from conversations.events import (
     ProblemNoted,
     ShowStep,
 )
-from conversations.flow_model import Flow, FlowRegistry
+from conversations.flow_model import ChoiceStep, Flow, FlowRegistry, InfoStep, InputStep
 from conversations.flow_order import in_flow_order
 from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Resident
@@ -356,15 +356,18 @@ def _confirmation(
         return None
     record = transition.records[-1]
     step = flow.step(record.step_id)
-    if step is None or step.kind == "info":
+    if step is None or isinstance(step, InfoStep):
         return None
     text = ctx.t(step.text)
     short = text if len(text) <= 80 else text[:77].rstrip() + "…"
-    if step.kind == "choice" and record.outcome == StepOutcome.DONE:
-        chosen = next((o.label for o in step.options if o.id == record.value), str(record.value))
-        return Reply(f"☑ {short} → {ctx.t(chosen)}", edit=True)
-    if step.kind == "input" and record.outcome == StepOutcome.DONE:
-        return Reply(f"☑ {short} → {record.value}", edit=True)
+    if record.outcome == StepOutcome.DONE:
+        match step:
+            case ChoiceStep():
+                option = step.option(str(record.value))
+                chosen = ctx.t(option.label) if option else str(record.value)
+                return Reply(f"☑ {short} → {chosen}", edit=True)
+            case InputStep():
+                return Reply(f"☑ {short} → {record.value}", edit=True)
     outcome = ctx.t(OUTCOME_NAMES.get(record.outcome, record.outcome))
     line = f"{OUTCOME_MARKS.get(record.outcome, '•')} {outcome}: {short}"
     if record.outcome == StepOutcome.BLOCKED and record.reason:

@@ -9,7 +9,7 @@ import io
 import openpyxl
 import pytest
 
-from conversations.flow_model import Option, Step
+from conversations.flow_model import ChoiceStep, InputStep, Option, TaskStep
 from handlers.export_columns import answer_text, step_heading
 from handlers.i18n import translator
 from tests.chat import Talker, payload_of
@@ -73,15 +73,15 @@ async def test_csv_export_in_vietnamese_names_steps_and_options_in_vietnamese(de
 
 
 @pytest.mark.parametrize(("step", "value", "shown"), [
-    (Step("has_chip", "choice", "Chip?", options=(Option("yes", "Yes, chip card", "x"),)), "yes",
+    (ChoiceStep("has_chip", "Chip?", options=(Option("yes", "Yes, chip card", "x"),)), "yes",
      "Yes, chip card"),
-    (Step("born", "input", "Born?", validator="date"), "2025-03-05", "05/03/2025"),
-    (Step("year", "input", "Year?", validator="year"), "1960", "1960"),
-    (Step("id", "input", "ID?", validator="cccd"), "048090001234", "048*******34"),
-    (Step("id", "input", "ID?", validator="cccd"), "0480******34", "0480******34"),
-    (Step("note", "input", "Note?", validator="text"), "so 048 090 001 234", "so 048*******34"),
+    (InputStep("born", "Born?", validator="date"), "2025-03-05", "05/03/2025"),
+    (InputStep("year", "Year?", validator="year"), "1960", "1960"),
+    (InputStep("id", "ID?", validator="cccd"), "048090001234", "048*******34"),
+    (InputStep("id", "ID?", validator="cccd"), "0480******34", "0480******34"),
+    (InputStep("note", "Note?", validator="text"), "so 048 090 001 234", "so 048*******34"),
     (None, "yes", "yes"),
-    (Step("task", "task", "Do it."), None, None),
+    (TaskStep("task", "Do it."), None, None),
 ])
 def test_answer_text_is_readable_and_never_a_whole_citizen_id(step, value, shown):
     """An answer shows the option's label, a date as dd/mm/yyyy, and never a whole citizen ID."""
@@ -90,8 +90,8 @@ def test_answer_text_is_readable_and_never_a_whole_citizen_id(step, value, shown
 
 def test_step_heading_is_the_first_sentence_or_the_id_in_words():
     """A heading is the step text's first sentence, shortened; a step no flow knows is named in words."""
-    long = Step("x", "task", "Check the phone: a smartphone. The account is tied to that number.")
+    long = TaskStep("x", "Check the phone: a smartphone. The account is tied to that number.")
     assert step_heading(EN, long, "x") == "Check the phone: a smartphone."
     assert step_heading(EN, None, "submit_vneid") == "Submit vneid"
-    wordy = Step("x", "task", "word " * 60)
+    wordy = TaskStep("x", "word " * 60)
     assert len(step_heading(EN, wordy, "x")) <= 100

@@ -32,7 +32,7 @@ from conversations.engine import (
     Transition,
     Typed,
 )
-from conversations.flow_model import Branch, Flow, FlowRegistry, Step, parse_flow_text
+from conversations.flow_model import Branch, BranchStep, Flow, FlowRegistry, InfoStep, parse_flow_text
 from conversations.state import RunState
 
 NOW = datetime(2026, 11, 20, 9, 30)
@@ -498,9 +498,9 @@ def test_the_loop_cap_stops_branch_steps_that_go_round_in_circles():
     """Branch steps looping without input stop at the cap with LoopLimit and change nothing."""
     always = parse_condition({"var": "x", "is_set": False})
     flow = Flow("loopy", 1, "Loopy", (
-        Step("go", "info", "Go.", next="a"),
-        Step("a", "branch", branch=(Branch(always, "b"), Branch(None, "end"))),
-        Step("b", "branch", branch=(Branch(always, "a"), Branch(None, "end"))),
+        InfoStep("go", "Go.", next="a"),
+        BranchStep("a", branch=(Branch(always, "b"), Branch(None, "end"))),
+        BranchStep("b", branch=(Branch(always, "a"), Branch(None, "end"))),
     ))
     first = engine.start(flow, NOW)
     looped = _press(flow, first, texts.BUTTON_CONTINUE)

@@ -13,7 +13,7 @@ import pytest
 
 from conversations import engine
 from conversations.engine import AskReason, AskReasonText, Pressed, ShowStep, Transition, Typed
-from conversations.flow_model import END, Flow, Step, load_flows
+from conversations.flow_model import END, Flow, Step, TaskStep, load_flows
 
 FLOWS = Path(__file__).resolve().parent.parent / "conversations" / "flows"
 SHIPPED = load_flows(FLOWS)
@@ -112,7 +112,8 @@ def _visible_routes(flow: Flow, step: Step) -> set[str]:
 
 def picks_the_route(flow: Flow, answer: Answer) -> bool:
     """Whether this answer chose between routes, so that the total may change after it."""
-    detour = answer.outcome == "blocked" and answer.step.on_blocked is not None
+    step = answer.step
+    detour = answer.outcome == "blocked" and isinstance(step, TaskStep) and step.on_blocked is not None
     return detour or len(_visible_routes(flow, answer.step)) > 1
 
 
@@ -138,7 +139,8 @@ def test_every_path_counts_its_steps_one_by_one(flow: Flow):
             if not picks_the_route(flow, answer):
                 assert after.total == before.total, where
         last = path[-1]
-        if not last.step.blocking and not picks_the_route(flow, last):
+        blocking = isinstance(last.step, TaskStep) and last.step.blocking
+        if not blocking and not picks_the_route(flow, last):
             shown = f"{last.before.position}/{last.before.total}"
             assert last.before.position == last.before.total, f"{flow.id}: ends at {last.step.id} as {shown}"
     shown_steps = {s.id for s in flow.steps if s.kind != "branch"}

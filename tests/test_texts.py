@@ -13,7 +13,7 @@ from bot.app import FLOWS_DIR
 from bot.seed_demo import seed_demo
 from conversations import texts as engine_texts
 from conversations.faq_model import load_faq
-from conversations.flow_model import load_flows
+from conversations.flow_model import ChoiceStep, TaskStep, load_flows
 from conversations.small_talk import SmallTalk, small_talk
 from db.models import FaqMiss
 from db.repo.areas import area_by_code
@@ -206,8 +206,10 @@ def _button_msgids() -> set[str]:
     for flow in load_flows(FLOWS_DIR):
         labels.add(flow.title)
         for step in flow.steps:
-            labels.update(o.label for o in step.options)
-            labels.update(step.reasons)
+            if isinstance(step, ChoiceStep):
+                labels.update(o.label for o in step.options)
+            if isinstance(step, TaskStep):
+                labels.update(step.reasons)
     labels.update(entry.title for entry in load_faq())
     labels.update(v for k, v in vars(engine_texts).items() if k.startswith("BUTTON_"))
     for path in (ROOT / "handlers").glob("*.py"):
