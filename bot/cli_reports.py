@@ -80,10 +80,14 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         period = t("since {day}", day=since.strftime("%d/%m/%Y")) if since else t("all time")
         async with db.read_session() as session:
             flows = await load_flows_read_only(session) if args.flow is not None or not args.json else None
-            if args.flow is not None and args.flow not in flows:
-                raise UsageError(f"no procedure {args.flow!r}; there are: {', '.join(sorted(flows.ids()))}")
+            if args.flow is not None:
+                assert flows is not None  # loaded for --flow
+                if args.flow not in flows:
+                    known = ", ".join(sorted(flows.ids()))
+                    raise UsageError(f"no procedure {args.flow!r}; there are: {known}")
             area = await _area_or_fail(session, args.area)
             if args.flow is not None:
+                assert flows is not None
                 steps = await step_drop_off(session, area, args.flow, since)
                 flow = flows.latest(args.flow)
                 if args.json:
