@@ -1,4 +1,4 @@
-# GoCua: `make demo` runs the bot on SQLite, `make test` runs the whole suite.
+# GoCua: `make demo` runs the bot on SQLite, `make test` runs ruff, mypy and the whole suite.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -7,7 +7,7 @@ DEMO_USER ?= an
 LOCALES_PO := $(wildcard locales/*/LC_MESSAGES/messages.po)
 LOCALES_MO := $(LOCALES_PO:.po=.mo)
 
-.PHONY: demo test lint install locales compile clean bench
+.PHONY: demo test lint typecheck install locales compile clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,13 +43,17 @@ demo: $(STAMP) compile
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# mypy over the packages listed in pyproject.toml [tool.mypy]; its cache is .mypy_cache/.
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 # With GOCUA_TEST_POSTGRES_URL set, the PostgreSQL tests run in a second process (.ci/suite).
-test: $(STAMP) compile lint
+test: $(STAMP) compile lint typecheck
 	bash .ci/suite
 
 bench: $(STAMP) compile
 	$(BIN)/python bench/throughput.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .mypy_cache
 	find . -name '*.mo' -delete

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.cli_reports import REPORT_COMMANDS, add_report_commands
@@ -302,7 +302,7 @@ async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
     return await supervise(lambda index: worker_command(args.argv, index), args.workers)
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "db upgrade": cmd_db_upgrade,
     "db prune": cmd_db_prune,
     "seed demo": cmd_seed_demo,

@@ -7,12 +7,19 @@ import json
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, UsageError
 
+if TYPE_CHECKING:  # imported where used: `gocua --help` loads neither SQLAlchemy nor the models
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-def add_report_commands(sub: Any, seed_sub: Any) -> None:
+    from db.models import Area
+
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_report_commands(sub: Subcommands, seed_sub: Subcommands) -> None:
     stats = sub.add_parser("stats", help="campaign statistics of an area (and its sub-areas)")
     stats.add_argument("--area", default=None, help="area code (default: everything)")
     stats.add_argument("--since", default=None, help="count activity from this day, YYYY-MM-DD")
@@ -52,7 +59,7 @@ def parse_since(raw: str | None) -> datetime | None:
         raise UsageError(f"--since must be a date as YYYY-MM-DD, not {raw!r}") from None
 
 
-async def _area_or_fail(session: Any, code: str | None) -> Any:
+async def _area_or_fail(session: AsyncSession, code: str | None) -> Area | None:
     from db.repo.areas import area_by_code
 
     if code is None:
@@ -81,11 +88,14 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         period = t("since {day}", day=since.strftime("%d/%m/%Y")) if since else t("all time")
         async with db.read_session() as session:
             flows = await load_flows_read_only(session) if args.flow is not None or not args.json else None
-            if args.flow is not None and args.flow not in flows:
-                known = ", ".join(in_flow_order(flows.ids()))
-                raise UsageError(f"no procedure {args.flow!r}; there are: {known}")
+            if args.flow is not None:
+                assert flows is not None  # loaded for --flow
+                if args.flow not in flows:
+                    known = ", ".join(in_flow_order(flows.ids()))
+                    raise UsageError(f"no procedure {args.flow!r}; there are: {known}")
             area = await _area_or_fail(session, args.area)
             if args.flow is not None:
+                assert flows is not None
                 steps = await step_drop_off(session, area, args.flow, since)
                 flow = flows.latest(args.flow)
                 if args.json:
@@ -173,6 +183,7 @@ async def cmd_target_set(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with app.db.transaction() as session:
             area = await _area_or_fail(session, args.area)
+            assert area is not None  # --area is required
             for attr, value in changes.items():
                 set_target(session, area, attr, value, actor_id=None, now=utcnow(), via="cli")
             shown = {a: getattr(area, a) for a in ("target_households", "target_digital_ready")}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
-from db.models import Household, Identity, Invite, Membership, User
+from db.models import Area, Household, Identity, Invite, Membership, User
 from db.places import province_name, ward_name
 from db.repo.areas import get_or_create_area
 from db.repo.invites import create_invite
@@ -67,7 +67,7 @@ INVITES = [
 async def seed_demo(app: App) -> dict[str, Any]:
     now = app.core.services.clock()
     async with app.db.transaction() as session:
-        areas = {}
+        areas: dict[str, Area] = {}
         for spec in AREAS:
             areas[spec.code] = await get_or_create_area(
                 session, code=spec.code, name=spec.name, level=spec.level,

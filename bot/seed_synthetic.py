@@ -265,9 +265,9 @@ async def _insert_all(session: AsyncSession, batches: Iterator[Batch], *, postgr
         return
     upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
     try:
-        while (batch := await upcoming) is not None:
+        while (ready := await upcoming) is not None:
             upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-            await _copy(session, batch)
+            await _copy(session, ready)
     finally:
         await asyncio.gather(upcoming, return_exceptions=True)  # let the worker finish its batch
 
@@ -818,6 +818,7 @@ class _Generator:
             if step is None:
                 return entries, target == END
             attempt = attempts[step.id] = attempts.get(step.id, 0) + 1
+            saved: tuple[str, Any] | None
             outcome, reason, value, saved = StepOutcome.DONE, None, None, None
             if step.kind == "choice":
                 option = self._option(flow.id, step, used.setdefault(step.id, set()))
@@ -858,7 +859,8 @@ class _Generator:
         used.add(option.id)
         return option
 
-    def _reason(self, plan: _FlowPlan, step: Step) -> str:
+    def _reason(self, plan: _FlowPlan, step: Step | None) -> str:
+        assert step is not None  # a step the walk went through
         return self.pick(step.reasons, plan.reason_weights[step.id])
 
     def _run(
@@ -887,7 +889,7 @@ class _Generator:
         if status == RunStatus.BLOCKED:
             stop = self.rng.choice(blocking)
             records[stop:] = [(entries[stop][0], entries[stop][1], StepOutcome.BLOCKED,
-                               self._reason(plan, flow.step(entries[stop][0])), None)]  # type: ignore[arg-type]
+                               self._reason(plan, flow.step(entries[stop][0])), None)]
         elif status == RunStatus.ACTIVE:
             stop = self.between(1, len(entries) - 1)
             del records[stop:]

@@ -270,6 +270,7 @@ def _enter(flow: Flow, state: RunState, target: str, today: date) -> list[Event]
             state.attempts[step.id] = state.attempts.get(step.id, 0) + 1
             return [_prompt(flow, state, step)]
         target = step.next_for(state.vars, today)
+    assert step is not None  # the loop went through branch steps only
     raise _Loop(step.id)
 
 

@@ -637,6 +637,7 @@ class FaqIndex:
         if self._linear is None:
             self._train_linear()
         linear = self._linear
+        assert linear is not None  # trained above
         scores = [0.0] * len(self.entries)
         seen = False
         for gram, weight in _weighted_grams(question).items():

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +19,25 @@ from handlers.i18n import RESIDENT, Translator, pick_locale, translator
 from handlers.types import Incoming
 
 
+class HandlerSettings(Protocol):
+    """What the handlers read of the settings. bot/config.py's Settings is one (mypy checks it
+    where bot/ builds the Services); handlers/ may not import bot/, so the type is this protocol."""
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def secret_key(self) -> str: ...
+
+    @property
+    def send_lease_seconds(self) -> float: ...
+
+
 @dataclass
 class Services:
     """Long-lived, read-only things the handlers need (settings, flow registry, FAQ index)."""
 
-    settings: Any
+    settings: HandlerSettings
     clock: Callable[[], datetime]
     flows: FlowRegistry | None = None
     faq: FaqIndex | None = None

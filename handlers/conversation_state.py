@@ -60,32 +60,33 @@ def _thaw(value: Any) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class ConversationState(Mapping[str, Any]):
-    values: Mapping[str, Any] = field(default_factory=dict)
+    # Not named `values`: that would hide Mapping.values() (`state.values()` would fail).
+    entries: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", _freeze(self.values))
+        object.__setattr__(self, "entries", _freeze(self.entries))
 
     # The keys every dialog shares ------------------------------------------------------------
 
     @property
     def dialog(self) -> str | None:
-        dialog = self.values.get("dialog")
+        dialog = self.entries.get("dialog")
         return dialog if isinstance(dialog, str) and dialog else None
 
     @property
     def expects_text(self) -> bool:
-        return bool(self.values.get("expects_text"))
+        return bool(self.entries.get("expects_text"))
 
     # A read-only mapping ---------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+        return self.entries[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.entries)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.entries)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ConversationState):
@@ -98,13 +99,13 @@ class ConversationState(Mapping[str, Any]):
 
     def replace(self, **changes: Any) -> ConversationState:
         """A new state with these keys changed (the dialog's next step)."""
-        return ConversationState({**self.values, **changes})
+        return ConversationState({**self.entries, **changes})
 
     # Stored form -----------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         """A new plain dict (lists and dicts, nothing shared with this state)."""
-        return _thaw(self.values)
+        return _thaw(self.entries)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> ConversationState:

@@ -126,7 +126,7 @@ async def write_export(
         return t(flows.title(flow_id)) if flows is not None else flow_id
 
     steps = StepColumns(t, flows)
-    outcomes = {k: t(v) for k, v in OUTCOME_LABELS.items()}
+    outcomes: dict[str, str] = {k: t(v) for k, v in OUTCOME_LABELS.items()}  # StepOutcome is a str
 
     def convert(row: ExportRow) -> tuple[Any, ...]:
         reason = t(row.reason) if row.reason else None

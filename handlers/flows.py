@@ -165,9 +165,9 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household)
 
 
-async def _load_run(ctx: Context, run: int | str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
+async def _load_run(ctx: Context, ref: int | str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
     """The run a button (its id) or the chat's state names, if this user may work on it."""
-    run_id = run if isinstance(run, int) else button_id(run)
+    run_id = ref if isinstance(ref, int) else button_id(ref)
     run = await run_for_update(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
         if run_id is not None else None
     if run is None:

@@ -14,7 +14,7 @@ masked and hashed forms, never in full.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from conversations.validators import cccd_year_conflict, name_looks_typed_at_random
@@ -148,6 +148,7 @@ async def member_menu(ctx: Context, household: Household, member: Resident) -> l
 async def ask_value(ctx: Context, household: Household, field: str, member: Resident | None = None) -> Reply:
     t = ctx.t
     _, question = FIELDS[field]
+    now: str | int | None
     if member is None:
         now = {"head": household.head_name, "address": household.address, "phone": household.phone}[field]
         text = t(question, code=household.code, value=now or t(NOTHING))
@@ -167,10 +168,10 @@ async def ask_value(ctx: Context, household: Household, field: str, member: Resi
 
 # ---------------------------------------------------------------- buttons
 
-async def _household_of(ctx: Context, household: int | str, action: str) -> tuple[Household, Area] | Reply:
+async def _household_of(ctx: Context, ref: int | str, action: str) -> tuple[Household, Area] | Reply:
     from handlers.households import load_household
 
-    loaded = await load_household(ctx, household, action)
+    loaded = await load_household(ctx, ref, action)
     if isinstance(loaded, Reply):
         return loaded
     household, _ = loaded
@@ -257,7 +258,7 @@ async def remove_member(ctx: Context, household: Household, member: Resident, *,
 
 @router.dialog(DIALOG)
 async def edit_text(ctx: Context, text: str) -> list[Reply]:
-    state = ctx.state
+    state: Mapping[str, Any] = ctx.state
     loaded = await _household_of(ctx, str(state.get("household_id", "")), "edit:text")
     if isinstance(loaded, Reply):
         ctx.set_state(None)
@@ -272,6 +273,7 @@ async def edit_text(ctx: Context, text: str) -> list[Reply]:
         state = {k: v for k, v in state.items() if k != "pending"}
         ctx.set_state(state)
     kind, _ = FIELDS[field]
+    value: Any
     value, error = check(kind, text, ctx.now)
     if error:
         return [Reply(ctx.t(error.msgid, **error.values), buttons=(back_button(ctx, household.id),))]
@@ -289,7 +291,7 @@ async def edit_text(ctx: Context, text: str) -> list[Reply]:
     return await save(ctx, household, area, field, value, member=member)
 
 
-async def _member(ctx: Context, household: Household, state: dict[str, Any]) -> Resident | None:
+async def _member(ctx: Context, household: Household, state: Mapping[str, Any]) -> Resident | None:
     raw = state.get("resident_id")
     member = await ctx.session.get(Resident, int(raw)) if isinstance(raw, int) else None
     return member if member is not None and member.household_id == household.id else None

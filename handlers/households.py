@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 
 from conversations.state import RunStatus
@@ -257,11 +260,11 @@ async def new_household(ctx: Context, args: str) -> list[Reply]:
 
 
 @router.button(NewHouseholdButton)
-async def new_household_button(ctx: Context, data: NewHouseholdButton) -> list[Reply]:
+async def new_household_button(ctx: Context, button: NewHouseholdButton) -> list[Reply]:
     state = ctx.state
     if state.get("dialog") != "new_household":
         return [out_of_date(ctx)]
-    verb, arg = data.verb, data.arg
+    verb, arg = button.verb, button.arg
     if verb == "area" and state.get("step") == "area":
         area = await row_of_button(ctx.session, Area, arg)
         if area is None or not covers(ctx, area.code, STAFF):
@@ -336,7 +339,7 @@ async def new_household_text(ctx: Context, text: str) -> list[Reply]:
         if same:
             ctx.set_state({**state, "pending": value})
             return [_new_doubt(ctx, [t(household_edit.SAME_PHONE, code=same, phone=value)])]
-        return await _create_household(ctx, data, value)
+        return await _create_household(ctx, data, str(value))
     ctx.set_state(None)
     return [out_of_date(ctx)]
 
@@ -421,6 +424,7 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
         value, error = check("year", text, ctx.now)
         if error:
             return [Reply(t(error.msgid, **error.values), buttons=skip)]
+        assert value is not None  # no error: a value
         ctx.set_state({**state, "step": "cccd", "year": int(value), "expects_text": False})
         return [Reply(t(CCCD_QUESTION), buttons=skip)]
     if step == "cccd":
@@ -438,7 +442,7 @@ async def add_member_text(ctx: Context, text: str) -> list[Reply]:
     return [out_of_date(ctx)]
 
 
-def _ask_year(ctx: Context, state: dict, name: str) -> list[Reply]:
+def _ask_year(ctx: Context, state: Mapping[str, Any], name: str) -> list[Reply]:
     # A year is a number: "85" is an answer here, not option 85.
     ctx.set_state({**state, "step": "year", "name": name, "pending": None, "expects_text": True})
     return [Reply(ctx.t("Year of birth of {name}? (optional)", name=name),

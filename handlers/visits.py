@@ -96,6 +96,7 @@ def _after_phone(ctx: Context, data: dict) -> list[Reply] | None:
 def _ask_address(ctx: Context, data: dict, error: str | None = None) -> list[Reply]:
     ctx.set_state({"dialog": "visit", "step": "address", "data": data})
     lines = [error] if error else []
+    buttons: tuple[Button, ...]
     if data.get("phone"):
         lines.append(ctx.t("Your address or a landmark near your house? (optional)"))
         buttons = (Button(ctx.t(SKIP), VisitButton("skip")),)
@@ -109,8 +110,8 @@ def _ask_address(ctx: Context, data: dict, error: str | None = None) -> list[Rep
 
 
 @router.button(VisitButton)
-async def visit_button(ctx: Context, data: VisitButton) -> list[Reply]:
-    verb, arg = data.verb, data.arg
+async def visit_button(ctx: Context, button: VisitButton) -> list[Reply]:
+    verb, arg = button.verb, button.arg
     if verb == "start":  # "Ask a volunteer" under a FAQ answer: the question asked is carried over
         return await begin_visit(ctx, str(ctx.state.get("last_question") or ""))
     state = ctx.state

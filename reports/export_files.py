@@ -26,10 +26,11 @@ from itertools import chain, islice
 from typing import BinaryIO
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.dimensions import DimensionHolder
 
 from conversations.local_time import VIETNAM
 
@@ -149,8 +150,8 @@ def write_xlsx(
 def _write_summary(ws: WriteOnlyWorksheet, summary: SummarySheet) -> None:
     labels = [_xml_text(str(label)) for label, _ in summary.rows]
     longest = max((_display_width(label) for label in labels), default=0)
-    ws.column_dimensions["A"].width = min(max(longest + 3, 30), MAX_COLUMN_WIDTH)
-    ws.column_dimensions["B"].width = SUMMARY_VALUE_WIDTH
+    _columns_of(ws)["A"].width = min(max(longest + 3, 30), MAX_COLUMN_WIDTH)
+    _columns_of(ws)["B"].width = SUMMARY_VALUE_WIDTH
     for label, (_, value) in zip(labels, summary.rows, strict=True):
         ws.append([_text_cell(ws, label, bold=True), xlsx_value(ws, value)])
 
@@ -161,7 +162,7 @@ def _write_table(ws: WriteOnlyWorksheet, header: Sequence[str], rows: Iterable[S
     sample = list(islice(remaining, WIDTH_SAMPLE_ROWS))
     columns = max([len(header), *(len(row) for row in sample)])
     for index, width in enumerate(_column_widths(header, sample, columns), start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
+        _columns_of(ws)[get_column_letter(index)].width = width
     ws.freeze_panes = "A2"
     ws.append([_text_cell(ws, _xml_text(str(title)), bold=True) for title in header])
     count = 0
@@ -169,8 +170,14 @@ def _write_table(ws: WriteOnlyWorksheet, header: Sequence[str], rows: Iterable[S
         ws.append([xlsx_value(ws, value) for value in row])
         count += 1
     if columns:
-        ws.auto_filter.ref = f"A1:{get_column_letter(columns)}{count + 1}"
+        # Set on a write-only sheet by Worksheet._setup; types-openpyxl declares it on Worksheet only.
+        ws.auto_filter.ref = f"A1:{get_column_letter(columns)}{count + 1}"  # type: ignore[attr-defined]
     return count
+
+
+def _columns_of(ws: WriteOnlyWorksheet) -> DimensionHolder:
+    # Set by Worksheet._setup, as auto_filter; types-openpyxl declares it on Worksheet only.
+    return ws.column_dimensions  # type: ignore[attr-defined]
 
 
 def xlsx_value(ws: WriteOnlyWorksheet, value: object) -> object:
@@ -192,7 +199,8 @@ def xlsx_value(ws: WriteOnlyWorksheet, value: object) -> object:
         cell.number_format = XLSX_DATETIME_FORMAT
         return cell
     if isinstance(value, date):
-        cell = WriteOnlyCell(ws, value=value)
+        # openpyxl writes dates; types-openpyxl's WriteOnlyCell leaves them out of `value`.
+        cell = WriteOnlyCell(ws, value=value)  # type: ignore[arg-type]
         cell.number_format = XLSX_DATE_FORMAT
         return cell
     if isinstance(value, timedelta) or (isinstance(value, time) and value.tzinfo is None):
@@ -200,7 +208,7 @@ def xlsx_value(ws: WriteOnlyWorksheet, value: object) -> object:
     return xlsx_value(ws, str(value))
 
 
-def _text_cell(ws: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> WriteOnlyCell:
+def _text_cell(ws: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> Cell:
     cell = WriteOnlyCell(ws, value=text)
     cell.data_type = "s"  # a string, even when it looks like a formula or an error code
     if bold:

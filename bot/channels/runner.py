@@ -324,12 +324,13 @@ class Channel(Generic[U]):
         if update is None:
             self.log.warning(f"{self.name}.update_malformed", size=request.content_length)
             return web.json_response(self.webhook_answer)
+        unavailable: tuple[type[Exception], ...] = (DatabaseUnavailable, *self.delivery_errors)
         try:
             await self.feed(update)
         except RepliesInFlight:
             # Another sender holds the replies' lease; the core logged it in one line.
             return web.Response(status=500, text="in progress, retry later")
-        except (DatabaseUnavailable, *self.delivery_errors) as exc:
+        except unavailable as exc:
             self.log.error(f"{self.name}.webhook_failed", error=type(exc).__name__,
                            detail=self.scrub(str(exc)))
             return web.Response(status=500, text="temporarily unavailable, retry later")

@@ -71,7 +71,7 @@ from handlers.types import Incoming, Reply
 # (about a third of the send path's CPU in bench/throughput.py). Keeping the ones GoCua uses
 # alive makes each a one-time cost.
 _RESPONSE_MODELS = [
-    Response[method.__returning__]
+    Response[method.__returning__]  # type: ignore[name-defined]  # a parametrisation at run time
     for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto,
                    SetMyCommands, SetWebhook, DeleteWebhook, GetMe, GetUpdates)
 ]

@@ -51,18 +51,18 @@ def incoming_from_update(update: Update) -> Incoming | None:
         )
     query = update.callback_query
     if query is not None:
-        message = query.message
-        if message is None or message.chat.type != "private":
+        pressed = query.message  # the message with the button (maybe too old to edit)
+        if pressed is None or pressed.chat.type != "private":
             return None  # inline-mode buttons and group chats are not ours
         return Incoming(
             channel=CHANNEL,
-            chat_id=str(message.chat.id),
+            chat_id=str(pressed.chat.id),
             sender_id=str(query.from_user.id),
             display_name=query.from_user.full_name,
             update_id=str(update.update_id),
             payload=query.data,
             language_hint=query.from_user.language_code,
-            message_ref=str(message.message_id),
+            message_ref=str(pressed.message_id),
         )
     return None
 

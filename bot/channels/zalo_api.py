@@ -109,8 +109,9 @@ def parse_update(update: Mapping[str, Any]) -> ZaloMessage | None:
     message = update.get("message")
     if not isinstance(message, Mapping):
         return None
-    chat = message.get("chat") if isinstance(message.get("chat"), Mapping) else {}
-    sender = message.get("from") if isinstance(message.get("from"), Mapping) else {}
+    chat, sender = message.get("chat"), message.get("from")
+    chat = chat if isinstance(chat, Mapping) else {}
+    sender = sender if isinstance(sender, Mapping) else {}
     chat_type = chat.get("chat_type")
     if chat_type is not None and str(chat_type).upper() != PRIVATE_CHAT:
         return None

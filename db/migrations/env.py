@@ -44,7 +44,10 @@ def _check_foreign_keys(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set (db/migrate.py sets it)")
+    engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         # Batch mode rebuilds a table by copy, drop and rename; with foreign keys enforced the
         # drop fails while other tables point at it (SQLite's documented ALTER TABLE procedure

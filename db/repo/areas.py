@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
 
 from db.models import Area
 from db.repo.audit import audit
@@ -14,10 +14,10 @@ from db.repo.audit import audit
 MAX_TARGET = 1_000_000
 
 
-def within(code_column: ColumnElement[str] | object, area_code: str) -> ColumnElement[bool]:
-    """SQL condition: the area code is `area_code` or one of its descendants."""
-    column = code_column  # type: ignore[assignment]
-    return or_(column == area_code, column.like(area_code.replace("%", r"\%") + ".%"))  # type: ignore[attr-defined]
+def within(code_column: SQLCoreOperations[str], area_code: str) -> ColumnElement[bool]:
+    """SQL condition: the area code is `area_code` or one of its descendants (`Area.code` or a
+    column of area codes)."""
+    return or_(code_column == area_code, code_column.like(area_code.replace("%", r"\%") + ".%"))
 
 
 async def area_by_code(session: AsyncSession, code: str) -> Area | None:

@@ -7,7 +7,7 @@ one the step record keeps (an option id, or the typed value: a citizen ID only a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,7 +36,7 @@ class ExportRow:
 
 async def export_pages(
     session: AsyncSession, area: Area | None, since: datetime | None, page: int = PAGE
-) -> AsyncIterator[list[ExportRow]]:
+) -> AsyncGenerator[list[ExportRow], None]:
     """Step records of households in `area` (and below; None: all), oldest first, in pages."""
     in_area = true() if area is None else within(Area.code, area.code)
     after = 0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.events import StepRecord as RecordedStep
 from conversations.state import RunState, RunStatus, StepOutcome
 from db.models import FlowRun, FlowVersion, Household, StepRecord
 
@@ -78,7 +78,7 @@ def save_run_state(run: FlowRun, state: RunState, now: datetime) -> None:
 async def add_step_records(
     session: AsyncSession,
     run: FlowRun,
-    records: Iterable[Any],
+    records: Iterable[RecordedStep],
     *,
     user_id: int,
     now: datetime,

@@ -13,8 +13,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area, Invite, InviteAttempt, Membership
@@ -181,12 +182,12 @@ async def claim_invite(session: AsyncSession, raw_code: str, user_id: int, now: 
         )
     )
     # Mark used with a guarded UPDATE: of two simultaneous claims only one changes the row.
-    claimed = await session.execute(
+    claimed = cast(CursorResult[Any], await session.execute(
         update(Invite)
         .where(Invite.code == code, Invite.used_at.is_(None))
         .values(used_at=now, used_by=user_id)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    ))  # an UPDATE's result is a CursorResult (execute is typed for any statement)
+    if claimed.rowcount != 1:
         _failed(session, user_id, now, "wrong", "invite.replay", f"invite:{code}",
                 used_by=invite.used_by)
         return Claim(ClaimResult.USED, invite, area)

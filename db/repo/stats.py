@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
@@ -228,7 +229,7 @@ async def load_scope(session: AsyncSession, area: Area | None) -> Scope:
     return Scope(area, list(await session.scalars(stmt)))
 
 
-def _since(column: Any, since: datetime | None) -> ColumnElement[bool]:
+def _since(column: SQLCoreOperations[datetime | None], since: datetime | None) -> ColumnElement[bool]:
     return true() if since is None else column >= since
 
 
@@ -326,14 +327,14 @@ async def volunteer_counts(session: AsyncSession, scope: Scope, now: datetime) -
     return int(await session.scalar(volunteers) or 0), int(await session.scalar(active) or 0)
 
 
-def week_start(moment: datetime, tz: Any) -> date:
+def week_start(moment: datetime, tz: tzinfo) -> date:
     """The Monday (local calendar) of the week `moment` falls in."""
     day = moment.astimezone(tz).date()
     return day - timedelta(days=day.weekday())
 
 
 async def weekly_completed(
-    session: AsyncSession, scope: Scope, now: datetime, tz: Any, weeks: int = CHART_WEEKS
+    session: AsyncSession, scope: Scope, now: datetime, tz: tzinfo, weeks: int = CHART_WEEKS
 ) -> list[tuple[date, int]]:
     """Completed procedures per local week, the last `weeks` weeks (oldest first, zeros kept).
 
@@ -373,7 +374,7 @@ def area_target(scope: Scope, area_id: int | None, attr: str) -> Target | None:
 
 
 async def area_stats(
-    session: AsyncSession, area: Area | None, *, now: datetime, since: datetime | None, tz: Any,
+    session: AsyncSession, area: Area | None, *, now: datetime, since: datetime | None, tz: tzinfo,
     all_name: str = "",
 ) -> AreaStats:
     """Everything /stats and `gocua stats` show for `area` (None: the whole database)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area, FaqMiss, Household, Identity, Membership, Resident, SupportRequest, User
@@ -43,12 +44,12 @@ async def addresses_of(session: AsyncSession, user_ids: list[int]) -> list[tuple
 
 async def take_request(session: AsyncSession, request_id: int, volunteer_id: int, now: datetime) -> bool:
     """Assign an open request; of two volunteers pressing at once, exactly one gets it."""
-    result = await session.execute(
+    result = cast(CursorResult[Any], await session.execute(
         update(SupportRequest)
         .where(SupportRequest.id == request_id, SupportRequest.status == "open")
         .values(status="taken", volunteer_id=volunteer_id, taken_at=now)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    ))  # an UPDATE's result is a CursorResult (execute is typed for any statement)
+    return result.rowcount == 1
 
 
 async def requests_for_volunteer(session: AsyncSession, user_id: int, area_codes: list[str]) -> list[

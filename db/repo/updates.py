@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, null, select, update
+from sqlalchemy import Table, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ProcessedUpdate
@@ -24,7 +24,7 @@ async def is_processed(session: AsyncSession, channel: str, update_id: str) -> b
     return found is not None
 
 
-_INSERT_PROCESSED = insert(ProcessedUpdate.__table__)
+_INSERT_PROCESSED = insert(cast(Table, ProcessedUpdate.__table__))
 
 
 async def record_processed(

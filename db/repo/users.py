@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Integer, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import CursorResult, Integer, Table, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,7 +43,8 @@ class Loaded:
 # than entities: building a statement (and its cache key) on every update, or loading entities
 # through the ORM, costs more than SQLite takes to run the statement.
 _users, _identities, _conversations, _memberships, _areas, _processed = (
-    model.__table__ for model in (User, Identity, Conversation, Membership, Area, ProcessedUpdate)
+    cast(Table, model.__table__)
+    for model in (User, Identity, Conversation, Membership, Area, ProcessedUpdate)
 )
 _LOCK_CONVERSATION = (
     select(_conversations.c.id)
@@ -147,11 +149,11 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
     """Writes the state and options of a conversation from `load_for_update` or `new_conversation`
     over the version it was loaded at, and counts its version up; StaleDataError (nothing
     written) if another transaction wrote it since."""
-    result = await session.execute(_SAVE_CONVERSATION, {
+    result = cast(CursorResult[Any], await session.execute(_SAVE_CONVERSATION, {
         "conversation_id": conversation.id, "new_state": conversation.state or {},
         "new_offered": conversation.offered or [], "new_offered_prompt": conversation.offered_prompt,
         "new_updated_at": now, "loaded_version": conversation.version,
-    })
+    }))  # DML results are CursorResults (execute is typed for any statement)
     if result.rowcount != 1:
         raise StaleDataError(f"conversation {conversation.id} changed since version {conversation.version}")
     conversation.version = (conversation.version or 0) + 1
@@ -164,11 +166,11 @@ async def offer_in_chat(
 ) -> bool:
     """Make `offered` the current options of another chat (a notice sent there, `prompt` its
     text), if it exists; returns whether it does."""
-    result = await session.execute(
+    result = cast(CursorResult[Any], await session.execute(
         update(Conversation)
         .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
         .values(offered=offered, offered_prompt=prompt, updated_at=now, version=Conversation.version + 1)
-    )
+    ))
     return bool(result.rowcount)
 
 
@@ -181,11 +183,13 @@ async def new_conversation(
         channel=channel, chat_id=chat_id, user_id=user_id, state={}, offered=[], version=1,
         updated_at=now,
     )
-    result = await session.execute(_INSERT_CONVERSATION, {
+    result = cast(CursorResult[Any], await session.execute(_INSERT_CONVERSATION, {
         "channel": channel, "chat_id": chat_id, "user_id": user_id, "state": {}, "offered": [],
         "version": 1, "updated_at": now,
-    })
-    conversation.id = result.inserted_primary_key[0]
+    }))
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT
+    conversation.id = key[0]
     return conversation
 
 
