@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
 _ATOMIC = (str, int, float, bool, type(None))
 
 

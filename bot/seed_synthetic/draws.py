@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from conversations.local_time import VIETNAM
+
 WINDOW_DAYS = 16 * 7  # all activity lies in the 16 weeks before `now`
-VIETNAM = timedelta(hours=7)  # local time is UTC+7, no daylight saving
 _MINUTES_KEPT = 48 * 60
 
 
@@ -24,7 +25,8 @@ class Draws:
         self.random = self.rng.random
         self.year = anchor.year
         self.first_day = anchor - timedelta(days=WINDOW_DAYS)  # the local date of day 0
-        day0 = datetime(self.first_day.year, self.first_day.month, self.first_day.day, tzinfo=UTC) - VIETNAM
+        day0 = datetime(self.first_day.year, self.first_day.month, self.first_day.day,
+                        tzinfo=VIETNAM).astimezone(UTC)
         self.window_start = day0
         self._days = [day0 + timedelta(days=d) for d in range(WINDOW_DAYS)]
         self._minutes = [timedelta(minutes=m) for m in range(_MINUTES_KEPT)]

@@ -97,13 +97,9 @@ class Walk:
 
 
 def _actions(shown: ShowStep | AskReason) -> dict[str, str]:
-    """The shown buttons' tokens by action (`d`, `s`, `p`, `o:yes`, `r0` ...)."""
-    actions = {}
-    for button in shown.buttons:
-        parsed = engine.parse_token(button.token)
-        if parsed is not None:
-            actions[parsed[2]] = button.token
-    return actions
+    """The shown buttons' tokens by action (`d`, `s`, `p`, `o:yes`, `r0` ...): a token is
+    `<step>:<attempt>:<action>` (engine.make_token)."""
+    return {button.token.split(":", 2)[2]: button.token for button in shown.buttons}
 
 
 def _shown(transition: Transition) -> ShowStep | None:
