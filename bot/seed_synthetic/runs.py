@@ -171,8 +171,8 @@ class Chooser:
         if shape.reasons and ((shape.detour and draw < 0.1) or (not shape.blocks and draw < 0.04)):
             return self._problem(flow, state, actions, today, blocks=False)
         action = "s" if "s" in actions and draw < (0.02 if shape.blocks else 0.07) else "d"
-        answer = press(action)
-        return Answer(state, shown, answer.after, task=True, blocks=shape.blocks)
+        after = engine.advance(flow, state, Pressed(actions[action]), today)
+        return Answer(state, shown, after, task=True, blocks=shape.blocks)
 
     def _option(self, flow_id: str, step_id: str, options: list[str], used: set[str]) -> str:
         """A choice as volunteers tend to answer it; back at a choice, another way than before."""
