@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+_ATOMIC = (str, int, float, bool, type(None))
+
 
 class RunStatus(StrEnum):
     ACTIVE = "active"          # waiting for the step's answer (also when paused)
@@ -65,7 +67,14 @@ class RunState:
     answered: int = 0                    # step records written so far
 
     def copy(self) -> RunState:
-        return copy.deepcopy(self)
+        """A copy that shares nothing mutable with this one. The engine makes one per answer:
+        built field by field (saved values are strings and numbers, copied deeply only when they
+        are not), about a tenth of the time of `copy.deepcopy`."""
+        return RunState(
+            self.flow, self.version, self.status, self.step, self.awaiting, dict(self.attempts),
+            {k: v if isinstance(v, _ATOMIC) else copy.deepcopy(v) for k, v in self.vars.items()},
+            self.answered,
+        )
 
     @property
     def attempt(self) -> int:
