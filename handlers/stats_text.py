@@ -103,6 +103,9 @@ def _target_note(t: Translator, value: int, target: Target | None) -> str:
 
 def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: TitleOf) -> str:
     c = stats.counts
+    # Formatted before the call: Babel's extractor loses a plural whose arguments call t again.
+    load = {"assigned": number(t, c.assigned), "households": number(t, c.households),
+            "capacity": number(t, stats.capacity)}
     lines = [
         "📊 " + t("{area} · {period}", area=stats.area.name, period=period_label),
         t("Households: {n}", n=number(t, c.households)),
@@ -117,9 +120,7 @@ def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: T
                  "{capacity} households",
                  "1+20: {assigned} of {households} households assigned; {n} volunteers × 20 = "
                  "{capacity} households",
-                 stats.volunteers,
-                 assigned=number(t, c.assigned), households=number(t, c.households),
-                 capacity=number(t, stats.capacity)),
+                 stats.volunteers, **load),
     ]
     if stats.capacity < c.households:
         missing = -(-(c.households - stats.capacity) // VOLUNTEER_LOAD)

@@ -322,3 +322,13 @@ async def test_stats_by_name_stays_inside_the_leaders_scope(demo, people):
     for typed in ("hoa xuan", "Phường Hòa Xuân", "da nang"):
         await lan.say(f"/stats {typed}")
         assert "among yours" in lan.text(), typed
+
+
+async def test_the_one_plus_twenty_line_is_in_the_leaders_language(demo):
+    """The 1+20 line is a plural; Babel once extracted it without its plural, and Vietnamese
+    leaders read it in English."""
+    from tests.chat import Talker
+
+    lan = Talker(demo, "lan")
+    await lan.say("/stats")
+    assert "1+20: đã phân công" in lan.text() and "households assigned" not in lan.text()
