@@ -122,15 +122,10 @@ async def people(demo: App) -> tuple:
     return an, lan, admin
 
 
-def _uses_postgres(item: pytest.Item) -> bool:
-    callspec = getattr(item, "callspec", None)
-    return (item.get_closest_marker("postgres") is not None
-            or (callspec is not None and callspec.params.get("database_url") == "postgres")
-            or bool({"postgres_url", "postgres_migrated"} & set(getattr(item, "fixturenames", ()))))
-
-
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """Every test that uses PostgreSQL is marked `postgres`: `make test` (.ci/suite) runs those in
-    a process of their own, beside the rest."""
-    if _uses_postgres(item) and item.get_closest_marker("postgres") is None:
+    """Every test that uses PostgreSQL is marked `postgres` (a `database_url` test's PostgreSQL
+    case already is, by its parameter): `make test` (.ci/suite) runs those in a process of their
+    own, beside the rest."""
+    if item.get_closest_marker("postgres") is None and \
+            {"postgres_url", "postgres_migrated"} & set(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.postgres)
