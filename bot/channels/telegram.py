@@ -146,10 +146,11 @@ async def startup_call(bot: Bot, method: TelegramMethod[T]) -> T:
                           "(check TELEGRAM_API_BASE and the network)") from None
 
 
-async def check_token(bot: Bot) -> None:
-    """getMe: the token is accepted and the API reachable."""
+async def check_token(bot: Bot) -> str | None:
+    """getMe: the token is accepted and the API reachable; the bot's username."""
     me = await startup_call(bot, GetMe())
     log.info("telegram.bot", username=me.username, bot_id=me.id)
+    return me.username
 
 
 def scrub(bot: Bot, message: str) -> str:
@@ -286,7 +287,17 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, **
     of a group registers the webhook and the command menu."""
     bot = make_bot(settings)
     webhook = webhook_settings(settings, webhook_url, TelegramChannel)
-    await run_channel(settings, lambda app: TelegramChannel(app, bot), connect=lambda: check_token(bot),
+    username: list[str | None] = []
+
+    async def connect() -> None:
+        username.append(await check_token(bot))
+
+    def make(app: App) -> TelegramChannel:
+        services = app.core.services
+        services.bot_username = services.bot_username or (username[0] if username else None)
+        return TelegramChannel(app, bot)
+
+    await run_channel(settings, make, connect=connect,
                       close_client=bot.session.close, webhook=webhook, **options)
 
 
