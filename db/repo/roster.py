@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, select, union
+from sqlalchemy import ColumnElement, Select, delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.local_time import VIETNAM
 from db.models import Area, Household, Membership, StepRecord, User
 from db.repo.areas import within
 from db.repo.audit import audit
-from db.repo.households import CURRENT, volunteers_of_area
+from db.repo.households import CURRENT
 from db.repo.stats import load_scope, week_start
 
 INACTIVE_DAYS = 7
@@ -73,7 +73,7 @@ async def roster(session: AsyncSession, area: Area, now: datetime) -> list[Roste
         return []
     scope = await load_scope(session, area)
     areas = list(scope.areas)
-    names = dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))).tuples())
+    names = dict(list(await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))))
     loads = {
         uid: (int(n), int(r or 0))
         for uid, n, r in await session.execute(
@@ -83,14 +83,14 @@ async def roster(session: AsyncSession, area: Area, now: datetime) -> list[Roste
             .group_by(Household.volunteer_id))
     }
     monday = monday_of(now)
-    week = dict((await session.execute(
+    week = dict(list(await session.execute(
         select(StepRecord.user_id, func.count())
         .where(StepRecord.area_id.in_(areas), StepRecord.user_id.in_(ids), StepRecord.recorded_at >= monday)
-        .group_by(StepRecord.user_id))).tuples())
-    last = dict((await session.execute(
+        .group_by(StepRecord.user_id))))
+    last = dict(list(await session.execute(
         select(StepRecord.user_id, func.max(StepRecord.recorded_at))
         .where(StepRecord.area_id.in_(areas), StepRecord.user_id.in_(ids))
-        .group_by(StepRecord.user_id))).tuples())
+        .group_by(StepRecord.user_id))))
     lines = [
         RosterLine(uid, names.get(uid, "?"), loads.get(uid, (0, 0))[0], loads.get(uid, (0, 0))[1],
                    int(week.get(uid, 0)), last.get(uid))
@@ -133,24 +133,36 @@ async def hand_over_to(session: AsyncSession, user_id: int, to: int, area: Area,
     return Handover({to: moved} if moved else {}, [])
 
 
+async def _village_volunteers(session: AsyncSession, code: str, area: Area, user_id: int) -> list[int]:
+    """Volunteers (role `volunteer`) of the area `code`: members of it or below; if none, members
+    of the areas above it up to `area` (a ward's volunteers cover its villages)."""
+    def members(where: ColumnElement[bool]) -> Select[int]:
+        return (select(Membership.user_id).join(Area, Area.id == Membership.area_id)
+                .where(Membership.role == "volunteer", Membership.user_id != user_id, where).distinct())
+
+    own = list(await session.scalars(members(within(Area.code, code))))
+    if own:
+        return own
+    parts = code.split(".")
+    above = [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+    above = [c for c in above if c == area.code or c.startswith(area.code + ".")]
+    return list(await session.scalars(members(Area.code.in_(above)))) if above else []
+
+
 async def spread(session: AsyncSession, user_id: int, area: Area, *, actor: int | None,
                  now: datetime) -> Handover:
-    """The volunteer's households in `area`, each to the least loaded other volunteer (role
-    `volunteer`) of the household's village (a membership in it or above it, within `area`'s
-    city); those without one stay and are listed."""
+    """The volunteer's households in `area`, each to the least loaded other volunteer of the
+    household's village (see _village_volunteers); those without one stay and are listed."""
     households = await households_of(session, user_id, area)
-    codes = dict((await session.execute(
-        select(Area.id, Area.code).where(Area.id.in_({h.area_id for h in households})))).tuples())
-    load: dict[int, int] = {}
-    candidates: dict[int, list[int]] = {}
-    for area_id, code in codes.items():
-        people = [p for p in await volunteers_of_area(session, code) if p[0] != user_id]
-        volunteer_roles = set(await session.scalars(
-            select(Membership.user_id).where(Membership.role == "volunteer",
-                                             Membership.user_id.in_([p[0] for p in people]))))
-        candidates[area_id] = [uid for uid, _, _ in people if uid in volunteer_roles]
-        for uid, _, n in people:
-            load.setdefault(uid, n)
+    codes = dict(list(await session.execute(
+        select(Area.id, Area.code).where(Area.id.in_({h.area_id for h in households})))))
+    candidates = {area_id: await _village_volunteers(session, code, area, user_id)
+                  for area_id, code in codes.items()}
+    everyone = {uid for people in candidates.values() for uid in people}
+    load = {uid: 0 for uid in everyone}
+    load.update(dict(list(await session.execute(
+        select(Household.volunteer_id, func.count())
+        .where(CURRENT, Household.volunteer_id.in_(everyone)).group_by(Household.volunteer_id)))))
     moved: dict[int, int] = {}
     left: list[str] = []
     for household in households:
@@ -181,10 +193,10 @@ async def end_role(session: AsyncSession, user_id: int, area: Area, *, actor: in
     remaining = len(await households_of(session, user_id, area))
     if remaining:
         raise StillAssigned(remaining)
-    held = list((await session.execute(
+    held = list(await session.execute(
         select(Membership.id, Area.code).join(Area, Area.id == Membership.area_id)
         .where(Membership.user_id == user_id, Membership.role == "volunteer", within(Area.code, area.code))
-    )).tuples())
+    ))
     if not held:
         return []
     await session.execute(delete(Membership).where(Membership.id.in_([mid for mid, _ in held])))
