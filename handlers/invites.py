@@ -20,6 +20,7 @@ from db.models import Area
 from db.repo.invites import DEFAULT_VALIDITY, MAX_BATCH, create_invites, plain_code
 from handlers.access import covers, refuse
 from handlers.buttons import InviteButton
+from handlers.choices import ask_again
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.i18n import N_, Translator, translator
@@ -170,7 +171,7 @@ async def _count(ctx: Context, text: str) -> list[Reply]:
         return _refused(ctx, f"area:{area.id}")
     digits = text.strip()
     if not (digits.isascii() and digits.isdigit() and 1 <= int(digits[:4]) <= MAX_BATCH):
-        return [Reply(ctx.t("Please write a number from 1 to {max}.", max=MAX_BATCH))]
+        return ask_again(ctx, ctx.t("Please write a number from 1 to {max}.", max=MAX_BATCH))
     return await _make(ctx, role, area, int(digits))
 
 
@@ -184,8 +185,8 @@ async def invite_text(ctx: Context, text: str) -> list[Reply]:
         return await _count(ctx, text)
     area = await find_area(ctx, text)
     if area is None or not _may_invite(ctx, role, area):
-        return [Reply(ctx.t("There is no area {name} you can invite for. Type its name again, or /cancel.",
-                            name=text.strip()[:60]))]
+        return ask_again(ctx, ctx.t("There is no area {name} you can invite for. Type its name again, "
+                                    "or /cancel.", name=text.strip()[:60]))
     return await _ask_count(ctx, role, area)
 
 
