@@ -178,3 +178,21 @@ def test_readme_figures_match_the_code():
     assert len(CODE_ALPHABET) ** CODE_LENGTH == 787_662_783_788_549_761
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "7.9 × 10¹⁷" in readme and "--count" in readme
+
+
+async def test_the_bot_username_comes_from_getme_when_not_configured(demo, settings):
+    """Without TELEGRAM_BOT_USERNAME, `gocua run telegram` asks getMe, and /invite's links use it."""
+    from tests.fakes.telegram_api import FakeTelegramAPI
+    from tests.test_telegram import running
+
+    assert demo.core.services.bot_username is None
+    async with FakeTelegramAPI() as api, running(
+            settings.with_overrides(telegram_bot_token=api.token, telegram_api_base=api.base_url), demo,
+            api.wait_for("getUpdates")):
+        assert demo.core.services.bot_username == "gocua_test_bot"
+        lan = Talker(demo, "lan", lang="en")
+        await lan.say("/invite")
+        await lan.press(payload_of(lan, "Volunteers"))
+        await lan.press(payload_of(lan, "Tà Lang"))
+        await lan.say("1")
+        assert "https://t.me/gocua_test_bot?start=" in lan.text()
