@@ -44,7 +44,7 @@ def deep_link(bot_username: str | None, code: str) -> str | None:
 def sheet_for(t: Translator, *, area: Area, role: str, codes: list[str], expires_at: datetime,
               bot_username: str | None) -> InviteSheet:
     """The printable sheet of `codes`, its texts in `t`'s language."""
-    steps = [t("Telegram: scan the QR code with the phone's camera, then press Start.")] if bot_username \
+    steps = [t("Telegram: scan the QR code with the camera, press Start.")] if bot_username \
         else []
     steps.append(t("Zalo: send /start {code} to GoCua.", code="{code}"))
     return InviteSheet(

@@ -27,9 +27,11 @@ MARGIN = 30
 CARD_W = (PAGE_W - 2 * MARGIN) // COLUMNS
 CARD_H = (PAGE_H - 2 * MARGIN) // ROWS
 QR_ERROR = "m"  # 15 % of a code may be smudged and it still reads
-QR_TOP = 92  # from the card's top: below the area and role lines
-QR_MAX = 200  # pixels the QR code may take on a card
+QR_TOP = 120  # from the card's top: below two lines of area, the role and the quiet zone
+QR_MAX = 160  # pixels the QR code may take on a card (29 modules: 145 px, 2.5 cm printed)
+QUIET = 4  # modules of white a reader needs around a QR code
 PDF_MM_PER_PX = 210 / PAGE_W
+LINE_MM = 0.42  # PDF line height in mm per point of font size
 
 _FONTS = None
 
@@ -76,6 +78,7 @@ def _fonts() -> dict[str, ImageFont.FreeTypeFont]:
             "title": ImageFont.truetype(str(d / "DejaVuSans-Bold.ttf"), 24),
             "text": ImageFont.truetype(str(d / "DejaVuSans.ttf"), 17),
             "small": ImageFont.truetype(str(d / "DejaVuSans.ttf"), 14),
+            "link": ImageFont.truetype(str(d / "DejaVuSans.ttf"), 12),
             "code": ImageFont.truetype(str(d / "DejaVuSansMono-Bold.ttf"), 28),
         }
     return _FONTS
@@ -124,7 +127,7 @@ def _card_lines(sheet: InviteSheet, invite: SheetInvite) -> tuple[Lines, Lines]:
     above = [("title", sheet.area), ("text", sheet.role)]
     below = [("code", invite.code)]
     if invite.link:
-        below.append(("small", invite.link))
+        below.append(("link", invite.link))
     below.append(("small", f"{sheet.expires_label}: {sheet.expires}"))
     below += [("small", line.replace("{code}", invite.code)) for line in sheet.instructions]
     return above, below
@@ -152,7 +155,7 @@ def render_png(sheet: InviteSheet) -> bytes:
                 if dark:
                     draw.rectangle((qx + c * scale, qy + r * scale,
                                     qx + (c + 1) * scale - 1, qy + (r + 1) * scale - 1), fill=0)
-        y = qy + len(matrix) * scale + 10.0
+        y = qy + (len(matrix) + QUIET) * scale + 0.0
         for font, text in below:
             for line in _fit(draw, text, fonts[font], inner):
                 if y + fonts[font].size > y0 + CARD_H - 4:
@@ -179,7 +182,7 @@ def render_pdf(sheet: InviteSheet) -> bytes:
     pdf.add_font("dejavumono", "B", str(d / "DejaVuSansMono-Bold.ttf"))
     k = PDF_MM_PER_PX
     sizes = {"title": ("dejavu", "B", 11), "text": ("dejavu", "", 9), "small": ("dejavu", "", 7),
-             "code": ("dejavumono", "B", 13)}
+             "link": ("dejavu", "", 6), "code": ("dejavumono", "B", 13)}
     for index, invite in enumerate(sheet.invites):
         if index % CARDS_PER_PAGE == 0:
             pdf.add_page()
@@ -193,9 +196,13 @@ def render_pdf(sheet: InviteSheet) -> bytes:
         for font, text in above:
             family, style, size = sizes[font]
             pdf.set_font(family, style, size)
+            most = 2 if font == "title" else 1  # as many lines as the PNG: the QR code comes next
+            lines = pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, dry_run=True, output="LINES")
+            if len(lines) > most:
+                text = "\n".join(lines[:most]).rstrip(" ,.;:(") + "…"
             pdf.set_x((x0 + 12) * k)
-            pdf.multi_cell((CARD_W - 24) * k, size * 0.45, text, align="L",
-                           new_x="LMARGIN", new_y="NEXT", max_line_height=size * 0.45)
+            pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, align="L",
+                           new_x="LMARGIN", new_y="NEXT", max_line_height=size * LINE_MM)
         qx, qy, scale = qr_box(sheet, index)
         qy -= (index // CARDS_PER_PAGE) * PAGE_H
         code = qr(invite.qr_data)
@@ -204,12 +211,16 @@ def render_pdf(sheet: InviteSheet) -> bytes:
         png.seek(0)
         side = len(code.matrix) * scale * k
         pdf.image(png, x=qx * k, y=qy * k, w=side, h=side)
-        pdf.set_y(qy * k + side + 2)
+        pdf.set_y((qy + QUIET * scale) * k + side)
+        bottom = (y0 + CARD_H - 3) * k
         for font, text in below:
             family, style, size = sizes[font]
             pdf.set_font(family, style, size)
+            lines = len(pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, dry_run=True, output="LINES"))
+            if pdf.get_y() + lines * size * LINE_MM > bottom:  # never over the cut line
+                break
             pdf.set_x((x0 + 12) * k)
-            pdf.multi_cell((CARD_W - 24) * k, size * 0.45, text, align="C" if font == "code" else "L",
+            pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, align="C" if font == "code" else "L",
                            new_x="LMARGIN", new_y="NEXT")
     if not sheet.invites:
         pdf.add_page()
