@@ -15,6 +15,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
@@ -169,6 +170,11 @@ def render_png(sheet: InviteSheet) -> bytes:
     return out.getvalue()
 
 
+def _pdf_lines(pdf: Any, width: float, height: float, text: str) -> list[str]:
+    """The lines `text` takes in a cell `width` wide in the current font (nothing drawn)."""
+    return list(pdf.multi_cell(width, height, text, dry_run=True, output="LINES"))
+
+
 def render_pdf(sheet: InviteSheet) -> bytes:
     """The sheet as an A4 PDF, the same cards as the PNG."""
     from fpdf import FPDF
@@ -197,7 +203,7 @@ def render_pdf(sheet: InviteSheet) -> bytes:
             family, style, size = sizes[font]
             pdf.set_font(family, style, size)
             most = 2 if font == "title" else 1  # as many lines as the PNG: the QR code comes next
-            lines = pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, dry_run=True, output="LINES")
+            lines = _pdf_lines(pdf, (CARD_W - 24) * k, size * LINE_MM, text)
             if len(lines) > most:
                 text = "\n".join(lines[:most]).rstrip(" ,.;:(") + "…"
             pdf.set_x((x0 + 12) * k)
@@ -216,8 +222,8 @@ def render_pdf(sheet: InviteSheet) -> bytes:
         for font, text in below:
             family, style, size = sizes[font]
             pdf.set_font(family, style, size)
-            lines = len(pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, dry_run=True, output="LINES"))
-            if pdf.get_y() + lines * size * LINE_MM > bottom:  # never over the cut line
+            count = len(_pdf_lines(pdf, (CARD_W - 24) * k, size * LINE_MM, text))
+            if pdf.get_y() + count * size * LINE_MM > bottom:  # never over the cut line
                 break
             pdf.set_x((x0 + 12) * k)
             pdf.multi_cell((CARD_W - 24) * k, size * LINE_MM, text, align="C" if font == "code" else "L",
