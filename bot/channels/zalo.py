@@ -62,13 +62,16 @@ T = TypeVar("T")
 
 PUBLIC_BASE_ENV = "GOCUA_PUBLIC_BASE_URL"
 FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
-FILE_NAME = re.compile(r"^[0-9a-f]{32}\.(png|xlsx|csv)$")
-DOWNLOAD_NAME = re.compile(r"^[\w.\-]{1,120}\.(xlsx|csv)$", re.ASCII)  # the name a browser saves
+FILE_NAME = re.compile(r"^[0-9a-f]{32}\.(png|xlsx|csv|pdf)$")
+# The name a browser saves: exports (xlsx, csv) and invite sheets (pdf, png).
+DOWNLOAD_NAME = re.compile(r"^[\w.\-]{1,120}\.(xlsx|csv|pdf|png)$", re.ASCII)
+DOCUMENT_SUFFIXES = ("xlsx", "csv", "pdf", "png")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 MEDIA_TYPES = {
     "png": "image/png",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
+    "pdf": "application/pdf",
 }
 STORED_TYPE_MAX = 40  # characters shared_files.media_type holds; the served type comes from the suffix
 
@@ -187,9 +190,10 @@ class FileStore:
         return f"{self.public_base}/files/{await self._put(data, 'png')}.png"
 
     async def put_document(self, data: bytes, filename: str) -> str:
-        """Store an export (`filename` ends in .xlsx or .csv); returns its download URL."""
+        """Store an export or an invite sheet (`filename` ends in one of DOCUMENT_SUFFIXES);
+        returns its download URL."""
         suffix = filename.rpartition(".")[2].lower()
-        if suffix not in ("xlsx", "csv"):
+        if suffix not in DOCUMENT_SUFFIXES:
             raise ValueError(f"not an export file: {filename!r}")
         shown = filename if DOWNLOAD_NAME.match(filename) else f"gocua.{suffix}"
         return f"{self.public_base}/files/{await self._put(data, suffix)}/{shown}"
