@@ -64,7 +64,8 @@ async def roster_page(ctx: Context, area: Area, page: int) -> Reply:
               area=area.name, count=len(lines), inactive=inactive)]
     if pages > 1:
         head.append(t("Page {page} of {pages}.", page=page + 1, pages=pages))
-    body = [f"{page * PAGE_SIZE + i + 1}. {line_text(t, line, ctx.now)}" for i, line in enumerate(shown)]
+    # Bullets, not numbers: on Zalo and the console the buttons below are the numbered list.
+    body = [f"• {line_text(t, line, ctx.now)}" for line in shown]
     buttons = [Button(button_label(("⚠️ " if line.inactive(ctx.now) else "👤 ") + line.name),
                       RosterButton(area.id, "u", str(line.user_id))) for line in shown]
     if page > 0:
