@@ -125,7 +125,7 @@ Lines = list[tuple[str, str]]  # (font, text)
 
 def _card_lines(sheet: InviteSheet, invite: SheetInvite) -> tuple[Lines, Lines]:
     """(lines above the QR code, lines below it) as (font, text)."""
-    above = [("title", sheet.area), ("text", sheet.role)]
+    above = [("title", sheet.area), ("text", f"{sheet.title} · {sheet.role}")]
     below = [("code", invite.code)]
     if invite.link:
         below.append(("link", invite.link))
