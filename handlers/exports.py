@@ -252,6 +252,8 @@ async def deliver(rctx: RenderContext, t: Translator, path: str, filename: str, 
     size = await asyncio.to_thread(os.path.getsize, path)
     if delivery.fits("document", size):
         return Reply(caption, attachment=Attachment("document", filename, path=path))
+    if delivery.limits.document is None and delivery.can_link(size):  # Zalo: a link to the file
+        return await _linked(rctx, t, path, filename, caption, now)
     if fmt == "csv":  # a CSV compresses about tenfold
         zipped, zip_name = await asyncio.to_thread(zip_file, path, filename)
         discard(path)
@@ -259,18 +261,25 @@ async def deliver(rctx: RenderContext, t: Translator, path: str, filename: str, 
         caption = caption + "\n" + t("The file is compressed (zip): open it to find the CSV.")
         if delivery.fits("document", size):
             return Reply(caption, attachment=Attachment("document", filename, path=path))
-    if delivery.public_base is not None and delivery.can_link(size):
-        try:
-            url = await share_file(rctx.transaction, path, filename, delivery.public_base, now)
-        finally:
-            discard(path)
-        return Reply(caption + "\n\n" + t(DOWNLOAD_LINK, url=url, size=megabytes(size)))
+    if delivery.can_link(size):
+        return await _linked(rctx, t, path, filename, caption, now)
     discard(path)
     return await too_big(rctx, t, area=area, period=period, fmt=fmt, size=size, channel=channel)
 
 
-DOWNLOAD_LINK = N_("📎 Download the file ({size} MB; the link works for 24 hours, do not share "
-                   "it): {url}")
+async def _linked(rctx: RenderContext, t: Translator, path: str, filename: str, caption: str,
+                  now: datetime) -> Reply:
+    """The caption and a download link to the file (kept in the database; the file on disk is
+    deleted)."""
+    assert rctx.delivery.public_base is not None
+    try:
+        url = await share_file(rctx.transaction, path, filename, rctx.delivery.public_base, now)
+    finally:
+        discard(path)
+    return Reply(caption + "\n\n" + t(DOWNLOAD_LINK, url=url))
+
+
+DOWNLOAD_LINK = N_("📎 Download the file (the link works for 24 hours; do not share it): {url}")
 SHORTER_PERIODS = {"all": ("30d", "7d"), "30d": ("7d",), "7d": ()}
 MAX_SUB_AREAS = 6  # sub-area buttons offered instead of a file too big
 
