@@ -89,9 +89,12 @@ class FileDelivery:
 ANYTHING = FileDelivery(unlimited=True)  # Core.handle's default: the console and older callers
 
 
+EXPORT_DIR: Path | None = None  # None: "gocua-exports" in the system's temporary folder (tests set one)
+
+
 def export_dir() -> Path:
     """Where exports are written while they are built and sent."""
-    path = Path(tempfile.gettempdir()) / "gocua-exports"
+    path = EXPORT_DIR or Path(tempfile.gettempdir()) / "gocua-exports"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
 

@@ -175,10 +175,10 @@ async def test_polling_keeps_each_chat_in_order_and_chats_in_parallel(
     release = asyncio.Event()
     handle = app.core.handle
 
-    async def slow(incoming: Incoming) -> list[Reply]:
+    async def slow(incoming: Incoming, **kwargs: Any) -> list[Reply]:
         if incoming.chat_id == "slow" and incoming.text == "/help":
             await release.wait()
-        return await handle(incoming)
+        return await handle(incoming, **kwargs)
 
     monkeypatch.setattr(app.core, "handle", slow)
     api.push(api.text("slow", "/help"), api.text("slow", "/lang"), api.text("fast", "/lang"))
@@ -326,7 +326,7 @@ async def test_webhook_database_outage_is_a_500(webhook: FakeZaloAPI, app: App,
     """While the database is down the webhook answers 500 (Zalo delivers again); /healthz is 503."""
     api = webhook
 
-    async def down(incoming: Incoming) -> list[Reply]:
+    async def down(incoming: Incoming, **_: Any) -> list[Reply]:
         raise DatabaseUnavailable("connection refused")
 
     monkeypatch.setattr(app.core, "handle", down)
