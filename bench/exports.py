@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/exports.py                       # 5,000 households (under a minute)
     .venv/bin/python bench/exports.py --households 20000    # bigger; seeding takes a while once
+    .venv/bin/python bench/exports.py --limit-mb 10         # a smaller limit: the CSV is zipped
 
 The database is seeded once with the synthetic city (bot/seed_synthetic, deterministic) and
 kept in data/bench-exports-<N>.db, so later runs measure at once. Each format (CSV, XLSX) of the
@@ -22,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,13 +73,13 @@ class PeakRSS:
         self.peak = max(self.peak, self.now())
 
 
-async def run(households: int) -> dict[str, Any]:
+async def run(households: int, limit_mb: int) -> dict[str, Any]:
     data = ROOT / "data"
     data.mkdir(exist_ok=True)
     url = f"sqlite+aiosqlite:///{data / f'bench-exports-{households}.db'}"
     await upgrade(url)
     app = await open_app(Settings(database_url=url), migrate=False)
-    figures: dict[str, Any] = {"households": households}
+    figures: dict[str, Any] = {"households": households, "limit_mb": limit_mb}
     try:
         async with app.db.read_session() as session:
             city = await session.scalar(select(Area).where(Area.code == "hue"))
@@ -95,7 +97,7 @@ async def run(households: int) -> dict[str, Any]:
             figures["households"] = await session.scalar(select(func.count()).select_from(Household))
         assert city is not None
         rctx = RenderContext(app.core.services, app.db.transaction,
-                             delivery=FileDelivery(limits=TELEGRAM))
+                             delivery=FileDelivery(limits=replace(TELEGRAM, document=limit_mb * MB)))
         for fmt in ("csv", "xlsx"):
             spec = {"kind": "export", "area_id": city.id, "period": "all", "fmt": fmt, "locale": "vi",
                     "user_id": None, "channel": "telegram", "now": datetime.now(UTC).isoformat()}
@@ -124,8 +126,9 @@ async def run(households: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--households", type=int, default=5000)
+    parser.add_argument("--limit-mb", type=int, default=50, help="the document limit (Telegram: 50)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.households))))
+    print(json.dumps(asyncio.run(run(args.households, args.limit_mb))))
 
 
 if __name__ == "__main__":
