@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Services
-from handlers.file_limits import ANYTHING, PREPARING, FileDelivery
+from handlers.file_limits import ANYTHING, PREPARING, TOO_BIG_LIMIT, FileDelivery, discard, megabytes
 from handlers.i18n import N_, translator
 from handlers.options import NUMBERED_CHANNELS
 from handlers.types import Reply
@@ -80,6 +80,23 @@ async def render(ctx: RenderContext, replies: list[Reply], *,
     return [await _render_one(ctx, r) if r.deferred else r for r in replies]
 
 
+def _within_limits(ctx: RenderContext, made: Reply, locale: str) -> Reply:
+    """`made`, or its text with a note instead of an attachment the chat would refuse (checked
+    before any upload; an export's renderer offers alternatives itself, handlers/exports.py)."""
+    file = made.attachment
+    delivery = ctx.delivery
+    if file is None or delivery.fits(file.kind, size := file.size):
+        return made
+    if file.kind == "document" and delivery.limits.document is None and delivery.public_base:
+        return made  # the channel offers it by link itself (Zalo)
+    discard(file.path)
+    limit = delivery.limits.of(file.kind)
+    t = translator(locale)
+    note = (t(TOO_BIG_LIMIT, size=megabytes(size), limit=megabytes(limit)) if limit is not None
+            else t(NO_FILES_HERE))
+    return replace(made, text="\n\n".join(x for x in (made.text, note) if x), attachment=None)
+
+
 async def _render_one(ctx: RenderContext, reply: Reply) -> Reply:
     spec = reply.deferred or {}
     kind = str(spec.get("kind"))
@@ -101,6 +118,7 @@ async def _render_one(ctx: RenderContext, reply: Reply) -> Reply:
     except Exception:
         log.exception("deferred.render_failed", kind=spec.get("kind"))
         return Reply(translator(spec.get("locale"))(RENDER_FAILED), to=reply.to)
+    made = _within_limits(ctx, made, str(spec.get("locale")))
     # The deferred reply's buttons are what was offered at commit (numbered channels map "1" to
     # them), so they are the ones shown; a channel with real buttons also gets the renderer's
     # own first (alternatives to a file too big to send).

@@ -35,7 +35,7 @@ from handlers.buttons import StatsButton
 from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.export_columns import StepColumns
-from handlers.file_limits import discard, export_dir, megabytes, sweep
+from handlers.file_limits import TOO_BIG_LIMIT, discard, export_dir, megabytes, sweep
 from handlers.file_links import share_file
 from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command
@@ -290,8 +290,7 @@ async def too_big(rctx: RenderContext, t: Translator, *, area: Area, period: str
     has them, words on a numbered one, whose options were fixed when the file was asked for)."""
     limit = rctx.delivery.limits.document
     if limit is not None:
-        heading = t("This file is too big to send here ({size} MB; at most {limit} MB).",
-                    size=megabytes(size), limit=megabytes(limit))
+        heading = t(TOO_BIG_LIMIT, size=megabytes(size), limit=megabytes(limit))
     else:
         heading = t("This file is too big to send here ({size} MB).", size=megabytes(size))
     lines = [heading, t("Ask for less at a time: a shorter period or one sub-area.")]

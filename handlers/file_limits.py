@@ -40,6 +40,7 @@ LINK_MAX_AGE = 24 * 3600.0  # seconds a download link works
 TEMP_MAX_AGE = 24 * 3600.0  # seconds a left-over temporary export is kept
 
 PREPARING = N_("⏳ Preparing the file…")
+TOO_BIG_LIMIT = N_("This file is too big to send here ({size} MB; at most {limit} MB).")
 
 # kind of file ("document" | "photo"), translated "preparing" toast
 Preparing = Callable[[str, str], Awaitable[None]]

@@ -28,7 +28,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.seed_demo import seed_demo
 from handlers.deferred import NO_FILES_HERE, RenderContext
-from handlers.file_limits import PREPARING, FileDelivery, FileLimits, discard, export_dir
+from handlers.file_limits import PREPARING, TOO_BIG_LIMIT, FileDelivery, FileLimits, discard, export_dir
 from handlers.i18n import translator
 from handlers.types import Reply
 from tests.fakes import FakeTelegramAPI, FakeUser
@@ -162,6 +162,25 @@ async def test_a_chart_tap_shows_upload_photo(leader_bot: FakeTelegramAPI, app: 
     assert answer.params["text"] == EN(PREPARING)
     assert [c.params["action"] for c in calls(api, "sendChatAction")][:1] == ["upload_photo"]
     assert answer.at < calls(api, "sendPhoto")[0].at
+
+
+async def test_a_chart_over_the_photo_limit_is_not_uploaded(
+        tg_settings: Settings, app: App, tg: FakeTelegramAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chart over the photo limit (injected: 100 bytes) comes as its caption and a note with
+    the size and the limit; nothing is uploaded."""
+    api = tg
+    monkeypatch.setattr(TelegramChannel, "default_file_limits", FileLimits(document=None, photo=100))
+    lan = FakeUser(7005, "Lan", language_code="en")
+    async with running(tg_settings, app, api.wait_for("getUpdates")):
+        await join_as_leader(app, api, lan)
+        menu = await stats_menu(api, lan)
+        before = len(api.calls_to("sendMessage", to(lan)))
+        api.push(api.callback(lan, button(menu, "Chart"), menu["message_id"]))
+        sent = await api.wait_for("sendMessage", count=before + 1, where=to(lan), timeout=15)
+    assert not calls(api, "sendPhoto")
+    text = sent[-1]["text"]
+    assert text.startswith("Procedures completed in the last 12 weeks")
+    assert text.endswith(EN(TOO_BIG_LIMIT, size="1", limit="1"))
 
 
 async def test_an_export_over_the_limit_offers_what_fits(

@@ -18,7 +18,8 @@ Public API:
 - `ZaloChannel(app, api, *, public_base_url=None, ...)`: a `runner.Channel` (`feed`,
   `start_polling(stop=)`, `webhook_app(path, secret=)`, `send_replies`, `send_notice`,
   `start_relay`, `close` …) plus `send_reply(chat_id, reply)`.
-- `FileStore(services, public_base)`: charts and exports served by URL.
+- `FileStore(services, public_base)` (bot/channels/file_store.py, shared with Telegram): charts
+  and exports served by URL.
 - `check_settings(settings, webhook_url)`, `run_zalo(settings, *, webhook_url=None, host=,
   port=, stop=None, app=None, public_url=None, worker_index=None)`: `gocua run zalo`.
 - Pure helpers: `incoming_from_update`, `render_text`, `split_message`, `guess_locale`.
