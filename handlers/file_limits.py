@@ -95,8 +95,10 @@ EXPORT_DIR: Path | None = None  # None: "gocua-exports" in the system's temporar
 
 def export_dir() -> Path:
     """Where exports are written while they are built and sent."""
-    path = EXPORT_DIR or Path(tempfile.gettempdir()) / "gocua-exports"
+    path = EXPORT_DIR or Path(tempfile.gettempdir()) / f"gocua-exports-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_uid != os.getuid():  # a shared /tmp: someone else's folder is not used
+        raise PermissionError(f"{path} belongs to another user")
     return path
 
 

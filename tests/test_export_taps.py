@@ -284,6 +284,28 @@ async def test_a_big_csv_goes_compressed(app: App, tmp_path: Path) -> None:
     discard(zip_path)
 
 
+async def test_on_zalo_a_file_over_the_link_limit_is_declined_in_words(app: App, tmp_path: Path) -> None:
+    """Over what a link may hold, a Zalo leader is told the size and what to ask for instead, in
+    words (Zalo's numbered options were fixed when the file was asked for): no link, no file."""
+    from db.repo.areas import area_by_code
+
+    await seed_demo(app)
+    _big, path = await asyncio.to_thread(_big_csv, tmp_path)
+    delivery = FileDelivery(limits=FileLimits(document=None, photo=None, link=1_000),
+                            public_base="https://bot.example.org")
+    rctx = RenderContext(app.core.services, app.db.transaction, delivery=delivery)
+    async with app.db.transaction() as session:
+        hai_van = await area_by_code(session, "danang.hai-van")
+    assert hai_van is not None
+    reply = await exports.deliver(rctx, VI, path, "gocua_x.csv", "caption", area=hai_van,
+                                  period="all", fmt="csv", now=app.core.services.clock(),
+                                  channel="zalo")
+    assert reply.attachment is None and reply.buttons == ()
+    assert reply.text.startswith(VI("This file is too big to send here ({size} MB).", size="1"))
+    assert "http" not in reply.text and "nút" not in reply.text
+    assert not list(export_dir().iterdir())  # neither the CSV nor its zip is left behind
+
+
 # -- Zalo ----------------------------------------------------------------------------------------
 
 async def zalo_leader(app: App, api: FakeZaloAPI, user: str) -> str:
