@@ -29,15 +29,15 @@ from conversations.events import (
 from conversations.flow_model import ChoiceStep, Flow, FlowRegistry, InfoStep, InputStep
 from conversations.flow_order import in_flow_order
 from conversations.state import RunStatus, StepOutcome
-from db.models import Area, FlowRun, Household, Resident
+from db.models import FlowRun, Household, Resident
 from db.repo.audit import audit
 from db.repo.flows import (
     abandoned_runs,
     add_step_records,
+    load_run_for_step,
     open_run,
-    run_for_update,
     run_state,
-    save_run_state,
+    write_run_state,
 )
 from db.repo.households import members_of
 from handlers.access import button_id, can_work_on, refuse
@@ -168,12 +168,10 @@ async def _continue(ctx: Context, run: FlowRun) -> list[Reply]:
 async def _load_run(ctx: Context, ref: int | str, action: str) -> tuple[FlowRun, Flow, Household] | Reply:
     """The run a button (its id) or the chat's state names, if this user may work on it."""
     run_id = ref if isinstance(ref, int) else button_id(ref)
-    run = await run_for_update(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
-        if run_id is not None else None
+    run, household, area = await load_run_for_step(ctx.session, run_id, lock=not ctx.services.is_sqlite) \
+        if run_id is not None else (None, None, None)
     if run is None:
         return out_of_date(ctx)
-    household = await ctx.session.get(Household, run.household_id)
-    area = await ctx.session.get(Area, household.area_id) if household else None
     if household is None or area is None or not can_work_on(ctx, household, area):
         refuse(ctx, action, f"run:{run.id}")
         return Reply(ctx.t("This household is not in your area, so you cannot open it."))
@@ -327,7 +325,7 @@ async def _apply(
         await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
                          source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
     if transition.records or transition.new_state.to_json() != run.state:
-        save_run_state(run, transition.new_state, ctx.now)
+        await write_run_state(ctx.session, run, transition.new_state, ctx.now)
     for event in transition.events:
         if isinstance(event, MarkDigitalReady) and run.resident_id is not None:
             resident = await ctx.session.get(Resident, run.resident_id)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.events import StepRecord as RecordedStep
 from conversations.state import RunState, RunStatus, StepOutcome
-from db.models import FlowRun, FlowVersion, Household, StepRecord
+from db.models import Area, FlowRun, FlowVersion, Household, StepRecord
+
+_M = TypeVar("_M")
 
 
 async def stored_flow_versions(session: AsyncSession) -> list[tuple[str, int, str]]:
@@ -35,6 +41,74 @@ async def run_for_update(session: AsyncSession, run_id: int, *, lock: bool) -> F
     if lock:
         stmt = stmt.with_for_update()
     return await session.scalar(stmt)
+
+
+# The flow step's statements (issue 19), built once from table columns: a step reads its run,
+# household and area in one statement and writes with plain INSERT/UPDATEs, instead of three
+# ORM loads and a unit-of-work flush.
+def _attrs(model: type) -> list[tuple[str, Any]]:
+    """(attribute name, column) of every mapped column of `model`."""
+    return [(prop.key, prop.columns[0]) for prop in inspect(model).column_attrs]  # type: ignore[var-annotated]
+
+
+_RUN_ATTRS, _HOUSEHOLD_ATTRS, _AREA_ATTRS = _attrs(FlowRun), _attrs(Household), _attrs(Area)
+_runs, _households, _areas, _step_records = (
+    cast(Table, model.__table__) for model in (FlowRun, Household, Area, StepRecord)
+)
+_LOAD_RUN = (
+    select(*(c for _, c in _RUN_ATTRS), *(c for _, c in _HOUSEHOLD_ATTRS), *(c for _, c in _AREA_ATTRS))
+    .select_from(_runs)
+    .outerjoin(_households, _households.c.id == _runs.c.household_id)
+    .outerjoin(_areas, _areas.c.id == _households.c.area_id)
+    .where(_runs.c.id == bindparam("run_id"))
+)
+_LOAD_RUN_LOCKED = _LOAD_RUN.with_for_update(of=_runs)
+_INSERT_STEP_RECORD = insert(_step_records)
+_HOUSEHOLD_REACHED = (
+    update(_households).where(_households.c.id == bindparam("household_id"))
+    .values(last_step_at=bindparam("reached_at", type_=_households.c.last_step_at.type))
+)
+_SAVE_RUN = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("run_id"), _runs.c.version == bindparam("loaded_version"))
+    .values(
+        state=bindparam("new_state", type_=_runs.c.state.type),
+        status=bindparam("new_status", type_=_runs.c.status.type),
+        current_step=bindparam("new_current_step", type_=_runs.c.current_step.type),
+        updated_at=bindparam("new_updated_at", type_=_runs.c.updated_at.type),
+        finished_at=bindparam("new_finished_at", type_=_runs.c.finished_at.type),
+        version=_runs.c.version + 1,
+    )
+)
+
+
+def _as_loaded(session: AsyncSession, model: type[_M], attrs: list[tuple[str, Any]],
+               values: Sequence[Any]) -> _M | None:
+    """The entity of a row read with Core, in the session as if the ORM had loaded it (the one
+    already there if it was): later changes to it are flushed as usual."""
+    if values[0] is None:  # its primary key: an outer join found nothing
+        return None
+    existing = session.identity_map.get(inspect(model).identity_key_from_primary_key((values[0],)))
+    if existing is not None:
+        return cast(_M, existing)
+    obj = model(**{key: value for (key, _), value in zip(attrs, values, strict=True)})
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+async def load_run_for_step(
+    session: AsyncSession, run_id: int, *, lock: bool
+) -> tuple[FlowRun | None, Household | None, Area | None]:
+    """The run (locked FOR UPDATE with `lock`, per-run order on PostgreSQL), its household and the
+    household's area, in one statement."""
+    row = (await session.execute(_LOAD_RUN_LOCKED if lock else _LOAD_RUN, {"run_id": run_id})).first()
+    if row is None:
+        return None, None, None
+    n_run, n_household = len(_RUN_ATTRS), len(_RUN_ATTRS) + len(_HOUSEHOLD_ATTRS)
+    return (_as_loaded(session, FlowRun, _RUN_ATTRS, row[:n_run]),
+            _as_loaded(session, Household, _HOUSEHOLD_ATTRS, row[n_run:n_household]),
+            _as_loaded(session, Area, _AREA_ATTRS, row[n_household:]))
 
 
 async def open_run(
@@ -75,6 +149,24 @@ def save_run_state(run: FlowRun, state: RunState, now: datetime) -> None:
         run.finished_at = now
 
 
+async def write_run_state(session: AsyncSession, run: FlowRun, state: RunState, now: datetime) -> None:
+    """`save_run_state` written at once with one UPDATE over the version the run was loaded at
+    (StaleDataError, nothing written, if another transaction wrote it since), the run object
+    left with no pending change: the same optimistic lock as the ORM's, without its flush."""
+    finished_at = now if state.status.finished else run.finished_at
+    values: dict[str, Any] = {"state": state.to_json(), "status": state.status.value, "current_step": state.step,
+              "updated_at": now, "finished_at": finished_at}
+    result = cast(CursorResult[Any], await session.execute(_SAVE_RUN, {
+        "run_id": run.id, "loaded_version": run.version,
+        **{f"new_{key}": value for key, value in values.items()},
+    }))
+    if result.rowcount != 1:
+        raise StaleDataError(f"flow run {run.id} changed since version {run.version}")
+    values["version"] = run.version + 1
+    for key, value in values.items():
+        set_committed_value(run, key, value)  # as stored: nothing for the unit of work to write
+
+
 async def add_step_records(
     session: AsyncSession,
     run: FlowRun,
@@ -84,19 +176,15 @@ async def add_step_records(
     now: datetime,
     source_update: str,
 ) -> None:
-    """Append the records and mark the household reached now (same transaction)."""
-    added = 0
-    for record in records:
-        added += 1
-        session.add(StepRecord(
-            run_id=run.id, flow_id=run.flow_id, area_id=run.area_id, step_id=record.step_id,
-            attempt=record.attempt, outcome=StepOutcome(record.outcome).value,
-            reason=(record.reason or None) and str(record.reason)[:300],
-            value=None if record.value is None else str(record.value)[:300],
-            user_id=user_id, recorded_at=now, source_update=source_update[:80],
-        ))
-    if added:
-        await session.execute(
-            update(Household).where(Household.id == run.household_id).values(last_step_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    """Append the records and mark the household reached now (same transaction; plain INSERT
+    and UPDATE, not the unit of work)."""
+    rows = [{
+        "run_id": run.id, "flow_id": run.flow_id, "area_id": run.area_id, "step_id": record.step_id,
+        "attempt": record.attempt, "outcome": StepOutcome(record.outcome).value,
+        "reason": (record.reason or None) and str(record.reason)[:300],
+        "value": None if record.value is None else str(record.value)[:300],
+        "user_id": user_id, "recorded_at": now, "source_update": source_update[:80],
+    } for record in records]
+    if rows:
+        await session.execute(_INSERT_STEP_RECORD, rows)
+        await session.execute(_HOUSEHOLD_REACHED, {"household_id": run.household_id, "reached_at": now})
