@@ -154,8 +154,8 @@ async def write_run_state(session: AsyncSession, run: FlowRun, state: RunState, 
     (StaleDataError, nothing written, if another transaction wrote it since), the run object
     left with no pending change: the same optimistic lock as the ORM's, without its flush."""
     finished_at = now if state.status.finished else run.finished_at
-    values: dict[str, Any] = {"state": state.to_json(), "status": state.status.value, "current_step": state.step,
-              "updated_at": now, "finished_at": finished_at}
+    values: dict[str, Any] = {"state": state.to_json(), "status": state.status.value,
+                              "current_step": state.step, "updated_at": now, "finished_at": finished_at}
     result = cast(CursorResult[Any], await session.execute(_SAVE_RUN, {
         "run_id": run.id, "loaded_version": run.version,
         **{f"new_{key}": value for key, value in values.items()},

@@ -87,6 +87,8 @@ _LOAD = (
     .order_by(_areas.c.code, _memberships.c.role)
 )
 _INSERT_CONVERSATION = insert(_conversations)
+_INSERT_USER = insert(_users)
+_INSERT_IDENTITY = insert(_identities)
 _SAVE_CONVERSATION = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"),
@@ -199,11 +201,18 @@ async def create_user(
 ) -> User:
     """A new resident behind a channel account seen for the first time (`locale`: the language
     their app is set to, if GoCua has it)."""
-    user = User(display_name=(display_name or external_id)[:200], created_at=now, locale=locale)
+    name = (display_name or external_id)[:200]
+    # Two plain INSERTs (issue 19: a burst of first messages), not two unit-of-work flushes; the
+    # user is put in the session as if loaded, so a change to it (a locale) is flushed as usual.
+    result = cast(CursorResult[Any], await session.execute(
+        _INSERT_USER, {"display_name": name, "created_at": now, "locale": locale}))
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT
+    await session.execute(_INSERT_IDENTITY, {"user_id": key[0], "channel": channel,
+                                             "external_id": external_id, "created_at": now})
+    user = User(id=key[0], display_name=name, locale=locale, created_at=now)
+    make_transient_to_detached(user)
     session.add(user)
-    await session.flush()
-    session.add(Identity(user_id=user.id, channel=channel, external_id=external_id, created_at=now))
-    await session.flush()
     return user
 
 
