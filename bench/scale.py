@@ -81,8 +81,14 @@ class Run:
         cpu = ", ".join(f"{k} {v:.0%}" for k, v in self.cpu.items())
         problems = (f"; {self.errors} errors" if self.errors else "") + (
             f"; {self.mismatched_chats} chats' replies differ" if self.mismatched_chats else "")
+        per_step = (f"; CPU per flow step: workers {self.ms_per_step('workers'):.2f} ms, "
+                    f"PostgreSQL {self.ms_per_step('postgres'):.2f} ms") if self.rate else ""
         return (f"{self.workers} worker{'s' if self.workers > 1 else ' '}: {self.rate:7.1f} updates/s "
-                f"(p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms; CPU {cpu}){problems}")
+                f"(p50 {self.p50_ms:.0f} ms, p99 {self.p99_ms:.0f} ms; CPU {cpu}{per_step}){problems}")
+
+    def ms_per_step(self, who: str) -> float:
+        """CPU milliseconds `who` spent per update (every update is one flow step)."""
+        return self.cpu.get(who, 0.0) / self.rate * 1000 if self.rate else float("nan")
 
 
 async def reset_database(url: str) -> None:
@@ -266,7 +272,9 @@ async def run(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict
         "rounds": args.rounds, "cpus": os.cpu_count(), "problems": problems,
         "runs": [{"workers": r.workers, "updates_per_s": round(r.rate, 1),
                   "p50_ms": round(r.p50_ms, 1), "p99_ms": round(r.p99_ms, 1),
-                  "step_records": r.step_records, "cpu": {k: round(v, 2) for k, v in r.cpu.items()}}
+                  "step_records": r.step_records, "cpu": {k: round(v, 2) for k, v in r.cpu.items()},
+                  "worker_cpu_ms_per_step": round(r.ms_per_step("workers"), 2),
+                  "postgres_cpu_ms_per_step": round(r.ms_per_step("postgres"), 2)}
                  for runs in results.values() for r in runs],
     }
 
