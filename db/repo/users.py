@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Integer, Table, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
@@ -103,6 +115,25 @@ _SAVE_CONVERSATION = (
 )
 
 
+_E = TypeVar("_E")
+
+
+def _filled(model: type[_E], **values: Any) -> _E:
+    """An entity with these attribute values, filled in as the ORM's loading does: without the
+    constructor's per-attribute events, which cost more than the statement that read them."""
+    entity = cast(_E, inspect(model).class_manager.new_instance())
+    entity.__dict__.update(values)
+    return entity
+
+
+def _as_loaded(session: AsyncSession, entity: _E) -> _E:
+    """`entity` (filled in from a row) put in the session as if loaded there: changes to it (a
+    new locale) are flushed as usual."""
+    make_transient_to_detached(entity)
+    session.add(entity)
+    return entity
+
+
 async def load_for_update(
     session: AsyncSession, *, channel: str, update_id: str, sender_id: str, chat_id: str, lock: bool,
     since: datetime | None = None, count_up_to: int = 1000,
@@ -127,13 +158,12 @@ async def load_for_update(
     if user_id is not None:
         # Made from the row and put in the session as if loaded there: changes to it (a new
         # locale) are flushed as usual.
-        user = User(id=user_id, display_name=display_name, locale=locale, created_at=created_at)
-        make_transient_to_detached(user)
-        session.add(user)
+        user = _as_loaded(session, _filled(User, id=user_id, display_name=display_name, locale=locale,
+                                           created_at=created_at))
     conversation = None
     if conversation_id is not None:
-        conversation = Conversation(
-            id=conversation_id, channel=channel, chat_id=chat_id, user_id=owner_id,
+        conversation = _filled(
+            Conversation, id=conversation_id, channel=channel, chat_id=chat_id, user_id=owner_id,
             state=state or {}, offered=offered or [], offered_prompt=prompt, version=version,
             updated_at=updated_at,
         )
@@ -181,18 +211,14 @@ async def new_conversation(
 ) -> Conversation:
     """The conversation of a chat seen for the first time (inserted now; not in the session, see
     `load_for_update`)."""
-    conversation = Conversation(
-        channel=channel, chat_id=chat_id, user_id=user_id, state={}, offered=[], version=1,
-        updated_at=now,
-    )
     result = cast(CursorResult[Any], await session.execute(_INSERT_CONVERSATION, {
         "channel": channel, "chat_id": chat_id, "user_id": user_id, "state": {}, "offered": [],
         "version": 1, "updated_at": now,
     }))
     key = result.inserted_primary_key
     assert key is not None  # a single-row INSERT
-    conversation.id = key[0]
-    return conversation
+    return _filled(Conversation, id=key[0], channel=channel, chat_id=chat_id, user_id=user_id, state={},
+                   offered=[], offered_prompt=None, version=1, updated_at=now)
 
 
 async def create_user(
@@ -210,10 +236,7 @@ async def create_user(
     assert key is not None  # a single-row INSERT
     await session.execute(_INSERT_IDENTITY, {"user_id": key[0], "channel": channel,
                                              "external_id": external_id, "created_at": now})
-    user = User(id=key[0], display_name=name, locale=locale, created_at=now)
-    make_transient_to_detached(user)
-    session.add(user)
-    return user
+    return _as_loaded(session, _filled(User, id=key[0], display_name=name, locale=locale, created_at=now))
 
 
 async def role_grants(session: AsyncSession, user_id: int) -> list[RoleGrant]:
