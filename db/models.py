@@ -219,10 +219,11 @@ class FlowRun(Base):
     status: Mapped[str] = mapped_column(String(12), default=RunStatus.ACTIVE.value)
     current_step: Mapped[str | None] = mapped_column(String(60))
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Optimistic locking: every ORM UPDATE of a run says `WHERE version = <as loaded>` and counts
-    # it up, so a write based on a stale copy of the run (another transaction changed it since)
-    # updates nothing and raises StaleDataError instead of overwriting. A run moved on by a
-    # button or an answer is read FOR UPDATE on PostgreSQL (db/repo/flows.py run_for_update); on
+    # Optimistic locking: every UPDATE of a run (the ORM's, and the flow step's own in db/repo/
+    # flows.py write_run_state) says `WHERE version = <as loaded>` and counts it up, so a write
+    # based on a stale copy of the run (another transaction changed it since) updates nothing and
+    # raises StaleDataError instead of overwriting. A run moved on by a button or an answer is
+    # read FOR UPDATE on PostgreSQL (db/repo/flows.py load_run_for_step); on
     # SQLite, and when starting a procedure resumes the open run it finds, no lock is taken, and
     # one household's run can be moved on from two chats (linked Telegram and Zalo accounts).
     version: Mapped[int] = mapped_column(Integer, default=1)
