@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import aiohttp
 import structlog
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -65,6 +64,7 @@ from bot.channels.telegram_render import (
     keyboard,
     render,
 )
+from bot.channels.telegram_session import JsonBodySession
 from bot.config import ConfigError, Settings
 from handlers.types import Incoming, Reply
 
@@ -98,7 +98,7 @@ def make_bot(settings: Settings) -> Bot:
     token = settings.telegram_bot_token
     if not token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather and export it)")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session = JsonBodySession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     try:
         return Bot(token, session=session)
     except TokenValidationError:
