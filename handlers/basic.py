@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -155,7 +156,8 @@ async def lang(ctx: Context, args: str) -> list[Reply]:
 
 @router.button(LanguageButton)
 async def lang_button(ctx: Context, data: LanguageButton) -> list[Reply]:
-    return await set_lang(ctx, data.code)
+    replies = await set_lang(ctx, data.code)
+    return [replace(r, edit=True) if not r.toast else r for r in replies]  # the choice, in place
 
 
 async def set_lang(ctx: Context, code: str) -> list[Reply]:

@@ -142,7 +142,8 @@ class LanguageButton(ButtonData, prefix="lang"):
 
 @dataclass(frozen=True)
 class HouseholdButton(ButtonData, prefix="hh"):
-    """`hh:<household>[:<verb>[:<arg>[:<person>]]]` (households.py): open the page (no verb),
+    """`hh:<household>[:<verb>[:<arg>[:<person>]]]` (households.py): open the page (no verb; arg
+    `k`: as a new message, keeping the pressed one),
     `start`, `add[:<flow>]` a member, `edit`, `reassign`, `to:<user>`, and
     `flow:<flow>[:<resident>|0]` to start a procedure (0: for the household)."""
 

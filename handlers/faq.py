@@ -8,6 +8,8 @@ as an answer.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conversations.faq_match import SOURCE_LINE, FaqIndex, normalize
 from conversations.redact import redact_citizen_ids
 from conversations.small_talk import SmallTalk, small_talk
@@ -108,16 +110,21 @@ async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
     if entry_id not in faq_index(ctx).by_id:
         return [out_of_date(ctx)]
     question = str(ctx.state.get("last_question") or "")
+    # Feedback edits the message it was given on (where the channel can): the answer keeps
+    # its text and loses its buttons, a wrong one gives way to the other suggestions.
     if verb == "show":
-        return [_answer(ctx, entry_id)]
+        return [replace(_answer(ctx, entry_id), edit=True)]
     if verb == "ok":
-        return [Reply(ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer."))]
+        thanks = ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer.")
+        if ctx.incoming.tapped:
+            return [Reply(f"{_answer(ctx, entry_id).text}\n\n👍 {thanks}", edit=True)]
+        return [Reply(thanks)]
     if verb == "no":
         if question:
             _miss(ctx, question, "not_helpful", entry_id)
-        return [_suggest(ctx, question, exclude=entry_id) if question else
+        return [replace(_suggest(ctx, question, exclude=entry_id), edit=True) if question else
                 Reply(ctx.t("Sorry. Ask me in other words, or ask a volunteer."),
-                      buttons=(Button(ctx.t("Ask a volunteer"), VisitButton("start")),))]
+                      buttons=(Button(ctx.t("Ask a volunteer"), VisitButton("start")),), edit=True)]
     return [out_of_date(ctx)]
 
 

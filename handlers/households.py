@@ -29,7 +29,7 @@ from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
-from handlers.types import Button, Reply, button_label
+from handlers.types import Button, Reply, button_label, person_label
 from handlers.validation import check
 
 MAX_LIST_BUTTONS = 30
@@ -140,11 +140,11 @@ async def render_page(ctx: Context, household: Household) -> Reply:
             elif run.status == RunStatus.BLOCKED:
                 reason = run.blocked_reason or t("no reason given")
                 lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
-                label = button_label(t("Retry: {flow}", flow=title))
+                label = person_label("🔁", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
             else:
                 lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
-                label = button_label(t("Resume: {flow}", flow=title))
+                label = person_label("▶️", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
     lines += stopped
     if hh.archived_at is not None:
@@ -158,6 +158,7 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     buttons.append(Button(t("Correct details"), HouseholdButton(hh.id, "edit")))
     if can_reassign(ctx, page.area):
         buttons.append(Button(t("Reassign"), HouseholdButton(hh.id, "reassign")))
+    buttons.append(Button("↩️ " + t("Your households"), HouseholdButton(hh.id, "list")))
     return Reply("\n".join(lines), buttons=tuple(buttons))
 
 
@@ -170,9 +171,8 @@ async def household_button(ctx: Context, data: HouseholdButton) -> list[Reply]:
     if isinstance(loaded, Reply):
         return [loaded]
     household, area = loaded
-    if verb == "":
-        household_edit.leave_edit(ctx)
-        return [await render_page(ctx, household)]
+    if verb in ("", "list"):
+        return await _page_or_list(ctx, household, verb, arg)
     if household.archived_at is not None:
         return [Reply(ctx.t(household_edit.ARCHIVED, code=household.code),
                       buttons=(household_edit.back_button(ctx, household.id),))]
@@ -192,8 +192,20 @@ async def household_button(ctx: Context, data: HouseholdButton) -> list[Reply]:
     if verb == "start":
         return await flows.offer_flows(ctx, household)
     if verb == "flow":
-        return await flows.choose_person(ctx, household, arg, data.person)
+        return flows.in_place(await flows.choose_person(ctx, household, arg, data.person))
     return [out_of_date(ctx)]
+
+
+async def _page_or_list(ctx: Context, household: Household, verb: str, arg: str) -> list[Reply]:
+    """The page (or the list, from the page) in place of the message pressed on; from a
+    procedure's last message (`arg` KEEP), that message stays and loses its keyboard."""
+    if verb == "list":
+        return flows.in_place(await list_households(ctx, ""))
+    household_edit.leave_edit(ctx)
+    page = await render_page(ctx, household)
+    if arg == flows.KEEP:
+        return [Reply("", toast=True), page] if ctx.incoming.tapped else [page]
+    return flows.in_place([page])
 
 
 # ---------------------------------------------------------------- reassignment (leaders, admins)

@@ -37,6 +37,32 @@ def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
     return cut.rstrip(" ,.;:–-(") + "…"
 
 
+def short_name(name: str) -> str:
+    """A Vietnamese full name cut to what tells people apart: the given name (the last word),
+    with the family and middle names as initials ("Trần Văn Bảy" -> "T. V. Bảy")."""
+    parts = name.split()
+    if len(parts) < 2:
+        return name
+    return " ".join(f"{p[0]}." for p in parts[:-1]) + " " + parts[-1]
+
+
+def person_label(mark: str, person: str | None, what: str, limit: int = BUTTON_LABEL_MAX) -> str:
+    """A button for one person's item, the person first: "▶️ Trần Văn Bảy · VNeID". Too long,
+    `what` is cut first (down to a few words), then the name keeps its given name."""
+    person = " ".join((person or "").split())
+    what = " ".join(what.split())
+    if not person:
+        return button_label(f"{mark} {what}", limit)
+    full = f"{mark} {person} · {what}"
+    if len(full) <= limit:
+        return full
+    for name in (person, short_name(person)):
+        room = limit - len(f"{mark} {name} · ")
+        if room >= min(len(what), 14):
+            return f"{mark} {name} · {button_label(what, room)}"
+    return button_label(f"{mark} {short_name(person)} · {what}", limit)
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file to send with a reply: a document (export) or a photo (chart)."""
@@ -69,6 +95,13 @@ class Reply:
     attachment: Attachment | None = None
     to: Address | None = None
     edit: bool = False  # a channel that can edit the message the button was on may do so
+    # A note about the tap itself ("this button is out of date"): a channel whose taps have a
+    # toast (Telegram) shows it there and takes the keyboard off the tapped message, sending
+    # no message; others send the text. An empty toast only takes the keyboard off.
+    toast: bool = False
+    # Sizes of the first keyboard rows (the rest `columns` a row): (1, 2) puts Done alone, then
+    # Skip | Problem. Channels that number their options ignore it.
+    rows: tuple[int, ...] = ()
     # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
     # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
     # this small description instead of the file.
@@ -85,6 +118,10 @@ class Reply:
             out["to"] = [self.to.channel, self.to.chat_id]
         if self.edit:
             out["edit"] = True
+        if self.toast:
+            out["toast"] = True
+        if self.rows:
+            out["rows"] = list(self.rows)
         if self.deferred is not None:
             out["deferred"] = self.deferred
         return out
@@ -98,6 +135,8 @@ class Reply:
             attachment=Attachment.from_json(raw["attachment"]) if raw.get("attachment") else None,
             to=Address(*raw["to"]) if raw.get("to") else None,
             edit=raw.get("edit", False),
+            toast=raw.get("toast", False),
+            rows=tuple(raw.get("rows", ())),
             deferred=raw.get("deferred"),
         )
 
@@ -118,7 +157,14 @@ class Incoming:
     text: str | None = None
     payload: str | None = None
     language_hint: str | None = None
-    message_ref: str | None = None  # the platform's id of the message a button was on
+    # The platform's id of the message a button was on, set only by channels that can edit it
+    # (Telegram; "<id>:media" for a photo or document, whose caption is edited instead).
+    message_ref: str | None = None
+
+    @property
+    def tapped(self) -> bool:
+        """A button pressed on a message the channel can edit (and answer with a toast)."""
+        return self.payload is not None and self.message_ref is not None
 
     @property
     def unsupported(self) -> bool:

@@ -113,8 +113,9 @@ class Channel(Generic[U]):
         """Start-up calls of webhook mode (setWebhook with `secret`, a command menu …)."""
         raise NotImplementedError
 
-    async def acknowledge(self, update: U) -> None:
-        """Called once the core has the update (or it was ignored): e.g. stop a button's spinner."""
+    async def acknowledge(self, update: U, toast: str | None = None) -> None:
+        """Called once the core has the update (or it was ignored): e.g. stop a button's spinner,
+        showing `toast` (the text of a `Reply.toast`) where the platform has toasts."""
 
     async def finish_polling(self) -> None:
         """Called when polling stops (e.g. confirm the last batch now)."""
@@ -178,11 +179,12 @@ class Channel(Generic[U]):
             self.log.info(f"{self.name}.update_ignored", **self.update_fields(update))
             return
         async with self.locks.hold(incoming.chat_id):
+            replies: list[Reply] = []
             try:
                 replies = await handle_update(self.app.core, incoming, retry=not self.raise_errors,
                                               log_prefix=self.name)
             finally:
-                await self.acknowledge(update)
+                await self.acknowledge(update, toast=tap_toast(incoming, replies))
             if not replies:
                 # Nothing new, or a redelivery whose replies someone else is still sending:
                 # marking it sent here could lose those replies.
@@ -210,7 +212,7 @@ class Channel(Generic[U]):
                                  to_channel=reply.to.channel)
                 continue
             edit = None
-            if reply.edit and reply.to is None:
+            if (reply.edit or reply.toast) and reply.to is None:
                 edit, edit_ref = edit_ref, None
             await self.send(reply.to.chat_id if reply.to is not None else incoming.chat_id, reply,
                             edit=edit)
@@ -378,6 +380,13 @@ class Channel(Generic[U]):
             await self._relay.stop()
         await self.drain()
         await self.close_client()
+
+
+def tap_toast(incoming: Incoming, replies: list[Reply]) -> str | None:
+    """The toast a tap is answered with: the text of its first `toast` reply, if any."""
+    if not incoming.tapped:
+        return None
+    return next((r.text for r in replies if r.toast and r.to is None and r.text.strip()), None)
 
 
 @contextlib.asynccontextmanager

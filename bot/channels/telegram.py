@@ -37,6 +37,8 @@ from aiogram.exceptions import (
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
+    EditMessageCaption,
+    EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
     GetUpdates,
@@ -56,11 +58,13 @@ from bot.channels.chat_locks import ChatLocks
 from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.telegram_render import (
     CHANNEL,
+    MAX_CAPTION,
     MAX_TEXT,
     bot_commands,
     chat_id_of,
     incoming_from_update,
     keyboard,
+    parse_message_ref,
     render,
 )
 from bot.config import ConfigError, Settings
@@ -72,7 +76,8 @@ from handlers.types import Incoming, Reply
 # alive makes each a one-time cost.
 _RESPONSE_MODELS = [
     Response[method.__returning__]  # type: ignore[name-defined]  # a parametrisation at run time
-    for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto,
+    for method in (SendMessage, EditMessageText, EditMessageReplyMarkup, EditMessageCaption,
+                   AnswerCallbackQuery, SendDocument, SendPhoto,
                    SetMyCommands, SetWebhook, DeleteWebhook, GetMe, GetUpdates)
 ]
 
@@ -83,6 +88,7 @@ T = TypeVar("T")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # network errors and 5xx
 MAX_RATE_LIMITED_TRIES = 3  # 429 Too Many Requests
+MAX_TOAST = 200  # characters answerCallbackQuery shows
 MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a chat's lock
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
 
@@ -187,12 +193,14 @@ class TelegramChannel(Channel[Update]):
     def update_fields(self, update: Update) -> dict[str, Any]:
         return {"update_id": update.update_id}
 
-    async def acknowledge(self, update: Update) -> None:
-        # Stops the spinner on the phone; a redelivered or old query cannot be answered twice.
+    async def acknowledge(self, update: Update, toast: str | None = None) -> None:
+        # Stops the spinner on the phone (showing `toast`, when the core has a note about the
+        # tap); a redelivered or old query cannot be answered twice.
         if update.callback_query is None:
             return
+        text = toast[:MAX_TOAST] if toast and toast.strip() else None
         try:
-            await self.bot(AnswerCallbackQuery(callback_query_id=update.callback_query.id))
+            await self.bot(AnswerCallbackQuery(callback_query_id=update.callback_query.id, text=text))
         except TelegramAPIError as exc:
             log.debug("telegram.callback_answer_failed", error=self.scrub(str(exc)))
 
@@ -200,18 +208,40 @@ class TelegramChannel(Channel[Update]):
 
     async def send(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
         target = chat_id_of(chat_id)
-        if edit is not None and await self._try_edit(target, int(edit), reply):
+        if reply.toast and edit is not None:
+            # The toast was the tap's answer (acknowledge): only the old keyboard goes.
+            await self._drop_keyboard(target, parse_message_ref(edit)[0])
+            return True
+        if reply.toast and not reply.text.strip():
+            return True
+        if edit is not None and await self._try_edit(target, edit, reply):
             return True
         sent = True
         for method in render(reply, target):
             sent = await self.call(method) is not None and sent
         return sent
 
-    async def _try_edit(self, chat_id: int | str, message_id: int, reply: Reply) -> bool:
-        if reply.attachment is not None or not reply.text.strip() or len(reply.text) > MAX_TEXT:
+    async def _drop_keyboard(self, chat_id: int | str, message_id: int) -> None:
+        try:
+            await call_with_retries(self.bot, EditMessageReplyMarkup(chat_id=chat_id,
+                                                                     message_id=message_id))
+        except TelegramAPIError as exc:  # too old, deleted, or had no keyboard any more
+            log.info("telegram.keyboard_kept", reason=self.scrub(exc.message))
+
+    async def _try_edit(self, chat_id: int | str, ref: str, reply: Reply) -> bool:
+        """Replace the tapped message with `reply`: its text, or for a photo or document its
+        caption (editMessageText would fail on those). False when it cannot be edited."""
+        message_id, media = parse_message_ref(ref)
+        limit = MAX_CAPTION if media else MAX_TEXT
+        if reply.attachment is not None or not reply.text.strip() or len(reply.text) > limit:
             return False
-        method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
-                                 reply_markup=keyboard(reply))
+        method: TelegramMethod[Any]
+        if media:
+            method = EditMessageCaption(chat_id=chat_id, message_id=message_id, caption=reply.text,
+                                        reply_markup=keyboard(reply))
+        else:
+            method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
+                                     reply_markup=keyboard(reply))
         try:
             await call_with_retries(self.bot, method)
         except TelegramAPIError as exc:

@@ -6,7 +6,7 @@ Nothing here does I/O; bot/channels/telegram.py sends what these functions build
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
@@ -31,6 +31,7 @@ MAX_CALLBACK_DATA = 64  # bytes
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 ChatId = int | str
+T = TypeVar("T")
 
 
 def incoming_from_update(update: Update) -> Incoming | None:
@@ -62,9 +63,22 @@ def incoming_from_update(update: Update) -> Incoming | None:
             update_id=str(update.update_id),
             payload=query.data,
             language_hint=query.from_user.language_code,
-            message_ref=str(pressed.message_id),
+            message_ref=message_ref(pressed),
         )
     return None
+
+
+def message_ref(message: Any) -> str:
+    """The id of a tapped message as `Incoming.message_ref` keeps it: "<id>" for a text,
+    "<id>:media" for a photo or document (its caption is what an edit replaces)."""
+    media = any(getattr(message, kind, None) for kind in ("photo", "document", "video", "animation"))
+    return f"{message.message_id}:media" if media else str(message.message_id)
+
+
+def parse_message_ref(ref: str) -> tuple[int, bool]:
+    """(message id, whether it is a photo or document) of a `message_ref`."""
+    raw, _, kind = ref.partition(":")
+    return int(raw), kind == "media"
 
 
 def chat_id_of(raw: str) -> ChatId:
@@ -83,9 +97,21 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
         buttons.append(InlineKeyboardButton(text=button.label, callback_data=button.payload))
     if not buttons:
         return None
-    per_row = max(1, reply.columns)
-    rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup(inline_keyboard=layout(buttons, reply.rows, reply.columns))
+
+
+def layout(buttons: list[T], rows: tuple[int, ...], columns: int) -> list[list[T]]:
+    """`buttons` in rows: the first rows of the sizes in `rows`, the rest `columns` a row."""
+    out: list[list[T]] = []
+    start = 0
+    for size in rows:
+        if start >= len(buttons):
+            break
+        out.append(buttons[start:start + max(1, size)])
+        start += max(1, size)
+    per_row = max(1, columns)
+    out += [buttons[i:i + per_row] for i in range(start, len(buttons), per_row)]
+    return out
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
