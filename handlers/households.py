@@ -25,7 +25,7 @@ from db.repo.households import (
 from handlers import flows, household_edit, household_place
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
 from handlers.buttons import AddMemberButton, EditButton, HouseholdButton, NewHouseholdButton, RunButton
-from handlers.choices import wrong_answer
+from handlers.choices import numbered, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
@@ -153,13 +153,19 @@ async def render_page(ctx: Context, household: Household) -> Reply:
         lines.append(t("A leader of the area can restore it. Your households: /households"))
         return Reply("\n".join(lines))
     buttons += restart
-    buttons.append(Button(t("Start a procedure"), HouseholdButton(hh.id, "start")))
-    buttons.append(Button(t("Add a member"), HouseholdButton(hh.id, "add")))
-    buttons.append(Button(t("Correct details"), HouseholdButton(hh.id, "edit")))
-    if can_reassign(ctx, page.area):
+    return Reply("\n".join(lines), buttons=(*buttons, *_page_actions(ctx, hh, page.area)))
+
+
+def _page_actions(ctx: Context, hh: Household, area: Area) -> list[Button]:
+    t = ctx.t
+    buttons = [Button(t("Start a procedure"), HouseholdButton(hh.id, "start")),
+               Button(t("Add a member"), HouseholdButton(hh.id, "add")),
+               Button(t("Correct details"), HouseholdButton(hh.id, "edit"))]
+    if can_reassign(ctx, area):
         buttons.append(Button(t("Reassign"), HouseholdButton(hh.id, "reassign")))
-    buttons.append(Button("↩️ " + t("Your households"), HouseholdButton(hh.id, "list")))
-    return Reply("\n".join(lines), buttons=tuple(buttons))
+    if not numbered(ctx):  # where the page replaced the list, the way back to it
+        buttons.append(Button("↩️ " + t("Your households"), HouseholdButton(hh.id, "list")))
+    return buttons
 
 
 @router.button(HouseholdButton)

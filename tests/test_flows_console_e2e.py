@@ -67,7 +67,7 @@ async def test_a_volunteers_day_on_the_console(app):
     await an.say("/households")
     await choose(an, "HV-TL-004")
     assert f"  ⏳ {SKILLS} (Hồ Thị Mười): in progress" in an.text()
-    await choose(an, "Resume")
+    await choose(an, "▶️")
     assert f"Step 5/8 · {SKILLS}\nPractise reading an SMS" in an.text()
 
     await an.press(stale)  # the button of step 4, pressed late
