@@ -234,6 +234,7 @@ class TelegramChannel(Channel[Update]):
         message_id, media = parse_message_ref(ref)
         limit = MAX_CAPTION if media else MAX_TEXT
         if reply.attachment is not None or not reply.text.strip() or len(reply.text) > limit:
+            await self._drop_keyboard(chat_id, message_id)
             return False
         method: TelegramMethod[Any]
         if media:
@@ -245,8 +246,12 @@ class TelegramChannel(Channel[Update]):
         try:
             await call_with_retries(self.bot, method)
         except TelegramAPIError as exc:
-            # Too old to edit, deleted, or not modified: send a new message instead.
+            if "not modified" in exc.message:
+                return True  # it already reads so: a copy would be a second live keyboard
+            # Too old to edit, deleted, or too long for a caption: a new message instead, and
+            # the old one loses its keyboard so that only the new one's can be pressed.
             log.info("telegram.edit_fell_back", reason=self.scrub(exc.message))
+            await self._drop_keyboard(chat_id, message_id)
             return False
         return True
 

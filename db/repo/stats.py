@@ -501,6 +501,16 @@ async def volunteer_table(
     ]
 
 
+async def volunteer_count(session: AsyncSession, area: Area | None) -> int:
+    """How many volunteers look after households in the scope (the rows `volunteer_table`
+    would give without a limit)."""
+    scope = await load_scope(session, area)
+    count = await session.scalar(
+        select(func.count(func.distinct(Household.volunteer_id)))
+        .where(scope.households_in(), Household.volunteer_id.is_not(None)))
+    return int(count or 0)
+
+
 async def open_runs_by_status(session: AsyncSession) -> dict[str, int]:
     """Runs in progress or blocked now, per status (for /metrics)."""
     rows = await session.execute(
