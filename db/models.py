@@ -323,6 +323,25 @@ class Notice(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class NoticeMessage(Base):
+    """A message the bot sent that a later event edits: where each visit request's notice landed
+    (`key` "request:<id>"; the platform's message id per chat), so that once a volunteer takes
+    the request every copy reads "✅ taken by …" and no Take button stays live. Recorded by the
+    channel after sending (only platforms that can edit give an id)."""
+
+    __tablename__ = "notice_messages"
+    __table_args__ = (
+        Index("ix_notice_messages_key", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    message_ref: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
 class SharedFile(Base):
     """A file a platform fetches from the bot by URL (Zalo takes photos only so): kept in the
     database, so any worker on any machine can serve it, until `expires_at`."""

@@ -27,6 +27,7 @@ from db.repo.notices import (
     claim_pending,
     give_up,
     mark_sent,
+    record_message,
     take_for_chat,
 )
 from db.repo.users import offer_in_own_chat
@@ -70,6 +71,12 @@ class ChannelServices:
         """Mark notices sent, or given up (`sent=False`: refused for good)."""
         async with self._unavailable_as_one_error(), self.db.transaction() as session:
             await (mark_sent if sent else give_up)(session, ids, self.clock())
+
+    async def record_message(self, key: str, channel: str, chat_id: str, message_ref: str) -> None:
+        """Remember where the message about `key` landed (a visit request's notice), so that a
+        later reply can edit it (`Reply.edit_ref`)."""
+        async with self._unavailable_as_one_error(), self.db.transaction() as session:
+            await record_message(session, key, channel, chat_id, message_ref, self.clock())
 
     # -- the console: replies for users whose chat is not open --------------------------------
 

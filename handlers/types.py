@@ -102,6 +102,12 @@ class Reply:
     # Sizes of the first keyboard rows (the rest `columns` a row): (1, 2) puts Done alone, then
     # Skip | Problem. Channels that number their options ignore it.
     rows: tuple[int, ...] = ()
+    # A message that later replies edit: the channel records where it landed under this key
+    # (db/repo/notices.py record_message), e.g. "request:12" for a visit request's notice.
+    key: str | None = None
+    # The platform's id of the message this reply replaces (in the chat `to` names), as
+    # recorded under a key: a channel that can edit does so, others send nothing.
+    edit_ref: str | None = None
     # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
     # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
     # this small description instead of the file.
@@ -122,6 +128,10 @@ class Reply:
             out["toast"] = True
         if self.rows:
             out["rows"] = list(self.rows)
+        if self.key is not None:
+            out["key"] = self.key
+        if self.edit_ref is not None:
+            out["edit_ref"] = self.edit_ref
         if self.deferred is not None:
             out["deferred"] = self.deferred
         return out
@@ -137,6 +147,8 @@ class Reply:
             edit=raw.get("edit", False),
             toast=raw.get("toast", False),
             rows=tuple(raw.get("rows", ())),
+            key=raw.get("key"),
+            edit_ref=raw.get("edit_ref"),
             deferred=raw.get("deferred"),
         )
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from conversations.redact import redact_citizen_ids
-from db.models import Area, Household, SupportRequest, User
+from db.models import Area, Household, Identity, SupportRequest, User
+from db.repo.notices import messages_about
 from db.repo.support import (
     addresses_of,
     household_of_user,
@@ -233,8 +234,34 @@ async def _notify_volunteers(
                    area=f" · {area.name}" if area else ""), f"“{request.question}”"]
         lines += _where_to_find(t, request, household)
         take = (Button(t("Take it"), RequestButton(request.id, "take")),)
-        notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id))))
+        notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id),
+                                   key=notice_key(request.id))))
     return notices
+
+
+def notice_key(request_id: int) -> str:
+    """What a request's notices are recorded under (db/repo/notices.py record_message)."""
+    return f"request:{request_id}"
+
+
+async def _taken_edits(ctx: Context, request: SupportRequest) -> list[Reply]:
+    """Every other volunteer's copy of the request's notice, edited to say who took it (on
+    channels that can edit a sent message; the Take button goes with it)."""
+    recorded = [(channel, chat_id, ref) for channel, chat_id, ref in
+                await messages_about(ctx.session, notice_key(request.id))
+                if (channel, chat_id) != (ctx.incoming.channel, ctx.incoming.chat_id)]
+    if not recorded:
+        return []
+    locales = dict(((channel, chat), locale) for channel, chat, locale in await ctx.session.execute(
+        select(Identity.channel, Identity.external_id, User.locale).join(User, User.id == Identity.user_id)
+        .where(Identity.external_id.in_({chat for _, chat, _ in recorded}))))
+    edits = []
+    for channel, chat_id, ref in recorded:
+        t = translator(locales.get((channel, chat_id)))
+        text = "\n".join(["✅ " + t("Taken by {name}: request #{id}", name=ctx.user.display_name,
+                                     id=request.id), f"“{request.question}”"])
+        edits.append(Reply(text, to=Address(channel, chat_id), edit_ref=ref))
+    return edits
 
 
 async def _requester_replies(
@@ -272,14 +299,16 @@ async def request_button(ctx: Context, data: RequestButton) -> list[Reply]:
             if taker is not None and taker.id == ctx.user.id:
                 return [Reply(ctx.t("You already took request #{id}.", id=request.id))]
             return [Reply(ctx.t("Request #{id} was already taken by {name}.", id=request.id,
-                                name=taker.display_name if taker else "?"))]
+                                name=taker.display_name if taker else "?"), edit=True)]
         if not await take_request(ctx.session, request.id, ctx.user.id, ctx.now):
-            return [Reply(ctx.t("Request #{id} was already taken.", id=request.id))]
+            return [Reply(ctx.t("Request #{id} was already taken.", id=request.id), edit=True)]
         await ctx.session.refresh(request)
         details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
                    f"“{request.question}”", *_where_to_find(ctx.t, request, household)]
         close = (Button(ctx.t("Close it"), RequestButton(request.id, "close")),)
-        return [Reply("\n".join(details), buttons=close),
+        # The taker's notice becomes the request's card; everyone else's says who took it.
+        return [Reply("\n".join(details), buttons=close, edit=True),
+                *await _taken_edits(ctx, request),
                 *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),
                                           name=ctx.user.display_name, id=request.id)]
     if verb == "close":

@@ -70,6 +70,7 @@ class Channel(Generic[U]):
     # meanwhile gets it again. False when a returned update is gone (Zalo).
     poll_confirms_batch: ClassVar[bool] = False
     poll_timeout: ClassVar[int] = 25  # seconds a getUpdates waits for an update
+    can_edit: ClassVar[bool] = False  # sent messages can be edited (Reply.edit_ref)
 
     def __init__(self, app: App, *, poll_backoff: tuple[float, float] = POLL_BACKOFF,
                  max_inflight: int = MAX_INFLIGHT, notice_interval: float = NOTICE_INTERVAL) -> None:
@@ -101,6 +102,12 @@ class Channel(Generic[U]):
         platform can). False when the platform refused it for good (logged); raises one of
         `delivery_errors` when it stays unavailable."""
         raise NotImplementedError
+
+    async def send_kept(self, chat_id: str, reply: Reply) -> str | None:
+        """Send `reply` (one with a `key`) and return the id of the message later replies may
+        edit (the one with its buttons); None where the platform cannot edit (the default)."""
+        await self.send(chat_id, reply)
+        return None
 
     async def get_updates(self, wait: int) -> list[U]:
         """One long poll; raises one of `poll_errors` when it fails."""
@@ -214,15 +221,30 @@ class Channel(Generic[U]):
             edit = None
             if (reply.edit or reply.toast) and reply.to is None:
                 edit, edit_ref = edit_ref, None
-            await self.send(reply.to.chat_id if reply.to is not None else incoming.chat_id, reply,
-                            edit=edit)
+            chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
+            await self.send_addressed(chat_id, reply, edit=edit)
+
+    async def send_addressed(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
+        """`send`, plus what a reply's `key` and `edit_ref` ask: record where a kept message
+        landed; replace a recorded one (sending nothing where the platform cannot edit)."""
+        if reply.edit_ref is not None:
+            return await self.send(chat_id, reply, edit=reply.edit_ref) if self.can_edit else True
+        if reply.key is None:
+            return await self.send(chat_id, reply, edit=edit)
+        ref = await self.send_kept(chat_id, reply)
+        if ref is not None:
+            try:
+                await self.app.channel_services.record_message(reply.key, self.name, chat_id, ref)
+            except DatabaseUnavailable as exc:  # the copy simply stays as it is later
+                self.log.warning(f"{self.name}.message_not_recorded", key=reply.key, error=str(exc)[:200])
+        return True
 
     # -- notices from other channels' updates -----------------------------------------------------
 
     async def send_notice(self, address: Address, reply: Reply) -> None:
         """The notice relay's `send`: NoticeRefused when the platform refuses it for good, one of
         `delivery_errors` when it stays unavailable (retried later)."""
-        if not await self.send(address.chat_id, reply):
+        if not await self.send_addressed(address.chat_id, reply):
             raise NoticeRefused(f"{self.name}: the platform refused the notice")
 
     def start_relay(self) -> None:

@@ -64,6 +64,7 @@ from bot.channels.telegram_render import (
     chat_id_of,
     incoming_from_update,
     keyboard,
+    message_ref,
     parse_message_ref,
     render,
 )
@@ -176,6 +177,7 @@ class TelegramChannel(Channel[Update]):
     # (replies sent and marked sent) before the next poll, so a process that dies meanwhile
     # gets it again on restart, and the outbox sends only what was not sent.
     poll_confirms_batch = True
+    can_edit = True
 
     def __init__(self, app: App, bot: Bot, **options: Any) -> None:
         super().__init__(app, **options)
@@ -220,6 +222,15 @@ class TelegramChannel(Channel[Update]):
         for method in render(reply, target):
             sent = await self.call(method) is not None and sent
         return sent
+
+    async def send_kept(self, chat_id: str, reply: Reply) -> str | None:
+        """Send `reply`; the id of its last message (the one with the keyboard)."""
+        last: str | None = None
+        for method in render(reply, chat_id_of(chat_id)):
+            sent = await self.call(method)
+            if sent is not None and hasattr(sent, "message_id"):
+                last = message_ref(sent)
+        return last
 
     async def _drop_keyboard(self, chat_id: int | str, message_id: int) -> None:
         try:

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Notice
+from db.models import Notice, NoticeMessage
 
 NOTICE_LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 10  # claims of one notice before it is given up
@@ -123,3 +123,20 @@ async def take_for_chat(
     )).all()
     await mark_sent(session, [row.id for row in found], now)
     return [PendingNotice(row.id, channel, chat_id, row.reply, row.attempts + 1) for row in found]
+
+
+# -- where notices landed (edited later: a taken request's notice on every volunteer's phone) --
+
+async def record_message(session: AsyncSession, key: str, channel: str, chat_id: str,
+                         message_ref: str, now: datetime) -> None:
+    """Remember that the message about `key` is `message_ref` in that chat."""
+    session.add(NoticeMessage(key=key, channel=channel, chat_id=chat_id, message_ref=message_ref,
+                              created_at=now))
+
+
+async def messages_about(session: AsyncSession, key: str) -> list[tuple[str, str, str]]:
+    """(channel, chat id, message ref) of every recorded message about `key`, oldest first."""
+    rows = await session.execute(
+        select(NoticeMessage.channel, NoticeMessage.chat_id, NoticeMessage.message_ref)
+        .where(NoticeMessage.key == key).order_by(NoticeMessage.id))
+    return [(channel, chat_id, ref) for channel, chat_id, ref in rows]
