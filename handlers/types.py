@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
+    if cut.rfind(" ") >= limit // 3:  # a word boundary not too near the start
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:–-(") + "…"
 
@@ -59,8 +60,20 @@ def person_label(mark: str, person: str | None, what: str, limit: int = BUTTON_L
     for name in (person, short_name(person)):
         room = limit - len(f"{mark} {name} · ")
         if room >= min(len(what), 14):
-            return f"{mark} {name} · {button_label(what, room)}"
+            return f"{mark} {name} · {_shortened(what, room)}"
     return button_label(f"{mark} {short_name(person)} · {what}", limit)
+
+
+_CODE_AT_END = re.compile(r"\s*(\([^()]{1,12}\))$")
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` within `limit`, keeping a code at its end that tells it apart from its
+    neighbours: "Residence confirmation (CT07)" -> "Residence… (CT07)"."""
+    code = _CODE_AT_END.search(text)
+    if len(text) <= limit or code is None or limit - len(code.group(1)) - 1 < 6:
+        return button_label(text, limit)
+    return f"{button_label(text[:code.start()], limit - len(code.group(1)) - 1)} {code.group(1)}"
 
 
 @dataclass(frozen=True)
