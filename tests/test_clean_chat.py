@@ -79,7 +79,8 @@ async def test_a_whole_procedure_leaves_a_short_log_and_one_live_keyboard(telegr
     await give_household(app, api, clock, hanh, "Hạnh Lê")
     before = len(api.chat_messages(hanh.id))
     result = await full_procedure(api, hanh)
-    print(f"\nclean chat: {result['messages']} messages, calls {dict(result['calls'])}")
+    print(f"\nclean chat: {result['messages']} messages, {result['live_keyboards']} live keyboards, "
+          f"calls {dict(result['calls'])}")
     # The list (edited into the page, the picker, step 1), steps 2–5, the end, the page.
     assert result["messages"] == 7
     assert result["live_keyboards"] == 1
