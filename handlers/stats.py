@@ -97,8 +97,9 @@ async def stats_button(ctx: Context, data: StatsButton) -> list[Reply]:
         return [await _drop_off(ctx, area, period, arg)]
     if view == "fl":
         return [_flow_menu(ctx, area, period)]
-    if view == "c":
-        return [_chart(ctx, area, period)]
+    if view == "c":  # the chart comes as a photo below; the tapped keyboard goes (its Back returns)
+        return [Reply("", toast=True), _chart(ctx, area, period)] if ctx.incoming.tapped \
+            else [_chart(ctx, area, period)]
     if view == "v":
         return [await _volunteers(ctx, area, period)]
     if view == "x" and arg in ("csv", "xlsx"):

@@ -244,3 +244,31 @@ async def test_a_taken_request_says_who_took_it_on_every_phone(telegram, app, cl
     card = api.messages[(hanh.id, notices[hanh.id]["message_id"])]
     assert card["text"].startswith("You took request #")
     assert [label for label, _ in keyboard(card)] == ["Close it"]
+
+
+async def test_a_charts_back_edits_its_caption_never_its_text(telegram, app, clock):
+    """Back under a chart (a photo) shows the figures in the photo's caption, or as a new
+    message when they do not fit one: never editMessageText on a photo."""
+    api = telegram
+    await seed_demo(app)
+    lan = FakeUser(7210, "Lan", language_code="en")
+    async with app.db.transaction() as session:
+        area = await area_by_code(session, "danang.hai-van")
+        code = (await create_invite(session, role="leader", area=area, now=clock())).code
+    await post(api, api.message(lan, f"/start {code}"))
+    await post(api, api.message(lan, "/stats"))
+    await press(api, lan, "Chart")
+    await api.wait_for("sendPhoto", where=to(lan))
+    photo = api.last_message(lan.id)
+    assert "photo" in photo and keyboard(photo)
+    sent = len(api.calls_to("sendMessage", to(lan)))
+    await press(api, lan, "Back")
+    assert not api.calls_to("editMessageText", lambda p: p["message_id"] == photo["message_id"])
+    [caption] = api.calls_to("editMessageCaption", to(lan)) or [None]
+    if caption is not None:
+        assert caption["caption"].startswith("📊 ")
+        assert len(api.calls_to("sendMessage", to(lan))) == sent
+    else:  # too long for a caption: a new message, and the photo's Back is gone
+        assert len(api.calls_to("sendMessage", to(lan))) == sent + 1
+        assert "reply_markup" not in api.messages[(lan.id, photo["message_id"])]
+    assert len(api.live_keyboards(lan.id)) == 1
