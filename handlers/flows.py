@@ -48,7 +48,7 @@ from handlers.choices import numbered
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
-from handlers.types import Button, Reply, button_label, person_label
+from handlers.types import Address, Button, Reply, button_label, person_label
 from handlers.validation import VIETNAM, local_date
 
 OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcome.BLOCKED: "⛔"}
@@ -356,18 +356,29 @@ async def _apply(
             resident = await ctx.session.get(Resident, run.resident_id)
             if resident is not None:
                 resident.digital_ready = True
+    tapped = pressed is not None and ctx.incoming.tapped
+    # The message the typed-reason question is on (it replaced the tapped step): the typed
+    # reason turns it into the log line, as a pressed one does.
+    live_ref = ctx.state.get("live_ref") if pressed is None and ctx.state.get("run_id") == run.id else None
     if run.status == RunStatus.ACTIVE:
         # While an input step waits for a typed answer, "1" is the answer, not option 1.
         typing = any(isinstance(e, ShowStep) and e.expects_text for e in transition.events)
-        ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": typing})
+        state: dict[str, Any] = {"dialog": "flow_run", "run_id": run.id, "expects_text": typing}
+        if tapped and any(isinstance(e, AskReasonText) for e in transition.events):
+            state["live_ref"] = ctx.incoming.message_ref
+        elif live_ref and not transition.records:
+            state["live_ref"] = live_ref
+        ctx.set_state(state)
     elif ctx.state.get("run_id") == run.id:
         ctx.set_state(None)
-    tapped = pressed is not None and ctx.incoming.tapped
     if tapped and any(isinstance(e, StaleButton) for e in transition.events):
         # An old step's button: a toast, and its keyboard goes; the live step stays the one.
         return [Reply(ctx.t(texts.STALE_BUTTON), toast=True)]
     replies = []
-    confirmation = _confirmation(ctx, flow, transition, pressed)
+    confirmation = _confirmation(ctx, flow, transition, pressed if live_ref is None else "typed")
+    if confirmation is not None and live_ref is not None:
+        here = Address(ctx.incoming.channel, ctx.incoming.chat_id)
+        confirmation = replace(confirmation, edit=False, to=here, edit_ref=str(live_ref))
     if confirmation is not None:
         replies.append(confirmation)
     elif tapped and transition.records:

@@ -272,3 +272,25 @@ async def test_a_charts_back_edits_its_caption_never_its_text(telegram, app, clo
         assert len(api.calls_to("sendMessage", to(lan))) == sent + 1
         assert "reply_markup" not in api.messages[(lan.id, photo["message_id"])]
     assert len(api.live_keyboards(lan.id)) == 1
+
+
+async def test_a_typed_reason_turns_the_question_into_the_log_line(telegram, app, clock):
+    """Problem, then "Other reason", then a typed reason: the message that asked becomes
+    "⛔ Problem: … — <reason>" with no button left, as a pressed reason would."""
+    api = telegram
+    hanh = FakeUser(7211, "Hạnh", "Lê", language_code="en")
+    await give_household(app, api, clock, hanh, "Hạnh Lê")
+    await post(api, api.message(hanh, "/household HV-TL-002"))
+    for label in ("Start a procedure", RC, "Continue", "In the VNeID app", "Problem"):
+        await press(api, hanh, label)
+    step = api.last_message(hanh.id)
+    if not any("Other reason" in label for label, _ in keyboard(step)):
+        await press(api, hanh, "Back")  # the step asks for a typed reason at once
+        pytest.skip("this step has no list of reasons")
+    await press(api, hanh, "Other reason")
+    await post(api, api.message(hanh, "Mất sóng cả buổi"))
+    logged = api.messages[(hanh.id, step["message_id"])]
+    assert logged["text"].startswith("⛔ Problem: In VNeID (level 2 account)")
+    assert logged["text"].endswith("— Mất sóng cả buổi")
+    assert "reply_markup" not in logged
+    assert len(api.live_keyboards(hanh.id)) == 1
