@@ -294,3 +294,20 @@ async def test_a_typed_reason_turns_the_question_into_the_log_line(telegram, app
     assert logged["text"].endswith("— Mất sóng cả buổi")
     assert "reply_markup" not in logged
     assert len(api.live_keyboards(hanh.id)) == 1
+
+
+async def test_faq_feedback_edits_the_answer(telegram, app):
+    """“Helpful” under an answer keeps the answer, takes its buttons away and thanks in the
+    same message; no new message is sent."""
+    api = telegram
+    await seed_demo(app)
+    tu = FakeUser(7212, "Tư", language_code="en")
+    await post(api, api.message(tu, "lam khai sinh can gi"))
+    answer = api.last_message(tu.id)
+    assert keyboard(answer)
+    sent = len(api.calls_to("sendMessage", to(tu)))
+    await press(api, tu, "Helpful")
+    thanked = api.messages[(tu.id, answer["message_id"])]
+    assert thanked["text"].startswith(answer["text"])
+    assert "👍" in thanked["text"] and "reply_markup" not in thanked
+    assert len(api.calls_to("sendMessage", to(tu))) == sent
