@@ -104,6 +104,9 @@ async def faq_text(ctx: Context, text: str) -> list[Reply]:
 
 
 
+EDITABLE_TEXT = 4000  # an answer kept with its thanks stays one message (Telegram's 4,096)
+
+
 @router.button(FaqButton)
 async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
     verb, entry_id = data.verb, data.entry_id
@@ -116,8 +119,9 @@ async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
         return [replace(_answer(ctx, entry_id), edit=True)]
     if verb == "ok":
         thanks = ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer.")
-        if ctx.incoming.tapped:
-            return [Reply(f"{_answer(ctx, entry_id).text}\n\n👍 {thanks}", edit=True)]
+        kept = f"{_answer(ctx, entry_id).text}\n\n👍 {thanks}"
+        if ctx.incoming.tapped and len(kept) <= EDITABLE_TEXT:
+            return [Reply(kept, edit=True)]
         return [Reply(thanks)]
     if verb == "no":
         if question:
