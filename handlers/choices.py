@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.options import NUMBER_LIKE, NUMBERED_CHANNELS, NoSuchNumber, read_answer
+from handlers.options import NUMBERED_CHANNELS, NoSuchNumber, is_number, read_answer
 from handlers.types import Button, Reply
 
 NO_SUCH_OPTION = N_("There is no option {number}; choose 1–{count}.")
@@ -93,4 +93,4 @@ def nothing_to_choose(ctx: Context) -> Reply:
 def is_stray(ctx: Context, text: str) -> bool:
     """Text outside any question that is no resident's question: a bare number from anyone,
     any text from staff (only residents' questions go to the FAQ)."""
-    return ctx.role != "resident" or bool(NUMBER_LIKE.match(text))
+    return ctx.role != "resident" or is_number(text)

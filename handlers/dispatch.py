@@ -13,8 +13,10 @@ command, button prefix or dialog. A button's data is unpacked by the codec of it
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
+from conversations.small_talk import SmallTalk, small_talk
 from handlers import (
     basic,
     exports,
@@ -28,11 +30,12 @@ from handlers import (
     visit_limits,
     visits,
 )
-from handlers.buttons import StaleButton
-from handlers.choices import numbered, which_one, wrong_answer
+from handlers.buttons import RequestButton, StaleButton
+from handlers.choices import ask_again, numbered, which_one, wrong_answer
 from handlers.context import Context
-from handlers.options import Ambiguous, NoSuchNumber, Picked, read_answer
-from handlers.router import Routes, allowed, out_of_date, split_command
+from handlers.i18n import N_
+from handlers.options import Ambiguous, NoSuchNumber, Picked, is_everyday, read_answer
+from handlers.router import STAFF, Routes, allowed, out_of_date, split_command
 from handlers.types import Reply
 
 ROUTERS = (
@@ -50,6 +53,8 @@ async def dispatch(ctx: Context) -> list[Reply]:
     payload = incoming.payload
     text = (incoming.text or "").strip()
     offered = ctx.conversation.offered
+    if payload is None and ctx.has_role(*STAFF) and (word := visits.request_word(text)) is not None:
+        return await _by_word(ctx, word)
     if payload is None and offered and not text.startswith("/"):
         answer = read_answer(text, [label for label, _ in offered], numbered=numbered(ctx),
                              tolerant=not ctx.state.get("expects_text"))
@@ -60,6 +65,10 @@ async def dispatch(ctx: Context) -> list[Reply]:
             return [which_one(ctx, text, answer.indices)]
         elif isinstance(answer, NoSuchNumber) or not text:
             return wrong_answer(ctx)
+        elif not ctx.state.get("expects_text") and (warm := _warm_word(ctx, text)) is not None:
+            # "cảm ơn", or an "ok" no single option means: a warm word, and the question again
+            # so that what to answer stays in sight.
+            return ask_again(ctx, warm)
     if payload is not None:
         return await route_payload(ctx, payload)
     if text.startswith("/"):
@@ -70,6 +79,31 @@ async def dispatch(ctx: Context) -> list[Reply]:
     if not text:
         return [Reply(t("Type /help to see what I can do."))]
     return await ROUTES.text(ctx, text)
+
+
+WARM_THANKS = N_("You're welcome! To go on, choose one of the options below.")
+WARM_OK = N_("All right. To go on, choose one of the options below.")
+
+
+def _warm_word(ctx: Context, text: str) -> str | None:
+    """The friendly answer to "cảm ơn", "ok", "không" … typed where no option means it; None
+    for anything else (a greeting goes on to its own answer)."""
+    kind = small_talk(text)
+    if kind is SmallTalk.THANKS:
+        return ctx.t(WARM_THANKS)
+    if kind in (SmallTalk.OK, SmallTalk.BYE) or is_everyday(text):
+        return ctx.t(WARM_OK)
+    return None
+
+
+async def _by_word(ctx: Context, word: RequestButton) -> list[Reply]:
+    """A request taken or closed with its word ("NHẬN 12"): the dialog in progress stays, and
+    its question comes again after the answer, with its options, if the word left it as it was."""
+    state_before = copy.deepcopy(ctx.conversation.state)
+    replies = await visits.request_button(ctx, word)
+    if ctx.conversation.offered and ctx.conversation.state == state_before and ctx.state.get("dialog"):
+        replies = [*replies, *ask_again(ctx)]
+    return replies
 
 
 def leave_dialog(ctx: Context, prefix: str | None = None) -> None:

@@ -46,7 +46,9 @@ def incoming_from_update(update: Update) -> Incoming | None:
             sender_id=str(user.id),
             display_name=user.full_name,
             update_id=str(update.update_id),
-            text=message.text,  # None for stickers, photos, voice …: the core answers those
+            # None for stickers, voice, a photo without a caption …: the core answers those;
+            # a photo's caption is what the sender says.
+            text=message.text if message.text is not None else (message.caption if message.photo else None),
             language_hint=user.language_code,
         )
     query = update.callback_query
