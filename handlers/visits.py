@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from conversations.folding import natural_key
 from conversations.redact import redact_citizen_ids
 from conversations.validators import MAX_TEXT
 from db.models import Area, Household, SupportRequest, User
@@ -87,9 +88,9 @@ async def _after_question(ctx: Context, data: dict) -> list[Reply]:
     if household is not None:
         data = {**data, "household_id": household.id, "area_id": household.area_id}
         return _ask_phone(ctx, data)
-    areas = list(await ctx.session.scalars(
+    areas = sorted(await ctx.session.scalars(
         select(Area).where(Area.level.in_(("ward", "commune", "special_zone"))).order_by(Area.name).limit(40)
-    ))
+    ), key=lambda a: natural_key(a.name))
     if not areas:
         return await _create(ctx, data)
     ctx.set_state({"dialog": "visit", "step": "area", "data": data})
@@ -149,6 +150,7 @@ async def visit_button(ctx: Context, button: VisitButton) -> list[Reply]:
         data["area_id"] = area.id
         villages = list(await ctx.session.scalars(
             select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
+        villages.sort(key=lambda a: natural_key(a.name))
         if step == "area" and villages:
             ctx.set_state({"dialog": "visit", "step": "village", "data": data})
             buttons = tuple(Button(button_label(v.name), VisitButton("area", str(v.id))) for v in villages)

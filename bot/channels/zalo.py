@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -113,6 +114,28 @@ def render_text(reply: Reply, note: str | None = None) -> str:
         blocks.append("\n".join(f"{i}. {zalo_label(button.label, locale)}"
                                 for i, button in enumerate(reply.buttons, start=1)))
     return "\n\n".join(blocks)
+
+
+OPTIONS_PER_MESSAGE = 8  # numbered options in one Zalo message; more go on in the next one
+
+
+def render_parts(reply: Reply, note: str | None = None, continued: str = "(…)") -> list[str]:
+    """The Zalo messages of a reply: its text and options (`render_text`) in parts of at most
+    2,000 characters and OPTIONS_PER_MESSAGE options, the numbers going on from part to part
+    and the heading (the text's first line) repeated at the top of every later part."""
+    buttons = reply.buttons
+    if len(buttons) <= OPTIONS_PER_MESSAGE:
+        return split_with_heading(render_text(reply, note), continued)
+    first = render_text(replace(reply, buttons=buttons[:OPTIONS_PER_MESSAGE]), note)
+    parts = split_with_heading(first, continued)
+    heading = reply.text.strip("\n").split("\n", 1)[0].strip()
+    top = f"{heading} {continued}\n\n" if heading and len(heading) <= HEADING_MAX else ""
+    locale = guess_locale(reply.text)
+    for start in range(OPTIONS_PER_MESSAGE, len(buttons), OPTIONS_PER_MESSAGE):
+        lines = [f"{i}. {zalo_label(b.label, locale)}"
+                 for i, b in enumerate(buttons[start:start + OPTIONS_PER_MESSAGE], start=start + 1)]
+        parts += split_message(top + "\n".join(lines))
+    return parts
 
 
 # A content line numbered like an option ("1. Mở ứng dụng VNeID", "2) …"): lettered instead.
@@ -343,7 +366,7 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
                 if not is_photo and attachment.kind != "document":
                     log.warning("zalo.unknown_attachment_kind", kind=attachment.kind)
                 note = self._note(reply, CHART_NOTE if is_photo else FILE_NOTE)
-        parts = split_with_heading(render_text(reply, note), self._note(reply, CONTINUED))
+        parts = render_parts(reply, note, self._note(reply, CONTINUED))
         if not parts and attachment is None:
             log.warning("zalo.empty_reply_skipped")
         delivered = True
