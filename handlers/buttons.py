@@ -163,7 +163,8 @@ class NewHouseholdButton(ButtonData, prefix="new"):
 
 @dataclass(frozen=True)
 class AddMemberButton(ButtonData, prefix="member"):
-    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`."""
+    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`,
+    and after a command typed mid-dialog `resume` / `drop`."""
 
     verb: str
 

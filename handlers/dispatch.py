@@ -123,6 +123,9 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = split_command(text)
     if name != "/cancel":
+        asked = households.interrupted_member(ctx, text)
+        if asked is not None:  # what was typed is not lost silently: keep it or drop it
+            return asked
         leave_dialog(ctx)
     cmd = ROUTES.commands.get(name)
     if cmd is None:

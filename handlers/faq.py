@@ -53,7 +53,7 @@ def _answer(ctx: Context, entry_id: str) -> Reply:
         Button(ctx.t("Helpful"), FaqButton("ok", entry_id)),
         Button(ctx.t("Not what I asked"), FaqButton("no", entry_id)),
         Button(ctx.t("Ask a volunteer"), VisitButton("start")),
-    ))
+    ), preview=False)  # the source line's link stays a line, not a card
 
 
 def _area_id(ctx: Context) -> int | None:

@@ -199,12 +199,15 @@ class Core:
                 grants=loaded.grants, now=now, services=self.services,
                 recent_updates=loaded.recent_updates,
             )
+            menu_before = (ctx.role, ctx.t.locale)
             try:
                 replies = await dispatch.dispatch(ctx)
             except (OperationalError, IntegrityError, StaleDataError):
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
+            replies = _forgetting_citizen_ids(ctx, replies)
+            replies = _with_menu(ctx, replies, menu_before)
             # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
             replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)
             if relayed:
@@ -372,6 +375,41 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
     the update's chat; a notice is a new message, never an edit."""
     return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
              replace(r, edit=False).to_json()) for r in replies]
+
+
+# Channels whose adapter may delete a user's message from the chat (runner.Channel.forget_message).
+DELETES_MESSAGES = frozenset({"telegram"})
+ID_REMOVED = N_("🔒 Your message with the citizen ID number was removed from this chat; GoCua keeps "
+                "only its masked form.")
+
+
+def _forgetting_citizen_ids(ctx: Context, replies: list[Reply]) -> list[Reply]:
+    """A full citizen ID typed in the chat (a household member's, a step's answer) is stored
+    masked by its handler; the message itself is then deleted from the chat, after the commit,
+    where the channel may, and a note says so (first, so the step that follows stays last)."""
+    incoming = ctx.incoming
+    typed = incoming.text
+    if incoming.channel not in DELETES_MESSAGES or not typed or redact_citizen_ids(typed) == typed:
+        return replies
+    return [Reply(ctx.t(ID_REMOVED), forget=True), *replies]
+
+
+# Channels with a per-chat command menu ("/" in Telegram): setMyCommands for the chat's scope.
+MENU_CHANNELS = frozenset({"telegram"})
+
+
+def _with_menu(ctx: Context, replies: list[Reply], before: tuple[str, str]) -> list[Reply]:
+    """After a role is granted or taken away, or the language changed (and on /start, so that
+    a menu set before a role changed elsewhere is put right), the chat's "/" menu is set to the
+    commands of the user's role in their language, with the last reply of this chat."""
+    now = (ctx.role, ctx.t.locale)
+    typed = (ctx.incoming.text or "").strip()
+    if ctx.incoming.channel not in MENU_CHANNELS or not (now != before or typed.startswith("/start")):
+        return replies
+    for i in range(len(replies) - 1, -1, -1):
+        if replies[i].to is None:
+            return [*replies[:i], replace(replies[i], menu=now), *replies[i + 1:]]
+    return replies
 
 
 def masked_reply(reply: Reply) -> Reply:

@@ -69,6 +69,13 @@ class Reply:
     attachment: Attachment | None = None
     to: Address | None = None
     edit: bool = False  # a channel that can edit the message the button was on may do so
+    # The channel deletes the message this reply answers, where it may (a citizen ID typed in
+    # it: stored masked, then removed from the chat; handlers/pipeline.py).
+    forget: bool = False
+    preview: bool = True  # False: no link preview under the text (FAQ answers cite sources)
+    # (role, locale): the chat's command menu changes to that role's commands in that language
+    # (Telegram setMyCommands for this chat), sent with this reply; handlers/pipeline.py.
+    menu: tuple[str, str] | None = None
     # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
     # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
     # this small description instead of the file.
@@ -85,6 +92,12 @@ class Reply:
             out["to"] = [self.to.channel, self.to.chat_id]
         if self.edit:
             out["edit"] = True
+        if self.forget:
+            out["forget"] = True
+        if not self.preview:
+            out["preview"] = False
+        if self.menu is not None:
+            out["menu"] = list(self.menu)
         if self.deferred is not None:
             out["deferred"] = self.deferred
         return out
@@ -98,6 +111,9 @@ class Reply:
             attachment=Attachment.from_json(raw["attachment"]) if raw.get("attachment") else None,
             to=Address(*raw["to"]) if raw.get("to") else None,
             edit=raw.get("edit", False),
+            forget=raw.get("forget", False),
+            preview=raw.get("preview", True),
+            menu=(str(raw["menu"][0]), str(raw["menu"][1])) if raw.get("menu") else None,
             deferred=raw.get("deferred"),
         )
 
@@ -119,6 +135,7 @@ class Incoming:
     payload: str | None = None
     language_hint: str | None = None
     message_ref: str | None = None  # the platform's id of the message a button was on
+    message_id: str | None = None  # the platform's id of the typed message itself (to delete it)
 
     @property
     def unsupported(self) -> bool:

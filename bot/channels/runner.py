@@ -102,6 +102,11 @@ class Channel(Generic[U]):
         `delivery_errors` when it stays unavailable."""
         raise NotImplementedError
 
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """Delete a user's message from the chat (a citizen ID typed in it), where the platform
+        lets the bot; False where it cannot (the default)."""
+        return False
+
     async def get_updates(self, wait: int) -> list[U]:
         """One long poll; raises one of `poll_errors` when it fails."""
         raise NotImplementedError
@@ -212,6 +217,8 @@ class Channel(Generic[U]):
             edit = None
             if reply.edit and reply.to is None:
                 edit, edit_ref = edit_ref, None
+            if reply.forget and reply.to is None and incoming.message_id is not None:
+                await self.forget_message(incoming.chat_id, incoming.message_id)
             await self.send(reply.to.chat_id if reply.to is not None else incoming.chat_id, reply,
                             edit=edit)
 

@@ -36,6 +36,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
+    DeleteMessage,
     DeleteWebhook,
     EditMessageText,
     GetMe,
@@ -48,7 +49,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import BotCommandScopeDefault, Update
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, Update
 from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
@@ -200,12 +201,27 @@ class TelegramChannel(Channel[Update]):
 
     async def send(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
         target = chat_id_of(chat_id)
+        if reply.menu is not None:
+            await self.set_chat_menu(target, *reply.menu)
         if edit is not None and await self._try_edit(target, int(edit), reply):
             return True
         sent = True
         for method in render(reply, target):
             sent = await self.call(method) is not None and sent
         return sent
+
+    async def set_chat_menu(self, chat_id: int | str, role: str, locale: str) -> None:
+        """This chat's "/" menu: the commands of `role` in `locale` (BotCommandScopeChat wins
+        over the default menu, in any app language); refused is logged, the reply still goes."""
+        await self.call(SetMyCommands(commands=bot_commands(locale, role),
+                                      scope=BotCommandScopeChat(chat_id=chat_id)))
+
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """deleteMessage: a bot may delete a user's message in a private chat within 48 hours;
+        refused (too old, already gone) is logged and the chat goes on."""
+        method = DeleteMessage(chat_id=chat_id_of(chat_id), message_id=int(message_id))
+        deleted = await self.call(method)
+        return deleted is True
 
     async def _try_edit(self, chat_id: int | str, message_id: int, reply: Reply) -> bool:
         if reply.attachment is not None or not reply.text.strip() or len(reply.text) > MAX_TEXT:

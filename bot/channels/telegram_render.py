@@ -15,6 +15,7 @@ from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Update,
 )
 
@@ -49,6 +50,7 @@ def incoming_from_update(update: Update) -> Incoming | None:
             # None for stickers, voice, a photo without a caption …: the core answers those;
             # a photo's caption is what the sender says.
             text=message.text if message.text is not None else (message.caption if message.photo else None),
+            message_id=str(message.message_id),
             language_hint=user.language_code,
         )
     query = update.callback_query
@@ -122,8 +124,9 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
             log.warning("telegram.empty_reply_skipped")
             return []
         chunks = split_text(reply.text)
+        preview = None if reply.preview else LinkPreviewOptions(is_disabled=True)
         return [
-            SendMessage(chat_id=chat_id, text=chunk,
+            SendMessage(chat_id=chat_id, text=chunk, link_preview_options=preview,
                         reply_markup=markup if i == len(chunks) - 1 else None)
             for i, chunk in enumerate(chunks)
         ]
@@ -142,13 +145,13 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
     return calls
 
 
-def bot_commands(locale: str) -> list[BotCommand]:
-    """The commands anyone may use (a resident's), described in `locale`, in /help order."""
+def bot_commands(locale: str, role: str = "resident") -> list[BotCommand]:
+    """The commands of `role` (a resident's: anyone's), described in `locale`, in /help order."""
     t = translator(locale)
     commands: list[BotCommand] = []
     for cmd in sorted(ROUTES.commands.values(), key=lambda c: (c.order, c.name)):
         name = cmd.name.lstrip("/")
-        if not cmd.help or "resident" not in cmd.roles or not _COMMAND_NAME.match(name):
+        if not cmd.help or role not in cmd.roles or not _COMMAND_NAME.match(name):
             continue
         commands.append(BotCommand(command=name, description=t(cmd.help)[:256]))
     return commands
