@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.redact import redact_citizen_ids
 from db.engine import Database
-from db.models import User
+from db.models import Conversation, User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
@@ -145,14 +146,20 @@ class Core:
 
     async def _offer_to_other_chats(self, replies: list[Reply]) -> None:
         """A notice with buttons sent to another chat that shows numbered options (console,
-        Zalo) becomes that chat's current options, so "1" there means "Take it". Done after the
-        update's commit, one small transaction per target, so two chats notifying each other
-        never wait on each other's rows; if it fails the notice still goes out, logged."""
+        Zalo) becomes that chat's current options, so "1" there means its first button, unless
+        that chat is in a dialog (its options stay; visit notices there carry a word instead).
+        Done after the update's commit, one small transaction per target, so two chats notifying
+        each other never wait on each other's rows; if it fails the notice still goes out, logged."""
         for reply in replies:
             if reply.to is None or not reply.buttons or reply.to.channel not in NUMBERED_CHANNELS:
                 continue
             try:
                 async with self.db.transaction() as session:
+                    if await _in_dialog(session, reply.to.channel, reply.to.chat_id):
+                        # A notice never replaces the options of a dialog in progress: "1" there
+                        # stays the step's (a notice for a numbered chat says its own word).
+                        log.info("notice.options_not_offered_mid_dialog", to=reply.to.chat_id)
+                        continue
                     await offer_in_chat(session, reply.to.channel, reply.to.chat_id,
                                         [[b.label, b.payload] for b in reply.buttons], self.services.clock(),
                                         prompt=reply.text)
@@ -375,6 +382,13 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
     the update's chat; a notice is a new message, never an edit."""
     return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
              replace(r, edit=False).to_json()) for r in replies]
+
+
+async def _in_dialog(session: AsyncSession, channel: str, chat_id: str) -> bool:
+    """Whether the chat is in a dialog (a procedure's step, a form being filled)."""
+    state = await session.scalar(select(Conversation.state).where(
+        Conversation.channel == channel, Conversation.chat_id == chat_id))
+    return isinstance(state, dict) and bool(state.get("dialog"))
 
 
 # Channels whose adapter may delete a user's message from the chat (runner.Channel.forget_message).
