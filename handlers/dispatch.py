@@ -65,9 +65,11 @@ async def dispatch(ctx: Context) -> list[Reply]:
             return [which_one(ctx, text, answer.indices)]
         elif isinstance(answer, NoSuchNumber) or not text:
             return wrong_answer(ctx)
-        elif not ctx.state.get("expects_text") and (warm := _warm_word(ctx, text)) is not None:
-            # "cảm ơn", or an "ok" no single option means: a warm word, and the question again
-            # so that what to answer stays in sight.
+        elif (ctx.state.get("dialog") and not ctx.state.get("expects_text")
+              and (warm := _warm_word(ctx, text)) is not None):
+            # "cảm ơn" mid-dialog, or an "ok" no single option means: a warm word, and the
+            # question again so that what to answer stays in sight. (Outside a dialog the FAQ's
+            # small talk answers it.)
             return ask_again(ctx, warm)
     if payload is not None:
         return await route_payload(ctx, payload)

@@ -14,7 +14,7 @@ from bot.channels.telegram_render import incoming_from_update as telegram_incomi
 from bot.channels.zalo import letter_content, render_parts
 from conversations.folding import natural_key
 from conversations.validators import MAX_TEXT
-from db.models import SupportRequest
+from db.models import FaqMiss, SupportRequest
 from handlers.i18n import RESIDENT, translator
 from handlers.options import Picked, read_answer
 from handlers.types import Button, Reply
@@ -98,6 +98,14 @@ async def test_everyday_replies_where_options_make_them_clear(webhook: FakeZaloA
         answer = await say(api, "res", stray)
         assert answer == RESIDENT_VI("There is nothing to choose here. Write your question in words, "
                                      "or type /help."), stray
+    # Outside any question: a warm answer, never a question for the FAQ.
+    assert await say(api, "res", "cảm ơn") == RESIDENT_VI(
+        "You're welcome! Ask me anything else, or type /visit to ask a volunteer to come to your home.")
+    for everyday in ("khong", "xong", "ok"):
+        assert await say(api, "res", everyday) == RESIDENT_VI(
+            "Good. If you have another question, just type it, or type /visit to ask a volunteer to "
+            "come to your home."), everyday
+    assert await all_rows(app, FaqMiss) == []
 
 
 def test_everyday_words_pick_the_one_option_that_means_them() -> None:
