@@ -8,13 +8,15 @@ import re
 
 import pytest
 from aiogram.types import Update
+from babel.messages.pofile import read_po
 
 from bot.app import App
 from bot.channels.telegram_render import incoming_from_update as telegram_incoming
-from bot.channels.zalo import letter_content, render_parts
+from bot.channels.zalo import letter_content, render_parts, zalo_wording
 from conversations.folding import natural_key
 from conversations.validators import MAX_TEXT
 from db.models import FaqMiss, SupportRequest
+from handlers.choices import NOT_AN_OPTION_BUTTONS
 from handlers.i18n import RESIDENT, translator
 from handlers.options import Picked, read_answer
 from handlers.types import Button, Reply
@@ -209,3 +211,18 @@ def test_a_telegram_photo_caption_is_the_text(caption: str | None, text: str | N
         **({"caption": caption} if caption else {})}})
     incoming = telegram_incoming(update)
     assert incoming is not None and incoming.text == text
+
+
+def test_no_text_says_button_on_zalo() -> None:
+    """No Vietnamese text, as Zalo shows it, says “nút” (button), except the one only shown on
+    channels with buttons; “passcode” always comes as “mã bảo vệ (passcode)”."""
+    with open("locales/vi/LC_MESSAGES/messages.po", "rb") as po:
+        catalog = read_po(po)
+    said = []
+    for message in catalog:
+        if message.id == NOT_AN_OPTION_BUTTONS or not message.string:
+            continue
+        text = message.string if isinstance(message.string, str) else " ".join(message.string)
+        said.append(zalo_wording(text))
+    assert [t for t in said if re.search(r"\bnút\b", t, re.IGNORECASE)] == []
+    assert [t for t in said if "passcode" in t.replace("mã bảo vệ (passcode)", "")] == []

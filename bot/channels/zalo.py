@@ -163,6 +163,7 @@ ZALO_WORDING: tuple[tuple[str, str], ...] = (
     ("có nút làm lại từ đầu", "có lựa chọn làm lại từ đầu"),
     ("Nút này đã cũ, không dùng được nữa", "Lựa chọn này đã cũ, không dùng được nữa"),
     ("Nút này đã cũ", "Lựa chọn này đã cũ"),
+    ("tự bấm từng nút", "tự làm từng thao tác"),  # the phone's buttons: "nút" is never said here
     ("or press the button below", "or choose the number below"),
     ("Press one of the buttons", "Answer with a number from the list"),
     ("Please answer with one of the buttons.", "Please answer with a number from the list."),
