@@ -208,6 +208,14 @@ class StepButton(ButtonData, prefix="f"):
 
 
 @dataclass(frozen=True)
+class MoreButton(ButtonData, prefix="more"):
+    """`more` (choices.py): the next options of a list cut to 8 on Zalo; they wait in the
+    chat's state (`more`), so the button carries nothing."""
+
+    page: int = 0
+
+
+@dataclass(frozen=True)
 class VisitButton(ButtonData, prefix="visit"):
     """`visit:<verb>[:<area>]` (visits.py): `start`, and in the /visit dialog `area:<id>`,
     `skip`, `known`, `phone`."""

@@ -19,6 +19,7 @@ from dataclasses import replace
 from conversations.small_talk import SmallTalk, small_talk
 from handlers import (
     basic,
+    choices,
     exports,
     faq,
     flows,
@@ -30,7 +31,7 @@ from handlers import (
     visit_limits,
     visits,
 )
-from handlers.buttons import RequestButton, StaleButton
+from handlers.buttons import MoreButton, RequestButton, StaleButton
 from handlers.choices import ask_again, numbered, which_one, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
@@ -39,7 +40,7 @@ from handlers.router import STAFF, Routes, allowed, out_of_date, split_command
 from handlers.types import Reply
 
 ROUTERS = (
-    basic.router, flows.router, households.router, household_edit.router, visits.router,
+    choices.router, basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, faq.router, link.router,
 )
 ROUTES = Routes(ROUTERS)
@@ -113,7 +114,7 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
     and /cancel no longer go to the dialog. A procedure stays as it is, resumable from the
     household page; a half-typed new household or member is dropped."""
     dialog = ctx.state.get("dialog")
-    if not dialog:
+    if not dialog or prefix == MoreButton.prefix:  # "More" shows the rest of the dialog's options
         return
     if prefix is not None:
         route = ROUTES.dialogs.get(dialog)
@@ -125,7 +126,8 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = split_command(text)
     if name != "/cancel":
-        asked = households.interrupted_member(ctx, text)
+        # /start is "start over": the one command that leaves without asking.
+        asked = households.interrupted_member(ctx, text) if name != "/start" else None
         if asked is not None:  # what was typed is not lost silently: keep it or drop it
             return asked
         leave_dialog(ctx)

@@ -48,6 +48,7 @@ from db.repo.users import (
     save_conversation,
 )
 from handlers import dispatch
+from handlers.choices import paged
 from handlers.context import Context, Services
 from handlers.deferred import RenderContext
 from handlers.deferred import render as render_deferred
@@ -214,6 +215,7 @@ class Core:
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
             replies = _forgetting_citizen_ids(ctx, replies)
+            replies = paged(ctx, replies)
             replies = _with_menu(ctx, replies, menu_before)
             # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
             replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)

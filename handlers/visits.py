@@ -230,7 +230,9 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
             "Your request #{id} was sent to {n} volunteer. I will tell you when they take it.",
             "Your request #{id} was sent to {n} volunteers. I will tell you who takes it.",
             told, id=request.id)
-    return [Reply(text), *(reply for _, reply in notices)]
+    # The way on (a visit notice for a numbered chat carries no option for the resident to see
+    # either way): /help.
+    return [Reply(text + "\n" + ctx.t("Type /help to see what I can do.")), *(reply for _, reply in notices)]
 
 
 def _where_to_find(t: Callable[..., str], request: SupportRequest, household: Household | None) -> list[str]:

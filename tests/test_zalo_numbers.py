@@ -149,23 +149,26 @@ def test_content_numbers_become_letters() -> None:
 
 
 async def test_leader_menu_numbers_hold_on_every_level(webhook: FakeZaloAPI, app: App) -> None:
-    """A Zalo leader's /stats: the periods are 1–3 and each action keeps its number at the ward
-    and in a village, the way up is last, at most 8 options a message, and no English labels."""
+    """A Zalo leader's /stats: at most 8 options, the periods 1–3 and the same actions at the same
+    numbers at the ward and in a village, "Thêm" (more) before the way up, which is last; "Thêm"
+    shows the rest under the repeated heading, with Vietnamese labels for the downloads."""
     api = webhook
     code = await invite(app, "leader")
     await say(api, "boss", f"/join {code}")
     ward = await say(api, "boss", "/stats")
-    village = await say(api, "boss", number_of(ward, "Tà Lang"))
+    more = await say(api, "boss", number_of(ward, VI("More")))
+    assert more.startswith("📊 Phường Hải Vân · 30 ngày qua " + VI("(continued)"))
+    assert number_of(more, VI("Download the spreadsheet")) and not re.search(r"Excel|CSV", more)
+    village = await say(api, "boss", number_of(more, "Tà Lang"))
     for menu in (ward, village):
         options = options_of(menu)
-        assert [o.split(". ", 1)[0] for o in options] == [str(i) for i in range(1, len(options) + 1)]
-        assert [number_of(menu, VI(label)) for label in ("Chart", "Steps", "Volunteers")] == ["4", "5", "6"]
-        assert number_of(menu, VI("Download the spreadsheet")) == "8"
-        assert not re.search(r"Excel|CSV", "\n".join(options))
-        for message in menu.split("\n\n"):
-            assert len(options_of(message)) <= 8
-    assert "⬆️" in options_of(village)[-1]
-
+        assert len(options) <= 8
+        assert [number_of(menu, VI(label)) for label in ("Chart", "Steps", "Volunteers", "More")] == \
+            ["4", "5", "6", "7"]
+        assert "30 ngày qua" in options[1] and "7 ngày qua" in options[0]
+    assert "⬆️" in options_of(village)[-1] and len(options_of(village)) == 8
+    back_more = await say(api, "boss", number_of(village, VI("More")))
+    assert "⬆️" in options_of(back_more)[-1]  # Back stays last on every page
 
 
 def test_a_long_menu_goes_on_in_a_message_with_its_heading() -> None:
