@@ -116,7 +116,10 @@ def render_text(reply: Reply, note: str | None = None) -> str:
     return "\n\n".join(blocks)
 
 
-OPTIONS_PER_MESSAGE = 8  # numbered options in one Zalo message; more go on in the next one
+# Numbered options in one Zalo message. The core shows at most 8 with "Thêm" for the rest
+# (handlers/choices.py `paged`); a longer list (an outbox kept from before) goes on in the next
+# message, its numbers continuing.
+OPTIONS_PER_MESSAGE = 8
 
 
 def render_parts(reply: Reply, note: str | None = None, continued: str = "(…)") -> list[str]:
