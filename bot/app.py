@@ -74,6 +74,7 @@ async def open_app(
     services = Services(
         settings=settings, clock=clock, flows=flows, faq=default_index(), is_sqlite=db.is_sqlite,
         retired_flows=frozenset(flows.ids()) - shipped, read_session=db.read_session,
+        bot_username=settings.telegram_bot_username,
     )
     return App(settings=settings, db=db, core=Core(db, services))
 

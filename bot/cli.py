@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.cli_reports import REPORT_COMMANDS, add_report_commands
+from bot.cli_roster import ROSTER_COMMANDS, add_roster_commands
 from bot.config import ConfigError, Settings, UsageError, load_settings
 from bot.logging import configure_logging
 from conversations.flow_model import FlowError
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["volunteer", "leader", "admin"])
     create.add_argument("--area", required=True, help="area code, e.g. danang.hai-van")
     create.add_argument("--days", type=int, default=7, help="days until it expires (default 7)")
+    create.add_argument("--count", type=int, default=1, help="how many codes (1 to 100; default 1)")
+    create.add_argument("--out", default=None,
+                        help="write the invite sheet: FILE.pdf or FILE.png (QR codes, to print) or FILE.csv")
+    create.add_argument("--lang", choices=["vi", "en"], default=None, help="language of the sheet")
     create.add_argument("--json", action="store_true")
 
     faq = sub.add_parser("faq", help="the residents' FAQ")
@@ -62,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _webhook_args(zalo)
 
     add_report_commands(sub, seed_sub)
+    add_roster_commands(sub)
     return parser
 
 
@@ -105,7 +111,8 @@ def _first_line(exc: BaseException) -> str:
 def _command_key(args: argparse.Namespace) -> str:
     sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
            or getattr(args, "invite_command", None) or getattr(args, "channel", None)
-           or getattr(args, "faq_command", None) or getattr(args, "target_command", None))
+           or getattr(args, "faq_command", None) or getattr(args, "target_command", None)
+           or getattr(args, "volunteers_command", None))
     return f"{args.command} {sub}" if sub else args.command
 
 
@@ -167,27 +174,46 @@ async def cmd_invite_create(settings: Settings, args: argparse.Namespace) -> int
     from datetime import timedelta
 
     from bot.app import open_app, utcnow
+    from bot.cli_roster import sheet_format, write_sheet
     from db.repo.areas import area_by_code
-    from db.repo.invites import create_invite
+    from db.repo.invites import MAX_BATCH, create_invites
+    from handlers.invites import deep_link
 
     if not 1 <= args.days <= 90:
         raise UsageError("--days must be between 1 and 90")
+    if not 1 <= args.count <= MAX_BATCH:
+        raise UsageError(f"--count must be between 1 and {MAX_BATCH}")
+    if args.out is not None:
+        sheet_format(args.out)  # a wrong extension before anything is made
     app = await open_app(settings, planner_statistics=False)
     try:
         async with app.db.transaction() as session:
             area = await area_by_code(session, args.area)
             if area is None:
                 raise UsageError(f"no area with code {args.area!r} (try `gocua seed demo` first)")
-            invite = await create_invite(session, role=args.role, area=area, now=utcnow(),
-                                         validity=timedelta(days=args.days))
+            invites = await create_invites(session, role=args.role, area=area, now=utcnow(),
+                                           validity=timedelta(days=args.days), count=args.count)
     finally:
         await app.close()
+    if args.out is not None:
+        write_sheet(settings, out=args.out, area=area, role=args.role, codes=[i.code for i in invites],
+                    expires_at=invites[0].expires_at, lang=args.lang)
+    bot = settings.telegram_bot_username
     if args.json:
-        print(json.dumps({"code": invite.code, "role": invite.role, "area": area.code,
-                          "expires_at": invite.expires_at.isoformat()}))
-    else:
-        print(f"{invite.code}  ({invite.role} in {area.name}, until {invite.expires_at:%Y-%m-%d})")
-        print(f"claim it with /start {invite.code} or /join {invite.code}")
+        made = [{"code": i.code, "role": i.role, "area": area.code, "expires_at": i.expires_at.isoformat(),
+                 "link": deep_link(bot, i.code)} for i in invites]
+        # One invite: the object it always was; several: a list of them.
+        single = args.count == 1 and args.out is None
+        print(json.dumps(made[0] if single else {"invites": made, "out": args.out}))
+        return 0
+    for invite in invites:
+        link = deep_link(bot, invite.code)
+        print(f"{invite.code}  ({invite.role} in {area.name}, until {invite.expires_at:%Y-%m-%d})"
+              + (f"  {link}" if link else ""))
+    print("claim with /start CODE or /join CODE" if args.count > 1
+          else f"claim it with /start {invites[0].code} or /join {invites[0].code}")
+    if args.out is not None:
+        print(f"invite sheet written to {args.out}")
     return 0
 
 
@@ -313,6 +339,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "run telegram": cmd_run_channel,
     "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
+    **ROSTER_COMMANDS,
 }
 
 __all__: list[Any] = ["main"]

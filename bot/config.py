@@ -36,6 +36,8 @@ class Settings:
     locale: str = "vi"
     telegram_bot_token: str | None = None
     telegram_api_base: str = DEFAULT_TELEGRAM_API_BASE
+    # The bot's @username without the "@", for invite deep links (t.me/<username>?start=CODE).
+    telegram_bot_username: str | None = None
     zalo_bot_token: str | None = None
     zalo_api_base: str = DEFAULT_ZALO_API_BASE
     webhook_secret: str | None = None
@@ -119,6 +121,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         telegram_api_base=validate_http_url(
             "TELEGRAM_API_BASE", get("TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE
         ),
+        telegram_bot_username=_bot_username(get("TELEGRAM_BOT_USERNAME")),
         zalo_bot_token=get("ZALO_BOT_TOKEN"),
         zalo_api_base=validate_http_url("ZALO_API_BASE", get("ZALO_API_BASE") or DEFAULT_ZALO_API_BASE),
         webhook_secret=secret,
@@ -129,6 +132,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                                     default=30.0, low=1.0, high=600.0),
         out_dir=get("GOCUA_OUT_DIR") or DEFAULT_OUT_DIR,
     )
+
+
+def _bot_username(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = raw.removeprefix("@")
+    if not (5 <= len(name) <= 32 and name.isascii() and all(c.isalnum() or c == "_" for c in name)):
+        raise ConfigError(f"TELEGRAM_BOT_USERNAME must be the bot's username (5-32 letters, digits "
+                          f"or '_', e.g. GoCuaBot), got {raw!r}")
+    return name
 
 
 def _seconds(name: str, raw: str | None, *, default: float, low: float, high: float) -> float:

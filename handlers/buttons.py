@@ -264,3 +264,23 @@ class FaqButton(ButtonData, prefix="faq"):
 
     verb: str
     entry_id: str = ""
+
+
+@dataclass(frozen=True)
+class InviteButton(ButtonData, prefix="inv"):
+    """`inv:<verb>[:<arg>]` (invites.py, the /invite dialog): `role:volunteer|leader`,
+    `area:<area>`, `n:<count>`."""
+
+    verb: str
+    arg: str = ""
+
+
+@dataclass(frozen=True)
+class RosterButton(ButtonData, prefix="vol"):
+    """`vol:<area>:<verb>[:<arg>]` (roster.py, /volunteers): `p:<page>`, `u:<user>` a
+    volunteer's line, `one:<user>` whom to hand over to, `to:<user>:<receiver>`, `spread:<user>`,
+    `end:<user>` (asks), `endok:<user>`."""
+
+    area_id: int
+    verb: str = ""
+    arg: str = ""

@@ -45,6 +45,9 @@ class Services:
     is_sqlite: bool = True
     # Opens a read-only session for reports (Database.read_session); None: use the update's own.
     read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
+    # The Telegram bot's username, for invite deep links (TELEGRAM_BOT_USERNAME, or getMe when
+    # `gocua run telegram` starts); None: invites show the code only.
+    bot_username: str | None = None
 
 
 @dataclass

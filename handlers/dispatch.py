@@ -25,7 +25,9 @@ from handlers import (
     flows,
     household_edit,
     households,
+    invites,
     link,
+    roster,
     stats,
     targets,
     visit_limits,
@@ -41,7 +43,8 @@ from handlers.types import Reply
 
 ROUTERS = (
     choices.router, basic.router, flows.router, households.router, household_edit.router, visits.router,
-    visit_limits.router, stats.router, exports.router, targets.router, faq.router, link.router,
+    visit_limits.router, stats.router, exports.router, targets.router, invites.router, roster.router,
+    faq.router, link.router,
 )
 ROUTES = Routes(ROUTERS)
 

@@ -52,6 +52,7 @@ from handlers.choices import paged
 from handlers.context import Context, Services
 from handlers.deferred import RenderContext
 from handlers.deferred import render as render_deferred
+from handlers.file_limits import FileDelivery
 from handlers.flood import FLOOD_EXEMPT, FLOOD_LIMIT, FLOOD_WINDOW, flood_verdict, slow_down
 from handlers.i18n import N_, hinted_locale, pick_locale, translator
 from handlers.metrics import observe_update
@@ -95,7 +96,11 @@ class Core:
         self._render_context = RenderContext(services, db.transaction)
         db.before_dispose(self.close)
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
+    async def handle(self, incoming: Incoming, *, delivery: FileDelivery | None = None) -> list[Reply]:
+        """The replies to `incoming`, after its commit. `delivery` (handlers/file_limits.py) is
+        how the channel takes files: its size limits, a public base URL for download links, and
+        `preparing`, awaited just before a slow file is built (answer the tap, show an upload
+        action). Without it every file is sent as it is (the console)."""
         incoming = _cleaned(incoming)
         with structlog.contextvars.bound_contextvars(
             channel=incoming.channel, chat_id=incoming.chat_id, update_id=incoming.update_id
@@ -106,7 +111,7 @@ class Core:
                     replies, outcome = await self._handle_once(incoming)
                     await self._offer_to_other_chats(replies)
                     # After the commit: heavy replies are made now, holding no write lock.
-                    return await render_deferred(self._render_context, replies)
+                    return await render_deferred(self._render_context, replies, delivery=delivery)
                 except _HandlerFailed as failed:
                     # A bug must not lose the update nor loop redeliveries: nothing of the
                     # handler's work is kept (rolled back), the user is told, the update counts

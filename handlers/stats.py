@@ -188,7 +188,7 @@ def _chart(ctx: Context, area: Area, period: str) -> Reply:
                            "locale": ctx.t.locale, "now": ctx.now.isoformat()})
 
 
-@renderer("chart")
+@renderer("chart", file="photo")
 async def render_chart(rctx: RenderContext, spec: dict[str, Any]) -> Reply:
     # Imported here: matplotlib takes a second to import, and most processes never draw.
     from reports import chart

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,19 +38,45 @@ def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
     return cut.rstrip(" ,.;:–-(") + "…"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Attachment:
-    """A file to send with a reply: a document (export) or a photo (chart)."""
+    """A file to send with a reply: a document (export) or a photo (chart).
+
+    Small files (a chart) travel as bytes; a big one (an export, streamed to disk) as the `path`
+    of a temporary file, which the channel deletes once it is sent (bot/channels/runner.py)."""
 
     kind: str  # "document" | "photo"
     filename: str
-    data: bytes
+    content: bytes
+    path: str | None
+
+    def __init__(self, kind: str, filename: str, data: bytes = b"", *, path: str | None = None) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "filename", filename)
+        object.__setattr__(self, "content", data)
+        object.__setattr__(self, "path", path)
+
+    @property
+    def data(self) -> bytes:
+        """The file's bytes (read from `path` when it is on disk: only for small files)."""
+        if self.path is None:
+            return self.content
+        with open(self.path, "rb") as fh:
+            return fh.read()
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if self.path is None else os.path.getsize(self.path)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "filename": self.filename, "data": self.data.hex()}
+        if self.path is not None:
+            return {"kind": self.kind, "filename": self.filename, "path": self.path}
+        return {"kind": self.kind, "filename": self.filename, "data": self.content.hex()}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Attachment:
+        if raw.get("path"):
+            return cls(raw["kind"], raw["filename"], path=raw["path"])
         return cls(kind=raw["kind"], filename=raw["filename"], data=bytes.fromhex(raw["data"]))
 
 

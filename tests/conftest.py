@@ -14,6 +14,7 @@ import pytest
 from bot.app import App, open_app
 from bot.config import Settings, normalise_database_url
 from db.migrate import upgrade_sync
+from handlers import file_limits
 
 POSTGRES_URL = os.environ.get("GOCUA_TEST_POSTGRES_URL")
 TABLES_IN_ORDER = None  # filled lazily from the metadata
@@ -81,6 +82,14 @@ async def postgres_url(postgres_migrated: str) -> str:
     """A migrated, empty PostgreSQL database, for what only makes sense there (worker groups)."""
     await _truncate_postgres(postgres_migrated)
     return postgres_migrated
+
+
+@pytest.fixture(autouse=True)
+def _export_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temporary exports go to the test's own folder (handlers/file_limits.py)."""
+    exports = tmp_path / "gocua-exports"
+    exports.mkdir()
+    monkeypatch.setattr(file_limits, "EXPORT_DIR", exports)
 
 
 @pytest.fixture

@@ -277,7 +277,7 @@ async def test_telegram_logs_and_answers_hold_no_token_or_secret(settings, app, 
             assert status == 500
             answers.append(body)
 
-            async def down_db(incoming: Any) -> Any:
+            async def down_db(incoming: Any, **_: Any) -> Any:
                 raise DatabaseUnavailable("connection refused")
 
             monkeypatch.setattr(app.core, "handle", down_db)
@@ -327,7 +327,7 @@ async def test_zalo_logs_and_answers_hold_no_token_or_secret(settings, app, logs
             assert status == 500
             answers.append(body)
 
-            async def down_db(incoming: Any) -> Any:
+            async def down_db(incoming: Any, **_: Any) -> Any:
                 raise DatabaseUnavailable("connection refused")
 
             monkeypatch.setattr(app.core, "handle", down_db)

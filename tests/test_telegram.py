@@ -279,7 +279,7 @@ async def test_webhook_database_outage_is_a_500(webhook: FakeTelegramAPI, app: A
     """While the database is down the webhook answers 500 (Telegram retries) and sends nothing."""
     api = webhook
 
-    async def down(incoming: Incoming) -> list[Reply]:
+    async def down(incoming: Incoming, **_: Any) -> list[Reply]:
         raise DatabaseUnavailable("connection refused")
 
     monkeypatch.setattr(app.core, "handle", down)

@@ -34,6 +34,7 @@ from bot.channels.zalo_api import RetryPolicy, ZaloAPI, ZaloError, ZaloUnauthori
 from bot.config import ConfigError, Settings
 from bot.seed_demo import seed_demo
 from db.models import ProcessedUpdate, SharedFile
+from handlers.deferred import NO_FILES_HERE
 from handlers.i18n import RESIDENT, translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Attachment, Button, Incoming, Reply
@@ -175,10 +176,10 @@ async def test_polling_keeps_each_chat_in_order_and_chats_in_parallel(
     release = asyncio.Event()
     handle = app.core.handle
 
-    async def slow(incoming: Incoming) -> list[Reply]:
+    async def slow(incoming: Incoming, **kwargs: Any) -> list[Reply]:
         if incoming.chat_id == "slow" and incoming.text == "/help":
             await release.wait()
-        return await handle(incoming)
+        return await handle(incoming, **kwargs)
 
     monkeypatch.setattr(app.core, "handle", slow)
     api.push(api.text("slow", "/help"), api.text("slow", "/lang"), api.text("fast", "/lang"))
@@ -298,15 +299,14 @@ async def test_a_volunteer_runs_a_procedure_with_numbers(webhook: FakeZaloAPI, a
 
 
 async def test_chart_without_public_url_says_where_to_see_it(webhook: FakeZaloAPI, app: App) -> None:
-    """Without a public base URL a chart is not sent: its text comes with a translated note."""
+    """Without a public base URL a chart is not drawn: a translated note says how to get it, and
+    the way back stays."""
     api = webhook
     code = await invite(app, "leader")
     await say(api, "boss", f"/join {code}")
     stats = await say(api, "boss", "/stats")
     answer = await say(api, "boss", number_of(stats, VI("Chart")))
-    assert answer.startswith(VI("Procedures completed in the last 12 weeks and progress against targets: "
-                                "{area}.", area="Phường Hải Vân"))
-    assert VI(CHART_NOTE) in answer and answer.endswith("1. ⬅️ " + VI("Back"))
+    assert answer.startswith(VI(NO_FILES_HERE)) and answer.endswith("1. ⬅️ " + VI("Back"))
     assert api.calls_to("sendPhoto") == []
 
 
@@ -326,7 +326,7 @@ async def test_webhook_database_outage_is_a_500(webhook: FakeZaloAPI, app: App,
     """While the database is down the webhook answers 500 (Zalo delivers again); /healthz is 503."""
     api = webhook
 
-    async def down(incoming: Incoming) -> list[Reply]:
+    async def down(incoming: Incoming, **_: Any) -> list[Reply]:
         raise DatabaseUnavailable("connection refused")
 
     monkeypatch.setattr(app.core, "handle", down)

@@ -39,7 +39,9 @@ async def test_a_zalo_leader_downloads_the_export_by_link(zalo_settings: Setting
         assert EN(FILE_NOTE) not in answer
         assert EN(DOWNLOAD_NOTE, url="") in answer, answer
         [url] = LINK.findall(answer)
-        assert re.fullmatch(rf"{base}/files/[0-9a-f]{{32}}/gocua-danang\.hai-van-\d{{8}}\.xlsx", url)
+        # the file's name says the area and the period (all time: up to today)
+        named = r"gocua_phuong-hai-van_den-\d{4}-\d\d-\d\d\.xlsx"
+        assert re.fullmatch(rf"{base}/files/[0-9a-f]{{32}}/{named}", url)
         csv_answer = await ask(api, "lead", "/export csv")
         [csv_url] = LINK.findall(csv_answer)
         assert csv_url.endswith(".csv") and csv_url.split("/")[-2] != url.split("/")[-2]

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
+from handlers.file_limits import discard
 from handlers.types import Attachment, Incoming, Reply
 
 CHANNEL = "console"
@@ -45,7 +47,11 @@ def save_attachment(out_dir: Path, attachment: Attachment) -> Path:
         path = out_dir / candidate
         try:
             with path.open("xb") as fh:
-                fh.write(attachment.data)
+                if attachment.path is not None:  # an export on disk: copied, not read whole
+                    with open(attachment.path, "rb") as src:
+                        shutil.copyfileobj(src, fh)
+                else:
+                    fh.write(attachment.data)
         except FileExistsError:
             continue
         return path
@@ -92,6 +98,9 @@ class ConsoleChat:
             return
         files = [save_attachment(self.out_dir, r.attachment) if r.attachment is not None else None
                  for r in replies]
+        for reply in replies:  # a temporary export, copied into out_dir
+            if reply.attachment is not None:
+                discard(reply.attachment.path)
         self.stdout.write(render(replies, files) + "\n\n")
         self.stdout.flush()
 

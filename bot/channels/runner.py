@@ -36,11 +36,13 @@ from aiohttp import web
 from bot.app import App, open_app
 from bot.channels.chat_locks import ChatLocks
 from bot.channels.core_calls import handle_update
+from bot.channels.file_store import FileStore
 from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
 from bot.channels.notice_relay import NoticeRefused, NoticeRelay
 from bot.channels.signals import install_signal_handlers
 from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.config import ConfigError, Settings, validate_http_url
+from handlers.file_limits import TELEGRAM, FileDelivery, FileLimits, discard
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
 
@@ -63,17 +65,23 @@ class Channel(Generic[U]):
     delivery_errors: ClassVar[tuple[type[Exception], ...]]  # sending: unavailable, try later
     poll_errors: ClassVar[tuple[type[Exception], ...]]  # getUpdates failed: back off, poll again
     unauthorized: ClassVar[tuple[type[Exception], ...]] = ()  # poll errors logged as errors
-    reserved_paths: ClassVar[tuple[str, ...]] = ()  # path prefixes `routes` serves besides ours
+    reserved_paths: ClassVar[tuple[str, ...]] = ("/files/",)  # path prefixes `routes` serves besides ours
     webhook_answer: ClassVar[dict[str, Any]] = {}  # the JSON body of a webhook POST's 200
     # True when getUpdates confirms the updates it returned last time (Telegram's offset): a
     # batch is then handled to the end before the next poll, so that a process that dies
     # meanwhile gets it again. False when a returned update is gone (Zalo).
     poll_confirms_batch: ClassVar[bool] = False
     poll_timeout: ClassVar[int] = 25  # seconds a getUpdates waits for an update
+    default_file_limits: ClassVar[FileLimits] = TELEGRAM  # handlers/file_limits.py
 
     def __init__(self, app: App, *, poll_backoff: tuple[float, float] = POLL_BACKOFF,
-                 max_inflight: int = MAX_INFLIGHT, notice_interval: float = NOTICE_INTERVAL) -> None:
+                 max_inflight: int = MAX_INFLIGHT, notice_interval: float = NOTICE_INTERVAL,
+                 file_limits: FileLimits | None = None) -> None:
         self.app = app
+        # What the platform takes as a file (handlers/file_limits.py; tests inject small ones).
+        self.file_limits = file_limits or self.default_file_limits
+        # GET /files/… (download links, Zalo's charts) when a public base URL is set.
+        self.files: FileStore | None = None
         self.poll_backoff = poll_backoff
         self.notice_interval = notice_interval
         self.locks = ChatLocks()
@@ -121,6 +129,15 @@ class Channel(Generic[U]):
     async def acknowledge(self, update: U) -> None:
         """Called once the core has the update (or it was ignored): e.g. stop a button's spinner."""
 
+    async def preparing_file(self, update: U, incoming: Incoming, kind: str, note: str) -> None:
+        """The core is about to build a file of `kind` ("document" | "photo") for this update,
+        which may take a while: e.g. answer the button now with `note` (a toast) and show an
+        upload action until `prepared`."""
+
+    async def prepared(self, update: U) -> None:
+        """The core is done with the update (its files are built): stop what `preparing_file`
+        started."""
+
     async def finish_polling(self) -> None:
         """Called when polling stops (e.g. confirm the last batch now)."""
 
@@ -132,12 +149,24 @@ class Channel(Generic[U]):
         return {}
 
     def routes(self, router: web.UrlDispatcher) -> None:
-        """Extra GET routes of the channel's HTTP server (Zalo's /files/…)."""
+        """Extra GET routes of the channel's HTTP server (/files/… with a public base URL)."""
+        if self.files is not None:
+            self.files.routes(router)
 
     @property
     def serves_http_when_polling(self) -> bool:
         """Whether polling needs the HTTP server too (to serve `routes`)."""
-        return False
+        return self.files is not None
+
+    def delivery(self, update: U, incoming: Incoming) -> FileDelivery:
+        """How this chat takes files, for `Core.handle` (handlers/file_limits.py)."""
+
+        async def preparing(kind: str, note: str) -> None:
+            await self.preparing_file(update, incoming, kind, note)
+
+        return FileDelivery(limits=self.file_limits,
+                            public_base=self.files.public_base if self.files is not None else None,
+                            preparing=preparing)
 
     def scrub(self, text: str) -> str:
         """`text` without secrets (the token), for logs and errors."""
@@ -185,8 +214,10 @@ class Channel(Generic[U]):
         async with self.locks.hold(incoming.chat_id):
             try:
                 replies = await handle_update(self.app.core, incoming, retry=not self.raise_errors,
-                                              log_prefix=self.name)
+                                              log_prefix=self.name,
+                                              delivery=self.delivery(update, incoming))
             finally:
+                await self.prepared(update)
                 await self.acknowledge(update)
             if not replies:
                 # Nothing new, or a redelivery whose replies someone else is still sending:
@@ -221,13 +252,18 @@ class Channel(Generic[U]):
                 await self.forget_message(incoming.chat_id, incoming.message_id)
             await self.send(reply.to.chat_id if reply.to is not None else incoming.chat_id, reply,
                             edit=edit)
+            if reply.attachment is not None:
+                discard(reply.attachment.path)  # a temporary export, sent (or refused for good)
 
     # -- notices from other channels' updates -----------------------------------------------------
 
     async def send_notice(self, address: Address, reply: Reply) -> None:
         """The notice relay's `send`: NoticeRefused when the platform refuses it for good, one of
         `delivery_errors` when it stays unavailable (retried later)."""
-        if not await self.send(address.chat_id, reply):
+        sent = await self.send(address.chat_id, reply)
+        if reply.attachment is not None:
+            discard(reply.attachment.path)
+        if not sent:
             raise NoticeRefused(f"{self.name}: the platform refused the notice")
 
     def start_relay(self) -> None:

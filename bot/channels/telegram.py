@@ -41,6 +41,7 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     GetUpdates,
+    SendChatAction,
     SendDocument,
     SendMessage,
     SendPhoto,
@@ -54,6 +55,7 @@ from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.file_store import FileStore
 from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.telegram_render import (
     CHANNEL,
@@ -73,7 +75,7 @@ from handlers.types import Incoming, Reply
 # alive makes each a one-time cost.
 _RESPONSE_MODELS = [
     Response[method.__returning__]  # type: ignore[name-defined]  # a parametrisation at run time
-    for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto,
+    for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto, SendChatAction,
                    SetMyCommands, SetWebhook, DeleteWebhook, GetMe, GetUpdates)
 ]
 
@@ -85,6 +87,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # network errors and 5xx
 MAX_RATE_LIMITED_TRIES = 3  # 429 Too Many Requests
 MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a chat's lock
+CHAT_ACTION_EVERY = 4.0  # seconds: Telegram shows a chat action for 5 s or until a message
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
 
 
@@ -147,10 +150,11 @@ async def startup_call(bot: Bot, method: TelegramMethod[T]) -> T:
                           "(check TELEGRAM_API_BASE and the network)") from None
 
 
-async def check_token(bot: Bot) -> None:
-    """getMe: the token is accepted and the API reachable."""
+async def check_token(bot: Bot) -> str | None:
+    """getMe: the token is accepted and the API reachable; the bot's username."""
     me = await startup_call(bot, GetMe())
     log.info("telegram.bot", username=me.username, bot_id=me.id)
+    return me.username
 
 
 def scrub(bot: Bot, message: str) -> str:
@@ -172,10 +176,15 @@ class TelegramChannel(Channel[Update]):
     # gets it again on restart, and the outbox sends only what was not sent.
     poll_confirms_batch = True
 
-    def __init__(self, app: App, bot: Bot, **options: Any) -> None:
+    def __init__(self, app: App, bot: Bot, *, public_base_url: str | None = None,
+                 **options: Any) -> None:
         super().__init__(app, **options)
         self.bot = bot
         self._offset: int | None = None
+        self._answered: set[str] = set()  # callback queries answered early (preparing_file)
+        self._actions: dict[int, asyncio.Task[None]] = {}  # update → its chat action, renewed
+        if public_base_url:  # exports over Telegram's limit go as download links, served here
+            self.files = FileStore(app.channel_services, public_base_url)
 
     # -- update → Incoming --------------------------------------------------------------------
 
@@ -192,10 +201,46 @@ class TelegramChannel(Channel[Update]):
         # Stops the spinner on the phone; a redelivered or old query cannot be answered twice.
         if update.callback_query is None:
             return
+        if update.callback_query.id in self._answered:  # answered with "preparing the file"
+            self._answered.discard(update.callback_query.id)
+            return
+        await self._answer(update.callback_query.id)
+
+    async def _answer(self, callback_id: str, text: str | None = None) -> None:
         try:
-            await self.bot(AnswerCallbackQuery(callback_query_id=update.callback_query.id))
-        except TelegramAPIError as exc:
+            await self.bot(AnswerCallbackQuery(callback_query_id=callback_id, text=text))
+        except (TelegramAPIError, aiohttp.ClientError, OSError) as exc:
             log.debug("telegram.callback_answer_failed", error=self.scrub(str(exc)))
+
+    async def preparing_file(self, update: Update, incoming: Incoming, kind: str, note: str) -> None:
+        """A file is about to be built: the button is answered now with `note` (a toast), and
+        "sending a document / a photo" shows in the chat, renewed every few seconds (Telegram
+        clears it after 5), until `prepared`."""
+        query = update.callback_query
+        if query is not None and query.id not in self._answered:
+            self._answered.add(query.id)
+            await self._answer(query.id, note)
+        if id(update) in self._actions:
+            return
+        action = "upload_photo" if kind == "photo" else "upload_document"
+        self._actions[id(update)] = asyncio.create_task(
+            self._show_action(chat_id_of(incoming.chat_id), action), name="gocua.telegram.chat_action")
+
+    async def _show_action(self, chat_id: int | str, action: str) -> None:
+        while True:
+            try:
+                await self.bot(SendChatAction(chat_id=chat_id, action=action))
+            except (TelegramAPIError, aiohttp.ClientError, OSError) as exc:
+                log.debug("telegram.chat_action_failed", error=self.scrub(str(exc)))
+                return
+            await asyncio.sleep(CHAT_ACTION_EVERY)
+
+    async def prepared(self, update: Update) -> None:
+        task = self._actions.pop(id(update), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -296,13 +341,27 @@ class TelegramChannel(Channel[Update]):
 check_settings = TelegramChannel.check_settings
 
 
-async def run_telegram(settings: Settings, *, webhook_url: str | None = None, **options: Any) -> None:
+async def run_telegram(settings: Settings, *, webhook_url: str | None = None,
+                       public_url: str | None = None, **options: Any) -> None:
     """`gocua run telegram`: long polling, or webhooks at `webhook_url`; `options` are
     bot/channels/runner.py `run_channel`'s (host, port, stop, app, worker_index). Only worker 0
-    of a group registers the webhook and the command menu."""
+    of a group registers the webhook and the command menu. With a public base URL (`public_url`
+    or GOCUA_PUBLIC_BASE_URL) an export over Telegram's 50 MB goes as a download link served at
+    /files/ on host:port (in polling mode too)."""
     bot = make_bot(settings)
     webhook = webhook_settings(settings, webhook_url, TelegramChannel)
-    await run_channel(settings, lambda app: TelegramChannel(app, bot), connect=lambda: check_token(bot),
+    public = (public_url or settings.public_base_url or "").strip() or None
+    username: list[str | None] = []
+
+    async def connect() -> None:
+        username.append(await check_token(bot))
+
+    def make(app: App) -> TelegramChannel:
+        services = app.core.services
+        services.bot_username = services.bot_username or (username[0] if username else None)
+        return TelegramChannel(app, bot, public_base_url=public)
+
+    await run_channel(settings, make, connect=connect,
                       close_client=bot.session.close, webhook=webhook, **options)
 
 

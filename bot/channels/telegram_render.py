@@ -13,8 +13,10 @@ from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Update,
 )
@@ -135,7 +137,10 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
     if caption is not None and len(caption) > MAX_CAPTION:
         calls += [SendMessage(chat_id=chat_id, text=chunk) for chunk in split_text(caption)]
         caption = None
-    file = BufferedInputFile(attachment.data, filename=attachment.filename)
+    # An export on disk is streamed from its file, never read into memory.
+    file: InputFile = (FSInputFile(attachment.path, filename=attachment.filename)
+                       if attachment.path is not None
+                       else BufferedInputFile(attachment.data, filename=attachment.filename))
     if attachment.kind == "photo":
         calls.append(SendPhoto(chat_id=chat_id, photo=file, caption=caption, reply_markup=markup))
     else:

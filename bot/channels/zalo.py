@@ -18,7 +18,8 @@ Public API:
 - `ZaloChannel(app, api, *, public_base_url=None, ...)`: a `runner.Channel` (`feed`,
   `start_polling(stop=)`, `webhook_app(path, secret=)`, `send_replies`, `send_notice`,
   `start_relay`, `close` …) plus `send_reply(chat_id, reply)`.
-- `FileStore(services, public_base)`: charts and exports served by URL.
+- `FileStore(services, public_base)` (bot/channels/file_store.py, shared with Telegram): charts
+  and exports served by URL.
 - `check_settings(settings, webhook_url)`, `run_zalo(settings, *, webhook_url=None, host=,
   port=, stop=None, app=None, public_url=None, worker_index=None)`: `gocua run zalo`.
 - Pure helpers: `incoming_from_update`, `render_text`, `split_message`, `guess_locale`.
@@ -27,17 +28,16 @@ Public API:
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
-from aiohttp import web
 
 from bot.app import App
 from bot.channels.chat_locks import ChatLocks
+from bot.channels.file_store import FILE_MAX_AGE, FileStore
 from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.zalo_api import (
     CHANNEL,
@@ -52,7 +52,7 @@ from bot.channels.zalo_api import (
     webhook_update,
 )
 from bot.config import ConfigError, Settings, validate_http_url
-from handlers.channel_services import ChannelServices
+from handlers.file_limits import ZALO as ZALO_LIMITS
 from handlers.i18n import N_, translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Attachment, Incoming, Reply
@@ -62,17 +62,6 @@ log = structlog.get_logger("gocua.zalo")
 T = TypeVar("T")
 
 PUBLIC_BASE_ENV = "GOCUA_PUBLIC_BASE_URL"
-FILE_MAX_AGE = 24 * 3600.0  # seconds a chart stays downloadable
-FILE_NAME = re.compile(r"^[0-9a-f]{32}\.(png|xlsx|csv)$")
-DOWNLOAD_NAME = re.compile(r"^[\w.\-]{1,120}\.(xlsx|csv)$", re.ASCII)  # the name a browser saves
-TOKEN = re.compile(r"^[0-9a-f]{32}$")
-MEDIA_TYPES = {
-    "png": "image/png",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv; charset=utf-8",
-}
-STORED_TYPE_MAX = 40  # characters shared_files.media_type holds; the served type comes from the suffix
-
 CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram to see it, or ask an "
                 "administrator for the figures (command: gocua export).")
 FILE_NOTE = N_("📎 Zalo cannot receive this file: open GoCua on Telegram to download it, or ask an "
@@ -254,64 +243,6 @@ def guess_locale(text: str, default: str = "vi") -> str:
     return "vi" if marked / len(words) >= 0.15 else "en"
 
 
-# -- photos served by URL ----------------------------------------------------------------------
-
-class FileStore:
-    """Files served for `max_age` seconds: charts at `{public_base}/files/<32 hex>.png`, exports at
-    `{public_base}/files/<32 hex>/<file name>` (the name is the one a browser saves; the random
-    part alone finds the file). They are kept in the database (shared_files), so that whichever
-    worker, on whichever machine, a fetch reaches can serve them; the bots' housekeeping deletes
-    them when they expire."""
-
-    def __init__(self, services: ChannelServices, public_base: str,
-                 max_age: float = FILE_MAX_AGE) -> None:
-        self.services = services
-        self.public_base = public_base.rstrip("/")
-        self.max_age = max_age
-
-    async def _put(self, data: bytes, suffix: str) -> str:
-        """Store `data` under a new random name with `suffix`; returns the random part."""
-        token = secrets.token_hex(16)
-        media_type = MEDIA_TYPES[suffix]
-        stored_type = media_type if len(media_type) <= STORED_TYPE_MAX else "application/octet-stream"
-        await self.services.put_file(f"{token}.{suffix}", data, stored_type, self.max_age)
-        return token
-
-    async def put_png(self, data: bytes) -> str:
-        """Store a chart; returns its public URL."""
-        return f"{self.public_base}/files/{await self._put(data, 'png')}.png"
-
-    async def put_document(self, data: bytes, filename: str) -> str:
-        """Store an export (`filename` ends in .xlsx or .csv); returns its download URL."""
-        suffix = filename.rpartition(".")[2].lower()
-        if suffix not in ("xlsx", "csv"):
-            raise ValueError(f"not an export file: {filename!r}")
-        shown = filename if DOWNLOAD_NAME.match(filename) else f"gocua.{suffix}"
-        return f"{self.public_base}/files/{await self._put(data, suffix)}/{shown}"
-
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        """GET /files/<32 hex>.png (a chart) or /files/<32 hex>/<name>.xlsx|.csv (an export)."""
-        token, download = request.match_info.get("name", ""), request.match_info.get("download")
-        if download is None:
-            name = token
-        elif TOKEN.match(token) and DOWNLOAD_NAME.match(download):
-            name = f"{token}.{download.rpartition('.')[2]}"
-        else:
-            raise web.HTTPNotFound()
-        if not FILE_NAME.match(name) or (download is None and not name.endswith(".png")):
-            raise web.HTTPNotFound()
-        content = await self.services.get_file(name)
-        if content is None:
-            raise web.HTTPNotFound()
-        headers = {"Content-Type": MEDIA_TYPES[name.rpartition(".")[2]]}
-        if download is None:
-            headers["Cache-Control"] = "public, max-age=86400"
-        else:  # an export holds personal data: no shared cache keeps it
-            headers["Cache-Control"] = "private, no-store"
-            headers["Content-Disposition"] = f'attachment; filename="{download}"'
-        return web.Response(body=content, headers=headers)
-
-
 # -- the channel --------------------------------------------------------------------------------
 
 class ZaloChannel(Channel[Mapping[str, Any]]):
@@ -326,12 +257,15 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
     reserved_paths = ("/files/",)
     webhook_answer = {"ok": True}
     poll_timeout = POLL_TIMEOUT
+    default_file_limits = ZALO_LIMITS  # no files; photos by URL
 
     def __init__(self, app: App, api: ZaloAPI, *, public_base_url: str | None = None,
                  locale: str | None = None, **options: Any) -> None:
         super().__init__(app, **options)
         self.api = api
         self.files = FileStore(app.channel_services, public_base_url) if public_base_url else None
+        if self.files is None:  # Zalo takes a photo only by URL: no charts without one
+            self.file_limits = replace(self.file_limits, photo=None)
         settings = getattr(app, "settings", None)
         self.locale = locale or getattr(settings, "locale", None) or "vi"
 
@@ -345,6 +279,15 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
 
     def update_fields(self, update: Mapping[str, Any]) -> dict[str, Any]:
         return {"event_name": str(update.get("event_name"))[:60]}
+
+    async def preparing_file(self, update: Mapping[str, Any], incoming: Incoming, kind: str,
+                             note: str) -> None:
+        """Zalo shows only "typing" while a chart or a file is made (a best effort)."""
+        try:
+            await self.api.call("sendChatAction", {"chat_id": incoming.chat_id, "action": "typing"},
+                                retry=False)
+        except ZaloError as exc:
+            log.debug("zalo.chat_action_failed", error=exc.description)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -432,16 +375,6 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
     async def get_updates(self, wait: int) -> list[Mapping[str, Any]]:
         return list(await self.api.get_updates(timeout=wait))
 
-    def routes(self, router: web.UrlDispatcher) -> None:
-        """GET /files/… (charts, exports) when a public base URL is set."""
-        if self.files is not None:
-            router.add_get("/files/{name}", self.files.serve)
-            router.add_get("/files/{name}/{download}", self.files.serve)
-
-    @property
-    def serves_http_when_polling(self) -> bool:
-        return self.files is not None
-
 
 # -- start-up and the command ---------------------------------------------------------------
 
@@ -506,4 +439,4 @@ async def run_zalo(settings: Settings, *, webhook_url: str | None = None, public
                       **options)
 
 
-__all__ = ["ChatLocks", "FileStore", "ZaloChannel", "check_settings", "run_zalo"]
+__all__ = ["FILE_MAX_AGE", "ChatLocks", "FileStore", "ZaloChannel", "check_settings", "run_zalo"]

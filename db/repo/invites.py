@@ -149,6 +149,31 @@ async def create_invite(
     return invite
 
 
+MAX_BATCH = 100  # invites one sheet (or one `gocua invite create --count`) makes at most
+
+
+async def create_invites(
+    session: AsyncSession,
+    *,
+    role: str,
+    area: Area,
+    now: datetime,
+    count: int,
+    validity: timedelta = DEFAULT_VALIDITY,
+    created_by: int | None = None,
+) -> list[Invite]:
+    """`count` (1 to MAX_BATCH) invites alike, each single-use and audited like one alone."""
+    if not 1 <= count <= MAX_BATCH:
+        raise ValueError(f"count must be between 1 and {MAX_BATCH}")
+    return [await create_invite(session, role=role, area=area, now=now, validity=validity,
+                                created_by=created_by) for _ in range(count)]
+
+
+def plain_code(code: str) -> str:
+    """The code without its dashes, as a Telegram deep link carries it (`?start=ABCDEFGHJKMN`)."""
+    return code.replace("-", "")
+
+
 async def claim_invite(session: AsyncSession, raw_code: str, user_id: int, now: datetime) -> Claim:
     """Claim `raw_code` for the user, within the lockout and the global ceiling. Every outcome
     but GRANTED and ALREADY_HELD is recorded in invite_attempts and the audit log."""
