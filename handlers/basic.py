@@ -117,11 +117,20 @@ async def _claimed(ctx: Context, code: str) -> tuple[ClaimResult, list[Reply]]:
     from db.repo.users import role_grants
 
     ctx.grants = await role_grants(ctx.session, ctx.user.id)
-    return result, [
-        Reply(t("Welcome! You are now a {role} in {area}.", role=role_name(ctx, invite.role),
-                area=area.name)),
-        await greeting(ctx),
-    ]
+    # One message (the greeting would say the role and the area again): welcome, then what next.
+    welcome = t("Welcome! You are now a {role} in {area}.", role=role_name(ctx, invite.role), area=area.name)
+    return result, [Reply(welcome + "\n" + await _what_next(ctx))]
+
+
+async def _what_next(ctx: Context) -> str:
+    t = ctx.t
+    if ctx.role == "volunteer":
+        count = await count_for_volunteer(ctx.session, ctx.user.id)
+        return t.plural("You look after {n} household. Type /households to open it, or /help.",
+                        "You look after {n} households. Type /households to pick one, or /help.", count)
+    if ctx.role in ("leader", "admin"):
+        return t("Type /stats to see your area, or /help to see your commands.")
+    return t("Type /help to see what I can do.")
 
 
 def vietnam_time(at: datetime) -> str:

@@ -164,7 +164,8 @@ class NewHouseholdButton(ButtonData, prefix="new"):
 
 @dataclass(frozen=True)
 class AddMemberButton(ButtonData, prefix="member"):
-    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`."""
+    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`,
+    and after a command typed mid-dialog `resume` / `drop`."""
 
     verb: str
 
@@ -205,6 +206,14 @@ class StepButton(ButtonData, prefix="f"):
 
     run_id: int
     token: str = ""
+
+
+@dataclass(frozen=True)
+class MoreButton(ButtonData, prefix="more"):
+    """`more` (choices.py): the next options of a list cut to 8 on Zalo; they wait in the
+    chat's state (`more`), so the button carries nothing."""
+
+    page: int = 0
 
 
 @dataclass(frozen=True)

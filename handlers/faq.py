@@ -19,6 +19,7 @@ from handlers.buttons import FaqButton, VisitButton
 from handlers.choices import is_stray, nothing_to_choose, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
+from handlers.options import is_everyday
 from handlers.router import LEADERS, Router, out_of_date
 from handlers.types import Button, Reply
 
@@ -55,7 +56,7 @@ def _answer(ctx: Context, entry_id: str) -> Reply:
         Button(ctx.t("Helpful"), FaqButton("ok", entry_id)),
         Button(ctx.t("Not what I asked"), FaqButton("no", entry_id)),
         Button(ctx.t("Ask a volunteer"), VisitButton("start")),
-    ))
+    ), preview=False)  # the source line's link stays a line, not a card
 
 
 def _area_id(ctx: Context) -> int | None:
@@ -87,7 +88,7 @@ def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
 @router.text
 async def faq_text(ctx: Context, text: str) -> list[Reply]:
     text = redact_citizen_ids(text)  # kept as a miss or for "Ask a volunteer": never a full ID
-    kind = small_talk(text)
+    kind = small_talk(text) or (SmallTalk.OK if is_everyday(text) else None)  # "không", "xong" too
     if kind is SmallTalk.GREETING:
         return [await greeting(ctx)]
     if kind is not None:  # a friendly answer, never "I don't know", never a miss

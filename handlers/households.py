@@ -469,6 +469,13 @@ def _ask_year(ctx: Context, state: Mapping[str, Any], name: str) -> list[Reply]:
 
 @router.button(AddMemberButton)
 async def member_button(ctx: Context, data: AddMemberButton) -> list[Reply]:
+    state = ctx.state
+    if data.verb in ("resume", "drop") and state.get("dialog") == "add_member" and state.get("interrupted"):
+        return await _after_interruption(ctx, state, keep=data.verb == "resume")
+    return await _member_press(ctx, data)
+
+
+async def _member_press(ctx: Context, data: AddMemberButton) -> list[Reply]:
     rest = data.verb
     state = ctx.state
     if state.get("dialog") != "add_member":
@@ -503,6 +510,37 @@ async def member_button(ctx: Context, data: AddMemberButton) -> list[Reply]:
     if step == "name":
         return [Reply(ctx.t("Please send the name (or /cancel)."))]
     return [out_of_date(ctx)]
+
+
+def interrupted_member(ctx: Context, command: str) -> list[Reply] | None:
+    """A command typed while adding a member whose name is typed already: instead of dropping
+    what was typed, ask whether to keep it (handlers/dispatch.py asks before the command runs);
+    None when there is nothing to lose."""
+    state = ctx.state
+    if state.get("dialog") != "add_member" or not state.get("name"):
+        return None
+    # Options now, not typed text: "1" keeps the member even at the year question.
+    ctx.set_state({**state, "interrupted": command[:200], "expects_text": False})
+    name = str(state["name"])
+    return [Reply(ctx.t("You were adding {name} as a member. Keep the member you were adding?", name=name),
+                  buttons=(Button(ctx.t("▶️ Keep adding {name}", name=button_label(name, 28)),
+                                  AddMemberButton("resume")),
+                           Button(ctx.t("🗑 Drop it and go on to {command}", command=command.split()[0][:20]),
+                                  AddMemberButton("drop"))))]
+
+
+async def _after_interruption(ctx: Context, state: Mapping[str, Any], *, keep: bool) -> list[Reply]:
+    """Keep adding the member (their question again), or drop it and run the command typed."""
+    command = str(state.get("interrupted"))
+    rest = {k: v for k, v in state.items() if k != "interrupted"}
+    if keep:
+        if state.get("step") == "year":
+            return _ask_year(ctx, rest, str(state.get("name")))
+        ctx.set_state({**rest, "expects_text": False})
+        return [Reply(ctx.t(CCCD_QUESTION), buttons=(Button(ctx.t("Skip"), AddMemberButton("skip")),))]
+    ctx.set_state(None)
+    from handlers import dispatch  # here: dispatch imports this module's router
+    return [Reply(ctx.t("The member was not added.")), *await dispatch.route_command(ctx, command)]
 
 
 async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,

@@ -25,6 +25,7 @@ from handlers.exports import export_reply
 from handlers.flows import title
 from handlers.i18n import N_, translator
 from handlers.leader_scope import area_for_command, report_session
+from handlers.options import NUMBERED_CHANNELS
 from handlers.router import LEADERS, OUT_OF_DATE, Router, out_of_date
 from handlers.stats_text import (
     DEFAULT_PERIOD,
@@ -132,6 +133,8 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False,
     pages = max(1, -(-len(children) // AREAS_PER_PAGE))
     page = page % pages
     shown = children[page * AREAS_PER_PAGE:(page + 1) * AREAS_PER_PAGE]
+    if ctx.incoming.channel in NUMBERED_CHANNELS:  # the channel pages its own numbered options
+        pages, page, shown = 1, 0, children
     buttons: list[Button] = []
     for child in shown:
         share = percent(child.counts.reached, child.counts.households) or "0%"  # as in the text
@@ -158,7 +161,22 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False,
         parent = await ctx.session.get(Area, area.parent_id)
         if parent is not None and covers(ctx, parent.code, LEADERS):
             buttons.append(Button("⬆️ " + button_label(parent.name), StatsButton(parent.id, period)))
+    if ctx.incoming.channel in NUMBERED_CHANNELS:  # numbers, paged by the channel (≤ 8 a message)
+        return Reply(text, buttons=numbered_layout(ctx, area, buttons), columns=2, edit=edit)
     return Reply(text, buttons=tuple(buttons), columns=2, rows=tuple(rows), edit=edit)
+
+
+def numbered_layout(ctx: Context, area: Area, buttons: list[Button]) -> tuple[Button, ...]:
+    """On a channel that numbers options (Zalo): the periods and the actions of this area first,
+    so each keeps its number on every level (1–3 the periods, then the same actions), the areas
+    below after them, the way up always last. Elsewhere (buttons) the order is unchanged."""
+    if ctx.incoming.channel not in NUMBERED_CHANNELS:
+        return tuple(buttons)
+    own = f":{area.id}:"
+    up = [b for b in buttons if b.label.startswith(("⬆️", "⬅️"))]
+    fixed = [b for b in buttons if b not in up and f"{b.payload}:".find(own) == b.payload.find(":")]
+    below = [b for b in buttons if b not in up and b not in fixed]
+    return (*fixed, *below, *up)
 
 
 def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:

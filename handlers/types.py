@@ -148,6 +148,13 @@ class Reply:
     # The platform's id of the message this reply replaces (in the chat `to` names), as
     # recorded under a key: a channel that can edit does so, others send nothing.
     edit_ref: str | None = None
+    # The channel deletes the message this reply answers, where it may (a citizen ID typed in
+    # it: stored masked, then removed from the chat; handlers/pipeline.py).
+    forget: bool = False
+    preview: bool = True  # False: no link preview under the text (FAQ answers cite sources)
+    # (role, locale): the chat's command menu changes to that role's commands in that language
+    # (Telegram setMyCommands for this chat), sent with this reply; handlers/pipeline.py.
+    menu: tuple[str, str] | None = None
     # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
     # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
     # this small description instead of the file.
@@ -172,6 +179,12 @@ class Reply:
             out["key"] = self.key
         if self.edit_ref is not None:
             out["edit_ref"] = self.edit_ref
+        if self.forget:
+            out["forget"] = True
+        if not self.preview:
+            out["preview"] = False
+        if self.menu is not None:
+            out["menu"] = list(self.menu)
         if self.deferred is not None:
             out["deferred"] = self.deferred
         return out
@@ -189,6 +202,9 @@ class Reply:
             rows=tuple(raw.get("rows", ())),
             key=raw.get("key"),
             edit_ref=raw.get("edit_ref"),
+            forget=raw.get("forget", False),
+            preview=raw.get("preview", True),
+            menu=(str(raw["menu"][0]), str(raw["menu"][1])) if raw.get("menu") else None,
             deferred=raw.get("deferred"),
         )
 
@@ -212,6 +228,7 @@ class Incoming:
     # The platform's id of the message a button was on, set only by channels that can edit it
     # (Telegram; "<id>:media" for a photo or document, whose caption is edited instead).
     message_ref: str | None = None
+    message_id: str | None = None  # the platform's id of the typed message itself (to delete it)
 
     @property
     def tapped(self) -> bool:

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.telegram_render import keyboard as telegram_keyboard
 from bot.channels.telegram_render import layout
 from bot.config import Settings
 from bot.seed_demo import seed_demo
+from db.models import Identity
 from db.repo.areas import area_by_code, get_or_create_area
 from db.repo.invites import create_invite
 from handlers.types import BUTTON_LABEL_MAX, Button, Reply, person_label, short_name
@@ -129,12 +131,21 @@ async def _city_of_sub_areas(app: App, n: int) -> None:
                                      level="village", parent=ward)
 
 
+async def _on_telegram(app: App, name: str) -> None:
+    async with app.db.transaction() as session:
+        user_id = await session.scalar(select(Identity.user_id).where(
+            Identity.channel == "console", Identity.external_id == name))
+        session.add(Identity(user_id=user_id, channel="telegram", external_id=name,
+                             created_at=app.core.services.clock()))
+
+
 async def test_the_stats_keyboard_pages_sub_areas_and_keeps_periods_in_one_row(app):
     """Twelve sub-areas: eight buttons two a row and “More…”, then the three periods in one row
     with the current one ticked, then the actions; “More…” shows the rest."""
     await seed_demo(app)
     await _city_of_sub_areas(app, 10)  # and the demo's two villages: 12
-    lan = Talker(app, "lan", lang="vi")
+    await _on_telegram(app, "lan")  # buttons: numbered channels page their options themselves
+    lan = Talker(app, "lan", channel="telegram", lang="vi")
     [summary] = await lan.say("/stats")
     periods = [b.label for b in summary.buttons[9:12]]
     assert len([p for p in periods if p.startswith("✓ ")]) == 1

@@ -69,15 +69,16 @@ def test_save_attachment_keeps_the_name_inside_the_folder(tmp_path: Path) -> Non
 
 def test_a_visit_request_waits_for_the_volunteer_and_the_answer_for_the_resident(seeded: Path) -> None:
     """A console volunteer sees a visit request made while their chat was closed when it starts
-    (and "1" takes it); the resident sees who will help when theirs starts; neither sees the
-    other's message in their own chat."""
+    (and its word, "nhận 1", takes it); the resident sees who will help when theirs starts;
+    neither sees the other's message in their own chat."""
     resident = gocua(seeded, "chat", "--user", "tu", stdin=VISIT)
     assert "was sent to 1 volunteer" in resident.stdout, resident.stdout
     assert "My VNeID password is lost" not in resident.stdout.split("/cancel)", 1)[1]
     assert "(→" not in resident.stdout
-    volunteer = gocua(seeded, "chat", "--user", "an", stdin="1\n")
+    volunteer = gocua(seeded, "chat", "--user", "an", stdin="nhận 1\n")
     request, taken = volunteer.stdout.split("\n\n", 1)
-    assert "#1" in request and "“My VNeID password is lost”" in request and "[1] " in request
+    assert "#1" in request and "“My VNeID password is lost”" in request and "NHẬN 1" in request
+    assert "[1] " not in request
     assert "#1" in taken and "(→" not in volunteer.stdout
     again = gocua(seeded, "chat", "--user", "an", stdin="")
     assert again.stdout.strip() == "", "a notice was shown twice"

@@ -132,7 +132,7 @@ def test_two_console_sessions_share_one_run(tmp_path):
     assert "[1] Làm tiếp" not in first.stdout
 
     second = _gocua(db, "chat", "--user", "an", stdin="/household HV-TL-001\n1\n1\n1\n1\n")
-    assert "[1] Làm tiếp: Xác nhận thông tin cư trú…" in second.stdout  # cut at a word, with …
+    assert "[1] ▶️ Xác nhận thông tin cư trú (CT07)" in second.stdout  # the run to resume
     assert "Bước 3/5 · Xác nhận thông tin cư trú (CT07)" in second.stdout
     assert "Đã hoàn thành thủ tục." in second.stdout
     assert "Step " not in first.stdout + second.stdout  # nothing left in English

@@ -116,6 +116,10 @@ class Channel(Generic[U]):
         edit (the one with its buttons); None where the platform cannot edit (the default)."""
         await self.send(chat_id, reply)
         return None
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """Delete a user's message from the chat (a citizen ID typed in it), where the platform
+        lets the bot; False where it cannot (the default)."""
+        return False
 
     async def get_updates(self, wait: int) -> list[U]:
         """One long poll; raises one of `poll_errors` when it fails."""
@@ -252,6 +256,8 @@ class Channel(Generic[U]):
             edit = None
             if (reply.edit or reply.toast) and reply.to is None:
                 edit, edit_ref = edit_ref, None
+            if reply.forget and reply.to is None and incoming.message_id is not None:
+                await self.forget_message(incoming.chat_id, incoming.message_id)
             chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
             await self.send_addressed(chat_id, reply, edit=edit)
             if reply.attachment is not None:

@@ -36,6 +36,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
+    DeleteMessage,
     DeleteWebhook,
     EditMessageCaption,
     EditMessageReplyMarkup,
@@ -51,7 +52,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import BotCommandScopeDefault, Update
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, Update
 from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
@@ -254,6 +255,8 @@ class TelegramChannel(Channel[Update]):
 
     async def send(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
         target = chat_id_of(chat_id)
+        if reply.menu is not None:
+            await self.set_chat_menu(target, *reply.menu)
         if reply.toast and edit is not None:
             # The toast was the tap's answer (acknowledge): only the old keyboard goes.
             await self._drop_keyboard(target, parse_message_ref(edit)[0])
@@ -282,6 +285,19 @@ class TelegramChannel(Channel[Update]):
                                                                      message_id=message_id))
         except TelegramAPIError as exc:  # too old, deleted, or had no keyboard any more
             log.info("telegram.keyboard_kept", reason=self.scrub(exc.message))
+
+    async def set_chat_menu(self, chat_id: int | str, role: str, locale: str) -> None:
+        """This chat's "/" menu: the commands of `role` in `locale` (BotCommandScopeChat wins
+        over the default menu, in any app language); refused is logged, the reply still goes."""
+        await self.call(SetMyCommands(commands=bot_commands(locale, role),
+                                      scope=BotCommandScopeChat(chat_id=chat_id)))
+
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """deleteMessage: a bot may delete a user's message in a private chat within 48 hours;
+        refused (too old, already gone) is logged and the chat goes on."""
+        method = DeleteMessage(chat_id=chat_id_of(chat_id), message_id=int(message_id))
+        deleted = await self.call(method)
+        return deleted is True
 
     async def _try_edit(self, chat_id: int | str, ref: str, reply: Reply) -> bool:
         """Replace the tapped message with `reply`: its text, or for a photo or document its

@@ -17,6 +17,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    LinkPreviewOptions,
     Update,
 )
 
@@ -49,7 +50,10 @@ def incoming_from_update(update: Update) -> Incoming | None:
             sender_id=str(user.id),
             display_name=user.full_name,
             update_id=str(update.update_id),
-            text=message.text,  # None for stickers, photos, voice …: the core answers those
+            # None for stickers, voice, a photo without a caption …: the core answers those;
+            # a photo's caption is what the sender says.
+            text=message.text if message.text is not None else (message.caption if message.photo else None),
+            message_id=str(message.message_id),
             language_hint=user.language_code,
         )
     query = update.callback_query
@@ -148,8 +152,9 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
             log.warning("telegram.empty_reply_skipped")
             return []
         chunks = split_text(reply.text)
+        preview = None if reply.preview else LinkPreviewOptions(is_disabled=True)
         return [
-            SendMessage(chat_id=chat_id, text=chunk,
+            SendMessage(chat_id=chat_id, text=chunk, link_preview_options=preview,
                         reply_markup=markup if i == len(chunks) - 1 else None)
             for i, chunk in enumerate(chunks)
         ]
@@ -171,13 +176,13 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
     return calls
 
 
-def bot_commands(locale: str) -> list[BotCommand]:
-    """The commands anyone may use (a resident's), described in `locale`, in /help order."""
+def bot_commands(locale: str, role: str = "resident") -> list[BotCommand]:
+    """The commands of `role` (a resident's: anyone's), described in `locale`, in /help order."""
     t = translator(locale)
     commands: list[BotCommand] = []
     for cmd in sorted(ROUTES.commands.values(), key=lambda c: (c.order, c.name)):
         name = cmd.name.lstrip("/")
-        if not cmd.help or "resident" not in cmd.roles or not _COMMAND_NAME.match(name):
+        if not cmd.help or role not in cmd.roles or not _COMMAND_NAME.match(name):
             continue
         commands.append(BotCommand(command=name, description=t(cmd.help)[:256]))
     return commands

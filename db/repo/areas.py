@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
 
+from conversations.folding import natural_key
 from db.models import Area
 from db.repo.audit import audit
 
@@ -45,8 +46,8 @@ async def get_or_create_area(
 
 
 async def sub_areas(session: AsyncSession, area: Area) -> list[Area]:
-    rows = await session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.name))
-    return list(rows)
+    rows = await session.scalars(select(Area).where(Area.parent_id == area.id))
+    return sorted(rows, key=lambda a: natural_key(a.name))  # "Tổ 2" before "Tổ 10"
 
 
 def set_target(session: AsyncSession, area: Area, attr: str, value: int, *, actor_id: int | None,

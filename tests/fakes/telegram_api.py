@@ -70,7 +70,7 @@ class FakeTelegramAPI(FakeBotAPI):
 
     methods = ("getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo",
                "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
-               "editMessageText", "editMessageReplyMarkup", "editMessageCaption",
+               "deleteMessage", "editMessageText", "editMessageReplyMarkup", "editMessageCaption",
                "answerCallbackQuery", "sendDocument",
                "sendPhoto", "sendChatAction", "close", "logOut")
     secret_header = SECRET_HEADER
@@ -189,6 +189,11 @@ class FakeTelegramAPI(FakeBotAPI):
         return self._new_message(params, caption=params.get("caption"), photo=[{
             "file_id": f"photo{len(self.messages)}", "file_unique_id": f"p{len(self.messages)}",
             "width": 800, "height": 600, "file_size": file.get("size")}])
+
+    async def _m_deleteMessage(self, params: dict[str, Any]) -> Any:
+        """A user's message or the bot's own: gone from the chat (the bot's are in `messages`)."""
+        self.messages.pop((int(params.get("chat_id", 0)), int(params.get("message_id", 0))), None)
+        return True
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         key = (int(params.get("chat_id", 0)), int(params.get("message_id", 0)))
