@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.cli_areas import AREA_COMMANDS, add_area_commands
+from bot.cli_import import IMPORT_COMMANDS, add_import_commands
 from bot.cli_reports import REPORT_COMMANDS, add_report_commands
 from bot.config import ConfigError, Settings, UsageError, load_settings
 from bot.logging import configure_logging
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_commands(sub, seed_sub)
     add_area_commands(sub)
+    add_import_commands(sub)
     return parser
 
 
@@ -317,6 +319,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
     **AREA_COMMANDS,
+    **IMPORT_COMMANDS,
 }
 
 __all__: list[Any] = ["main"]

@@ -37,11 +37,12 @@ def add_area_commands(sub: Subcommands) -> None:
 
 
 def read_file(path: Path) -> bytes:
-    """The file's bytes, or a usage error; one more byte than the largest readable file at most."""
-    from conversations.sheet_file import MAX_BYTES
+    """The file's bytes, a usage error when there is none, a SheetError when it is too large."""
+    from conversations.sheet_file import MAX_BYTES, check_size
 
     if not path.is_file():
         raise UsageError(f"no file {str(path)!r}")
+    check_size(path.stat().st_size)
     with path.open("rb") as fh:
         return fh.read(MAX_BYTES + 1)
 

@@ -168,7 +168,7 @@ def _fix_number_cell(key: str, value: str) -> str:
         return "0" + value
     if key == "phone" and value.isdigit() and len(value) in (9, 10) and value[0] == "2":
         return "0" + value
-    if key == "citizen_id" and value.isdigit() and len(value) == 11:
+    if key == "citizen_id" and value.isdigit() and len(value) == 11 and value[0] != "0":
         return "0" + value
     return value
 

@@ -63,11 +63,16 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+def check_size(size: int) -> None:
+    """A SheetError for a file of `size` bytes too large to read."""
+    if size > MAX_BYTES:
+        raise SheetError(ErrorMessage(TOO_BIG, {"size": f"{size / 1024 / 1024:.0f}",
+                                                "max": MAX_BYTES // 1024 // 1024}))
+
+
 def read_table(data: bytes, filename: str = "") -> Table:
     """The first sheet of `data` (a spreadsheet file's bytes)."""
-    if len(data) > MAX_BYTES:
-        raise SheetError(ErrorMessage(TOO_BIG, {"size": f"{len(data) / 1024 / 1024:.0f}",
-                                                "max": MAX_BYTES // 1024 // 1024}))
+    check_size(len(data))
     if not data.strip():
         raise SheetError(ErrorMessage(EMPTY_FILE))
     if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
