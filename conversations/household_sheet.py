@@ -196,11 +196,12 @@ def parse_households(table: Table, today: date, hash_id: Callable[[str], str]) -
             sheet.reject(row, formulas[0], ErrorMessage(FORMULA))
             current_bad = row if any(cells[k] for k in HOUSEHOLD_KEYS[:3]) else current_bad
             continue
-        fingerprint = tuple(fold(v) for v in cells.values())
-        if fingerprint in seen_rows:
-            sheet.reject(row, "", ErrorMessage(DUPLICATE_ROW, {"row": seen_rows[fingerprint]}))
-            continue
-        seen_rows[fingerprint] = row
+        if any(cells.get(k) for k in HOUSEHOLD_KEYS[:3]):  # a member row repeated: the member check
+            fingerprint = tuple(fold(v) for v in cells.values())
+            if fingerprint in seen_rows:
+                sheet.reject(row, "", ErrorMessage(DUPLICATE_ROW, {"row": seen_rows[fingerprint]}))
+                continue
+            seen_rows[fingerprint] = row
 
         if not any(cells.get(k) for k in HOUSEHOLD_KEYS[:3]):  # another member of the household above
             if current is None:

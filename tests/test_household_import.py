@@ -322,3 +322,14 @@ def test_bytes_that_are_no_table_raise_a_sheet_error() -> None:
     """Binary junk with a spreadsheet's name is a SheetError, not a crash."""
     with pytest.raises(SheetError):
         read_table(b"\x00\x01\x02" * 100, "x.xlsx")
+
+
+def test_the_same_member_row_under_two_households_is_no_duplicate() -> None:
+    """Two households each with a member "Hồ Thị An, 1985" on a row of its own: both kept."""
+    sheet = _sheet([["Tà Lang", "Hồ Văn A", "Nhà 1", "", "", "", "", ""],
+                    ["", "", "", "", "Hồ Thị An", "1985", "", ""],
+                    ["Tà Lang", "Hồ Văn B", "Nhà 2", "", "", "", "", ""],
+                    ["", "", "", "", "Hồ Thị An", "1985", "", ""],
+                    ["", "", "", "", "Hồ Thị An", "1985", "", ""]])
+    assert [len(h.members) for h in sheet.households] == [1, 1]
+    assert [(r.row, r.column) for r in sheet.rejected] == [(6, "Thành viên")]
