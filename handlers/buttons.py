@@ -255,3 +255,12 @@ class FaqButton(ButtonData, prefix="faq"):
 
     verb: str
     entry_id: str = ""
+
+
+@dataclass(frozen=True)
+class ImportButton(ButtonData, prefix="imp"):
+    """`imp:<area>:<verb>` (household_upload.py): `pick` the area of /import, `go` import the
+    checked file, `no` cancel."""
+
+    area_id: int
+    verb: str

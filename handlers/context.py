@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +45,9 @@ class Services:
     is_sqlite: bool = True
     # Opens a read-only session for reports (Database.read_session); None: use the update's own.
     read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
+    # Per channel, how to fetch the bytes of a file someone sent (IncomingFile.ref); a channel
+    # adapter registers its own when it starts. Absent: files cannot be read on that channel.
+    fetch_file: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from handlers import (
     faq,
     flows,
     household_edit,
+    household_upload,
     households,
     link,
     stats,
@@ -38,6 +39,7 @@ from handlers.types import Reply
 ROUTERS = (
     basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, faq.router, link.router,
+    household_upload.router,
 )
 ROUTES = Routes(ROUTERS)
 
@@ -47,6 +49,8 @@ async def dispatch(ctx: Context) -> list[Reply]:
     t = ctx.t
     if incoming.unsupported:
         return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
+    if incoming.file is not None and incoming.payload is None and not (incoming.text or "").startswith("/"):
+        return await household_upload.on_file(ctx)
     payload = incoming.payload
     text = (incoming.text or "").strip()
     offered = ctx.conversation.offered

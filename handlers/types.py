@@ -103,6 +103,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class IncomingFile:
+    """A file someone sent (a document): the platform's reference to fetch it, its name and
+    size as the platform states them (nothing is downloaded until a handler asks)."""
+
+    ref: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One platform update, reduced to what the core needs.
 
@@ -119,7 +129,8 @@ class Incoming:
     payload: str | None = None
     language_hint: str | None = None
     message_ref: str | None = None  # the platform's id of the message a button was on
+    file: IncomingFile | None = None  # a document sent (its text, if any, is the caption)
 
     @property
     def unsupported(self) -> bool:
-        return self.text is None and self.payload is None
+        return self.text is None and self.payload is None and self.file is None

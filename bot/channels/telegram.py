@@ -38,6 +38,7 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
     EditMessageText,
+    GetFile,
     GetMe,
     GetUpdates,
     SendDocument,
@@ -175,6 +176,18 @@ class TelegramChannel(Channel[Update]):
         super().__init__(app, **options)
         self.bot = bot
         self._offset: int | None = None
+        app.core.services.fetch_file[CHANNEL] = self.fetch_file
+
+    async def fetch_file(self, ref: str) -> bytes:
+        """The bytes of a document someone sent (Bot API getFile, then the download: files of
+        at most 20 MB, the Bot API's own limit)."""
+        file = await self.call(GetFile(file_id=ref))
+        if file is None or not file.file_path:
+            raise OSError("Telegram gave no path for the file")
+        data = await self.bot.download_file(file.file_path, timeout=60)
+        if data is None:
+            raise OSError("Telegram sent no file")
+        return data.read()
 
     # -- update → Incoming --------------------------------------------------------------------
 

@@ -94,7 +94,8 @@ class _Villages:
 
 
 async def import_households(session: AsyncSession, ward: Area, sheet: Sheet, *, now: datetime,
-                            create_villages: bool = False, assign: str | None = None) -> ImportReport:
+                            create_villages: bool = False, assign: str | None = None,
+                            actor_id: int | None = None) -> ImportReport:
     """Write `sheet` into `ward` (in the session's transaction) and report what it did."""
     report = ImportReport(rows=sheet.rows, households=len(sheet.households), rejected=list(sheet.rejected))
     importer = _Importer(session, ward, sheet, report, now)
@@ -105,7 +106,7 @@ async def import_households(session: AsyncSession, ward: Area, sheet: Sheet, *, 
     if assign is not None:
         report.assigned = await assign_households(session, ward, assign, report.warnings)
     report.rejected.sort(key=lambda r: (r.row, r.column))
-    audit(session, now, None, "households.import", f"area:{ward.code}", {
+    audit(session, now, actor_id, "households.import", f"area:{ward.code}", {
         "rows": report.rows, "imported": report.imported, "updated": report.updated,
         "unchanged": report.unchanged, "rejected": len(report.rejected), "assigned": report.assigned,
     })
