@@ -64,7 +64,7 @@ async def cancel_import(ctx: Context, text: str) -> list[Reply]:
     if ctx.state.get("dialog") != DIALOG:
         return []
     ctx.set_state(None)
-    return [Reply(ctx.t("Import cancelled: nothing was written."))]
+    return [Reply(ctx.t("Import cancelled: nothing was written. Type /import to start again, or /help."))]
 
 
 async def _read(ctx: Context, file: IncomingFile) -> Sheet | Reply:
@@ -137,7 +137,7 @@ async def import_button(ctx: Context, data: ImportButton) -> list[Reply]:
         return [out_of_date(ctx)]
     if data.verb == "no":
         ctx.set_state(None)
-        return [Reply(ctx.t("Import cancelled: nothing was written."))]
+        return [Reply(ctx.t("Import cancelled: nothing was written. Type /import to start again, or /help."))]
     if data.verb != "go":
         return [out_of_date(ctx)]
     sheet = await _read(ctx, IncomingFile(str(state["file"]), str(state.get("name") or ""), 0))

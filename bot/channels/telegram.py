@@ -176,7 +176,8 @@ class TelegramChannel(Channel[Update]):
         super().__init__(app, **options)
         self.bot = bot
         self._offset: int | None = None
-        app.core.services.fetch_file[CHANNEL] = self.fetch_file
+        if app is not None:  # None: a renderer only (tests)
+            app.core.services.fetch_file[CHANNEL] = self.fetch_file
 
     async def fetch_file(self, ref: str) -> bytes:
         """The bytes of a document someone sent (Bot API getFile, then the download: files of
