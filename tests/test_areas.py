@@ -125,3 +125,16 @@ async def test_a_leader_types_an_old_commune_name_and_sees_her_ward(demo, people
     _, lan, _ = people
     await lan.say("/stats xã Hòa Bắc, huyện Hòa Vang")
     assert "Hải Vân" in lan.text() and "There is no area" not in lan.text()
+
+
+def test_a_code_taken_by_another_official_unit_gets_the_official_code_added(tmp_path: Path) -> None:
+    """A slug already used by a unit with another official code is not reused: the new unit's
+    code carries its official code."""
+    assert gocua(tmp_path, "db", "upgrade").returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.execute("INSERT INTO areas (code, name, level, official_code) "
+                   "VALUES ('danang.hai-van', 'Hải Vân cũ', 'ward', '20194')")
+    out = run_json(tmp_path, "areas", "import", "--province", "48", "--wards", "20195")
+    assert out == {"created": ["danang", "danang.hai-van-20195"], "existing": 0}

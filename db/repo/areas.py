@@ -52,6 +52,10 @@ async def find_or_create_area(
                                     .order_by(Area.id).limit(1))
     if area is None:
         area = await area_by_code(session, code)
+        if area is not None and official_code is not None and area.official_code not in (None, official_code):
+            # The code is another official unit's (two units of one name): this one gets its own.
+            return await find_or_create_area(session, code=f"{code}-{official_code}", name=name, level=level,
+                                             parent=parent, official_code=official_code)
         if area is not None and area.official_code is None and official_code is not None:
             area.official_code = official_code
     if area is not None:
