@@ -333,3 +333,31 @@ def test_the_same_member_row_under_two_households_is_no_duplicate() -> None:
                     ["", "", "", "", "Hồ Thị An", "1985", "", ""]])
     assert [len(h.members) for h in sheet.households] == [1, 1]
     assert [(r.row, r.column) for r in sheet.rejected] == [(6, "Thành viên")]
+
+
+def test_going_live_from_an_empty_database(tmp_path: Path) -> None:
+    """README's path on SQLite: official units, villages, a 1,350-household list with bad rows
+    (dry run, report, fix, import), then /stats figures of the ward."""
+    loaded = run_json_ok(tmp_path, "areas", "import", "--province", "48", "--wards", "20195")
+    assert loaded["created"] == ["danang", "danang.hai-van"]
+    (tmp_path / "thon.csv").write_text("Thôn/Tổ,Số hộ\nThôn Tà Lang,700\nThôn Giàn Bí,650\n",
+                                       encoding="utf-8")
+    villages = run_json_ok(tmp_path, "areas", "add-villages", "--ward", "Hải Vân", str(tmp_path / "thon.csv"))
+    assert len(villages["created"]) == 2
+    rows = households(700) + households(650, "Thôn Giàn Bí", start=700)
+    rows[10][3], rows[2001][5] = "0905", 1066  # two bad rows: a phone, a birth year
+    code, report = run_import(tmp_path, write_xlsx(tmp_path / "ds.xlsx", rows), "--dry-run")
+    assert code == 1 and [r["row"] for r in report["rejected"]] == [12, 13, 2003]
+    rows[10][3], rows[2001][5] = "0905123123", 1966
+    code, report = run_import(tmp_path, write_xlsx(tmp_path / "ds.xlsx", rows), "--assign", "by-village")
+    assert code == 0 and report["imported"] == 1350 and report["rows"] == 2700 and not report["rejected"]
+    stats = run_json_ok(tmp_path, "stats", "--area", "danang.hai-van")
+    assert stats["households"] == 1350
+    assert {c["code"]: c["households"] for c in stats["children"]} == {
+        "danang.hai-van.ta-lang": 700, "danang.hai-van.gian-bi": 650}
+
+
+def run_json_ok(path: Path, *args: str) -> dict:
+    result = gocua(path, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
