@@ -121,3 +121,40 @@ def test_telegram_documents_become_files_of_the_update() -> None:
     incoming = incoming_from_update(update)
     assert incoming is not None and incoming.file == IncomingFile("BQAC", "ds.xlsx", 1234)
     assert not incoming.unsupported and incoming.text is None
+
+
+async def test_by_village_assignment_prefers_the_villages_own_volunteers(demo) -> None:
+    """--assign by-village gives a village's households to the volunteers invited to that
+    village, the least loaded first, and warns when one goes past 20."""
+    from datetime import date
+
+    from conversations.household_sheet import parse_households
+    from conversations.sheet_file import read_table
+    from db.models import Membership, User
+    from db.repo.areas import area_by_code
+    from db.repo.household_import import OVERLOADED, import_households
+
+    now = demo.core.services.clock()
+    rows = [["Thôn Tà Lang", f"Hồ Văn {chr(65 + i % 26)}{chr(97 + i // 26)}", f"Nhà {i}", "", "", ""]
+            for i in range(30)]
+    rows += [["Thôn Giàn Bí", f"Lê Văn {chr(65 + i)}", f"Nhà {i}", "", "", ""] for i in range(4)]
+    sheet = parse_households(read_table(spreadsheet(rows)), date(2026, 12, 5), str)
+    async with demo.db.transaction() as session:
+        ward = await area_by_code(session, "danang.hai-van")
+        ta_lang = await area_by_code(session, "danang.hai-van.ta-lang")
+        gian_bi = await area_by_code(session, "danang.hai-van.gian-bi")
+        assert ward and ta_lang and gian_bi
+        people = [User(display_name=name, created_at=now) for name in ("Tà Lang 1", "Tà Lang 2", "Giàn Bí 1")]
+        session.add_all(people)
+        await session.flush()
+        session.add_all(Membership(user_id=u.id, area_id=a.id, role="volunteer", granted_at=now)
+                        for u, a in zip(people, (ta_lang, ta_lang, gian_bi), strict=True))
+        await session.flush()
+        report = await import_households(session, ward, sheet, now=now, assign="by-village")
+        ids = [u.id for u in people]
+        loads = dict((await session.execute(
+            select(Household.volunteer_id, func.count()).where(Household.volunteer_id.in_(ids))
+            .group_by(Household.volunteer_id))).all())
+    assert report.imported == 34 and report.assigned == 34
+    assert [loads.get(u.id) for u in people] == [15, 15, 4]
+    assert not any(w.msgid == OVERLOADED for w in report.warnings)

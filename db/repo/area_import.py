@@ -121,7 +121,7 @@ async def area_tree(session: AsyncSession, under: Area | None) -> list[AreaRow]:
     areas = list(await session.scalars(query))
     direct = dict((await session.execute(
         select(Household.area_id, func.count()).where(CURRENT).group_by(Household.area_id)
-    )).tuples().all())
+    )).all())
     by_id = {a.id: a for a in areas}
     children: dict[int | None, list[Area]] = {}
     for area in areas:

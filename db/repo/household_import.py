@@ -287,12 +287,12 @@ async def assign_households(session: AsyncSession, ward: Area, mode: str,
     rows = (await session.execute(
         select(Membership.user_id, Membership.area_id).join(Area, Area.id == Membership.area_id)
         .where(Membership.role == "volunteer", within(Area.code, ward.code))
-    )).tuples().all()
+    )).all()
     waiting = (await session.execute(
         select(Household.id, Household.area_id).join(Area, Area.id == Household.area_id)
         .where(CURRENT, Household.volunteer_id.is_(None), within(Area.code, ward.code))
         .order_by(Household.code)
-    )).tuples().all()
+    )).all()
     if not waiting:
         return 0
     users = sorted({uid for uid, _ in rows})
@@ -303,7 +303,7 @@ async def assign_households(session: AsyncSession, ward: Area, mode: str,
     for uid, n in (await session.execute(
         select(Household.volunteer_id, func.count()).where(CURRENT, Household.volunteer_id.in_(users))
         .group_by(Household.volunteer_id)
-    )).tuples():
+    )):
         if uid is not None:
             load[uid] = n
     pools: dict[int | None, list[int]] = defaultdict(list)
