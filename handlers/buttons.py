@@ -285,3 +285,12 @@ class RosterButton(ButtonData, prefix="vol"):
     area_id: int
     verb: str = ""
     arg: str = ""
+
+
+@dataclass(frozen=True)
+class ImportButton(ButtonData, prefix="imp"):
+    """`imp:<area>:<verb>` (household_upload.py): `pick` the area of /import, `go` import the
+    checked file, `no` cancel."""
+
+    area_id: int
+    verb: str

@@ -24,6 +24,7 @@ from handlers import (
     faq,
     flows,
     household_edit,
+    household_upload,
     households,
     invites,
     link,
@@ -44,7 +45,7 @@ from handlers.types import Reply
 ROUTERS = (
     choices.router, basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, invites.router, roster.router,
-    faq.router, link.router,
+    faq.router, link.router, household_upload.router,
 )
 ROUTES = Routes(ROUTERS)
 
@@ -54,6 +55,8 @@ async def dispatch(ctx: Context) -> list[Reply]:
     t = ctx.t
     if incoming.unsupported:
         return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
+    if incoming.file is not None and incoming.payload is None and not (incoming.text or "").startswith("/"):
+        return await household_upload.on_file(ctx)
     payload = incoming.payload
     text = (incoming.text or "").strip()
     offered = ctx.conversation.offered

@@ -210,6 +210,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class IncomingFile:
+    """A file someone sent (a document): the platform's reference to fetch it, its name and
+    size as the platform states them (nothing is downloaded until a handler asks)."""
+
+    ref: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One platform update, reduced to what the core needs.
 
@@ -230,6 +240,8 @@ class Incoming:
     message_ref: str | None = None
     message_id: str | None = None  # the platform's id of the typed message itself (to delete it)
 
+    file: IncomingFile | None = None  # a document sent (its text, if any, is the caption)
+
     @property
     def tapped(self) -> bool:
         """A button pressed on a message the channel can edit (and answer with a toast)."""
@@ -237,4 +249,4 @@ class Incoming:
 
     @property
     def unsupported(self) -> bool:
-        return self.text is None and self.payload is None
+        return self.text is None and self.payload is None and self.file is None

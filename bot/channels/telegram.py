@@ -41,6 +41,7 @@ from aiogram.methods import (
     EditMessageCaption,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetFile,
     GetMe,
     GetUpdates,
     SendChatAction,
@@ -193,6 +194,19 @@ class TelegramChannel(Channel[Update]):
         self._actions: dict[int, asyncio.Task[None]] = {}  # update → its chat action, renewed
         if public_base_url:  # exports over Telegram's limit go as download links, served here
             self.files = FileStore(app.channel_services, public_base_url)
+        if app is not None:  # None: a renderer only (tests)
+            app.core.services.fetch_file[CHANNEL] = self.fetch_file
+
+    async def fetch_file(self, ref: str) -> bytes:
+        """The bytes of a document someone sent (Bot API getFile, then the download: files of
+        at most 20 MB, the Bot API's own limit)."""
+        file = await self.call(GetFile(file_id=ref))
+        if file is None or not file.file_path:
+            raise OSError("Telegram gave no path for the file")
+        data = await self.bot.download_file(file.file_path, timeout=60)
+        if data is None:
+            raise OSError("Telegram sent no file")
+        return data.read()
 
     # -- update → Incoming --------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from aiogram.types import (
 
 from handlers.dispatch import ROUTES
 from handlers.i18n import translator
-from handlers.types import Incoming, Reply
+from handlers.types import Incoming, IncomingFile, Reply
 
 log = structlog.get_logger("gocua.telegram")
 
@@ -44,6 +44,7 @@ def incoming_from_update(update: Update) -> Incoming | None:
         user = message.from_user
         if user is None or message.chat.type != "private":
             return None
+        document = message.document
         return Incoming(
             channel=CHANNEL,
             chat_id=str(message.chat.id),
@@ -55,6 +56,8 @@ def incoming_from_update(update: Update) -> Incoming | None:
             text=message.text if message.text is not None else (message.caption if message.photo else None),
             message_id=str(message.message_id),
             language_hint=user.language_code,
+            file=IncomingFile(document.file_id, document.file_name or "", document.file_size or 0)
+            if document is not None else None,
         )
     query = update.callback_query
     if query is not None:
