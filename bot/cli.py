@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.cli_jobs import JOBS_COMMANDS, add_jobs_commands
 from bot.cli_reports import REPORT_COMMANDS, add_report_commands
 from bot.config import ConfigError, Settings, UsageError, load_settings
 from bot.logging import configure_logging
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _webhook_args(zalo)
 
     add_report_commands(sub, seed_sub)
+    add_jobs_commands(sub)
     return parser
 
 
@@ -105,7 +107,8 @@ def _first_line(exc: BaseException) -> str:
 def _command_key(args: argparse.Namespace) -> str:
     sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
            or getattr(args, "invite_command", None) or getattr(args, "channel", None)
-           or getattr(args, "faq_command", None) or getattr(args, "target_command", None))
+           or getattr(args, "faq_command", None) or getattr(args, "target_command", None)
+           or getattr(args, "jobs_command", None))
     return f"{args.command} {sub}" if sub else args.command
 
 
@@ -313,6 +316,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "run telegram": cmd_run_channel,
     "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
+    **JOBS_COMMANDS,
 }
 
 __all__: list[Any] = ["main"]

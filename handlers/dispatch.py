@@ -16,13 +16,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 from handlers import (
+    announce,
     basic,
+    come_back,
     exports,
     faq,
     flows,
+    follow_ups,
     household_edit,
     households,
     link,
+    reminders,
     stats,
     targets,
     visit_limits,
@@ -38,6 +42,7 @@ from handlers.types import Reply
 ROUTERS = (
     basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, faq.router, link.router,
+    come_back.router, follow_ups.router, reminders.router, announce.router,
 )
 ROUTES = Routes(ROUTERS)
 

@@ -40,6 +40,7 @@ from db.repo.flows import (
     save_run_state,
 )
 from db.repo.households import members_of
+from handlers import come_back
 from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import HouseholdButton, RunButton, StepButton
 from handlers.context import Context
@@ -344,7 +345,7 @@ async def _apply(
     if confirmation is not None:
         replies.append(confirmation)
     replies.append(_render(ctx, run, flow, transition, household))
-    return replies
+    return come_back.with_offer(ctx, run, transition, replies)
 
 
 def _confirmation(
