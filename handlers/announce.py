@@ -203,8 +203,9 @@ async def announce_text(ctx: Context, text: str) -> list[Reply]:
     if not body:
         return [Reply(t("The announcement is empty. Type its text, or /cancel."))]
     if len(body) > MAX_TEXT:
-        return [Reply(t("The announcement is {n} characters long; the limit is {max}. Shorten it and send "
-                        "it again, or /cancel.", n=len(body), max=MAX_TEXT))]
+        # (The core keeps the first 4000 characters of a message: the length shown would be wrong.)
+        return [Reply(t("The announcement is longer than {max} characters. Shorten it and send it again, "
+                        "or /cancel.", max=MAX_TEXT))]
     audience = str(state["audience"])
     people = await recipients(ctx.session, await audience_of(ctx.session, area, audience))
     if audience == Audience.RESIDENTS:
@@ -234,10 +235,14 @@ async def _send(ctx: Context, area: Area, audience: str, text: str) -> list[Repl
                                        if audience != Audience.RESIDENTS or not p.reminders_off])
         await schedule(ctx.session, f"announcement:{announcement.id}", JobKind.ANNOUNCEMENT, send_at, ctx.now,
                        area_id=area.id, payload={"announcement_id": announcement.id})
-        answer = t("Scheduled: it goes out at 07:00 to {n} people.", n=announcement.recipients)
+        n = announcement.recipients
+        answer = t.plural("Scheduled: it goes out at 07:00 to {count} person.",
+                          "Scheduled: it goes out at 07:00 to {count} people.", n, count=str(n))
     else:
         announcement.recipients = await deliver(ctx.session, announcement, ctx.now)
-        answer = t("Sent to {n} people. /announce shows what was delivered.", n=announcement.recipients)
+        n = announcement.recipients
+        answer = t.plural("Sent to {count} person. /announce shows what was delivered.",
+                          "Sent to {count} people. /announce shows what was delivered.", n, count=str(n))
     details["recipients"] = announcement.recipients
     audit(ctx.session, ctx.now, ctx.user.id, "announce", f"announcement:{announcement.id}", details)
     return [Reply(answer)]

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+EPSILON = 1e-9
 RATES = {"telegram": 25.0, "zalo": 10.0}  # messages per second
 
 
@@ -41,10 +42,10 @@ class Pacer:
                     await self.sleep(self._paused_until - now)
                     continue
                 self._refill()
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - EPSILON:  # a wait of exactly the missing part may round short
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
-                await self.sleep((1 - self._tokens) / self.rate)
+                await self.sleep(max((1 - self._tokens) / self.rate, EPSILON))
 
     def back_off(self, seconds: float) -> None:
         """The platform said 429: nothing goes for `seconds`, and the bucket starts empty."""
