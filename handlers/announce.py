@@ -29,6 +29,7 @@ from db.repo.jobs import schedule
 from db.repo.notices import origin_counts
 from handlers.access import covers, refuse
 from handlers.buttons import AnnounceButton, button_id
+from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.follow_ups import JobContext, Recipient, recipients, send_to
 from handlers.i18n import N_
@@ -153,7 +154,7 @@ async def announce_button(ctx: Context, data: AnnounceButton) -> list[Reply]:
     state = dict(ctx.state)
     if data.verb == "cancel":
         ctx.set_state(None)
-        return [Reply(t("Cancelled: nothing was sent."))]
+        return [Reply(t("Cancelled: nothing was sent. /announce starts again."))]
     if state.get("dialog") != "announce":
         return [out_of_date(ctx)]
     if data.verb == "area":
@@ -195,6 +196,8 @@ def _count_text(ctx: Context, n: int, audience: str, area: str) -> str:
 async def announce_text(ctx: Context, text: str) -> list[Reply]:
     t = ctx.t
     state = dict(ctx.state)
+    if state.get("step") in ("area", "audience"):  # a typed word where a button was asked for
+        return wrong_answer(ctx)
     area = await _in_scope(ctx, state.get("area_id"))
     if area is None or state.get("step") not in ("text", "confirm") or not state.get("audience"):
         ctx.set_state(None)

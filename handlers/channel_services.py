@@ -103,7 +103,8 @@ class ChannelServices:
             locale = await session.scalar(
                 select(User.locale).join(Identity, Identity.user_id == User.id)
                 .where(Identity.channel == channel, Identity.external_id == chat_id))
-        return translator(pick_locale(locale, hinted_locale(hint)))("While you were away:")
+        t = translator(pick_locale(locale, hinted_locale(hint)))
+        return t("While you were away:")
 
     # -- files served by URL (shared_files: any worker serves what another stored) ------------
 

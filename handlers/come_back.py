@@ -22,6 +22,7 @@ from db.repo.jobs import schedule
 from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import ComeBackButton, HouseholdButton
 from handlers.context import Context
+from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply
 
@@ -29,9 +30,9 @@ router = Router("come_back")
 
 DAYS = {"1": 1, "3": 3, "7": 7}
 BAD_DATE = {
-    "format": "Please type the date as dd/mm, e.g. 15/01.",
-    "invalid": "There is no such date. Please type it as dd/mm, e.g. 15/01.",
-    "past": "That date has passed. Please type a later date as dd/mm.",
+    "format": N_("Please type the date as dd/mm, e.g. 15/01."),
+    "invalid": N_("There is no such date. Please type it as dd/mm, e.g. 15/01."),
+    "past": N_("That date has passed. Please type a later date as dd/mm."),
 }
 
 
