@@ -278,3 +278,46 @@ async def test_a_paused_run_reminds_once_then_weekly(people, app, clock):
     assert [b.label for b in first.buttons] == ["Resume HV-TL-002"]
     [run] = await all_rows(app, FlowRun)
     assert run.paused_reminded_at is not None
+
+
+async def test_a_leader_sets_the_pause_threshold_of_their_areas(people, app):
+    an, lan, _admin = people
+    await lan.say("/reminders paused 0")
+    assert "from 1 to 60" in lan.text()
+    await lan.say("/reminders paused 5")
+    assert lan.text() == "A procedure untouched for 5 days now reminds its volunteer (Phường Hải Vân)."
+    from db.models import Area
+
+    areas = {a.code: a.paused_after_days for a in await all_rows(app, Area)}
+    assert areas["danang.hai-van.ta-lang"] == 5 and areas["danang.hoa-xuan"] == 3
+    await an.say("/reminders paused 1")  # a volunteer cannot
+    assert areas == {a.code: a.paused_after_days for a in await all_rows(app, Area)}
+
+
+async def test_a_reminder_due_while_the_database_is_down_goes_when_it_is_back(people, app, monkeypatch):
+    """The bot's minute tick finds the database gone at 08:00: nothing is lost; the next tick
+    after it is back sends the reminder, once."""
+    from contextlib import asynccontextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.scheduler import Scheduler
+
+    an, _lan, _admin = people
+    await _blocked_vneid(an)
+    await choose(an, "Come back tomorrow")
+
+    @asynccontextmanager
+    async def gone():
+        raise OperationalError("BEGIN", {}, Exception("database is gone"))
+        yield
+
+    now = [vn(2026, 11, 21, 8, 0)]
+    scheduler = Scheduler(app.db, lambda: now[0], app.core.services.flows)
+    working = app.db.transaction
+    monkeypatch.setattr(app.db, "transaction", gone)
+    assert await scheduler.tick() is None
+    monkeypatch.setattr(app.db, "transaction", working)
+    now[0] = vn(2026, 11, 21, 9, 30)
+    assert (await scheduler.tick()).notices == 1
+    assert (await scheduler.tick()).notices == 0
