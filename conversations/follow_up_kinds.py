@@ -13,6 +13,7 @@ class JobKind(StrEnum):
     VISIT_UNTAKEN = "visit_untaken"  # a visit request nobody took in 2 working hours
     VISIT_OPEN = "visit_open"  # taken, not closed: 3 days → the volunteer, 7 days → leaders
     ANNOUNCEMENT = "announcement"  # sent with /announce during quiet hours: at 07:00
+    PLANNED = "planned"  # a marker, done at once: the week's digests were planned
 
 
 class JobState(StrEnum):

@@ -53,6 +53,11 @@ async def plan_digests(db: Database, now: datetime) -> None:
         return
     week = week_of(now)
     async with db.transaction() as session:
+        # Once per week, not at every tick of the Monday: the marker row says it was done.
+        marker = await schedule(session, f"planned:digests:{week}", JobKind.PLANNED, now, now)
+        if marker.state != JobState.PENDING:
+            return
+        await finish(session, marker.id, JobState.DONE, now)
         volunteers = {uid for uid in await session.scalars(
             select(Household.volunteer_id).where(Household.volunteer_id.is_not(None),
                                                  Household.archived_at.is_(None)).distinct())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.flow_model import FlowRegistry
@@ -171,21 +171,20 @@ async def plan_paused(jc: JobContext, limit: int = 500) -> int:
     """Remind volunteers of runs untouched for their area's `paused_after_days`, once, then
     weekly while untouched: one message per volunteer with a Resume button per run."""
     now = jc.now
-    rows = (await jc.session.execute(
-        select(FlowRun, Area.paused_after_days, Household.code, Household.head_name)
-        .join(Area, Area.id == FlowRun.area_id).join(Household, Household.id == FlowRun.household_id)
-        .where(FlowRun.status == RunStatus.ACTIVE, FlowRun.updated_at <= now - timedelta(days=1),
-               Household.archived_at.is_(None))
-        .order_by(FlowRun.volunteer_id, FlowRun.updated_at).limit(limit)
-    )).all()
     due: dict[int, list[tuple[FlowRun, str, str]]] = {}
-    for run, days, code, name in rows:
-        if run.updated_at > now - timedelta(days=days or 3):
-            continue
-        reminded = run.paused_reminded_at
-        if reminded is not None and reminded >= run.updated_at and reminded > now - PAUSED_AGAIN:
-            continue
-        due.setdefault(run.volunteer_id, []).append((run, code, name))
+    # One query per threshold in use (a handful), so that only runs due now are read.
+    for days in sorted(set(await jc.session.scalars(select(Area.paused_after_days).distinct()))):
+        rows = (await jc.session.execute(
+            select(FlowRun, Household.code, Household.head_name)
+            .join(Area, Area.id == FlowRun.area_id).join(Household, Household.id == FlowRun.household_id)
+            .where(FlowRun.status == RunStatus.ACTIVE, Area.paused_after_days == days,
+                   FlowRun.updated_at <= now - timedelta(days=days), Household.archived_at.is_(None),
+                   or_(FlowRun.paused_reminded_at.is_(None), FlowRun.paused_reminded_at < FlowRun.updated_at,
+                       FlowRun.paused_reminded_at <= now - PAUSED_AGAIN))
+            .order_by(FlowRun.volunteer_id, FlowRun.updated_at).limit(limit)
+        )).all()
+        for run, code, name in rows:
+            due.setdefault(run.volunteer_id, []).append((run, code, name))
     sent = 0
     for volunteer_id, runs in due.items():
         def build(person: Recipient, runs: list[tuple[FlowRun, str, str]] = runs) -> Reply:
@@ -270,10 +269,18 @@ async def run_leader_digest(jc: JobContext, job: ScheduledJob) -> int:
     if area is None or job.user_id is None:
         return 0
     in_area = (Household.area_id == Area.id) & within(Area.code, area.code) & Household.archived_at.is_(None)
-    total, reached, reached_before = (await session.execute(
-        select(func.count(), func.count(Household.last_step_at),
-               func.count(Household.id).filter(Household.last_step_at < now - timedelta(days=7)))
+    total, reached = (await session.execute(
+        select(func.count(), func.count(Household.last_step_at))
         .select_from(Household).join(Area, in_area))).one()
+    # Households reached for the first time in the last 7 days: the change since last week.
+    first_steps = (
+        select(FlowRun.household_id)
+        .join(StepRecord, StepRecord.run_id == FlowRun.id).join(Area, Area.id == FlowRun.area_id)
+        .where(within(Area.code, area.code))
+        .group_by(FlowRun.household_id)
+        .having(func.min(StepRecord.recorded_at) >= now - timedelta(days=7))
+    ).subquery()
+    new = int(await session.scalar(select(func.count()).select_from(first_steps)) or 0)
     volunteers = set(await session.scalars(
         select(Membership.user_id).join(Area, Area.id == Membership.area_id)
         .where(within(Area.code, area.code), Membership.role == "volunteer")))
@@ -292,7 +299,7 @@ async def run_leader_digest(jc: JobContext, job: ScheduledJob) -> int:
         target = f" / {area.target_households}" if area.target_households else ""
         lines = [t("Weekly digest · {area}", area=area.name),
                  t("Households reached: {reached}{target} (of {total} registered), +{new} this week",
-                   reached=reached, target=target, total=total, new=reached - reached_before)]
+                   reached=reached, target=target, total=total, new=new)]
         if inactive_names:
             lines.append(t("Volunteers inactive for {days} days ({n}): {names}", days=INACTIVE_DAYS,
                            n=len(inactive_names), names=", ".join(inactive_names[:10])))

@@ -237,6 +237,12 @@ async def test_an_untaken_visit_request_reaches_the_leader_after_two_working_hou
 
 
 async def test_monday_digest_once_and_not_to_a_volunteer_with_nothing_to_say(people, app, clock):
+    an, _lan, _admin = people
+    await an.say("/households")  # Friday: one step at HV-TL-002
+    await choose(an, "HV-TL-002")
+    await choose(an, "Start a procedure")
+    await choose(an, "Residence confirmation")
+    await an.press(an.last[-1].buttons[0].payload)
     async with app.db.transaction() as session:  # cuong's one household was reached long ago
         await session.execute(update(Household).where(Household.code == "AV-001")
                               .values(last_step_at=vn(2026, 10, 1, 9, 0)))
@@ -247,10 +253,12 @@ async def test_monday_digest_once_and_not_to_a_volunteer_with_nothing_to_say(peo
     assert result.by_kind.get("leader_digest") == 1  # lan
     assert (await run_due(app.db, vn(2026, 11, 23, 9, 0), flows)).notices == 0  # once a week
     [digest] = await app.channel_services.take_waiting("console", "an")
-    assert digest.text.startswith("Your week ahead:\nHouseholds not reached yet (5): HV-GB-001")
+    assert digest.text.startswith("Your week ahead:\nHouseholds not reached yet (4): HV-GB-001")
+    assert "Last week: 1 step recorded." in digest.text
     assert await app.channel_services.take_waiting("console", "cuong") == []
     [leader] = await app.channel_services.take_waiting("console", "lan")
-    assert leader.text.startswith("Weekly digest · Phường Hải Vân\nHouseholds reached: 0")
+    assert leader.text.startswith("Weekly digest · Phường Hải Vân\nHouseholds reached: 1 (of 5 registered), "
+                                  "+1 this week\nVisit requests waiting: 0"), leader.text
 
 
 async def test_a_paused_run_reminds_once_then_weekly(people, app, clock):
