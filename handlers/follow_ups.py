@@ -182,6 +182,8 @@ async def plan_paused(jc: JobContext, limit: int = 500) -> int:
                    or_(FlowRun.paused_reminded_at.is_(None), FlowRun.paused_reminded_at < FlowRun.updated_at,
                        FlowRun.paused_reminded_at <= now - PAUSED_AGAIN))
             .order_by(FlowRun.volunteer_id, FlowRun.updated_at).limit(limit)
+            # Two workers planning at once (PostgreSQL) remind of different runs.
+            .with_for_update(skip_locked=True, of=FlowRun)
         )).all()
         for run, code, name in rows:
             due.setdefault(run.volunteer_id, []).append((run, code, name))
