@@ -126,11 +126,11 @@ async def tg_api() -> AsyncIterator[FakeTelegramAPI]:
         yield fake
 
 
-async def _many_volunteers(app: App, now: datetime) -> None:
+async def _many_volunteers(app: App, now: datetime, count: int = RECIPIENTS) -> None:
     async with app.db.transaction() as session:
         area_id = await session.scalar(select(Area.id).where(Area.code == "danang.hai-van"))
         first = int(await session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0) + 1
-        ids = range(first, first + RECIPIENTS)
+        ids = range(first, first + count)
         await session.execute(insert(User), [{"id": uid, "display_name": f"TNV {uid}", "locale": "vi",
                                               "created_at": now, "reminders_off": False} for uid in ids])
         await session.execute(insert(Identity), [{"user_id": uid, "channel": "telegram",
@@ -206,3 +206,30 @@ async def test_the_pacer_holds_everyone_after_a_429(clock) -> None:
     pacer.back_off(3)
     await pacer.acquire()
     assert vt() >= 3.0
+
+
+async def test_a_429_during_a_broadcast_is_waited_out_and_nothing_is_sent_twice(
+        people, app, clock, tg_api: FakeTelegramAPI) -> None:
+    """Telegram answers one send "429, retry after 1": the adapter waits it out, and every
+    volunteer still gets the announcement exactly once."""
+    _an, lan, _admin = people
+    await _many_volunteers(app, clock(), 30)
+    await _to_the_text(lan)
+    await lan.say("Họp giao ban sáng thứ Hai.")
+    await lan.press(payload_of(lan, "Send"))
+    channel = TelegramChannel(app, make_bot(Settings(telegram_bot_token=tg_api.token,
+                                                     telegram_api_base=tg_api.base_url)))
+    vt = VirtualTime(clock)
+    relay = NoticeRelay(app.channel_services, "telegram", channel.send_notice, interval=0.01,
+                        pacer=Pacer(25, clock=vt, sleep=vt.sleep), monotonic=vt)
+    tg_api.fail("sendMessage", status=429, retry_after=1)
+    try:
+        relay.start()
+        async with asyncio.timeout(30):
+            while await count_rows(app, Notice, Notice.channel == "telegram", Notice.sent_at.is_(None)):
+                await asyncio.sleep(0.05)
+        await relay.stop()
+    finally:
+        await channel.close()
+    per_chat = Counter(call["chat_id"] for call in tg_api.calls_to("sendMessage"))
+    assert len(per_chat) == 30 and set(per_chat.values()) == {1}

@@ -154,7 +154,9 @@ class NoticeRelay:
                             error=str(exc)[:200], attempts=notice.attempts)
                 return False
             except Exception as exc:
-                retry_after = getattr(exc, "retry_after", None)
+                # A 429 the adapter gave up waiting out (its cause says for how long): hold the
+                # whole relay, not only this notice.
+                retry_after = getattr(exc, "retry_after", getattr(exc.__cause__, "retry_after", None))
                 if self.pacer is not None and isinstance(retry_after, int | float):
                     self.pacer.back_off(float(retry_after))
                 log.warning("notice.send_failed", channel=self.channel, error=type(exc).__name__,
