@@ -226,7 +226,8 @@ async def test_a_429_during_a_broadcast_is_waited_out_and_nothing_is_sent_twice(
     try:
         relay.start()
         async with asyncio.timeout(30):
-            while await count_rows(app, Notice, Notice.channel == "telegram", Notice.sent_at.is_(None)):
+            while await count_rows(app, Notice, Notice.channel == "telegram",  # noqa: ASYNC110
+                                   Notice.sent_at.is_(None)):
                 await asyncio.sleep(0.05)
         await relay.stop()
     finally:
