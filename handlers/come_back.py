@@ -23,6 +23,7 @@ from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import ComeBackButton, HouseholdButton
 from handlers.context import Context
 from handlers.i18n import N_
+from handlers.options import NUMBERED_CHANNELS
 from handlers.router import STAFF, Router, out_of_date
 from handlers.types import Button, Reply
 
@@ -53,7 +54,8 @@ def with_offer(
 ) -> list[Reply]:
     """After a step got a Problem: the come-back choice. A blocked run's last message gets the
     buttons (before its own); a run that goes on gets them on a message of their own before the
-    next step (whose buttons stay the ones a typed number answers)."""
+    next step, where buttons can be pressed (Telegram; not on the numbered console and Zalo,
+    where a typed number answers the next step)."""
     if not any(r.outcome == StepOutcome.BLOCKED for r in transition.records) or not replies:
         return replies
     question = ctx.t("When will you come back to it? I will remind you that day at 08:00.")
@@ -62,6 +64,10 @@ def with_offer(
         last = replies[-1]
         return [*replies[:-1], Reply(last.text + "\n" + question, buttons=buttons + last.buttons,
                                      columns=last.columns)]
+    if ctx.incoming.channel in NUMBERED_CHANNELS:
+        # Typed numbers answer the next step's options: a second numbered list before them
+        # could not be chosen (and would read as if it could). Telegram shows it.
+        return replies
     return [*replies[:-1], Reply(question, buttons=buttons), replies[-1]]
 
 

