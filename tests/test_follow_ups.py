@@ -289,6 +289,19 @@ async def test_a_paused_run_reminds_once_then_weekly(people, app, clock):
     assert run.paused_reminded_at is not None
 
 
+async def test_finished_jobs_are_pruned_after_thirty_days(people, app):
+    from db.repo.housekeeping import prune
+
+    an, _lan, _admin = people
+    await _blocked_vneid(an)
+    await choose(an, "Come back tomorrow")
+    flows = app.core.services.flows
+    await run_due(app.db, vn(2026, 11, 21, 8, 0), flows)
+    assert (await prune(app.db.transaction, vn(2026, 12, 20, 8, 0))).jobs == 0
+    assert (await prune(app.db.transaction, vn(2026, 12, 21, 8, 1))).jobs == 1
+    assert await count_rows(app, ScheduledJob) == 0
+
+
 async def test_a_leader_sets_the_pause_threshold_of_their_areas(people, app):
     an, lan, _admin = people
     await lan.say("/reminders paused 0")
