@@ -163,8 +163,9 @@ async def run_come_back(jc: JobContext, job: ScheduledJob) -> int:
                  flow=flow_title(jc.flows, t, run.flow_id), reason=shown)
         return Reply(text, buttons=(Button(t("Resume"), RunButton(run.id, "resume")),))
 
-    return await send_to(jc.session, await recipients(jc.session, [run.volunteer_id]), build, jc.now,
-                         JobKind.COME_BACK)
+    # Whoever chose the day (a colleague covering the household may have), else the run's volunteer.
+    who = job.user_id if job.user_id is not None else run.volunteer_id
+    return await send_to(jc.session, await recipients(jc.session, [who]), build, jc.now, JobKind.COME_BACK)
 
 
 async def plan_paused(jc: JobContext, limit: int = 500) -> int:
