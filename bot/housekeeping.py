@@ -60,9 +60,9 @@ class Housekeeper:
             except Exception:
                 log.exception("housekeeping.failed")
                 continue
-            if pruned.processed_updates or pruned.notices or pruned.files:
+            if pruned.processed_updates or pruned.notices or pruned.files or pruned.jobs:
                 log.info("housekeeping.pruned", processed_updates=pruned.processed_updates,
-                         notices=pruned.notices, files=pruned.files)
+                         notices=pruned.notices, files=pruned.files, jobs=pruned.jobs)
 
 
 async def _yield() -> None:

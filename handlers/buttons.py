@@ -294,3 +294,28 @@ class ImportButton(ButtonData, prefix="imp"):
 
     area_id: int
     verb: str
+
+
+@dataclass(frozen=True)
+class AssignButton(ButtonData, prefix="asg"):
+    """`asg:<request>:<user>` (follow_ups.py): a leader gives an open visit request to a volunteer."""
+
+    request_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class ComeBackButton(ButtonData, prefix="cb"):
+    """`cb:<run>:<when>` (come_back.py): come back in `1`, `3`, `7` days, `date` (type it),
+    `ok:<yyyymmdd>` (confirm a far date)."""
+
+    run_id: int
+    when: str = ""
+
+
+@dataclass(frozen=True)
+class AnnounceButton(ButtonData, prefix="ann"):
+    """`ann:<verb>[:<arg>]` (announce.py): `area:<id>`, `to:<audience>`, `send`, `cancel`."""
+
+    verb: str
+    arg: str = ""

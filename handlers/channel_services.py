@@ -99,6 +99,20 @@ class ChannelServices:
                                         prompt=offered.prompt)
         return replies
 
+    async def away_header(self, channel: str, chat_id: str, hint: str | None) -> str:
+        """"While you were away:" in the language of the user of this chat."""
+        from sqlalchemy import select
+
+        from db.models import Identity, User
+        from handlers.i18n import hinted_locale, pick_locale, translator
+
+        async with self.db.read_session() as session:
+            locale = await session.scalar(
+                select(User.locale).join(Identity, Identity.user_id == User.id)
+                .where(Identity.channel == channel, Identity.external_id == chat_id))
+        t = translator(pick_locale(locale, hinted_locale(hint)))
+        return t("While you were away:")
+
     # -- files served by URL (shared_files: any worker serves what another stored) ------------
 
     async def put_file(self, name: str, data: bytes, media_type: str, max_age: float) -> None:

@@ -18,16 +18,20 @@ from dataclasses import replace
 
 from conversations.small_talk import SmallTalk, small_talk
 from handlers import (
+    announce,
     basic,
     choices,
+    come_back,
     exports,
     faq,
     flows,
+    follow_ups,
     household_edit,
     household_upload,
     households,
     invites,
     link,
+    reminders,
     roster,
     stats,
     targets,
@@ -46,6 +50,7 @@ ROUTERS = (
     choices.router, basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, invites.router, roster.router,
     faq.router, link.router, household_upload.router,
+    come_back.router, follow_ups.router, reminders.router, announce.router,
 )
 ROUTES = Routes(ROUTERS)
 

@@ -42,6 +42,7 @@ from db.repo.flows import (
     save_run_state,
 )
 from db.repo.households import members_of
+from handlers import come_back
 from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import HouseholdButton, RunButton, StepButton
 from handlers.choices import numbered
@@ -388,7 +389,7 @@ async def _apply(
         # Problem, Other reason, Back: the step's own message becomes its sub-step and back.
         shown = replace(shown, edit=True)
     replies.append(shown)
-    return replies
+    return come_back.with_offer(ctx, run, transition, replies)
 
 
 def _confirmation(

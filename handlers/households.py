@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from conversations.local_time import VIETNAM
 from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
 from db.models import Area, Household, Resident
@@ -22,7 +24,7 @@ from db.repo.households import (
     progress_of_volunteer,
     volunteers_of_area,
 )
-from handlers import flows, household_edit, household_place
+from handlers import come_back, flows, household_edit, household_place
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
 from handlers.buttons import AddMemberButton, EditButton, HouseholdButton, NewHouseholdButton, RunButton
 from handlers.choices import numbered, wrong_answer
@@ -132,6 +134,7 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     stopped, restart = await flows.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
     if page.runs or stopped:
         lines.append(t("Procedures:"))
+        dates = await come_back.come_back_dates(ctx.session, [r.run_id for r in page.runs])
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
             title = flows.title(ctx, run.flow_id)
@@ -139,11 +142,13 @@ async def render_page(ctx: Context, household: Household) -> Reply:
                 lines.append(f"  ✅ {title}{who}")
             elif run.status == RunStatus.BLOCKED:
                 reason = run.blocked_reason or t("no reason given")
-                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
+                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}"
+                             + _come_back(ctx, dates, run.run_id))
                 label = person_label("🔁", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
             else:
-                lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
+                lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who)
+                             + _come_back(ctx, dates, run.run_id))
                 label = person_label("▶️", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
     lines += stopped
@@ -166,6 +171,13 @@ def _page_actions(ctx: Context, hh: Household, area: Area) -> list[Button]:
     if not numbered(ctx):  # where the page replaced the list, the way back to it
         buttons.append(Button("↩️ " + t("Your households"), HouseholdButton(hh.id, "list")))
     return buttons
+
+
+def _come_back(ctx: Context, dates: dict[int, datetime], run_id: int) -> str:
+    """" · come back on 12/12" when a come-back reminder is set for the run."""
+    if run_id not in dates:
+        return ""
+    return " · " + ctx.t("come back on {day}", day=dates[run_id].astimezone(VIETNAM).strftime("%d/%m"))
 
 
 @router.button(HouseholdButton)

@@ -28,7 +28,7 @@ from db.repo.support import (
     take_request,
     volunteers_covering,
 )
-from handlers import visit_limits
+from handlers import follow_ups, visit_limits
 from handlers.access import covers, refuse, row_of_button
 from handlers.buttons import RequestButton, VisitButton
 from handlers.choices import wrong_answer
@@ -215,6 +215,8 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
     )
     ctx.session.add(request)
     await ctx.session.flush()
+    # Nobody took it within 2 working hours: the area's leaders are told (handlers/follow_ups.py).
+    await follow_ups.schedule_visit_untaken(ctx.session, request, ctx.now)
     if household is not None and household.volunteer_id:
         targets = [household.volunteer_id]
     elif area is not None:
@@ -349,6 +351,7 @@ async def request_button(ctx: Context, data: RequestButton) -> list[Reply]:
         if not await take_request(ctx.session, request.id, ctx.user.id, ctx.now):
             return [Reply(ctx.t("Request #{id} was already taken.", id=request.id), edit=True)]
         await ctx.session.refresh(request)
+        await follow_ups.schedule_visit_open(ctx.session, request, ctx.now)
         details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
                    f"“{request.question}”", *_where_to_find(ctx.t, request, household)]
         how, close = visit_limits.close_offer(ctx.t, ctx.incoming.channel, request.id)

@@ -501,7 +501,10 @@ async def test_a_blocking_problem_stops_the_run_and_retry_is_a_second_attempt(ap
     await step(an, "No smartphone")
     assert "⛔ Problem: Check the resident has a working smartphone" in an.text()
     assert "Stopped here because of a problem: No smartphone" in an.text()
-    assert an.buttons() == [("Back to the household", f"hh:{await household_id(app, 'HV-TL-001')}::k")]
+    # When to come back (handlers/come_back.py), then the way back to the household.
+    assert an.buttons()[-1] == ("Back to the household", f"hh:{await household_id(app, 'HV-TL-001')}::k")
+    assert [label for label, _ in an.buttons()[:-1]] == [
+        "Come back tomorrow", "In 3 days", "In a week", "On a date (dd/mm)"]
     run = await the_run(app, run_id)
     assert (run.status, run.current_step, run.resident_id) == ("blocked", "phone_ready", member)
 

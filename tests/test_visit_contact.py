@@ -116,7 +116,8 @@ async def test_the_residents_console_shows_no_volunteer_button(app):
     out = io.StringIO()
     await run_console(app, user="binh", lang="vi", stdin=io.StringIO("nhận 1\n"), stdout=out)
     shown = out.getvalue()
-    assert shown.startswith("Yêu cầu hỗ trợ tại nhà mới #1 · Phường Hòa Xuân:\n“cần làm VNeID”"), shown
+    assert shown.startswith("Trong lúc bạn vắng mặt:\n\nYêu cầu hỗ trợ tại nhà mới #1 · Phường Hòa Xuân:\n"
+                            "“cần làm VNeID”"), shown
     assert "gõ NHẬN 1" in shown and "[1] Tôi nhận" not in shown and "Bạn đã nhận yêu cầu #1." in shown
     [request] = await all_rows(app, SupportRequest)
     assert request.status == "taken"

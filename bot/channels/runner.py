@@ -39,9 +39,11 @@ from bot.channels.core_calls import handle_update
 from bot.channels.file_store import FileStore
 from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
 from bot.channels.notice_relay import NoticeRefused, NoticeRelay
+from bot.channels.pacer import pacer_for
 from bot.channels.signals import install_signal_handlers
 from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.scheduler import Scheduler
 from handlers.file_limits import TELEGRAM, FileDelivery, FileLimits, discard
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
@@ -293,7 +295,7 @@ class Channel(Generic[U]):
         """Start sending the pending notices for this channel's chats (a no-op while it runs)."""
         if self._relay is None:
             self._relay = NoticeRelay(self.app.channel_services, self.name, self.send_notice,
-                                      interval=self.notice_interval)
+                                      interval=self.notice_interval, pacer=pacer_for(self.name))
         self._relay.start()
 
     async def _start_relay_on_startup(self, application: web.Application) -> None:
@@ -517,9 +519,12 @@ async def run_channel(
             app = await open_app(settings, migrate=worker_index is None)
         channel = make(app)
         housekeeper = app.housekeeper().start()
+        # Follow-ups due (reminders, escalations, digests, announcements), every minute.
+        scheduler = Scheduler(app.db, app.core.services.clock, app.core.services.flows).start()
         try:
             await channel.serve(stop_event, webhook, host=host, port=port, worker_index=worker_index)
         finally:
+            await scheduler.stop()
             await housekeeper.stop()
             await channel.close()
     finally:

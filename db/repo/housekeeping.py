@@ -7,8 +7,9 @@ replies it still holds: they were owed to a delivery that never came back), and 
 tries them. `notice_messages` (where a visit request's notices landed, to edit them once it is
 taken) go after NOTICES_KEEP too. Shared files (charts Zalo fetches by URL) go when they
 expire. `invite_attempts` (failed invite codes, counted for a few hours; the audit log keeps
-them for good) go after PROCESSED_KEEP too. Rows go in batches of BATCH, each its own short
-transaction, so a first prune of a big table never holds a lock for long.
+them for good) go after PROCESSED_KEEP too. Finished `scheduled_jobs` (done, cancelled, failed)
+go after NOTICES_KEEP, like the notices they made. Rows go in batches of BATCH, each its own
+short transaction, so a first prune of a big table never holds a lock for long.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import InviteAttempt, Notice, NoticeMessage, ProcessedUpdate, SharedFile
+from db.models import InviteAttempt, Notice, NoticeMessage, ProcessedUpdate, ScheduledJob, SharedFile
 
 PROCESSED_KEEP = timedelta(days=7)
 NOTICES_KEEP = timedelta(days=30)
@@ -38,6 +39,7 @@ class Pruned:
     files: int = 0
     invite_attempts: int = 0
     notice_messages: int = 0
+    jobs: int = 0
 
 
 async def prune(transaction: Transaction, now: datetime, *,
@@ -56,7 +58,9 @@ async def prune(transaction: Transaction, now: datetime, *,
         (InviteAttempt.id,), InviteAttempt.at < now - processed_keep, batch), pause)
     kept_messages = await _in_batches(transaction, _batch_of(
         (NoticeMessage.id,), NoticeMessage.created_at < now - notices_keep, batch), pause)
-    return Pruned(processed, notices, files, attempts, kept_messages)
+    jobs = await _in_batches(transaction, _batch_of(
+        (ScheduledJob.id,), ScheduledJob.finished_at < now - notices_keep, batch), pause)
+    return Pruned(processed, notices, files, attempts, kept_messages, jobs)
 
 
 def _batch_of(key: tuple[Any, ...], where: ColumnElement[bool],

@@ -49,11 +49,13 @@ class PendingNotice:
 
 
 async def add_notices(
-    session: AsyncSession, notices: Iterable[tuple[str, str, dict[str, Any]]], now: datetime
+    session: AsyncSession, notices: Iterable[tuple[str, str, dict[str, Any]]], now: datetime,
+    origin: str | None = None,
 ) -> int:
-    """Store (channel, chat id, reply JSON) notices in the caller's transaction; returns how many."""
+    """Store (channel, chat id, reply JSON) notices in the caller's transaction; returns how many.
+    `origin`: what made them ("announcement:12", a follow-up's kind), to count them later."""
     rows = [{"channel": channel, "chat_id": chat_id, "reply": reply, "created_at": now,
-             "attempts": 0} for channel, chat_id, reply in notices]
+             "attempts": 0, "origin": origin} for channel, chat_id, reply in notices]
     if rows:
         await session.execute(insert(Notice), rows)
     return len(rows)
@@ -140,3 +142,23 @@ async def messages_about(session: AsyncSession, key: str) -> list[tuple[str, str
         select(NoticeMessage.channel, NoticeMessage.chat_id, NoticeMessage.message_ref)
         .where(NoticeMessage.key == key).order_by(NoticeMessage.id))
     return [(channel, chat_id, ref) for channel, chat_id, ref in rows]
+
+
+async def origin_counts(session: AsyncSession, origins: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """(delivered, failed, waiting) notices per origin: sent, given up, not yet sent."""
+    from sqlalchemy import case, func
+
+    counts: dict[str, tuple[int, int, int]] = {origin: (0, 0, 0) for origin in origins}
+    if not origins:
+        return counts
+    rows = await session.execute(
+        select(Notice.origin,
+               func.sum(case((Notice.sent_at.is_not(None) & Notice.send_lease_until.is_(None), 1), else_=0)),
+               func.sum(case((Notice.sent_at.is_not(None) & Notice.send_lease_until.is_not(None), 1),
+                             else_=0)),
+               func.sum(case((Notice.sent_at.is_(None), 1), else_=0)))
+        .where(Notice.origin.in_(list(origins))).group_by(Notice.origin)
+    )
+    for origin, delivered, failed, waiting in rows:
+        counts[origin] = (int(delivered or 0), int(failed or 0), int(waiting or 0))
+    return counts
