@@ -9,13 +9,13 @@ meanwhile is run when the database is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.background import BackgroundTask
 from conversations.flow_model import FlowRegistry
 from db.engine import Database
 from handlers.follow_up_runner import RunResult, run_due
@@ -25,26 +25,16 @@ log = structlog.get_logger("gocua.scheduler")
 INTERVAL = 60.0  # seconds between runs
 
 
-class Scheduler:
+class Scheduler(BackgroundTask):
+    name = "gocua.scheduler"
+
     def __init__(self, db: Database, clock: Callable[[], datetime], flows: FlowRegistry | None, *,
                  interval: float = INTERVAL) -> None:
+        super().__init__()
         self.db = db
         self.clock = clock
         self.flows = flows
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> Scheduler:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="gocua.scheduler")
-        return self
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def tick(self) -> RunResult | None:
         """One run of what is due now; None when the database could not be used."""
