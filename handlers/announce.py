@@ -203,6 +203,11 @@ async def announce_text(ctx: Context, text: str) -> list[Reply]:
         ctx.set_state(None)
         return [out_of_date(ctx)]
     body = text.strip()
+    if state.get("step") == "confirm" and body.isdigit() and len(body) <= 2:
+        # A lone number answers the numbered Send / Cancel (Zalo, console), never a new text.
+        if body in ("1", "2"):
+            return await announce_button(ctx, AnnounceButton("send" if body == "1" else "cancel"))
+        return wrong_answer(ctx)
     if not body:
         return [Reply(t("The announcement is empty. Type its text, or /cancel."))]
     if len(body) > MAX_TEXT:

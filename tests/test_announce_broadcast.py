@@ -72,6 +72,26 @@ async def test_an_announcement_is_confirmed_sent_audited_and_counted(people, app
     assert await count_rows(app, Announcement) == 1
 
 
+async def test_a_typed_number_answers_send_or_cancel_and_a_longer_text_replaces(people, app):
+    """On the console and Zalo the confirmation's options are numbers: "1" sends, "2" cancels;
+    a typed text is the announcement again, not option 1."""
+    _an, lan, _admin = people
+    await _to_the_text(lan)
+    await lan.say("Họp lúc 8 giờ.")
+    await lan.say("Họp lúc 9 giờ, không phải 8 giờ.")
+    assert "Họp lúc 9 giờ, không phải 8 giờ." in lan.text()
+    await lan.say("7")
+    assert "not one of the options" in lan.text() or "no option" in lan.text()
+    await lan.say("1")
+    assert lan.text() == "Sent to 1 person. /announce shows what was delivered."
+    [announcement] = await all_rows(app, Announcement)
+    assert announcement.text == "Họp lúc 9 giờ, không phải 8 giờ."
+    await _to_the_text(lan)
+    await lan.say("Không gửi tin này.")
+    await lan.say("2")
+    assert await count_rows(app, Announcement) == 1
+
+
 async def test_residents_only_if_they_wrote_and_did_not_opt_out(people, app):
     _an, lan, _admin = people
     for name in ("ba-muoi", "ong-tam"):
