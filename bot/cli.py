@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.cli_areas import AREA_COMMANDS, add_area_commands
+from bot.cli_import import IMPORT_COMMANDS, add_import_commands
+from bot.cli_jobs import JOBS_COMMANDS, add_jobs_commands
 from bot.cli_reports import REPORT_COMMANDS, add_report_commands
 from bot.cli_roster import ROSTER_COMMANDS, add_roster_commands
 from bot.config import ConfigError, Settings, UsageError, load_settings
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_commands(sub, seed_sub)
     add_roster_commands(sub)
+    add_area_commands(sub)
+    add_import_commands(sub)
+    add_jobs_commands(sub)
     return parser
 
 
@@ -112,7 +118,9 @@ def _command_key(args: argparse.Namespace) -> str:
     sub = (getattr(args, "db_command", None) or getattr(args, "seed_command", None)
            or getattr(args, "invite_command", None) or getattr(args, "channel", None)
            or getattr(args, "faq_command", None) or getattr(args, "target_command", None)
-           or getattr(args, "volunteers_command", None))
+           or getattr(args, "volunteers_command", None) or getattr(args, "areas_command", None)
+           or getattr(args, "import_command", None)
+           or getattr(args, "jobs_command", None))
     return f"{args.command} {sub}" if sub else args.command
 
 
@@ -340,6 +348,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "run zalo": cmd_run_channel,
     **REPORT_COMMANDS,
     **ROSTER_COMMANDS,
+    **AREA_COMMANDS,
+    **IMPORT_COMMANDS,
+    **JOBS_COMMANDS,
 }
 
 __all__: list[Any] = ["main"]

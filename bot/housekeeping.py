@@ -8,7 +8,6 @@ delete the same rows in turns; nothing breaks). `gocua db prune` does the same o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +15,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.background import BackgroundTask
 from db.engine import Database
 from db.repo.housekeeping import prune
 
@@ -26,26 +26,16 @@ INTERVAL = 3600.0
 JITTER = 0.2  # share of the interval
 
 
-class Housekeeper:
+class Housekeeper(BackgroundTask):
+    name = "gocua.housekeeping"
+
     def __init__(self, db: Database, clock: Callable[[], datetime], *,
                  first_delay: float = FIRST_DELAY, interval: float = INTERVAL) -> None:
+        super().__init__()
         self.db = db
         self.clock = clock
         self.first_delay = first_delay
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> Housekeeper:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="gocua.housekeeping")
-        return self
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         delay = self.first_delay
@@ -60,9 +50,9 @@ class Housekeeper:
             except Exception:
                 log.exception("housekeeping.failed")
                 continue
-            if pruned.processed_updates or pruned.notices or pruned.files:
+            if pruned.processed_updates or pruned.notices or pruned.files or pruned.jobs:
                 log.info("housekeeping.pruned", processed_updates=pruned.processed_updates,
-                         notices=pruned.notices, files=pruned.files)
+                         notices=pruned.notices, files=pruned.files, jobs=pruned.jobs)
 
 
 async def _yield() -> None:

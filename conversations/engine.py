@@ -3,6 +3,7 @@
     start(flow, now) -> Transition
     advance(flow, state, Pressed(token) | Typed(text), now, cccd_key=None) -> Transition
     resume(flow, state) -> Transition      # show the current step again (a paused run)
+    step_view(flow, state) -> ShowStep     # the current step as shown, without its sub-step
     reopen(flow, state) -> Transition      # retry a blocked run at its step, as a new attempt
     cancel(state) -> Transition            # abandon the run (/cancel, then "Abandon it")
 
@@ -86,7 +87,7 @@ __all__ = [
     "Event", "FlowButton", "InvalidInput", "LoopLimit", "MarkDigitalReady", "Pressed", "ProblemNoted",
     "RunNotActive", "RunState", "RunStatus", "ShowStep", "StaleButton", "StepMissing", "StepOutcome",
     "StepRecord", "Transition", "Typed", "advance", "cancel", "make_token", "parse_token", "reopen",
-    "resume", "start",
+    "resume", "start", "step_view",
 ]
 
 MAX_AUTO_STEPS = 50
@@ -141,6 +142,18 @@ def resume(flow: Flow, state: RunState) -> Transition:
     if step is None:
         return Transition(state, (), (StepMissing(state.step),))
     return Transition(state, (), (_prompt(flow, state, step),))
+
+
+def step_view(flow: Flow, state: RunState) -> ShowStep | None:
+    """The run's current step as it is shown, leaving out a Problem sub-step it waits at (the
+    reason question repeats the step it is about); None when there is no step to show."""
+    step = flow.step(state.step) if state.step else None
+    if step is None:
+        return None
+    shown = state.copy()
+    shown.awaiting = None
+    event = _prompt(flow, shown, step)
+    return event if isinstance(event, ShowStep) else None
 
 
 def reopen(flow: Flow, state: RunState) -> Transition:

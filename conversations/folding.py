@@ -7,6 +7,7 @@ same marks. (The FAQ matcher's own `faq_match.fold` gives the same result on Vie
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 
@@ -14,3 +15,14 @@ def strip_marks(text: str) -> str:
     """Lower case without Vietnamese diacritics (đ included); every other character kept."""
     text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
     return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that orders names as people read them: "Tổ dân phố 2" before "Tổ dân phố 10",
+    letters compared without marks or case (then with them, so the order is total)."""
+    folded = strip_marks(text)
+    parts = tuple((1, int(p)) if p.isdigit() else (0, p) for p in _DIGITS.split(folded) if p)
+    return (*parts, (0, text))

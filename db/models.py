@@ -59,6 +59,8 @@ class Area(Base):
     official_code: Mapped[str | None] = mapped_column(String(20))
     target_households: Mapped[int | None] = mapped_column(Integer)
     target_digital_ready: Mapped[int | None] = mapped_column(Integer)
+    # A run untouched this many days reminds its volunteer (handlers/follow_ups.py).
+    paused_after_days: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
 
 class User(Base):
@@ -68,6 +70,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
+    # /reminders off: no follow-ups (leaders' announcements still reach staff).
+    reminders_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Identity(Base):
@@ -230,6 +234,8 @@ class FlowRun(Base):
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # When its volunteer was last reminded that it is paused (then weekly while untouched).
+    paused_reminded_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -322,6 +328,64 @@ class Notice(Base):
     send_lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What made it, when counted later: "announcement:<id>", a follow-up's kind; None: a reply.
+    origin: Mapped[str | None] = mapped_column(String(40), index=True)
+
+
+class ScheduledJob(Base):
+    """Due work (conversations/follow_up_kinds.py JobKind): written with the event that caused
+    it, claimed with a lease by whichever worker is up, done once (handlers/follow_up_runner.py).
+    `key` is unique, so scheduling the same thing twice keeps one row."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    claimed_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class Announcement(Base):
+    """A leader's /announce: its delivered / failed counts are its notices' (origin)."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    send_at: Mapped[datetime]
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NoticeMessage(Base):
+    """A message the bot sent that a later event edits: where each visit request's notice landed
+    (`key` "request:<id>"; the platform's message id per chat), so that once a volunteer takes
+    the request every copy reads "✅ taken by …" and no Take button stays live. Recorded by the
+    channel after sending (only platforms that can edit give an id)."""
+
+    __tablename__ = "notice_messages"
+    __table_args__ = (
+        Index("ix_notice_messages_key", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    message_ref: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
 
 
 class SharedFile(Base):

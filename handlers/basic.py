@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -116,11 +117,20 @@ async def _claimed(ctx: Context, code: str) -> tuple[ClaimResult, list[Reply]]:
     from db.repo.users import role_grants
 
     ctx.grants = await role_grants(ctx.session, ctx.user.id)
-    return result, [
-        Reply(t("Welcome! You are now a {role} in {area}.", role=role_name(ctx, invite.role),
-                area=area.name)),
-        await greeting(ctx),
-    ]
+    # One message (the greeting would say the role and the area again): welcome, then what next.
+    welcome = t("Welcome! You are now a {role} in {area}.", role=role_name(ctx, invite.role), area=area.name)
+    return result, [Reply(welcome + "\n" + await _what_next(ctx))]
+
+
+async def _what_next(ctx: Context) -> str:
+    t = ctx.t
+    if ctx.role == "volunteer":
+        count = await count_for_volunteer(ctx.session, ctx.user.id)
+        return t.plural("You look after {n} household. Type /households to open it, or /help.",
+                        "You look after {n} households. Type /households to pick one, or /help.", count)
+    if ctx.role in ("leader", "admin"):
+        return t("Type /stats to see your area, or /help to see your commands.")
+    return t("Type /help to see what I can do.")
 
 
 def vietnam_time(at: datetime) -> str:
@@ -155,7 +165,8 @@ async def lang(ctx: Context, args: str) -> list[Reply]:
 
 @router.button(LanguageButton)
 async def lang_button(ctx: Context, data: LanguageButton) -> list[Reply]:
-    return await set_lang(ctx, data.code)
+    replies = await set_lang(ctx, data.code)
+    return [replace(r, edit=True) if not r.toast else r for r in replies]  # the choice, in place
 
 
 async def set_lang(ctx: Context, code: str) -> list[Reply]:

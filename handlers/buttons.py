@@ -142,7 +142,8 @@ class LanguageButton(ButtonData, prefix="lang"):
 
 @dataclass(frozen=True)
 class HouseholdButton(ButtonData, prefix="hh"):
-    """`hh:<household>[:<verb>[:<arg>[:<person>]]]` (households.py): open the page (no verb),
+    """`hh:<household>[:<verb>[:<arg>[:<person>]]]` (households.py): open the page (no verb; arg
+    `k`: as a new message, keeping the pressed one),
     `start`, `add[:<flow>]` a member, `edit`, `reassign`, `to:<user>`, and
     `flow:<flow>[:<resident>|0]` to start a procedure (0: for the household)."""
 
@@ -163,7 +164,8 @@ class NewHouseholdButton(ButtonData, prefix="new"):
 
 @dataclass(frozen=True)
 class AddMemberButton(ButtonData, prefix="member"):
-    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`."""
+    """`member:<verb>` (households.py, the add-member dialog): `skip`, `keep`, `cardyear`, `retype`,
+    and after a command typed mid-dialog `resume` / `drop`."""
 
     verb: str
 
@@ -204,6 +206,14 @@ class StepButton(ButtonData, prefix="f"):
 
     run_id: int
     token: str = ""
+
+
+@dataclass(frozen=True)
+class MoreButton(ButtonData, prefix="more"):
+    """`more` (choices.py): the next options of a list cut to 8 on Zalo; they wait in the
+    chat's state (`more`), so the button carries nothing."""
+
+    page: int = 0
 
 
 @dataclass(frozen=True)
@@ -274,4 +284,38 @@ class RosterButton(ButtonData, prefix="vol"):
 
     area_id: int
     verb: str = ""
+    arg: str = ""
+
+
+@dataclass(frozen=True)
+class ImportButton(ButtonData, prefix="imp"):
+    """`imp:<area>:<verb>` (household_upload.py): `pick` the area of /import, `go` import the
+    checked file, `no` cancel."""
+
+    area_id: int
+    verb: str
+
+
+@dataclass(frozen=True)
+class AssignButton(ButtonData, prefix="asg"):
+    """`asg:<request>:<user>` (follow_ups.py): a leader gives an open visit request to a volunteer."""
+
+    request_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class ComeBackButton(ButtonData, prefix="cb"):
+    """`cb:<run>:<when>` (come_back.py): come back in `1`, `3`, `7` days, `date` (type it),
+    `ok:<yyyymmdd>` (confirm a far date)."""
+
+    run_id: int
+    when: str = ""
+
+
+@dataclass(frozen=True)
+class AnnounceButton(ButtonData, prefix="ann"):
+    """`ann:<verb>[:<arg>]` (announce.py): `area:<id>`, `to:<audience>`, `send`, `cancel`."""
+
+    verb: str
     arg: str = ""

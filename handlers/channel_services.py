@@ -27,6 +27,7 @@ from db.repo.notices import (
     claim_pending,
     give_up,
     mark_sent,
+    record_message,
     take_for_chat,
 )
 from db.repo.users import offer_in_own_chat
@@ -71,6 +72,12 @@ class ChannelServices:
         async with self._unavailable_as_one_error(), self.db.transaction() as session:
             await (mark_sent if sent else give_up)(session, ids, self.clock())
 
+    async def record_message(self, key: str, channel: str, chat_id: str, message_ref: str) -> None:
+        """Remember where the message about `key` landed (a visit request's notice), so that a
+        later reply can edit it (`Reply.edit_ref`)."""
+        async with self._unavailable_as_one_error(), self.db.transaction() as session:
+            await record_message(session, key, channel, chat_id, message_ref, self.clock())
+
     # -- the console: replies for users whose chat is not open --------------------------------
 
     async def keep_notices(self, channel: str, replies: Sequence[tuple[str, Reply]]) -> None:
@@ -91,6 +98,20 @@ class ChannelServices:
                 await offer_in_own_chat(session, channel, chat_id, offered.options, now,
                                         prompt=offered.prompt)
         return replies
+
+    async def away_header(self, channel: str, chat_id: str, hint: str | None) -> str:
+        """"While you were away:" in the language of the user of this chat."""
+        from sqlalchemy import select
+
+        from db.models import Identity, User
+        from handlers.i18n import hinted_locale, pick_locale, translator
+
+        async with self.db.read_session() as session:
+            locale = await session.scalar(
+                select(User.locale).join(Identity, Identity.user_id == User.id)
+                .where(Identity.channel == channel, Identity.external_id == chat_id))
+        t = translator(pick_locale(locale, hinted_locale(hint)))
+        return t("While you were away:")
 
     # -- files served by URL (shared_files: any worker serves what another stored) ------------
 

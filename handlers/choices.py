@@ -7,9 +7,13 @@ nothing is offered, the commands to type.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from handlers.buttons import MoreButton
 from handlers.context import Context
 from handlers.i18n import N_
-from handlers.options import NUMBER_LIKE, NUMBERED_CHANNELS, NoSuchNumber, read_answer
+from handlers.options import NUMBERED_CHANNELS, NoSuchNumber, is_number, read_answer
+from handlers.router import Router, out_of_date
 from handlers.types import Button, Reply
 
 NO_SUCH_OPTION = N_("There is no option {number}; choose 1–{count}.")
@@ -27,6 +31,14 @@ NOTHING_HERE_LEADER = N_("There is nothing to choose here. Type /stats to see yo
 NOTHING_HERE_RESIDENT = N_("There is nothing to choose here. Write your question in words, "
                            "or type /help.")
 QUOTE_MAX = 40
+MORE = N_("More")
+CONTINUED = N_("(continued)")
+# Channels that show at most PAGE options a message, "More" for the rest (the console shows all).
+PAGED_CHANNELS = frozenset({"zalo"})
+PAGE = 8
+BACK_MARKS = ("⬅️", "⬆️")  # a way back: always the last option, on every page
+
+router = Router("choices")
 
 
 def numbered(ctx: Context) -> bool:
@@ -93,4 +105,40 @@ def nothing_to_choose(ctx: Context) -> Reply:
 def is_stray(ctx: Context, text: str) -> bool:
     """Text outside any question that is no resident's question: a bare number from anyone,
     any text from staff (only residents' questions go to the FAQ)."""
-    return ctx.role != "resident" or bool(NUMBER_LIKE.match(text))
+    return ctx.role != "resident" or is_number(text)
+
+
+# -- long lists on Zalo: 8 options a message, "More" for the rest -------------------------------
+
+def paged(ctx: Context, replies: list[Reply]) -> list[Reply]:
+    """On a paged channel, the last question offering more than PAGE options shows the first
+    PAGE - 2, then "More", then its way back (if it ends with one): the same numbers on every
+    level, Back always last. The rest waits in the chat's state for "More"."""
+    if ctx.incoming.channel not in PAGED_CHANNELS:
+        return replies
+    for i in range(len(replies) - 1, -1, -1):
+        reply = replies[i]
+        if reply.to is not None or not reply.buttons:
+            continue
+        if len(reply.buttons) <= PAGE:
+            return replies
+        back = reply.buttons[-1:] if reply.buttons[-1].label.startswith(BACK_MARKS) else ()
+        items = reply.buttons[:len(reply.buttons) - len(back)]
+        shown, rest = items[:PAGE - 2], items[PAGE - 2:]
+        ctx.set_state({**ctx.state, "more": [[b.label, b.payload] for b in (*rest, *back)]})
+        more = Button("➡️ " + ctx.t(MORE), MoreButton())
+        return [*replies[:i], replace(reply, buttons=(*shown, more, *back)), *replies[i + 1:]]
+    return replies
+
+
+@router.button(MoreButton)
+async def more_options(ctx: Context, data: MoreButton) -> list[Reply]:
+    """The next options of a long list, under its heading."""
+    waiting = ctx.state.get("more") or []
+    if not waiting:
+        return [out_of_date(ctx)]
+    continued = ctx.t(CONTINUED)
+    heading = (ctx.conversation.offered_prompt or "").strip().split("\n", 1)[0].strip()
+    heading = heading.removesuffix(continued).strip()
+    text = f"{heading} {continued}" if heading else ctx.t(CHOOSE_ONE)
+    return [Reply(text, buttons=tuple(Button(label, payload) for label, payload in waiting))]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +48,9 @@ class Services:
     # The Telegram bot's username, for invite deep links (TELEGRAM_BOT_USERNAME, or getMe when
     # `gocua run telegram` starts); None: invites show the code only.
     bot_username: str | None = None
+    # Per channel, how to fetch the bytes of a file someone sent (IncomingFile.ref); a channel
+    # adapter registers its own when it starts. Absent: files cannot be read on that channel.
+    fetch_file: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,34 +13,44 @@ command, button prefix or dialog. A button's data is unpacked by the codec of it
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
+from conversations.small_talk import SmallTalk, small_talk
 from handlers import (
+    announce,
     basic,
+    choices,
+    come_back,
     exports,
     faq,
     flows,
+    follow_ups,
     household_edit,
+    household_upload,
     households,
     invites,
     link,
+    reminders,
     roster,
     stats,
     targets,
     visit_limits,
     visits,
 )
-from handlers.buttons import StaleButton
-from handlers.choices import numbered, which_one, wrong_answer
+from handlers.buttons import MoreButton, RequestButton, StaleButton
+from handlers.choices import ask_again, numbered, which_one, wrong_answer
 from handlers.context import Context
-from handlers.options import Ambiguous, NoSuchNumber, Picked, read_answer
-from handlers.router import Routes, allowed, out_of_date, split_command
+from handlers.i18n import N_
+from handlers.options import Ambiguous, NoSuchNumber, Picked, is_everyday, read_answer
+from handlers.router import STAFF, Routes, allowed, out_of_date, split_command
 from handlers.types import Reply
 
 ROUTERS = (
-    basic.router, flows.router, households.router, household_edit.router, visits.router,
+    choices.router, basic.router, flows.router, households.router, household_edit.router, visits.router,
     visit_limits.router, stats.router, exports.router, targets.router, invites.router, roster.router,
-    faq.router, link.router,
+    faq.router, link.router, household_upload.router,
+    come_back.router, follow_ups.router, reminders.router, announce.router,
 )
 ROUTES = Routes(ROUTERS)
 
@@ -50,9 +60,13 @@ async def dispatch(ctx: Context) -> list[Reply]:
     t = ctx.t
     if incoming.unsupported:
         return [Reply(t("I can only read text messages. Type /help to see what I can do."))]
+    if incoming.file is not None and incoming.payload is None and not (incoming.text or "").startswith("/"):
+        return await household_upload.on_file(ctx)
     payload = incoming.payload
     text = (incoming.text or "").strip()
     offered = ctx.conversation.offered
+    if payload is None and ctx.has_role(*STAFF) and (word := visits.request_word(text)) is not None:
+        return await _by_word(ctx, word)
     if payload is None and offered and not text.startswith("/"):
         answer = read_answer(text, [label for label, _ in offered], numbered=numbered(ctx),
                              tolerant=not ctx.state.get("expects_text"))
@@ -63,6 +77,12 @@ async def dispatch(ctx: Context) -> list[Reply]:
             return [which_one(ctx, text, answer.indices)]
         elif isinstance(answer, NoSuchNumber) or not text:
             return wrong_answer(ctx)
+        elif (ctx.state.get("dialog") and not ctx.state.get("expects_text")
+              and (warm := _warm_word(ctx, text)) is not None):
+            # "cảm ơn" mid-dialog, or an "ok" no single option means: a warm word, and the
+            # question again so that what to answer stays in sight. (Outside a dialog the FAQ's
+            # small talk answers it.)
+            return ask_again(ctx, warm)
     if payload is not None:
         return await route_payload(ctx, payload)
     if text.startswith("/"):
@@ -75,12 +95,37 @@ async def dispatch(ctx: Context) -> list[Reply]:
     return await ROUTES.text(ctx, text)
 
 
+WARM_THANKS = N_("You're welcome! To go on, choose one of the options below.")
+WARM_OK = N_("All right. To go on, choose one of the options below.")
+
+
+def _warm_word(ctx: Context, text: str) -> str | None:
+    """The friendly answer to "cảm ơn", "ok", "không" … typed where no option means it; None
+    for anything else (a greeting goes on to its own answer)."""
+    kind = small_talk(text)
+    if kind is SmallTalk.THANKS:
+        return ctx.t(WARM_THANKS)
+    if kind in (SmallTalk.OK, SmallTalk.BYE) or is_everyday(text):
+        return ctx.t(WARM_OK)
+    return None
+
+
+async def _by_word(ctx: Context, word: RequestButton) -> list[Reply]:
+    """A request taken or closed with its word ("NHẬN 12"): the dialog in progress stays, and
+    its question comes again after the answer, with its options, if the word left it as it was."""
+    state_before = copy.deepcopy(ctx.conversation.state)
+    replies = await visits.request_button(ctx, word)
+    if ctx.conversation.offered and ctx.conversation.state == state_before and ctx.state.get("dialog"):
+        replies = [*replies, *ask_again(ctx)]
+    return replies
+
+
 def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
     """The user went elsewhere (a command, or a button `prefix` of something else): typed text
     and /cancel no longer go to the dialog. A procedure stays as it is, resumable from the
     household page; a half-typed new household or member is dropped."""
     dialog = ctx.state.get("dialog")
-    if not dialog:
+    if not dialog or prefix == MoreButton.prefix:  # "More" shows the rest of the dialog's options
         return
     if prefix is not None:
         route = ROUTES.dialogs.get(dialog)
@@ -92,6 +137,10 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = split_command(text)
     if name != "/cancel":
+        # /start is "start over": the one command that leaves without asking.
+        asked = households.interrupted_member(ctx, text) if name != "/start" else None
+        if asked is not None:  # what was typed is not lost silently: keep it or drop it
+            return asked
         leave_dialog(ctx)
     cmd = ROUTES.commands.get(name)
     if cmd is None:

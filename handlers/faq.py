@@ -8,6 +8,8 @@ as an answer.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conversations.faq_match import SOURCE_LINE, FaqIndex, normalize
 from conversations.redact import redact_citizen_ids
 from conversations.small_talk import SmallTalk, small_talk
@@ -17,6 +19,7 @@ from handlers.buttons import FaqButton, VisitButton
 from handlers.choices import is_stray, nothing_to_choose, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
+from handlers.options import is_everyday
 from handlers.router import LEADERS, Router, out_of_date
 from handlers.types import Button, Reply
 
@@ -53,7 +56,7 @@ def _answer(ctx: Context, entry_id: str) -> Reply:
         Button(ctx.t("Helpful"), FaqButton("ok", entry_id)),
         Button(ctx.t("Not what I asked"), FaqButton("no", entry_id)),
         Button(ctx.t("Ask a volunteer"), VisitButton("start")),
-    ))
+    ), preview=False)  # the source line's link stays a line, not a card
 
 
 def _area_id(ctx: Context) -> int | None:
@@ -85,7 +88,7 @@ def _suggest(ctx: Context, question: str, exclude: str | None = None) -> Reply:
 @router.text
 async def faq_text(ctx: Context, text: str) -> list[Reply]:
     text = redact_citizen_ids(text)  # kept as a miss or for "Ask a volunteer": never a full ID
-    kind = small_talk(text)
+    kind = small_talk(text) or (SmallTalk.OK if is_everyday(text) else None)  # "không", "xong" too
     if kind is SmallTalk.GREETING:
         return [await greeting(ctx)]
     if kind is not None:  # a friendly answer, never "I don't know", never a miss
@@ -102,22 +105,31 @@ async def faq_text(ctx: Context, text: str) -> list[Reply]:
 
 
 
+EDITABLE_TEXT = 4000  # an answer kept with its thanks stays one message (Telegram's 4,096)
+
+
 @router.button(FaqButton)
 async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
     verb, entry_id = data.verb, data.entry_id
     if entry_id not in faq_index(ctx).by_id:
         return [out_of_date(ctx)]
     question = str(ctx.state.get("last_question") or "")
+    # Feedback edits the message it was given on (where the channel can): the answer keeps
+    # its text and loses its buttons, a wrong one gives way to the other suggestions.
     if verb == "show":
-        return [_answer(ctx, entry_id)]
+        return [replace(_answer(ctx, entry_id), edit=True)]
     if verb == "ok":
-        return [Reply(ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer."))]
+        thanks = ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer.")
+        kept = f"{_answer(ctx, entry_id).text}\n\n👍 {thanks}"
+        if ctx.incoming.tapped and len(kept) <= EDITABLE_TEXT:
+            return [Reply(kept, edit=True)]
+        return [Reply(thanks)]
     if verb == "no":
         if question:
             _miss(ctx, question, "not_helpful", entry_id)
-        return [_suggest(ctx, question, exclude=entry_id) if question else
+        return [replace(_suggest(ctx, question, exclude=entry_id), edit=True) if question else
                 Reply(ctx.t("Sorry. Ask me in other words, or ask a volunteer."),
-                      buttons=(Button(ctx.t("Ask a volunteer"), VisitButton("start")),))]
+                      buttons=(Button(ctx.t("Ask a volunteer"), VisitButton("start")),), edit=True)]
     return [out_of_date(ctx)]
 
 

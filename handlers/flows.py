@@ -12,6 +12,7 @@ question its state carries `asking: "cancel"`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from conversations.events import (
     MarkDigitalReady,
     ProblemNoted,
     ShowStep,
+    StaleButton,
 )
 from conversations.flow_model import ChoiceStep, Flow, FlowRegistry, InfoStep, InputStep
 from conversations.flow_order import in_flow_order
@@ -40,18 +42,23 @@ from db.repo.flows import (
     write_run_state,
 )
 from db.repo.households import members_of
+from handlers import come_back
 from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import HouseholdButton, RunButton, StepButton
+from handlers.choices import numbered
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
-from handlers.types import Button, Reply, button_label
+from handlers.types import Address, Button, Reply, button_label, person_label
 from handlers.validation import VIETNAM, local_date
 
 OUTCOME_MARKS = {StepOutcome.DONE: "✅", StepOutcome.SKIPPED: "⏭", StepOutcome.BLOCKED: "⛔"}
 OUTCOME_NAMES = {StepOutcome.DONE: N_("Done"), StepOutcome.SKIPPED: N_("Skipped"),
                  StepOutcome.BLOCKED: N_("Problem")}
 ASKING_CANCEL = "cancel"
+KEEP = "k"  # a household button's arg: open the page as a new message, keep the pressed one
+# Marks on a task's buttons where buttons are drawn (numbered channels read the words).
+STEP_BUTTON_MARKS = {"d": "✅", "s": "⏭", "p": "⚠️"}
 
 router = Router("flows")
 
@@ -95,10 +102,23 @@ async def list_flows(ctx: Context, args: str) -> list[Reply]:
     return [Reply("\n".join(lines))]
 
 
+def in_place(replies: list[Reply]) -> list[Reply]:
+    """`replies` with the first replacing the message whose button was pressed (where the
+    channel can edit it): a menu walked through stays one message with one live keyboard."""
+    if replies and replies[0].to is None and not replies[0].toast:
+        replies[0] = replace(replies[0], edit=True)
+    return replies
+
+
+def back_to_household(ctx: Context, household_id: int) -> Button:
+    return Button("↩️ " + ctx.t("Back"), HouseholdButton(household_id))
+
+
 async def offer_flows(ctx: Context, household: Household) -> list[Reply]:
-    buttons = tuple(Button(ctx.t(f.title)[:64], HouseholdButton(household.id, "flow", f.id))
+    buttons = tuple(Button(button_label(ctx.t(f.title)), HouseholdButton(household.id, "flow", f.id))
                     for f in ordered_flows(ctx))
-    return [Reply(ctx.t("Which procedure for {code}?", code=household.code), buttons=buttons)]
+    return [Reply(ctx.t("Which procedure for {code}?", code=household.code),
+                  buttons=(*buttons, back_to_household(ctx, household.id)), edit=True)]
 
 
 async def choose_person(
@@ -124,7 +144,9 @@ async def choose_person(
             household_run = HouseholdButton(household.id, "flow", flow.id, "0")
             buttons.append(Button(ctx.t("The household"), household_run))
         buttons.append(add)
-        return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons))]
+        buttons.append(Button("↩️ " + ctx.t("Back"), HouseholdButton(household.id, "start")))
+        return [Reply(ctx.t("{flow}: for whom?", flow=ctx.t(flow.title)), buttons=tuple(buttons),
+                      edit=True)]
     person = button_id(raw_person)
     if person == 0 and not needs_person(flow):
         return await start_run(ctx, household, flow, None)
@@ -188,14 +210,15 @@ async def run_button(ctx: Context, data: RunButton) -> list[Reply]:
     if isinstance(loaded, Reply):
         return [loaded]
     run, flow, household = loaded
+    # The run (or the pause question's answer) replaces the message the button was on.
     if action == "resume" and RunStatus(run.status).open:
-        return await _continue(ctx, run)
+        return in_place(await _continue(ctx, run))
     if action == "pause" and run.status == RunStatus.ACTIVE:
-        return [_paused(ctx, run, flow)]
+        return in_place([_paused(ctx, run, flow)])
     if action == "abandon" and run.status == RunStatus.ACTIVE and _asking_cancel(ctx, run):
-        return await _abandon(ctx, run, flow, household)
+        return in_place(await _abandon(ctx, run, flow, household))
     if action == "restart" and run.status == RunStatus.ABANDONED:
-        return await _start_again(ctx, run, household)
+        return in_place(await _start_again(ctx, run, household))
     return [out_of_date(ctx)]
 
 
@@ -307,7 +330,8 @@ async def abandoned_section(
         lines.append("  ⏹ " + t("{flow}{who}: abandoned on {day} at step {n}", flow=title(ctx, run.flow_id),
                                  who=who, day=day, n=_step_number(run)))
         if run.flow_id in current:
-            label = button_label(t("Start again: {flow}", flow=title(ctx, run.flow_id)))
+            label = person_label("🔄", names.get(run.resident_id or 0),
+                                 t("Start again: {flow}", flow=title(ctx, run.flow_id)))
             buttons.append(Button(label, RunButton(run.id, "restart")))
     return lines, buttons
 
@@ -331,18 +355,39 @@ async def _apply(
             resident = await ctx.session.get(Resident, run.resident_id)
             if resident is not None:
                 resident.digital_ready = True
+    tapped = pressed is not None and ctx.incoming.tapped
+    # The message the typed-reason question is on (it replaced the tapped step): the typed
+    # reason turns it into the log line, as a pressed one does.
+    live_ref = ctx.state.get("live_ref") if pressed is None and ctx.state.get("run_id") == run.id else None
     if run.status == RunStatus.ACTIVE:
         # While an input step waits for a typed answer, "1" is the answer, not option 1.
         typing = any(isinstance(e, ShowStep) and e.expects_text for e in transition.events)
-        ctx.set_state({"dialog": "flow_run", "run_id": run.id, "expects_text": typing})
+        state: dict[str, Any] = {"dialog": "flow_run", "run_id": run.id, "expects_text": typing}
+        if tapped and any(isinstance(e, AskReasonText) for e in transition.events):
+            state["live_ref"] = ctx.incoming.message_ref
+        elif live_ref and not transition.records:
+            state["live_ref"] = live_ref
+        ctx.set_state(state)
     elif ctx.state.get("run_id") == run.id:
         ctx.set_state(None)
+    if tapped and any(isinstance(e, StaleButton) for e in transition.events):
+        # An old step's button: a toast, and its keyboard goes; the live step stays the one.
+        return [Reply(ctx.t(texts.STALE_BUTTON), toast=True)]
     replies = []
-    confirmation = _confirmation(ctx, flow, transition, pressed)
+    confirmation = _confirmation(ctx, flow, transition, pressed if live_ref is None else "typed")
+    if confirmation is not None and live_ref is not None:
+        here = Address(ctx.incoming.channel, ctx.incoming.chat_id)
+        confirmation = replace(confirmation, edit=False, to=here, edit_ref=str(live_ref))
     if confirmation is not None:
         replies.append(confirmation)
-    replies.append(_render(ctx, run, flow, transition, household))
-    return replies
+    elif tapped and transition.records:
+        replies.append(Reply("", toast=True))  # a read info step: its Continue goes
+    shown = _render(ctx, run, flow, transition, household)
+    if pressed is not None and not transition.records:
+        # Problem, Other reason, Back: the step's own message becomes its sub-step and back.
+        shown = replace(shown, edit=True)
+    replies.append(shown)
+    return come_back.with_offer(ctx, run, transition, replies)
 
 
 def _confirmation(
@@ -378,7 +423,10 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
     t = ctx.t
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
-    back = (Button(t("Back to the household"), HouseholdButton(run.household_id)),) if household else ()
+    # The message stays as the log's last line: a new page is sent, this keyboard goes.
+    back = (Button(t("Back to the household"), HouseholdButton(run.household_id, "", KEEP)),) \
+        if household else ()
+    rows: tuple[int, ...] = ()
     # A flow's closing text says how it ended: a note from its last step saying the same just
     # before it (marked digital-ready) would repeat it.
     closing = any(isinstance(e, Completed) and e.done_text for e in transition.events)
@@ -387,15 +435,20 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
         if isinstance(event, MarkDigitalReady) and closing:
             continue
         if isinstance(event, ShowStep):
-            n_msgid, n_values = event.header
-            lines.append(f"{t(n_msgid, **n_values)} · {t(flow.title)}")
-            lines.append(t(event.text, **values) if values else t(event.text))
+            lines += _step_lines(ctx, flow, event)
             if event.hint:
                 lines.append(f"({t(event.hint)})")
-            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
+            buttons = _step_buttons(ctx, run, event.buttons)
+            if event.kind == "task":
+                rows = (1,)  # Done alone, then Skip | Problem
         elif isinstance(event, AskReason | AskReasonText):
+            # The question replaces the step's message (or comes back with the run): it says
+            # again which step and procedure it is about.
+            view = engine.step_view(flow, run_state(run))
+            if view is not None:
+                lines += _step_lines(ctx, flow, view)
             lines.append(t(event.msgid))
-            buttons = tuple(Button(t(b.label), StepButton(run.id, b.token)) for b in event.buttons)
+            buttons = _step_buttons(ctx, run, event.buttons)
         elif isinstance(event, ProblemNoted | Blocked):
             shown = event.reason if event.reason_typed else t(event.reason)
             lines.append(t(event.msgid, reason=shown))
@@ -411,4 +464,25 @@ def _render(ctx: Context, run: FlowRun, flow: Flow, transition: engine.Transitio
             lines.append(t(event.msgid, **values) if values else t(event.msgid))
             if run.status != RunStatus.ACTIVE:
                 buttons = back
-    return Reply("\n".join(lines), buttons=buttons)
+    return Reply("\n".join(lines), buttons=buttons, rows=rows, columns=2 if rows else 1)
+
+
+def _step_lines(ctx: Context, flow: Flow, event: ShowStep) -> list[str]:
+    """ "Step n/N · procedure" and the step's text."""
+    t = ctx.t
+    n_msgid, n_values = event.header
+    values = dict(event.values or {})
+    return [f"{t(n_msgid, **n_values)} · {t(flow.title)}",
+            t(event.text, **values) if values else t(event.text)]
+
+
+def _step_buttons(ctx: Context, run: FlowRun, buttons: tuple[Any, ...]) -> tuple[Button, ...]:
+    """A step's buttons; where buttons are drawn, Done, Skip and Problem carry a mark."""
+    marks = {} if numbered(ctx) else STEP_BUTTON_MARKS
+    out = []
+    for b in buttons:
+        parsed = engine.parse_token(b.token)
+        mark = marks.get(parsed[2]) if parsed else None
+        label = ctx.t(b.label)
+        out.append(Button(f"{mark} {label}" if mark else label, StepButton(run.id, b.token)))
+    return tuple(out)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from conversations.local_time import VIETNAM
 from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
 from db.models import Area, Household, Resident
@@ -22,14 +24,14 @@ from db.repo.households import (
     progress_of_volunteer,
     volunteers_of_area,
 )
-from handlers import flows, household_edit, household_place
+from handlers import come_back, flows, household_edit, household_place
 from handlers.access import button_id, can_reassign, can_work_on, covers, refuse, row_of_button
 from handlers.buttons import AddMemberButton, EditButton, HouseholdButton, NewHouseholdButton, RunButton
-from handlers.choices import wrong_answer
+from handlers.choices import numbered, wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.router import STAFF, Router, out_of_date
-from handlers.types import Button, Reply, button_label
+from handlers.types import Button, Reply, button_label, person_label
 from handlers.validation import check
 
 MAX_LIST_BUTTONS = 30
@@ -132,6 +134,7 @@ async def render_page(ctx: Context, household: Household) -> Reply:
     stopped, restart = await flows.abandoned_section(ctx, hh.id, {m.id: m.name for m in page.members})
     if page.runs or stopped:
         lines.append(t("Procedures:"))
+        dates = await come_back.come_back_dates(ctx.session, [r.run_id for r in page.runs])
         for run in page.runs:
             who = f" ({run.resident_name})" if run.resident_name else ""
             title = flows.title(ctx, run.flow_id)
@@ -139,12 +142,14 @@ async def render_page(ctx: Context, household: Household) -> Reply:
                 lines.append(f"  ✅ {title}{who}")
             elif run.status == RunStatus.BLOCKED:
                 reason = run.blocked_reason or t("no reason given")
-                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}")
-                label = button_label(t("Retry: {flow}", flow=title))
+                lines.append(f"  ⛔ {title}{who}: {flows.reason(ctx, reason)}"
+                             + _come_back(ctx, dates, run.run_id))
+                label = person_label("🔁", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
             else:
-                lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who))
-                label = button_label(t("Resume: {flow}", flow=title))
+                lines.append("  ⏳ " + t("{flow}{who}: in progress", flow=title, who=who)
+                             + _come_back(ctx, dates, run.run_id))
+                label = person_label("▶️", run.resident_name, title)
                 buttons.append(Button(label, RunButton(run.run_id, "resume")))
     lines += stopped
     if hh.archived_at is not None:
@@ -153,12 +158,26 @@ async def render_page(ctx: Context, household: Household) -> Reply:
         lines.append(t("A leader of the area can restore it. Your households: /households"))
         return Reply("\n".join(lines))
     buttons += restart
-    buttons.append(Button(t("Start a procedure"), HouseholdButton(hh.id, "start")))
-    buttons.append(Button(t("Add a member"), HouseholdButton(hh.id, "add")))
-    buttons.append(Button(t("Correct details"), HouseholdButton(hh.id, "edit")))
-    if can_reassign(ctx, page.area):
+    return Reply("\n".join(lines), buttons=(*buttons, *_page_actions(ctx, hh, page.area)))
+
+
+def _page_actions(ctx: Context, hh: Household, area: Area) -> list[Button]:
+    t = ctx.t
+    buttons = [Button(t("Start a procedure"), HouseholdButton(hh.id, "start")),
+               Button(t("Add a member"), HouseholdButton(hh.id, "add")),
+               Button(t("Correct details"), HouseholdButton(hh.id, "edit"))]
+    if can_reassign(ctx, area):
         buttons.append(Button(t("Reassign"), HouseholdButton(hh.id, "reassign")))
-    return Reply("\n".join(lines), buttons=tuple(buttons))
+    if not numbered(ctx):  # where the page replaced the list, the way back to it
+        buttons.append(Button("↩️ " + t("Your households"), HouseholdButton(hh.id, "list")))
+    return buttons
+
+
+def _come_back(ctx: Context, dates: dict[int, datetime], run_id: int) -> str:
+    """" · come back on 12/12" when a come-back reminder is set for the run."""
+    if run_id not in dates:
+        return ""
+    return " · " + ctx.t("come back on {day}", day=dates[run_id].astimezone(VIETNAM).strftime("%d/%m"))
 
 
 @router.button(HouseholdButton)
@@ -170,9 +189,8 @@ async def household_button(ctx: Context, data: HouseholdButton) -> list[Reply]:
     if isinstance(loaded, Reply):
         return [loaded]
     household, area = loaded
-    if verb == "":
-        household_edit.leave_edit(ctx)
-        return [await render_page(ctx, household)]
+    if verb in ("", "list"):
+        return await _page_or_list(ctx, household, verb, arg)
     if household.archived_at is not None:
         return [Reply(ctx.t(household_edit.ARCHIVED, code=household.code),
                       buttons=(household_edit.back_button(ctx, household.id),))]
@@ -192,8 +210,20 @@ async def household_button(ctx: Context, data: HouseholdButton) -> list[Reply]:
     if verb == "start":
         return await flows.offer_flows(ctx, household)
     if verb == "flow":
-        return await flows.choose_person(ctx, household, arg, data.person)
+        return flows.in_place(await flows.choose_person(ctx, household, arg, data.person))
     return [out_of_date(ctx)]
+
+
+async def _page_or_list(ctx: Context, household: Household, verb: str, arg: str) -> list[Reply]:
+    """The page (or the list, from the page) in place of the message pressed on; from a
+    procedure's last message (`arg` KEEP), that message stays and loses its keyboard."""
+    if verb == "list":
+        return flows.in_place(await list_households(ctx, ""))
+    household_edit.leave_edit(ctx)
+    page = await render_page(ctx, household)
+    if arg == flows.KEEP:
+        return [Reply("", toast=True), page] if ctx.incoming.tapped else [page]
+    return flows.in_place([page])
 
 
 # ---------------------------------------------------------------- reassignment (leaders, admins)
@@ -451,6 +481,13 @@ def _ask_year(ctx: Context, state: Mapping[str, Any], name: str) -> list[Reply]:
 
 @router.button(AddMemberButton)
 async def member_button(ctx: Context, data: AddMemberButton) -> list[Reply]:
+    state = ctx.state
+    if data.verb in ("resume", "drop") and state.get("dialog") == "add_member" and state.get("interrupted"):
+        return await _after_interruption(ctx, state, keep=data.verb == "resume")
+    return await _member_press(ctx, data)
+
+
+async def _member_press(ctx: Context, data: AddMemberButton) -> list[Reply]:
     rest = data.verb
     state = ctx.state
     if state.get("dialog") != "add_member":
@@ -485,6 +522,37 @@ async def member_button(ctx: Context, data: AddMemberButton) -> list[Reply]:
     if step == "name":
         return [Reply(ctx.t("Please send the name (or /cancel)."))]
     return [out_of_date(ctx)]
+
+
+def interrupted_member(ctx: Context, command: str) -> list[Reply] | None:
+    """A command typed while adding a member whose name is typed already: instead of dropping
+    what was typed, ask whether to keep it (handlers/dispatch.py asks before the command runs);
+    None when there is nothing to lose."""
+    state = ctx.state
+    if state.get("dialog") != "add_member" or not state.get("name"):
+        return None
+    # Options now, not typed text: "1" keeps the member even at the year question.
+    ctx.set_state({**state, "interrupted": command[:200], "expects_text": False})
+    name = str(state["name"])
+    return [Reply(ctx.t("You were adding {name} as a member. Keep the member you were adding?", name=name),
+                  buttons=(Button(ctx.t("▶️ Keep adding {name}", name=button_label(name, 28)),
+                                  AddMemberButton("resume")),
+                           Button(ctx.t("🗑 Drop it and go on to {command}", command=command.split()[0][:20]),
+                                  AddMemberButton("drop"))))]
+
+
+async def _after_interruption(ctx: Context, state: Mapping[str, Any], *, keep: bool) -> list[Reply]:
+    """Keep adding the member (their question again), or drop it and run the command typed."""
+    command = str(state.get("interrupted"))
+    rest = {k: v for k, v in state.items() if k != "interrupted"}
+    if keep:
+        if state.get("step") == "year":
+            return _ask_year(ctx, rest, str(state.get("name")))
+        ctx.set_state({**rest, "expects_text": False})
+        return [Reply(ctx.t(CCCD_QUESTION), buttons=(Button(ctx.t("Skip"), AddMemberButton("skip")),))]
+    ctx.set_state(None)
+    from handlers import dispatch  # here: dispatch imports this module's router
+    return [Reply(ctx.t("The member was not added.")), *await dispatch.route_command(ctx, command)]
 
 
 async def _save_member(ctx: Context, household: Household, cccd: dict | None, *,

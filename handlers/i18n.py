@@ -19,6 +19,7 @@ from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -67,6 +68,11 @@ def _catalog(locale: str) -> _gettext.NullTranslations:
     return _gettext.GNUTranslations(buffer)
 
 
+# Keys of a text's values that are counts ("{count} households", "{rows} records"): written with
+# the locale's grouping when given as integers.
+COUNT_KEYS = frozenset({"n", "count", "rows", "total", "households", "assigned", "capacity", "active"})
+
+
 class Translator:
     """Translates and formats texts for one locale and register: `t("Hello, {name}!", name="An")`,
     `t.plural("{n} volunteer", "{n} volunteers", n)`."""
@@ -78,7 +84,16 @@ class Translator:
 
     def __call__(self, msgid: str, /, **values: Any) -> str:
         text = self._gettext(msgid) if msgid else msgid
-        return text.format(**values) if values else text
+        return text.format(**self._counts(values)) if values else text
+
+    def number(self, value: int) -> str:
+        """A count as this locale writes it: "21.544" in Vietnamese, "21,544" in English."""
+        return format_decimal(value, locale=self.locale)
+
+    def _counts(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Counts passed as integers, written the same everywhere (ids and years are not counts:
+        only the COUNT_KEYS are grouped)."""
+        return {k: self.number(v) if k in COUNT_KEYS and type(v) is int else v for k, v in values.items()}
 
     def plural(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
         """The form of the text for the count `n` (`{n}` in the text is the count)."""
@@ -88,7 +103,7 @@ class Translator:
             text = self._catalog.npgettext(self.register, singular, plural, n)
         if text == untranslated:
             text = self._catalog.ngettext(singular, plural, n)
-        return text.format(n=n, **values)
+        return text.format(n=self.number(n), **self._counts(values))
 
     def _gettext(self, msgid: str) -> str:
         if self.register is not None:

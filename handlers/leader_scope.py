@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Area
+from db.places import new_ward_for
 from handlers.access import covers
 from handlers.buttons import ButtonData
 from handlers.context import Context
@@ -81,6 +82,11 @@ async def find_area(ctx: Context, text: str) -> Area | None:
     scope = or_(*(Area.code == code for code in tops), *(Area.code.like(code + ".%") for code in tops))
     areas = list(await ctx.session.scalars(select(Area).where(scope).limit(5000)))
     inside = [a for a in match_areas(text, areas) if covers(ctx, a.code, LEADERS)]
+    if not inside:  # an old name ("xã Hòa Bắc, huyện Hòa Vang"): the 2025 ward it became
+        province = next((a.name for a in areas if a.level in ("city", "province")), None)
+        ward = new_ward_for(text, province)
+        if ward is not None:
+            inside = [a for a in match_areas(ward, areas) if covers(ctx, a.code, LEADERS)]
     return inside[0] if inside else None
 
 

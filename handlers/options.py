@@ -24,7 +24,8 @@ from handlers.types import Reply
 
 # Channels that render buttons as numbered lines ("[1] Label" / "1. Label").
 NUMBERED_CHANNELS = frozenset({"console", "zalo"})
-_NUMBER = re.compile(r"^\s*\[?(\d{1,3})[\].)]?\s*$")
+# "2", "[2]", "2.", and the way people say it: "số 2", "so 2", "số2" (matched on folded text).
+_NUMBER = re.compile(r"^\s*(?:so\s*)?\[?(\d{1,3})[\].)]?\s*$")
 _LEADING_NUMBER = re.compile(r"^\s*\[?\d{1,3}[\].)]?\s+")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 # A number-like answer ("0", "-1", "1.5", "12/3"): never a question, never a label part.
@@ -93,7 +94,7 @@ def read_answer(text: str, labels: Sequence[str], *, numbered: bool, tolerant: b
     for typed text, where only the whole label counts as a press)."""
     if not text or len(text) > MAX_ANSWER or not labels:
         return NoMatch()
-    number = _NUMBER.match(text) if numbered else None
+    number = _NUMBER.match(fold(text)) if numbered else None
     if number:
         index = int(number.group(1))
         if 1 <= index <= len(labels):
@@ -106,10 +107,56 @@ def read_answer(text: str, labels: Sequence[str], *, numbered: bool, tolerant: b
     exact = [i for i, option in enumerate(options) if option == typed]
     if exact or not tolerant:
         return Picked(exact[0]) if exact else NoMatch()
+    everyday = _everyday(typed, options)
+    if everyday is not None:
+        return everyday
     if NUMBER_LIKE.match(text) or len("".join(typed)) < (MIN_WORD if len(typed) == 1 else MIN_PART):
         return NoMatch()
     return _chosen([i for i, option in enumerate(options) if _is_part(typed, option)]) or \
         _chosen(_close(typed, options)) or NoMatch()
+
+
+# Everyday replies ("ok", "có", "không", "xong") and the options they mean: an answer of a kind
+# picks the one option whose label starts with a word of that kind (then of the fallback kind).
+_YES, _NO, _DONE = "yes", "no", "done"
+EVERYDAY: dict[tuple[str, ...], str] = {
+    **dict.fromkeys([("ok",), ("oke",), ("okay",), ("co",), ("vang",), ("da", "vang"), ("u",),
+                     ("dong", "y"), ("yes",), ("co", "a"), ("vang", "a"), ("ok", "a")], _YES),
+    **dict.fromkeys([("khong",), ("ko",), ("k",), ("no",), ("khong", "a"), ("chua",),
+                     ("chua", "a")], _NO),
+    **dict.fromkeys([("xong",), ("xong", "roi"), ("done",), ("roi",), ("da", "xong"),
+                     ("xong", "a"), ("xong", "roi", "a")], _DONE),
+}
+_LABEL_WORDS = {
+    _YES: frozenset({"co", "yes", "ok", "dong", "vang"}),
+    _NO: frozenset({"khong", "no", "chua"}),
+    _DONE: frozenset({"xong", "done", "tiep", "continue", "hoan"}),
+}
+_FALLBACK = {_YES: _DONE, _DONE: None, _NO: None}  # "ok" at a "✅ Xong" step is done
+
+
+def _everyday(typed: tuple[str, ...], options: list[tuple[str, ...]]) -> Answer | None:
+    """"ok" / "có" / "không" / "xong" where exactly one option means it (a "Có …" or "✅ Xong"
+    label); None when it is no everyday reply or no single option fits."""
+    kind: str | None = EVERYDAY.get(typed)
+    while kind is not None:
+        fits = [i for i, option in enumerate(options) if option and option[0] in _LABEL_WORDS[kind]]
+        if len(fits) == 1:
+            return Picked(fits[0])
+        if fits:
+            return None
+        kind = _FALLBACK[kind]
+    return None
+
+
+def is_number(text: str) -> bool:
+    """A number-like answer, or one said as "số 2": never a question for the FAQ."""
+    return bool(NUMBER_LIKE.match(text) or _NUMBER.match(fold(text)))
+
+
+def is_everyday(text: str) -> bool:
+    """Whether `text` is an everyday reply ("ok", "có", "không", "xong"): never a question."""
+    return words(text) in EVERYDAY
 
 
 def _chosen(indices: list[int]) -> Answer | None:

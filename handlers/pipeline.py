@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.redact import redact_citizen_ids
 from db.engine import Database
-from db.models import User
+from db.models import Conversation, User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
@@ -47,6 +48,7 @@ from db.repo.users import (
     save_conversation,
 )
 from handlers import dispatch
+from handlers.choices import paged
 from handlers.context import Context, Services
 from handlers.deferred import RenderContext
 from handlers.deferred import render as render_deferred
@@ -150,14 +152,20 @@ class Core:
 
     async def _offer_to_other_chats(self, replies: list[Reply]) -> None:
         """A notice with buttons sent to another chat that shows numbered options (console,
-        Zalo) becomes that chat's current options, so "1" there means "Take it". Done after the
-        update's commit, one small transaction per target, so two chats notifying each other
-        never wait on each other's rows; if it fails the notice still goes out, logged."""
+        Zalo) becomes that chat's current options, so "1" there means its first button, unless
+        that chat is in a dialog (its options stay; visit notices there carry a word instead).
+        Done after the update's commit, one small transaction per target, so two chats notifying
+        each other never wait on each other's rows; if it fails the notice still goes out, logged."""
         for reply in replies:
             if reply.to is None or not reply.buttons or reply.to.channel not in NUMBERED_CHANNELS:
                 continue
             try:
                 async with self.db.transaction() as session:
+                    if await _in_dialog(session, reply.to.channel, reply.to.chat_id):
+                        # A notice never replaces the options of a dialog in progress: "1" there
+                        # stays the step's (a notice for a numbered chat says its own word).
+                        log.info("notice.options_not_offered_mid_dialog", to=reply.to.chat_id)
+                        continue
                     await offer_in_chat(session, reply.to.channel, reply.to.chat_id,
                                         [[b.label, b.payload] for b in reply.buttons], self.services.clock(),
                                         prompt=reply.text)
@@ -204,12 +212,16 @@ class Core:
                 grants=loaded.grants, now=now, services=self.services,
                 recent_updates=loaded.recent_updates,
             )
+            menu_before = (ctx.role, ctx.t.locale)
             try:
                 replies = await dispatch.dispatch(ctx)
             except (OperationalError, IntegrityError, StaleDataError):
                 raise
             except Exception as exc:
                 raise _HandlerFailed(ctx.t.locale) from exc
+            replies = _forgetting_citizen_ids(ctx, replies)
+            replies = paged(ctx, replies)
+            replies = _with_menu(ctx, replies, menu_before)
             # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
             replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)
             if relayed:
@@ -377,6 +389,48 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
     the update's chat; a notice is a new message, never an edit."""
     return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
              replace(r, edit=False).to_json()) for r in replies]
+
+
+async def _in_dialog(session: AsyncSession, channel: str, chat_id: str) -> bool:
+    """Whether the chat is in a dialog (a procedure's step, a form being filled)."""
+    state = await session.scalar(select(Conversation.state).where(
+        Conversation.channel == channel, Conversation.chat_id == chat_id))
+    return isinstance(state, dict) and bool(state.get("dialog"))
+
+
+# Channels whose adapter may delete a user's message from the chat (runner.Channel.forget_message).
+DELETES_MESSAGES = frozenset({"telegram"})
+ID_REMOVED = N_("🔒 Your message with the citizen ID number was removed from this chat; GoCua keeps "
+                "only its masked form.")
+
+
+def _forgetting_citizen_ids(ctx: Context, replies: list[Reply]) -> list[Reply]:
+    """A full citizen ID typed in the chat (a household member's, a step's answer) is stored
+    masked by its handler; the message itself is then deleted from the chat, after the commit,
+    where the channel may, and a note says so (first, so the step that follows stays last)."""
+    incoming = ctx.incoming
+    typed = incoming.text
+    if incoming.channel not in DELETES_MESSAGES or not typed or redact_citizen_ids(typed) == typed:
+        return replies
+    return [Reply(ctx.t(ID_REMOVED), forget=True), *replies]
+
+
+# Channels with a per-chat command menu ("/" in Telegram): setMyCommands for the chat's scope.
+MENU_CHANNELS = frozenset({"telegram"})
+
+
+def _with_menu(ctx: Context, replies: list[Reply], before: tuple[str, str]) -> list[Reply]:
+    """After a role is granted or taken away, or the language changed (and on /start, so that
+    a menu set before a role changed elsewhere is put right), the chat's "/" menu is set to the
+    commands of the user's role in their language, with the last reply of this chat."""
+    now = (ctx.role, ctx.t.locale)
+    typed = (ctx.incoming.text or "").strip()
+    if ctx.incoming.channel not in MENU_CHANNELS or not (now != before or typed.startswith("/start")):
+        return replies
+    for i in range(len(replies) - 1, -1, -1):
+        if replies[i].to is None:
+            return [*replies[:i], replace(replies[i], menu=now), *replies[i + 1:]]
+    return replies
 
 
 def masked_reply(reply: Reply) -> Reply:

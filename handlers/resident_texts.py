@@ -30,6 +30,9 @@ def npgettext(context: str, singular: str, plural: str) -> tuple[str, str]:
 
 
 TEXTS = (
+    # everyday replies where options are offered (handlers/dispatch.py)
+    pgettext("resident", "You're welcome! To go on, choose one of the options below."),
+    pgettext("resident", "All right. To go on, choose one of the options below."),
     # /start, /help, /lang, /cancel
     pgettext("resident", "Hello {name}!"),
     pgettext("resident", "Hello!"),

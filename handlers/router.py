@@ -29,10 +29,15 @@ ButtonHandler = Callable[[Context, Any], Awaitable[list[Reply]]]
 StaleHandler = Callable[[Context, StaleButton], Awaitable[list[Reply]]]
 
 OUT_OF_DATE = N_("This button is out of date. Type /help to see what you can do now.")
+STALE_TOAST = N_("This button is out of date.")
 
 
 def out_of_date(ctx: Context) -> Reply:
-    """The answer to a button (or numbered option) that no longer fits what the chat is doing."""
+    """The answer to a button (or numbered option) that no longer fits what the chat is doing:
+    on a tapped message a toast that takes its keyboard off (the chat keeps one live keyboard),
+    elsewhere a message."""
+    if ctx.incoming.tapped:
+        return Reply(ctx.t(STALE_TOAST), toast=True)
     return Reply(ctx.t(OUT_OF_DATE))
 
 

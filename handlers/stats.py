@@ -16,7 +16,7 @@ from typing import Any
 
 from conversations.flow_order import in_flow_order
 from db.models import Area
-from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_table
+from db.repo.stats import AreaStats, area_stats, step_drop_off, volunteer_count, volunteer_table
 from handlers.access import covers, refuse
 from handlers.buttons import StaleButton, StatsButton, TargetButton
 from handlers.context import Context
@@ -25,6 +25,7 @@ from handlers.exports import export_reply
 from handlers.flows import title
 from handlers.i18n import N_, translator
 from handlers.leader_scope import area_for_command, report_session
+from handlers.options import NUMBERED_CHANNELS
 from handlers.router import LEADERS, OUT_OF_DATE, Router, out_of_date
 from handlers.stats_text import (
     DEFAULT_PERIOD,
@@ -32,6 +33,7 @@ from handlers.stats_text import (
     PERIODS,
     drop_off_text,
     labelled_with_target,
+    number,
     percent,
     since_of,
     summary_text,
@@ -41,6 +43,10 @@ from handlers.types import Attachment, Button, Reply, button_label, sentence_cas
 from handlers.validation import VIETNAM
 
 router = Router("stats")
+
+AREAS_PER_PAGE = 8  # sub-area buttons on one page of /stats; "More…" shows the next ones
+AREA_LABEL_MAX = 24  # two a row: a sub-area's button keeps its name and share readable
+VOLUNTEERS_SHOWN = 60  # lines of the volunteers view; the Excel export has them all
 
 
 def _refused(ctx: Context, raw_area: str, view: str) -> list[Reply]:
@@ -86,13 +92,15 @@ async def stats_button(ctx: Context, data: StatsButton) -> list[Reply]:
     if area is None or not covers(ctx, area.code, LEADERS):
         return _refused(ctx, str(data.area_id), view)
     if view == "":
-        return [await _summary(ctx, area, period, edit=True)]
+        page = int(arg) if arg.isdigit() and len(arg) <= 4 else 0
+        return [await _summary(ctx, area, period, edit=True, page=page)]
     if view == "f" and arg:
         return [await _drop_off(ctx, area, period, arg)]
     if view == "fl":
         return [_flow_menu(ctx, area, period)]
-    if view == "c":
-        return [_chart(ctx, area, period)]
+    if view == "c":  # the chart comes as a photo below; the tapped keyboard goes (its Back returns)
+        return [Reply("", toast=True), _chart(ctx, area, period)] if ctx.incoming.tapped \
+            else [_chart(ctx, area, period)]
     if view == "v":
         return [await _volunteers(ctx, area, period)]
     if view == "x" and arg in ("csv", "xlsx"):
@@ -116,15 +124,31 @@ def _back(ctx: Context, area: Area, period: str) -> Button:
     return Button("⬅️ " + ctx.t("Back"), StatsButton(area.id, period))
 
 
-async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False) -> Reply:
+async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False, page: int = 0) -> Reply:
+    """The area's figures; the keyboard in rows: its sub-areas two a row (AREAS_PER_PAGE at a
+    time, "More…" for the next ones), the three periods in one row, then the actions."""
     stats = await _stats_for(ctx, area, period)
     text = summary_text(ctx.t, stats, ctx.t(PERIOD_LABELS[period]), partial(title, ctx))
+    children = stats.children
+    pages = max(1, -(-len(children) // AREAS_PER_PAGE))
+    page = page % pages
+    shown = children[page * AREAS_PER_PAGE:(page + 1) * AREAS_PER_PAGE]
+    if ctx.incoming.channel in NUMBERED_CHANNELS:  # the channel pages its own numbered options
+        pages, page, shown = 1, 0, children
     buttons: list[Button] = []
-    for child in stats.children[:24]:
+    for child in shown:
         share = percent(child.counts.reached, child.counts.households) or "0%"  # as in the text
-        label = button_label(f"{child.area.name} ({share})")
+        label = button_label(f"{child.area.name} ({share})", AREA_LABEL_MAX)
         buttons.append(Button(label, StatsButton(child.area_id, period)))
+    rows = [2] * (len(shown) // 2) + [1] * (len(shown) % 2)
+    if pages > 1:
+        first, last = page * AREAS_PER_PAGE + 1, page * AREAS_PER_PAGE + len(shown)
+        text += "\n" + ctx.t("Buttons: areas {first}–{last} of {total}.", first=number(ctx.t, first),
+                             last=number(ctx.t, last), total=number(ctx.t, len(children)))
+        buttons.append(Button(ctx.t("More…"), StatsButton(area.id, period, "", str((page + 1) % pages))))
+        rows.append(1)
     buttons += _period_buttons(ctx, area, period)
+    rows.append(len(PERIODS))
     buttons += [
         Button("📈 " + ctx.t("Chart"), StatsButton(area.id, period, "c")),
         Button("🪜 " + ctx.t("Steps"), StatsButton(area.id, period, "fl")),
@@ -137,14 +161,30 @@ async def _summary(ctx: Context, area: Area, period: str, *, edit: bool = False)
         parent = await ctx.session.get(Area, area.parent_id)
         if parent is not None and covers(ctx, parent.code, LEADERS):
             buttons.append(Button("⬆️ " + button_label(parent.name), StatsButton(parent.id, period)))
-    return Reply(text, buttons=tuple(buttons), columns=2, edit=edit)
+    if ctx.incoming.channel in NUMBERED_CHANNELS:  # numbers, paged by the channel (≤ 8 a message)
+        return Reply(text, buttons=numbered_layout(ctx, area, buttons), columns=2, edit=edit)
+    return Reply(text, buttons=tuple(buttons), columns=2, rows=tuple(rows), edit=edit)
+
+
+def numbered_layout(ctx: Context, area: Area, buttons: list[Button]) -> tuple[Button, ...]:
+    """On a channel that numbers options (Zalo): the periods and the actions of this area first,
+    so each keeps its number on every level (1–3 the periods, then the same actions), the areas
+    below after them, the way up always last. Elsewhere (buttons) the order is unchanged."""
+    if ctx.incoming.channel not in NUMBERED_CHANNELS:
+        return tuple(buttons)
+    own = f":{area.id}:"
+    up = [b for b in buttons if b.label.startswith(("⬆️", "⬅️"))]
+    fixed = [b for b in buttons if b not in up and f"{b.payload}:".find(own) == b.payload.find(":")]
+    below = [b for b in buttons if b not in up and b not in fixed]
+    return (*fixed, *below, *up)
 
 
 def _flow_menu(ctx: Context, area: Area, period: str) -> Reply:
     flows = ctx.services.flows
     ids = in_flow_order(set(flows.ids()) - ctx.services.retired_flows) if flows is not None else []
     buttons = tuple(Button(button_label(title(ctx, f)), StatsButton(area.id, period, "f", f)) for f in ids)
-    return Reply(ctx.t("Drop-off per step: which procedure?"), buttons=(*buttons, _back(ctx, area, period)))
+    return Reply(ctx.t("Drop-off per step: which procedure?"), buttons=(*buttons, _back(ctx, area, period)),
+                 edit=True)
 
 
 async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Reply:
@@ -156,14 +196,18 @@ async def _drop_off(ctx: Context, area: Area, period: str, flow_id: str) -> Repl
         steps = await step_drop_off(session, area, flow_id, since_of(period, ctx.now))
     text = drop_off_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), flow, steps)
     periods = _period_buttons(ctx, area, period, view="f", arg=flow_id)
-    return Reply(text, buttons=(*periods, _back(ctx, area, period)), columns=3)
+    return Reply(text, buttons=(*periods, _back(ctx, area, period)), columns=3, edit=True)
 
 
 async def _volunteers(ctx: Context, area: Area, period: str) -> Reply:
     async with report_session(ctx) as session:
-        rows = await volunteer_table(session, area, since_of(period, ctx.now), limit=60)
+        rows = await volunteer_table(session, area, since_of(period, ctx.now), limit=VOLUNTEERS_SHOWN)
+        total = await volunteer_count(session, area) if len(rows) >= VOLUNTEERS_SHOWN else len(rows)
     text = volunteers_text(ctx.t, area.name, ctx.t(PERIOD_LABELS[period]), rows, ctx.now)
-    return Reply(text, buttons=(_back(ctx, area, period),))
+    if total > len(rows):
+        text += "\n" + ctx.t("{shown} / {total} volunteers — see them all in Excel",
+                             shown=number(ctx.t, len(rows)), total=number(ctx.t, total))
+    return Reply(text, buttons=(_back(ctx, area, period),), edit=True)
 
 
 def _chart(ctx: Context, area: Area, period: str) -> Reply:

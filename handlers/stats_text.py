@@ -101,6 +101,9 @@ def _target_note(t: Translator, value: int, target: Target | None) -> str:
     return f" · {target_label(t, target)} {number(t, target.value)}: {percent(value, target.value)}"
 
 
+CHILD_LINES = 24  # sub-areas listed in /stats' text
+
+
 def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: TitleOf) -> str:
     c = stats.counts
     # Formatted before the call: Babel's extractor loses a plural whose arguments call t again.
@@ -141,9 +144,12 @@ def summary_text(t: Translator, stats: AreaStats, period_label: str, title_of: T
     if stats.children:
         lines.append("")
         lines.append(t("By area (households reached):"))
-        for child in stats.children:
+        for child in stats.children[:CHILD_LINES]:
             lines.append(f"• {child.area.name}: "
                          f"{_with_percent(t, child.counts.reached, child.counts.households)}")
+        if len(stats.children) > CHILD_LINES:  # a city's list: say it is cut, and where the rest is
+            lines.append("… " + t("{shown} / {total} areas — see them all in Excel",
+                                  shown=number(t, CHILD_LINES), total=number(t, len(stats.children))))
         if stats.outside_children is not None:
             outside = stats.outside_children
             lines.append("• " + t("{area}, not in a sub-area", area=stats.area.name) + ": "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +34,47 @@ def button_label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
+    if cut.rfind(" ") >= limit // 3:  # a word boundary not too near the start
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:–-(") + "…"
+
+
+def short_name(name: str) -> str:
+    """A Vietnamese full name cut to what tells people apart: the given name (the last word),
+    with the family and middle names as initials ("Trần Văn Bảy" -> "T. V. Bảy")."""
+    parts = name.split()
+    if len(parts) < 2:
+        return name
+    return " ".join(f"{p[0]}." for p in parts[:-1]) + " " + parts[-1]
+
+
+def person_label(mark: str, person: str | None, what: str, limit: int = BUTTON_LABEL_MAX) -> str:
+    """A button for one person's item, the person first: "▶️ Trần Văn Bảy · VNeID". Too long,
+    `what` is cut first (down to a few words), then the name keeps its given name."""
+    person = " ".join((person or "").split())
+    what = " ".join(what.split())
+    if not person:
+        return button_label(f"{mark} {what}", limit)
+    full = f"{mark} {person} · {what}"
+    if len(full) <= limit:
+        return full
+    for name in (person, short_name(person)):
+        room = limit - len(f"{mark} {name} · ")
+        if room >= min(len(what), 14):
+            return f"{mark} {name} · {_shortened(what, room)}"
+    return button_label(f"{mark} {short_name(person)} · {what}", limit)
+
+
+_CODE_AT_END = re.compile(r"\s*(\([^()]{1,12}\))$")
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` within `limit`, keeping a code at its end that tells it apart from its
+    neighbours: "Residence confirmation (CT07)" -> "Residence… (CT07)"."""
+    code = _CODE_AT_END.search(text)
+    if len(text) <= limit or code is None or limit - len(code.group(1)) - 1 < 6:
+        return button_label(text, limit)
+    return f"{button_label(text[:code.start()], limit - len(code.group(1)) - 1)} {code.group(1)}"
 
 
 @dataclass(frozen=True, init=False)
@@ -96,6 +135,26 @@ class Reply:
     attachment: Attachment | None = None
     to: Address | None = None
     edit: bool = False  # a channel that can edit the message the button was on may do so
+    # A note about the tap itself ("this button is out of date"): a channel whose taps have a
+    # toast (Telegram) shows it there and takes the keyboard off the tapped message, sending
+    # no message; others send the text. An empty toast only takes the keyboard off.
+    toast: bool = False
+    # Sizes of the first keyboard rows (the rest `columns` a row): (1, 2) puts Done alone, then
+    # Skip | Problem. Channels that number their options ignore it.
+    rows: tuple[int, ...] = ()
+    # A message that later replies edit: the channel records where it landed under this key
+    # (db/repo/notices.py record_message), e.g. "request:12" for a visit request's notice.
+    key: str | None = None
+    # The platform's id of the message this reply replaces (in the chat `to` names), as
+    # recorded under a key: a channel that can edit does so, others send nothing.
+    edit_ref: str | None = None
+    # The channel deletes the message this reply answers, where it may (a citizen ID typed in
+    # it: stored masked, then removed from the chat; handlers/pipeline.py).
+    forget: bool = False
+    preview: bool = True  # False: no link preview under the text (FAQ answers cite sources)
+    # (role, locale): the chat's command menu changes to that role's commands in that language
+    # (Telegram setMyCommands for this chat), sent with this reply; handlers/pipeline.py.
+    menu: tuple[str, str] | None = None
     # Made after the update's commit (handlers/deferred.py): {"kind": ..., ...what it needs}.
     # Heavy replies (an export) are built then, holding no write lock, and the outbox keeps
     # this small description instead of the file.
@@ -112,6 +171,20 @@ class Reply:
             out["to"] = [self.to.channel, self.to.chat_id]
         if self.edit:
             out["edit"] = True
+        if self.toast:
+            out["toast"] = True
+        if self.rows:
+            out["rows"] = list(self.rows)
+        if self.key is not None:
+            out["key"] = self.key
+        if self.edit_ref is not None:
+            out["edit_ref"] = self.edit_ref
+        if self.forget:
+            out["forget"] = True
+        if not self.preview:
+            out["preview"] = False
+        if self.menu is not None:
+            out["menu"] = list(self.menu)
         if self.deferred is not None:
             out["deferred"] = self.deferred
         return out
@@ -125,8 +198,25 @@ class Reply:
             attachment=Attachment.from_json(raw["attachment"]) if raw.get("attachment") else None,
             to=Address(*raw["to"]) if raw.get("to") else None,
             edit=raw.get("edit", False),
+            toast=raw.get("toast", False),
+            rows=tuple(raw.get("rows", ())),
+            key=raw.get("key"),
+            edit_ref=raw.get("edit_ref"),
+            forget=raw.get("forget", False),
+            preview=raw.get("preview", True),
+            menu=(str(raw["menu"][0]), str(raw["menu"][1])) if raw.get("menu") else None,
             deferred=raw.get("deferred"),
         )
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file someone sent (a document): the platform's reference to fetch it, its name and
+    size as the platform states them (nothing is downloaded until a handler asks)."""
+
+    ref: str
+    name: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -145,8 +235,18 @@ class Incoming:
     text: str | None = None
     payload: str | None = None
     language_hint: str | None = None
-    message_ref: str | None = None  # the platform's id of the message a button was on
+    # The platform's id of the message a button was on, set only by channels that can edit it
+    # (Telegram; "<id>:media" for a photo or document, whose caption is edited instead).
+    message_ref: str | None = None
+    message_id: str | None = None  # the platform's id of the typed message itself (to delete it)
+
+    file: IncomingFile | None = None  # a document sent (its text, if any, is the caption)
+
+    @property
+    def tapped(self) -> bool:
+        """A button pressed on a message the channel can edit (and answer with a toast)."""
+        return self.payload is not None and self.message_ref is not None
 
     @property
     def unsupported(self) -> bool:
-        return self.text is None and self.payload is None
+        return self.text is None and self.payload is None and self.file is None

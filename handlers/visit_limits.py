@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from conversations.redact import redact_citizen_ids
 from db.models import SupportRequest, User
 from db.repo.support import addresses_of, open_requests_of, requests_made_since
@@ -16,7 +18,8 @@ from handlers.access import row_of_button
 from handlers.buttons import RequestButton, VisitAddButton
 from handlers.context import Context
 from handlers.flood import FLOOD_EXEMPT, FLOOD_WINDOW, request_verdict, slow_down
-from handlers.i18n import translator
+from handlers.i18n import N_, translator
+from handlers.options import NUMBERED_CHANNELS
 from handlers.router import Router, out_of_date
 from handlers.types import Address, Button, Reply
 from handlers.validation import check
@@ -93,12 +96,25 @@ async def _add(ctx: Context, request: SupportRequest, text: str) -> list[Reply]:
     if request.volunteer_id is not None:
         for _, channel, chat_id in await addresses_of(ctx.session, [request.volunteer_id]):
             t = translator(await _locale_of(ctx, request.volunteer_id))
-            close = (Button(t("Close it"), RequestButton(request.id, "close")),)
-            replies.append(Reply(t("The resident added to request #{id}:", id=request.id)
-                                 + f"\n“{addition}”", buttons=close, to=Address(channel, chat_id)))
+            how, close = close_offer(t, channel, request.id)
+            replies.append(Reply("\n".join([t("The resident added to request #{id}:", id=request.id)
+                                            + f"\n“{addition}”", *how]),
+                                 buttons=close, to=Address(channel, chat_id)))
     return replies
 
 
 async def _locale_of(ctx: Context, user_id: int) -> str | None:
     user = await ctx.session.get(User, user_id)
     return user.locale if user is not None else None
+
+
+# On channels without buttons a request is closed with a word ("ĐÓNG 12", handlers/visits.py
+# request_word), so that its option never takes the numbers of what the volunteer is doing.
+CLOSE_BY_WORD = N_("To close it, type CLOSE {id}.")
+
+
+def close_offer(t: Callable[..., str], channel: str, request_id: int) -> tuple[list[str], tuple[Button, ...]]:
+    """How a volunteer closes a request: a button, or on channels without buttons a word."""
+    if channel in NUMBERED_CHANNELS:
+        return [t(CLOSE_BY_WORD, id=request_id)], ()
+    return [], (Button(t("Close it"), RequestButton(request_id, "close")),)

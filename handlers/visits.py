@@ -11,12 +11,16 @@ phone number (mobile, or a landline 02…), an address or landmark, or the resid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlalchemy import select
 
+from conversations.folding import natural_key
 from conversations.redact import redact_citizen_ids
-from db.models import Area, Household, SupportRequest, User
+from conversations.validators import MAX_TEXT
+from db.models import Area, Household, Identity, SupportRequest, User
+from db.repo.notices import messages_about
 from db.repo.support import (
     addresses_of,
     household_of_user,
@@ -24,12 +28,13 @@ from db.repo.support import (
     take_request,
     volunteers_covering,
 )
-from handlers import visit_limits
+from handlers import follow_ups, visit_limits
 from handlers.access import covers, refuse, row_of_button
 from handlers.buttons import RequestButton, VisitButton
 from handlers.choices import wrong_answer
 from handlers.context import Context
 from handlers.i18n import N_, translator
+from handlers.options import NUMBERED_CHANNELS, fold
 from handlers.router import EVERYONE, STAFF, Router, out_of_date
 from handlers.types import Address, Button, Reply, button_label
 from handlers.validation import check
@@ -52,11 +57,31 @@ async def begin_visit(ctx: Context, question: str) -> list[Reply]:
     refused = await visit_limits.refusal(ctx, question)
     if refused is not None:
         return refused
-    data = {"question": question[:1000]} if question else {}
     if not question:
-        ctx.set_state({"dialog": "visit", "step": "question", "data": data})
+        ctx.set_state({"dialog": "visit", "step": "question", "data": {}})
         return [Reply(ctx.t("What do you need help with? Write it in a few words (or /cancel)."))]
-    return await _after_question(ctx, data)
+    question, cut = _kept(question)
+    return _told_cut(ctx, cut) + await _after_question(ctx, {"question": question})
+
+
+def _kept(question: str) -> tuple[str, bool]:
+    """The question as kept: at most MAX_TEXT characters, cut at a word; whether it was cut."""
+    question = question.strip()
+    if len(question) <= MAX_TEXT:
+        return question, False
+    cut = question[:MAX_TEXT - 1]
+    if " " in cut[MAX_TEXT // 2:]:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip() + "…", True
+
+
+def _told_cut(ctx: Context, cut: bool) -> list[Reply]:
+    """An over-long question is kept, cut, rather than refused (the resident's next message
+    would otherwise become the question): they are told."""
+    if not cut:
+        return []
+    return [Reply(ctx.t("Your message was long, so I kept its first {max} characters for the "
+                        "volunteer. You can tell them the rest when they call.", max=MAX_TEXT))]
 
 
 async def _after_question(ctx: Context, data: dict) -> list[Reply]:
@@ -64,9 +89,9 @@ async def _after_question(ctx: Context, data: dict) -> list[Reply]:
     if household is not None:
         data = {**data, "household_id": household.id, "area_id": household.area_id}
         return _ask_phone(ctx, data)
-    areas = list(await ctx.session.scalars(
+    areas = sorted(await ctx.session.scalars(
         select(Area).where(Area.level.in_(("ward", "commune", "special_zone"))).order_by(Area.name).limit(40)
-    ))
+    ), key=lambda a: natural_key(a.name))
     if not areas:
         return await _create(ctx, data)
     ctx.set_state({"dialog": "visit", "step": "area", "data": data})
@@ -126,6 +151,7 @@ async def visit_button(ctx: Context, button: VisitButton) -> list[Reply]:
         data["area_id"] = area.id
         villages = list(await ctx.session.scalars(
             select(Area).where(Area.parent_id == area.id).order_by(Area.name).limit(30)))
+        villages.sort(key=lambda a: natural_key(a.name))
         if step == "area" and villages:
             ctx.set_state({"dialog": "visit", "step": "village", "data": data})
             buttons = tuple(Button(button_label(v.name), VisitButton("area", str(v.id))) for v in villages)
@@ -152,10 +178,11 @@ async def visit_text(ctx: Context, text: str) -> list[Reply]:
     data = dict(state.get("data") or {})
     step = state.get("step")
     if step == "question":
-        value, error = check("text", text, ctx.now)
+        kept, cut = _kept(redact_citizen_ids(text))
+        value, error = check("text", kept, ctx.now)
         if error:
             return [Reply(ctx.t(error.msgid, **error.values))]
-        return await _after_question(ctx, {**data, "question": str(value)})
+        return _told_cut(ctx, cut) + await _after_question(ctx, {**data, "question": str(value)})
     if step == "phone":
         value, error = check("phone", text, ctx.now)
         if error:
@@ -188,6 +215,8 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
     )
     ctx.session.add(request)
     await ctx.session.flush()
+    # Nobody took it within 2 working hours: the area's leaders are told (handlers/follow_ups.py).
+    await follow_ups.schedule_visit_untaken(ctx.session, request, ctx.now)
     if household is not None and household.volunteer_id:
         targets = [household.volunteer_id]
     elif area is not None:
@@ -204,7 +233,9 @@ async def _create(ctx: Context, data: dict) -> list[Reply]:
             "Your request #{id} was sent to {n} volunteer. I will tell you when they take it.",
             "Your request #{id} was sent to {n} volunteers. I will tell you who takes it.",
             told, id=request.id)
-    return [Reply(text), *(reply for _, reply in notices)]
+    # The way on (a visit notice for a numbered chat carries no option for the resident to see
+    # either way): /help.
+    return [Reply(text + "\n" + ctx.t("Type /help to see what I can do.")), *(reply for _, reply in notices)]
 
 
 def _where_to_find(t: Callable[..., str], request: SupportRequest, household: Household | None) -> list[str]:
@@ -232,9 +263,53 @@ async def _notify_volunteers(
         lines = [t("New visit request #{id}{area}:", id=request.id,
                    area=f" · {area.name}" if area else ""), f"“{request.question}”"]
         lines += _where_to_find(t, request, household)
-        take = (Button(t("Take it"), RequestButton(request.id, "take")),)
-        notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id))))
+        take: tuple[Button, ...] = (Button(t("Take it"), RequestButton(request.id, "take")),)
+        if channel in NUMBERED_CHANNELS:
+            # Numbers belong to what the volunteer is doing (a procedure's step): the notice is
+            # taken with its own word, and its options never become the chat's.
+            lines.append(t(TAKE_BY_WORD, id=request.id))
+            take = ()
+        notices.append((uid, Reply("\n".join(lines), buttons=take, to=Address(channel, chat_id),
+                                   key=notice_key(request.id))))
     return notices
+
+
+# Words that take or close a request by its number on channels without buttons ("NHẬN 12"):
+# they work in any chat, mid-procedure too, and the server checks who may (request_button).
+TAKE_BY_WORD = N_("To take it, type TAKE {id} (the numbers 1, 2, 3 … stay for what you are doing).")
+_REQUEST_WORD = re.compile(r"^\s*(nhan|take|dong|close)\s*#?\s*(\d{1,9})\s*[.!]?\s*$")
+_WORD_VERBS = {"nhan": "take", "take": "take", "dong": "close", "close": "close"}
+
+
+def request_word(text: str) -> RequestButton | None:
+    """The request a typed "NHẬN 12" / "take 12" / "ĐÓNG 12" / "close 12" means, or None."""
+    found = _REQUEST_WORD.match(fold(text)) if len(text) <= 40 else None
+    return RequestButton(int(found.group(2)), _WORD_VERBS[found.group(1)]) if found else None
+
+
+def notice_key(request_id: int) -> str:
+    """What a request's notices are recorded under (db/repo/notices.py record_message)."""
+    return f"request:{request_id}"
+
+
+async def _taken_edits(ctx: Context, request: SupportRequest) -> list[Reply]:
+    """Every other volunteer's copy of the request's notice, edited to say who took it (on
+    channels that can edit a sent message; the Take button goes with it)."""
+    recorded = [(channel, chat_id, ref) for channel, chat_id, ref in
+                await messages_about(ctx.session, notice_key(request.id))
+                if (channel, chat_id) != (ctx.incoming.channel, ctx.incoming.chat_id)]
+    if not recorded:
+        return []
+    locales = dict(((channel, chat), locale) for channel, chat, locale in await ctx.session.execute(
+        select(Identity.channel, Identity.external_id, User.locale).join(User, User.id == Identity.user_id)
+        .where(Identity.external_id.in_({chat for _, chat, _ in recorded}))))
+    edits = []
+    for channel, chat_id, ref in recorded:
+        t = translator(locales.get((channel, chat_id)))
+        text = "\n".join(["✅ " + t("Taken by {name}: request #{id}", name=ctx.user.display_name,
+                                     id=request.id), f"“{request.question}”"])
+        edits.append(Reply(text, to=Address(channel, chat_id), edit_ref=ref))
+    return edits
 
 
 async def _requester_replies(
@@ -272,14 +347,17 @@ async def request_button(ctx: Context, data: RequestButton) -> list[Reply]:
             if taker is not None and taker.id == ctx.user.id:
                 return [Reply(ctx.t("You already took request #{id}.", id=request.id))]
             return [Reply(ctx.t("Request #{id} was already taken by {name}.", id=request.id,
-                                name=taker.display_name if taker else "?"))]
+                                name=taker.display_name if taker else "?"), edit=True)]
         if not await take_request(ctx.session, request.id, ctx.user.id, ctx.now):
-            return [Reply(ctx.t("Request #{id} was already taken.", id=request.id))]
+            return [Reply(ctx.t("Request #{id} was already taken.", id=request.id), edit=True)]
         await ctx.session.refresh(request)
+        await follow_ups.schedule_visit_open(ctx.session, request, ctx.now)
         details = [ctx.t("You took request #{id}. Contact the resident soon.", id=request.id),
                    f"“{request.question}”", *_where_to_find(ctx.t, request, household)]
-        close = (Button(ctx.t("Close it"), RequestButton(request.id, "close")),)
-        return [Reply("\n".join(details), buttons=close),
+        how, close = visit_limits.close_offer(ctx.t, ctx.incoming.channel, request.id)
+        # The taker's notice becomes the request's card; everyone else's says who took it.
+        return [Reply("\n".join(details + how), buttons=close, edit=True),
+                *await _taken_edits(ctx, request),
                 *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),
                                           name=ctx.user.display_name, id=request.id)]
     if verb == "close":

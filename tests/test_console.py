@@ -69,15 +69,17 @@ def test_save_attachment_keeps_the_name_inside_the_folder(tmp_path: Path) -> Non
 
 def test_a_visit_request_waits_for_the_volunteer_and_the_answer_for_the_resident(seeded: Path) -> None:
     """A console volunteer sees a visit request made while their chat was closed when it starts
-    (and "1" takes it); the resident sees who will help when theirs starts; neither sees the
-    other's message in their own chat."""
+    (and its word, "nhận 1", takes it); the resident sees who will help when theirs starts;
+    neither sees the other's message in their own chat."""
     resident = gocua(seeded, "chat", "--user", "tu", stdin=VISIT)
     assert "was sent to 1 volunteer" in resident.stdout, resident.stdout
     assert "My VNeID password is lost" not in resident.stdout.split("/cancel)", 1)[1]
     assert "(→" not in resident.stdout
-    volunteer = gocua(seeded, "chat", "--user", "an", stdin="1\n")
-    request, taken = volunteer.stdout.split("\n\n", 1)
-    assert "#1" in request and "“My VNeID password is lost”" in request and "[1] " in request
+    volunteer = gocua(seeded, "chat", "--user", "an", stdin="nhận 1\n")
+    away, request, taken = volunteer.stdout.split("\n\n", 2)
+    assert away == "Trong lúc bạn vắng mặt:"  # what waited, under a header in the user's language
+    assert "#1" in request and "“My VNeID password is lost”" in request and "NHẬN 1" in request
+    assert "[1] " not in request
     assert "#1" in taken and "(→" not in volunteer.stdout
     again = gocua(seeded, "chat", "--user", "an", stdin="")
     assert again.stdout.strip() == "", "a notice was shown twice"
@@ -93,7 +95,7 @@ async def test_a_notice_from_another_channel_is_shown_when_the_console_chat_star
         await add_notices(session, [("console", "binh", notice.to_json())], clock())
     stdout = io.StringIO()
     await run_console(app, user="binh", lang="en", stdin=io.StringIO(""), stdout=stdout)
-    assert stdout.getvalue() == "Hello from Telegram\n[1] Take it\n\n"
+    assert stdout.getvalue() == "While you were away:\n\nHello from Telegram\n[1] Take it\n\n"
     stdout = io.StringIO()
     await run_console(app, user="binh", lang="en", stdin=io.StringIO(""), stdout=stdout)
     assert stdout.getvalue() == ""

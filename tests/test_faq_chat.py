@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from sqlalchemy import select
 
@@ -79,7 +80,9 @@ async def test_visit_request_goes_to_the_area_volunteers_and_is_taken_once(app):
     notices = [r for r in resident.last if r.to is not None]
     assert {r.to.chat_id for r in notices} == {"an"}  # the ward's volunteer, on the console
     assert "dang ky vneid muc 2" in notices[0].text and "0905123456" in notices[0].text
-    take = notices[0].buttons[0].payload
+    assert notices[0].buttons == ()  # the console numbers options: a notice is taken by its word
+    request_id = re.search(r"#(\d+)", notices[0].text).group(1)
+    take = f"req:{request_id}:take"
 
     an, binh = Talker(app, "an"), Talker(app, "binh", lang="en")
     await binh.press(take)
@@ -111,7 +114,8 @@ async def test_two_volunteers_taking_at_once_one_wins(app):
     await resident.press(payload_of(resident, "Không rõ"))
     await resident.press("visit:skip")
     await resident.press("visit:known")  # no phone, no address
-    take = next(r.buttons[0].payload for r in resident.last if r.to is not None)
+    notice = next(r for r in resident.last if r.to is not None)
+    take = f"req:{re.search(r'#([0-9]+)', notice.text).group(1)}:take"
     lan = Talker(app, "lan")
     await _grant_volunteer(app, "lan", "danang.hai-van")
     await asyncio.gather(Talker(app, "an").press(take), lan.press(take))
@@ -147,8 +151,9 @@ async def test_requests_lists_open_requests_of_the_area(app):
     assert "CT07" not in an.text()
 
 
-async def test_console_volunteer_takes_a_notice_by_its_number(app):
-    """A volunteer on the console answers “1” under a visit notice and takes the request."""
+async def test_console_volunteer_takes_a_notice_by_its_word(app):
+    """A volunteer on the console with a list on screen keeps “1” for that list under a visit
+    notice, and takes the request with the notice's word (“take 1”)."""
     await seed_demo(app)
     an = Talker(app, "an", lang="en")
     await an.say("/households")  # an has a console chat with other options on screen
@@ -158,7 +163,11 @@ async def test_console_volunteer_takes_a_notice_by_its_number(app):
     await resident.press(payload_of(resident, "Không rõ"))
     await resident.press("visit:skip")
     await resident.press("visit:known")  # no phone, no address
+    [notice] = [r for r in resident.last if r.to is not None and r.to.chat_id == "an"]
+    request_id = re.search(r"(?:TAKE|NHẬN) ([0-9]+)", notice.text).group(1)
     await an.say("1")
+    assert "You took request" not in an.text()
+    await an.say(f"TAKE {request_id}")
     assert "You took request" in an.text()
     async with app.db.transaction() as session:
         request = await session.scalar(select(SupportRequest))

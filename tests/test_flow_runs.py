@@ -100,7 +100,7 @@ async def test_leaving_and_resuming_from_the_page_continues_the_same_run(app):
     assert "🏠 HV-TL-002" in an.text()
     await an.say("/household HV-TL-001")
     assert f"  ⏳ {RC}: in progress" in an.text()
-    await an.press(payload_of(an, f"Resume: {RC}"[:40]))
+    await an.press(payload_of(an, f"▶️ {RC}"))
     assert f"Step 3/5 · {RC}" in an.text()
     assert an.buttons() == waiting  # the same step and attempt: its buttons stay valid
     assert await count_rows(app, FlowRun) == 1
@@ -119,7 +119,7 @@ async def test_leaving_and_resuming_from_the_page_continues_the_same_run(app):
     assert run.finished_at is not None
     assert await records(app, run_id) == [(s, 1, "done") for _, s in RC_PATH]
     await an.say("/household HV-TL-001")
-    assert f"  ✅ {RC}" in an.text() and "Resume" not in an.text() + str(an.buttons())
+    assert f"  ✅ {RC}" in an.text() and "▶️" not in an.text() + str(an.buttons())
 
 
 async def test_a_new_console_session_continues_the_run(app):
@@ -133,7 +133,7 @@ async def test_a_new_console_session_continues_the_run(app):
     later = Talker(app, "an", lang="en")  # a new process: nothing in memory, new update ids
     await later.say("/households")
     await later.press(payload_of(later, "HV-TL-002"))
-    await later.press(payload_of(later, "Resume"))
+    await later.press(payload_of(later, "▶️"))
     assert f"Step 3/5 · {RC}" in later.text() and run_of(later) == run_id
     for label, _ in RC_PATH[2:]:
         await step(later, label)
@@ -153,7 +153,7 @@ async def test_the_same_user_on_another_channel_continues_the_run(app, clock):
         session.add(Identity(user_id=an_id, channel="telegram", external_id="7001", created_at=clock()))
     phone = Talker(app, "7001", channel="telegram", lang="en")
     await phone.say("/household HV-TL-003")
-    await phone.press(payload_of(phone, "Resume"))
+    await phone.press(payload_of(phone, "▶️"))
     assert f"Step 2/5 · {RC}" in phone.text() and run_of(phone) == run_id
     for label, _ in RC_PATH[1:]:
         await step(phone, label)
@@ -171,7 +171,7 @@ async def test_staff_of_the_area_can_carry_on_a_colleagues_run(app):
     run_id = await start_flow(an, "HV-TL-001", "residence_confirmation")
     await step(an, "Continue")
     await lan.say("/household HV-TL-001")
-    await lan.press(payload_of(lan, "Resume"))
+    await lan.press(payload_of(lan, "▶️"))
     await step(lan, "At a commune police")
     rows = await all_rows(app, StepRecord, StepRecord.run_id == run_id)
     assert [(r.step_id, r.user_id, r.value) for r in rows] == [
@@ -283,7 +283,7 @@ async def test_two_staff_pressing_the_same_step_at_once_record_it_once(app):
     an, lan = Talker(app, "an", lang="en"), Talker(app, "lan", lang="en")
     run_id = await start_flow(an, "HV-TL-001", "residence_confirmation")
     await lan.say("/household HV-TL-001")
-    await lan.press(payload_of(lan, "Resume"))
+    await lan.press(payload_of(lan, "▶️"))
     for label, step_id in RC_PATH:
         both = payload_of(an, label)
         assert payload_of(lan, label) == both
@@ -357,7 +357,7 @@ async def test_a_run_keeps_its_version_when_a_new_one_is_registered(app):
     new = await start_flow(lan, "HV-TL-002", "residence_confirmation")
     assert lan.text().startswith(f"Step 1/1 · {RC}\nAsk the commune police")
     await an.say("/household HV-TL-001")
-    await an.press(payload_of(an, "Resume"))
+    await an.press(payload_of(an, "▶️"))
     for label, _ in RC_PATH[2:]:
         await step(an, label)
     await step(lan, "Done")
@@ -399,7 +399,7 @@ async def test_a_run_of_a_removed_flow_can_still_be_finished(app, settings, cloc
     try:
         an = Talker(after, "an", lang="en")
         await an.say("/household HV-TL-001")
-        await an.press(payload_of(an, "Resume: Personal digital signature"))
+        await an.press(payload_of(an, "▶️"))
         assert "Step 2/" in an.text() and "Check that the resident has a chip ID card" in an.text()
         await step(an, "Done")
         assert await records(after, run_id) == [("intro", 1, "done"), ("card_phone", 1, "done")]
@@ -441,7 +441,7 @@ async def test_after_a_restart_with_a_changed_flow_file_runs_continue_on_their_v
     try:
         an = Talker(after, "an", lang="en")
         await an.say("/household HV-TL-001")
-        await an.press(payload_of(an, "Resume"))
+        await an.press(payload_of(an, "▶️"))
         assert f"Step 2/5 · {RC}\nHow will the resident apply?" in an.text()
         for label, _ in RC_PATH[1:]:
             await step(an, label)
@@ -479,7 +479,7 @@ async def test_cancel_abandons_the_run_and_records_it(app):
 
     await an.say("/household HV-TL-001")
     assert f"  ⏹ {RC}: abandoned on 20/11 at step 2" in an.text() and "in progress" not in an.text()
-    assert not [label for label, _ in an.buttons() if "Resume" in label]
+    assert not [label for label, _ in an.buttons() if "▶️" in label]
     await an.press(channel)
     assert an.text().startswith(OUT_OF_DATE)
     await an.press(f"run:{run_id}:resume")
@@ -501,7 +501,10 @@ async def test_a_blocking_problem_stops_the_run_and_retry_is_a_second_attempt(ap
     await step(an, "No smartphone")
     assert "⛔ Problem: Check the resident has a working smartphone" in an.text()
     assert "Stopped here because of a problem: No smartphone" in an.text()
-    assert an.buttons() == [("Back to the household", f"hh:{await household_id(app, 'HV-TL-001')}")]
+    # When to come back (handlers/come_back.py), then the way back to the household.
+    assert an.buttons()[-1] == ("Back to the household", f"hh:{await household_id(app, 'HV-TL-001')}::k")
+    assert [label for label, _ in an.buttons()[:-1]] == [
+        "Come back tomorrow", "In 3 days", "In a week", "On a date (dd/mm)"]
     run = await the_run(app, run_id)
     assert (run.status, run.current_step, run.resident_id) == ("blocked", "phone_ready", member)
 
@@ -509,8 +512,8 @@ async def test_a_blocking_problem_stops_the_run_and_retry_is_a_second_attempt(ap
     assert "HV-TL-001 Alăng Văn Tư ⛔1" in [label for label, _ in an.buttons()]
     await an.say("/household HV-TL-001")
     assert "  ⛔ Smartphone skills for e-services (Alăng Thị Nga): " in an.text()
-    assert not [label for label, _ in an.buttons() if label.startswith("Resume")]
-    await an.press(payload_of(an, "Retry: Smartphone skills"))
+    assert not [label for label, _ in an.buttons() if label.startswith("▶️")]
+    await an.press(payload_of(an, "🔁"))
     assert an.text().startswith("Step 3/9 · Smartphone skills for e-services\nCheck the resident has")
     assert payload_of(an, "Done") == f"f:{run_id}:phone_ready:2:d"
     assert (await the_run(app, run_id)).status == "active"
@@ -689,7 +692,7 @@ async def test_leaving_a_run_detaches_typed_text_and_cancel_from_it(app):
     assert "nothing to cancel" in an.text()
     assert (await the_run(app, run_id)).status == "active"
     await an.say("/household HV-TL-001")
-    await an.press(payload_of(an, "Resume"))
+    await an.press(payload_of(an, "▶️"))
     assert "Step 1/" in an.text()
     await an.say("/cancel")
     await an.press(payload_of(an, "Abandon it"))

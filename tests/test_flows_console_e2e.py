@@ -67,7 +67,7 @@ async def test_a_volunteers_day_on_the_console(app):
     await an.say("/households")
     await choose(an, "HV-TL-004")
     assert f"  ⏳ {SKILLS} (Hồ Thị Mười): in progress" in an.text()
-    await choose(an, "Resume")
+    await choose(an, "▶️")
     assert f"Step 5/8 · {SKILLS}\nPractise reading an SMS" in an.text()
 
     await an.press(stale)  # the button of step 4, pressed late
@@ -132,7 +132,7 @@ def test_two_console_sessions_share_one_run(tmp_path):
     assert "[1] Làm tiếp" not in first.stdout
 
     second = _gocua(db, "chat", "--user", "an", stdin="/household HV-TL-001\n1\n1\n1\n1\n")
-    assert "[1] Làm tiếp: Xác nhận thông tin cư trú…" in second.stdout  # cut at a word, with …
+    assert "[1] ▶️ Xác nhận thông tin cư trú (CT07)" in second.stdout  # the run to resume
     assert "Bước 3/5 · Xác nhận thông tin cư trú (CT07)" in second.stdout
     assert "Đã hoàn thành thủ tục." in second.stdout
     assert "Step " not in first.stdout + second.stdout  # nothing left in English

@@ -94,7 +94,7 @@ async def test_a_telegram_volunteer_runs_a_procedure_with_inline_buttons(telegra
 
     task = api.last_message(hanh.id)
     assert task["text"].startswith(f"Step 3/5 · {RC}\nIn VNeID (level 2 account)")
-    assert [label for label, _ in keyboard(task)] == ["Done", "Skip", "Problem"]
+    assert [label for label, _ in keyboard(task)] == ["✅ Done", "⏭ Skip", "⚠️ Problem"]
     sent_before = len(api.calls_to("sendMessage", to(hanh)))
     done = await press(api, hanh, "Done")
 
@@ -116,15 +116,17 @@ async def test_a_telegram_volunteer_runs_a_procedure_with_inline_buttons(telegra
     assert len([c for c in api.calls if c.method in ("sendMessage", "editMessageText")]) == calls_before
     assert await step_records(app) == [("intro", 1, "done"), ("channel", 1, "done"), ("via_vneid", 1, "done")]
 
-    # The old Done button pressed again later (a new update): out of date, the current step again.
+    # The old Done button pressed again later (a new update): a toast on the tap, its keyboard
+    # taken off, and no second copy of the current step.
+    sent = len(api.calls_to("sendMessage", to(hanh)))
     again = api.callback(hanh, data_of(task, "Done"), task["message_id"])
     await post(api, again)
-    answered = api.calls_to("answerCallbackQuery",
-                            lambda p: p["callback_query_id"] == again["callback_query"]["id"])
-    assert len(answered) == 1
-    reply = api.last_message(hanh.id)
-    assert reply["text"].startswith(f"This button is out of date.\nStep 4/5 · {RC}")
-    assert [label for label, _ in keyboard(reply)] == ["Continue"]
+    [answered] = api.calls_to("answerCallbackQuery",
+                              lambda p: p["callback_query_id"] == again["callback_query"]["id"])
+    assert answered["text"] == "This button is out of date."
+    assert "reply_markup" not in api.messages[(hanh.id, task["message_id"])]
+    assert len(api.calls_to("sendMessage", to(hanh))) == sent
+    assert [label for label, _ in keyboard(api.last_message(hanh.id))] == ["Continue"]
     assert len(await step_records(app)) == 3
 
     await press(api, hanh, "Continue")
@@ -151,7 +153,7 @@ async def test_a_telegram_volunteer_resumes_a_console_run_on_the_page(telegram, 
     await join(app, api, clock, hanh)
     await post(api, api.message(hanh, "/household HV-TL-001"))
     assert f"  ⏳ {RC}: in progress" in api.last_message(hanh.id)["text"]
-    await press(api, hanh, "Resume")
+    await press(api, hanh, "▶️")
     assert api.last_message(hanh.id)["text"].startswith(f"Step 2/5 · {RC}\nHow will the resident apply?")
     await press(api, hanh, "At a commune police office")
     assert any(t.startswith("☑ How will the resident apply? → At a commune police office")

@@ -100,7 +100,7 @@ async def test_the_page_says_abandoned_in_vietnamese(app, clock):
     await vi.say("/lang vi")
     await vi.say("/household HV-TL-001")
     assert "bỏ dở ngày 04/12 ở bước 3" in vi.text()
-    assert any(label.startswith("Làm lại từ đầu") for label, _ in vi.buttons())
+    assert any("Làm lại từ đầu" in label for label, _ in vi.buttons())
 
 
 async def test_an_old_abandon_button_does_not_abandon_a_resumed_run(app):

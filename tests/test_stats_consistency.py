@@ -42,7 +42,7 @@ async def birth_registration_with_two_problems(an: Talker, code: str, *, finish:
     if not finish:
         return
     await an.say(f"/household {code}")
-    await an.press(payload_of(an, "Retry"))
+    await an.press(payload_of(an, "🔁"))
     for label in ("Done", "Continue", "Done"):
         await step(an, label)
     assert "Procedure finished." in an.text()

@@ -107,7 +107,8 @@ async def _count(app: App, model: Any) -> int:
 # -- end to end: polling ----------------------------------------------------------------------
 
 async def test_polling_start_lang_and_button(polling: FakeTelegramAPI) -> None:
-    """Over long polling, /start answers in the client's language and the /lang button switches it."""
+    """Over long polling, /start answers in the client's language and the /lang button switches it,
+    the choice replacing the question."""
     api = polling
     alice = FakeUser(5001, "Alice", "Nguyen", language_code="en")
     api.push(api.message(alice, "/start"))
@@ -120,12 +121,15 @@ async def test_polling_start_lang_and_button(polling: FakeTelegramAPI) -> None:
     assert [[b["text"] for b in row] for row in rows] == [["Tiếng Việt", "English"]]
     assert [b["callback_data"] for b in rows[0]] == ["lang:vi", "lang:en"]
 
-    press = api.callback(alice, "lang:vi", api.last_message(alice.id)["message_id"])
+    choose_id = api.last_message(alice.id)["message_id"]
+    press = api.callback(alice, "lang:vi", choose_id)
     api.push(press)
     [answered] = await api.wait_for("answerCallbackQuery")
     assert answered["callback_query_id"] == press["callback_query"]["id"]
-    sent = await api.wait_for("sendMessage", count=3, where=to(alice))
-    assert sent[2]["text"] == "Đã chuyển sang Tiếng Việt.\nÔng/bà gõ /help để xem GoCua giúp được gì ạ."
+    [edited] = await api.wait_for("editMessageText", where=to(alice))  # the choice, in place
+    assert edited["message_id"] == choose_id
+    assert edited["text"] == "Đã chuyển sang Tiếng Việt.\nÔng/bà gõ /help để xem GoCua giúp được gì ạ."
+    assert len(api.calls_to("sendMessage", to(alice))) == 2
     assert api.calls_to("deleteWebhook") == [{"drop_pending_updates": False}]
     assert api.calls_to("getUpdates")[-1]["allowed_updates"] == ["message", "callback_query"]
 

@@ -103,10 +103,10 @@ async def test_a_wrong_phone_asks_again_with_the_skip_option(app):
 
 async def test_the_residents_console_shows_no_volunteer_button(app):
     """On the resident's console a visit request shows the confirmation only; the volunteer's
-    notice, with its “Tôi nhận” button, shows on the volunteer's console when it starts, where
-    "1" takes the request."""
+    notice shows on the volunteer's console when it starts, where its word “nhận 1” takes the
+    request (numbers stay for the console's own options)."""
     await seed_demo(app)
-    script = "/visit cần làm VNeID\n1\n0905123456\nCạnh chợ Hòa Xuân\n"
+    script = "/visit cần làm VNeID\n2\n0905123456\nCạnh chợ Hòa Xuân\n"  # 2: Hòa Xuân (Hải Vân is 1)
     out = io.StringIO()
     await run_console(app, user="hoa", lang="vi", stdin=io.StringIO(script), stdout=out)
     shown = out.getvalue()
@@ -114,10 +114,11 @@ async def test_the_residents_console_shows_no_volunteer_button(app):
     assert "Tôi nhận" not in shown and "Yêu cầu hỗ trợ tại nhà mới" not in shown
 
     out = io.StringIO()
-    await run_console(app, user="binh", lang="vi", stdin=io.StringIO("1\n"), stdout=out)
+    await run_console(app, user="binh", lang="vi", stdin=io.StringIO("nhận 1\n"), stdout=out)
     shown = out.getvalue()
-    assert shown.startswith("Yêu cầu hỗ trợ tại nhà mới #1 · Phường Hòa Xuân:\n“cần làm VNeID”"), shown
-    assert "[1] Tôi nhận" in shown and "Bạn đã nhận yêu cầu #1." in shown
+    assert shown.startswith("Trong lúc bạn vắng mặt:\n\nYêu cầu hỗ trợ tại nhà mới #1 · Phường Hòa Xuân:\n"
+                            "“cần làm VNeID”"), shown
+    assert "gõ NHẬN 1" in shown and "[1] Tôi nhận" not in shown and "Bạn đã nhận yêu cầu #1." in shown
     [request] = await all_rows(app, SupportRequest)
     assert request.status == "taken"
     out = io.StringIO()

@@ -87,9 +87,10 @@ def render(replies: Sequence[Reply], files: Sequence[Path | None] = ()) -> str:
 class ConsoleChat:
     """One console user's chat: sends their lines to the core and prints what comes back."""
 
-    def __init__(self, app: App, user: str, out_dir: Path, stdout: TextIO) -> None:
+    def __init__(self, app: App, user: str, out_dir: Path, stdout: TextIO, lang: str | None = None) -> None:
         self.app = app
         self.user = user
+        self.lang = lang
         self.out_dir = out_dir
         self.stdout = stdout
 
@@ -121,9 +122,14 @@ class ConsoleChat:
         kept = [(r.to.chat_id, replace(r, edit=False)) for r in replies if r.to]
         await self.app.channel_services.keep_notices(CHANNEL, kept)
 
-    async def show_waiting(self) -> None:
-        """Show what was sent to this user while their chat was closed, oldest first."""
-        self.show(await self.app.channel_services.take_waiting(CHANNEL, self.user))
+    async def show_waiting(self, *, away: bool = False) -> None:
+        """Show what was sent to this user while their chat was closed, oldest first; `away`
+        (the chat just opened): under "While you were away:"."""
+        waiting = await self.app.channel_services.take_waiting(CHANNEL, self.user)
+        if waiting and away:
+            header = await self.app.channel_services.away_header(CHANNEL, self.user, self.lang)
+            self.stdout.write(header + "\n\n")
+        self.show(waiting)
 
 
 async def _lines(stream: TextIO, prompt: str | None) -> AsyncIterator[str]:
@@ -145,10 +151,10 @@ async def run_console(
     interactive = stdin.isatty()
     session = f"{time.time_ns()}"
     counter = itertools.count(1)
-    chat = ConsoleChat(app, user, Path(out_dir or app.settings.out_dir), stdout)
+    chat = ConsoleChat(app, user, Path(out_dir or app.settings.out_dir), stdout, lang)
     if interactive:
         stdout.write(f"GoCua — {user}. /help, Ctrl-D to quit.\n")
-    await chat.show_waiting()
+    await chat.show_waiting(away=True)
     async for line in _lines(stdin, "> " if interactive else None):
         if not line.strip():
             continue

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from bot.channels.pacer import Pacer
 from handlers.channel_services import MAX_ATTEMPTS, NOTICE_LEASE, ChannelServices, PendingNotice
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Reply
@@ -54,8 +55,13 @@ class NoticeRelay:
 
     def __init__(self, services: ChannelServices, channel: str, send: Send,
                  interval: float = INTERVAL, batch: int = BATCH,
-                 max_backoff: float = MAX_BACKOFF) -> None:
+                 max_backoff: float = MAX_BACKOFF, pacer: Pacer | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.services = services
+        # Keeps sends under the platform's rate (bot/channels/pacer.py); `monotonic` measures the
+        # lease margin: tests pass the pacer's virtual clock for both.
+        self.pacer = pacer
+        self.monotonic = monotonic
         self.channel = channel
         self.send = send
         self.interval = interval
@@ -125,9 +131,11 @@ class NoticeRelay:
                         reason="too_many_attempts", attempts=MAX_ATTEMPTS)
         # Stop before the lease runs out (a slow platform): a notice sent after it might be
         # claimed and sent by another worker too. The rest is claimed again later.
-        deadline = time.monotonic() + NOTICE_LEASE.total_seconds() - LEASE_MARGIN
+        deadline = self.monotonic() + NOTICE_LEASE.total_seconds() - LEASE_MARGIN
         for notice in claimed:
-            if self._stopping or time.monotonic() > deadline:
+            if self.pacer is not None:
+                await self.pacer.acquire()
+            if self._stopping or self.monotonic() > deadline:
                 return False
             outcome = await self._send_one(notice)
             if outcome is None:
@@ -146,6 +154,11 @@ class NoticeRelay:
                             error=str(exc)[:200], attempts=notice.attempts)
                 return False
             except Exception as exc:
+                # A 429 the adapter gave up waiting out (its cause says for how long): hold the
+                # whole relay, not only this notice.
+                retry_after = getattr(exc, "retry_after", getattr(exc.__cause__, "retry_after", None))
+                if self.pacer is not None and isinstance(retry_after, int | float):
+                    self.pacer.back_off(float(retry_after))
                 log.warning("notice.send_failed", channel=self.channel, error=type(exc).__name__,
                             detail=str(exc)[:200], attempts=notice.attempts,
                             retry=notice.attempts < MAX_ATTEMPTS)

@@ -39,9 +39,11 @@ from bot.channels.core_calls import handle_update
 from bot.channels.file_store import FileStore
 from bot.channels.notice_relay import INTERVAL as NOTICE_INTERVAL
 from bot.channels.notice_relay import NoticeRefused, NoticeRelay
+from bot.channels.pacer import pacer_for
 from bot.channels.signals import install_signal_handlers
 from bot.channels.webhook_auth import secret_given, secret_matches
 from bot.config import ConfigError, Settings, validate_http_url
+from bot.scheduler import Scheduler
 from handlers.file_limits import TELEGRAM, FileDelivery, FileLimits, discard
 from handlers.pipeline import DatabaseUnavailable, RepliesInFlight
 from handlers.types import Address, Incoming, Reply
@@ -72,6 +74,7 @@ class Channel(Generic[U]):
     # meanwhile gets it again. False when a returned update is gone (Zalo).
     poll_confirms_batch: ClassVar[bool] = False
     poll_timeout: ClassVar[int] = 25  # seconds a getUpdates waits for an update
+    can_edit: ClassVar[bool] = False  # sent messages can be edited (Reply.edit_ref)
     default_file_limits: ClassVar[FileLimits] = TELEGRAM  # handlers/file_limits.py
 
     def __init__(self, app: App, *, poll_backoff: tuple[float, float] = POLL_BACKOFF,
@@ -110,6 +113,16 @@ class Channel(Generic[U]):
         `delivery_errors` when it stays unavailable."""
         raise NotImplementedError
 
+    async def send_kept(self, chat_id: str, reply: Reply) -> str | None:
+        """Send `reply` (one with a `key`) and return the id of the message later replies may
+        edit (the one with its buttons); None where the platform cannot edit (the default)."""
+        await self.send(chat_id, reply)
+        return None
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """Delete a user's message from the chat (a citizen ID typed in it), where the platform
+        lets the bot; False where it cannot (the default)."""
+        return False
+
     async def get_updates(self, wait: int) -> list[U]:
         """One long poll; raises one of `poll_errors` when it fails."""
         raise NotImplementedError
@@ -121,8 +134,9 @@ class Channel(Generic[U]):
         """Start-up calls of webhook mode (setWebhook with `secret`, a command menu …)."""
         raise NotImplementedError
 
-    async def acknowledge(self, update: U) -> None:
-        """Called once the core has the update (or it was ignored): e.g. stop a button's spinner."""
+    async def acknowledge(self, update: U, toast: str | None = None) -> None:
+        """Called once the core has the update (or it was ignored): e.g. stop a button's spinner,
+        showing `toast` (the text of a `Reply.toast`) where the platform has toasts."""
 
     async def preparing_file(self, update: U, incoming: Incoming, kind: str, note: str) -> None:
         """The core is about to build a file of `kind` ("document" | "photo") for this update,
@@ -207,13 +221,14 @@ class Channel(Generic[U]):
             self.log.info(f"{self.name}.update_ignored", **self.update_fields(update))
             return
         async with self.locks.hold(incoming.chat_id):
+            replies: list[Reply] = []
             try:
                 replies = await handle_update(self.app.core, incoming, retry=not self.raise_errors,
                                               log_prefix=self.name,
                                               delivery=self.delivery(update, incoming))
             finally:
                 await self.prepared(update)
-                await self.acknowledge(update)
+                await self.acknowledge(update, toast=tap_toast(incoming, replies))
             if not replies:
                 # Nothing new, or a redelivery whose replies someone else is still sending:
                 # marking it sent here could lose those replies.
@@ -241,19 +256,36 @@ class Channel(Generic[U]):
                                  to_channel=reply.to.channel)
                 continue
             edit = None
-            if reply.edit and reply.to is None:
+            if (reply.edit or reply.toast) and reply.to is None:
                 edit, edit_ref = edit_ref, None
-            await self.send(reply.to.chat_id if reply.to is not None else incoming.chat_id, reply,
-                            edit=edit)
+            if reply.forget and reply.to is None and incoming.message_id is not None:
+                await self.forget_message(incoming.chat_id, incoming.message_id)
+            chat_id = reply.to.chat_id if reply.to is not None else incoming.chat_id
+            await self.send_addressed(chat_id, reply, edit=edit)
             if reply.attachment is not None:
                 discard(reply.attachment.path)  # a temporary export, sent (or refused for good)
+
+    async def send_addressed(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
+        """`send`, plus what a reply's `key` and `edit_ref` ask: record where a kept message
+        landed; replace a recorded one (sending nothing where the platform cannot edit)."""
+        if reply.edit_ref is not None:
+            return await self.send(chat_id, reply, edit=reply.edit_ref) if self.can_edit else True
+        if reply.key is None:
+            return await self.send(chat_id, reply, edit=edit)
+        ref = await self.send_kept(chat_id, reply)
+        if ref is not None:
+            try:
+                await self.app.channel_services.record_message(reply.key, self.name, chat_id, ref)
+            except DatabaseUnavailable as exc:  # the copy simply stays as it is later
+                self.log.warning(f"{self.name}.message_not_recorded", key=reply.key, error=str(exc)[:200])
+        return True
 
     # -- notices from other channels' updates -----------------------------------------------------
 
     async def send_notice(self, address: Address, reply: Reply) -> None:
         """The notice relay's `send`: NoticeRefused when the platform refuses it for good, one of
         `delivery_errors` when it stays unavailable (retried later)."""
-        sent = await self.send(address.chat_id, reply)
+        sent = await self.send_addressed(address.chat_id, reply)
         if reply.attachment is not None:
             discard(reply.attachment.path)
         if not sent:
@@ -263,7 +295,7 @@ class Channel(Generic[U]):
         """Start sending the pending notices for this channel's chats (a no-op while it runs)."""
         if self._relay is None:
             self._relay = NoticeRelay(self.app.channel_services, self.name, self.send_notice,
-                                      interval=self.notice_interval)
+                                      interval=self.notice_interval, pacer=pacer_for(self.name))
         self._relay.start()
 
     async def _start_relay_on_startup(self, application: web.Application) -> None:
@@ -416,6 +448,13 @@ class Channel(Generic[U]):
         await self.close_client()
 
 
+def tap_toast(incoming: Incoming, replies: list[Reply]) -> str | None:
+    """The toast a tap is answered with: the text of its first `toast` reply, if any."""
+    if not incoming.tapped:
+        return None
+    return next((r.text for r in replies if r.toast and r.to is None and r.text.strip()), None)
+
+
 @contextlib.asynccontextmanager
 async def serving(application: web.Application, host: str, port: int, *,
                   reuse_port: bool = False) -> AsyncIterator[None]:
@@ -480,9 +519,12 @@ async def run_channel(
             app = await open_app(settings, migrate=worker_index is None)
         channel = make(app)
         housekeeper = app.housekeeper().start()
+        # Follow-ups due (reminders, escalations, digests, announcements), every minute.
+        scheduler = Scheduler(app.db, app.core.services.clock, app.core.services.flows).start()
         try:
             await channel.serve(stop_event, webhook, host=host, port=port, worker_index=worker_index)
         finally:
+            await scheduler.stop()
             await housekeeper.stop()
             await channel.close()
     finally:

@@ -35,8 +35,12 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
+    DeleteMessage,
     DeleteWebhook,
+    EditMessageCaption,
+    EditMessageReplyMarkup,
     EditMessageText,
+    GetFile,
     GetMe,
     GetUpdates,
     SendChatAction,
@@ -48,7 +52,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import BotCommandScopeDefault, Update
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, Update
 from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
@@ -57,11 +61,14 @@ from bot.channels.file_store import FileStore
 from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.telegram_render import (
     CHANNEL,
+    MAX_CAPTION,
     MAX_TEXT,
     bot_commands,
     chat_id_of,
     incoming_from_update,
     keyboard,
+    message_ref,
+    parse_message_ref,
     render,
 )
 from bot.channels.telegram_session import JsonBodySession
@@ -74,7 +81,8 @@ from handlers.types import Incoming, Reply
 # alive makes each a one-time cost.
 _RESPONSE_MODELS = [
     Response[method.__returning__]  # type: ignore[name-defined]  # a parametrisation at run time
-    for method in (SendMessage, EditMessageText, AnswerCallbackQuery, SendDocument, SendPhoto, SendChatAction,
+    for method in (SendMessage, EditMessageText, EditMessageReplyMarkup, EditMessageCaption,
+                   AnswerCallbackQuery, SendDocument, SendPhoto, SendChatAction,
                    SetMyCommands, SetWebhook, DeleteWebhook, GetMe, GetUpdates)
 ]
 
@@ -85,6 +93,7 @@ T = TypeVar("T")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # network errors and 5xx
 MAX_RATE_LIMITED_TRIES = 3  # 429 Too Many Requests
+MAX_TOAST = 200  # characters answerCallbackQuery shows
 MAX_RETRY_AFTER = 60.0  # seconds; a longer flood wait is not sat out under a chat's lock
 CHAT_ACTION_EVERY = 4.0  # seconds: Telegram shows a chat action for 5 s or until a message
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
@@ -174,6 +183,7 @@ class TelegramChannel(Channel[Update]):
     # (replies sent and marked sent) before the next poll, so a process that dies meanwhile
     # gets it again on restart, and the outbox sends only what was not sent.
     poll_confirms_batch = True
+    can_edit = True
 
     def __init__(self, app: App, bot: Bot, *, public_base_url: str | None = None,
                  **options: Any) -> None:
@@ -184,6 +194,19 @@ class TelegramChannel(Channel[Update]):
         self._actions: dict[int, asyncio.Task[None]] = {}  # update → its chat action, renewed
         if public_base_url:  # exports over Telegram's limit go as download links, served here
             self.files = FileStore(app.channel_services, public_base_url)
+        if app is not None:  # None: a renderer only (tests)
+            app.core.services.fetch_file[CHANNEL] = self.fetch_file
+
+    async def fetch_file(self, ref: str) -> bytes:
+        """The bytes of a document someone sent (Bot API getFile, then the download: files of
+        at most 20 MB, the Bot API's own limit)."""
+        file = await self.call(GetFile(file_id=ref))
+        if file is None or not file.file_path:
+            raise OSError("Telegram gave no path for the file")
+        data = await self.bot.download_file(file.file_path, timeout=60)
+        if data is None:
+            raise OSError("Telegram sent no file")
+        return data.read()
 
     # -- update → Incoming --------------------------------------------------------------------
 
@@ -196,14 +219,15 @@ class TelegramChannel(Channel[Update]):
     def update_fields(self, update: Update) -> dict[str, Any]:
         return {"update_id": update.update_id}
 
-    async def acknowledge(self, update: Update) -> None:
-        # Stops the spinner on the phone; a redelivered or old query cannot be answered twice.
+    async def acknowledge(self, update: Update, toast: str | None = None) -> None:
+        # Stops the spinner on the phone (showing `toast`, when the core has a note about the
+        # tap); a redelivered or old query cannot be answered twice.
         if update.callback_query is None:
             return
         if update.callback_query.id in self._answered:  # answered with "preparing the file"
             self._answered.discard(update.callback_query.id)
             return
-        await self._answer(update.callback_query.id)
+        await self._answer(update.callback_query.id, toast[:MAX_TOAST] if toast and toast.strip() else None)
 
     async def _answer(self, callback_id: str, text: str | None = None) -> None:
         try:
@@ -245,23 +269,74 @@ class TelegramChannel(Channel[Update]):
 
     async def send(self, chat_id: str, reply: Reply, *, edit: str | None = None) -> bool:
         target = chat_id_of(chat_id)
-        if edit is not None and await self._try_edit(target, int(edit), reply):
+        if reply.menu is not None:
+            await self.set_chat_menu(target, *reply.menu)
+        if reply.toast and edit is not None:
+            # The toast was the tap's answer (acknowledge): only the old keyboard goes.
+            await self._drop_keyboard(target, parse_message_ref(edit)[0])
+            return True
+        if reply.toast and not reply.text.strip():
+            return True
+        if edit is not None and await self._try_edit(target, edit, reply):
             return True
         sent = True
         for method in render(reply, target):
             sent = await self.call(method) is not None and sent
         return sent
 
-    async def _try_edit(self, chat_id: int | str, message_id: int, reply: Reply) -> bool:
-        if reply.attachment is not None or not reply.text.strip() or len(reply.text) > MAX_TEXT:
+    async def send_kept(self, chat_id: str, reply: Reply) -> str | None:
+        """Send `reply`; the id of its last message (the one with the keyboard)."""
+        last: str | None = None
+        for method in render(reply, chat_id_of(chat_id)):
+            sent = await self.call(method)
+            if sent is not None and hasattr(sent, "message_id"):
+                last = message_ref(sent)
+        return last
+
+    async def _drop_keyboard(self, chat_id: int | str, message_id: int) -> None:
+        try:
+            await call_with_retries(self.bot, EditMessageReplyMarkup(chat_id=chat_id,
+                                                                     message_id=message_id))
+        except TelegramAPIError as exc:  # too old, deleted, or had no keyboard any more
+            log.info("telegram.keyboard_kept", reason=self.scrub(exc.message))
+
+    async def set_chat_menu(self, chat_id: int | str, role: str, locale: str) -> None:
+        """This chat's "/" menu: the commands of `role` in `locale` (BotCommandScopeChat wins
+        over the default menu, in any app language); refused is logged, the reply still goes."""
+        await self.call(SetMyCommands(commands=bot_commands(locale, role),
+                                      scope=BotCommandScopeChat(chat_id=chat_id)))
+
+    async def forget_message(self, chat_id: str, message_id: str) -> bool:
+        """deleteMessage: a bot may delete a user's message in a private chat within 48 hours;
+        refused (too old, already gone) is logged and the chat goes on."""
+        method = DeleteMessage(chat_id=chat_id_of(chat_id), message_id=int(message_id))
+        deleted = await self.call(method)
+        return deleted is True
+
+    async def _try_edit(self, chat_id: int | str, ref: str, reply: Reply) -> bool:
+        """Replace the tapped message with `reply`: its text, or for a photo or document its
+        caption (editMessageText would fail on those). False when it cannot be edited."""
+        message_id, media = parse_message_ref(ref)
+        limit = MAX_CAPTION if media else MAX_TEXT
+        if reply.attachment is not None or not reply.text.strip() or len(reply.text) > limit:
+            await self._drop_keyboard(chat_id, message_id)
             return False
-        method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
-                                 reply_markup=keyboard(reply))
+        method: TelegramMethod[Any]
+        if media:
+            method = EditMessageCaption(chat_id=chat_id, message_id=message_id, caption=reply.text,
+                                        reply_markup=keyboard(reply))
+        else:
+            method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
+                                     reply_markup=keyboard(reply))
         try:
             await call_with_retries(self.bot, method)
         except TelegramAPIError as exc:
-            # Too old to edit, deleted, or not modified: send a new message instead.
+            if "not modified" in exc.message:
+                return True  # it already reads so: a copy would be a second live keyboard
+            # Too old to edit, deleted, or too long for a caption: a new message instead, and
+            # the old one loses its keyboard so that only the new one's can be pressed.
             log.info("telegram.edit_fell_back", reason=self.scrub(exc.message))
+            await self._drop_keyboard(chat_id, message_id)
             return False
         return True
 

@@ -6,7 +6,7 @@ Nothing here does I/O; bot/channels/telegram.py sends what these functions build
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
@@ -17,12 +17,13 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    LinkPreviewOptions,
     Update,
 )
 
 from handlers.dispatch import ROUTES
 from handlers.i18n import translator
-from handlers.types import Incoming, Reply
+from handlers.types import Incoming, IncomingFile, Reply
 
 log = structlog.get_logger("gocua.telegram")
 
@@ -33,6 +34,7 @@ MAX_CALLBACK_DATA = 64  # bytes
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 ChatId = int | str
+T = TypeVar("T")
 
 
 def incoming_from_update(update: Update) -> Incoming | None:
@@ -42,14 +44,20 @@ def incoming_from_update(update: Update) -> Incoming | None:
         user = message.from_user
         if user is None or message.chat.type != "private":
             return None
+        document = message.document
         return Incoming(
             channel=CHANNEL,
             chat_id=str(message.chat.id),
             sender_id=str(user.id),
             display_name=user.full_name,
             update_id=str(update.update_id),
-            text=message.text,  # None for stickers, photos, voice …: the core answers those
+            # None for stickers, voice, a photo without a caption …: the core answers those;
+            # a photo's caption is what the sender says.
+            text=message.text if message.text is not None else (message.caption if message.photo else None),
+            message_id=str(message.message_id),
             language_hint=user.language_code,
+            file=IncomingFile(document.file_id, document.file_name or "", document.file_size or 0)
+            if document is not None else None,
         )
     query = update.callback_query
     if query is not None:
@@ -64,9 +72,22 @@ def incoming_from_update(update: Update) -> Incoming | None:
             update_id=str(update.update_id),
             payload=query.data,
             language_hint=query.from_user.language_code,
-            message_ref=str(pressed.message_id),
+            message_ref=message_ref(pressed),
         )
     return None
+
+
+def message_ref(message: Any) -> str:
+    """The id of a tapped message as `Incoming.message_ref` keeps it: "<id>" for a text,
+    "<id>:media" for a photo or document (its caption is what an edit replaces)."""
+    media = any(getattr(message, kind, None) for kind in ("photo", "document", "video", "animation"))
+    return f"{message.message_id}:media" if media else str(message.message_id)
+
+
+def parse_message_ref(ref: str) -> tuple[int, bool]:
+    """(message id, whether it is a photo or document) of a `message_ref`."""
+    raw, _, kind = ref.partition(":")
+    return int(raw), kind == "media"
 
 
 def chat_id_of(raw: str) -> ChatId:
@@ -85,9 +106,21 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
         buttons.append(InlineKeyboardButton(text=button.label, callback_data=button.payload))
     if not buttons:
         return None
-    per_row = max(1, reply.columns)
-    rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup(inline_keyboard=layout(buttons, reply.rows, reply.columns))
+
+
+def layout(buttons: list[T], rows: tuple[int, ...], columns: int) -> list[list[T]]:
+    """`buttons` in rows: the first rows of the sizes in `rows`, the rest `columns` a row."""
+    out: list[list[T]] = []
+    start = 0
+    for size in rows:
+        if start >= len(buttons):
+            break
+        out.append(buttons[start:start + max(1, size)])
+        start += max(1, size)
+    per_row = max(1, columns)
+    out += [buttons[i:i + per_row] for i in range(start, len(buttons), per_row)]
+    return out
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -122,8 +155,9 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
             log.warning("telegram.empty_reply_skipped")
             return []
         chunks = split_text(reply.text)
+        preview = None if reply.preview else LinkPreviewOptions(is_disabled=True)
         return [
-            SendMessage(chat_id=chat_id, text=chunk,
+            SendMessage(chat_id=chat_id, text=chunk, link_preview_options=preview,
                         reply_markup=markup if i == len(chunks) - 1 else None)
             for i, chunk in enumerate(chunks)
         ]
@@ -145,13 +179,13 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
     return calls
 
 
-def bot_commands(locale: str) -> list[BotCommand]:
-    """The commands anyone may use (a resident's), described in `locale`, in /help order."""
+def bot_commands(locale: str, role: str = "resident") -> list[BotCommand]:
+    """The commands of `role` (a resident's: anyone's), described in `locale`, in /help order."""
     t = translator(locale)
     commands: list[BotCommand] = []
     for cmd in sorted(ROUTES.commands.values(), key=lambda c: (c.order, c.name)):
         name = cmd.name.lstrip("/")
-        if not cmd.help or "resident" not in cmd.roles or not _COMMAND_NAME.match(name):
+        if not cmd.help or role not in cmd.roles or not _COMMAND_NAME.match(name):
             continue
         commands.append(BotCommand(command=name, description=t(cmd.help)[:256]))
     return commands

@@ -66,6 +66,7 @@ CHART_NOTE = N_("📊 Zalo cannot show this chart here: open GoCua on Telegram t
                 "administrator for the figures (command: gocua export).")
 FILE_NOTE = N_("📎 Zalo cannot receive this file: open GoCua on Telegram to download it, or ask an "
                "administrator to run the command gocua export.")
+CONTINUED = N_("(continued)")
 DOWNLOAD_NOTE = N_("📎 Download the file (the link works for 24 hours; do not share it): {url}")
 
 
@@ -91,13 +92,91 @@ def incoming_from_update(update: Mapping[str, Any]) -> Incoming | None:
 
 
 def render_text(reply: Reply, note: str | None = None) -> str:
-    """The reply's text, an optional note, then its buttons as numbered lines after a blank line."""
-    blocks = [reply.text.strip("\n")] if reply.text.strip() else []
+    """The reply's text (numbered content lines lettered, wording for a chat without buttons),
+    an optional note, then its buttons as numbered lines after a blank line: on Zalo only the
+    options are numbered, so that "1" is never both a step of a list and an option."""
+    locale = guess_locale(reply.text)
+    blocks = [zalo_wording(letter_content(reply.text.strip("\n")), locale)] if reply.text.strip() else []
     if note:
         blocks.append(note)
     if reply.buttons:
-        blocks.append("\n".join(f"{i}. {button.label}" for i, button in enumerate(reply.buttons, start=1)))
+        blocks.append("\n".join(f"{i}. {zalo_label(button.label, locale)}"
+                                for i, button in enumerate(reply.buttons, start=1)))
     return "\n\n".join(blocks)
+
+
+# Numbered options in one Zalo message. The core shows at most 8 with "Thêm" for the rest
+# (handlers/choices.py `paged`); a longer list (an outbox kept from before) goes on in the next
+# message, its numbers continuing.
+OPTIONS_PER_MESSAGE = 8
+
+
+def render_parts(reply: Reply, note: str | None = None, continued: str = "(…)") -> list[str]:
+    """The Zalo messages of a reply: its text and options (`render_text`) in parts of at most
+    2,000 characters and OPTIONS_PER_MESSAGE options, the numbers going on from part to part
+    and the heading (the text's first line) repeated at the top of every later part."""
+    buttons = reply.buttons
+    if len(buttons) <= OPTIONS_PER_MESSAGE:
+        return split_with_heading(render_text(reply, note), continued)
+    first = render_text(replace(reply, buttons=buttons[:OPTIONS_PER_MESSAGE]), note)
+    parts = split_with_heading(first, continued)
+    heading = reply.text.strip("\n").split("\n", 1)[0].strip()
+    top = f"{heading} {continued}\n\n" if heading and len(heading) <= HEADING_MAX else ""
+    locale = guess_locale(reply.text)
+    for start in range(OPTIONS_PER_MESSAGE, len(buttons), OPTIONS_PER_MESSAGE):
+        lines = [f"{i}. {zalo_label(b.label, locale)}"
+                 for i, b in enumerate(buttons[start:start + OPTIONS_PER_MESSAGE], start=start + 1)]
+        parts += split_message(top + "\n".join(lines))
+    return parts
+
+
+# A content line numbered like an option ("1. Mở ứng dụng VNeID", "2) …"): lettered instead.
+_CONTENT_NUMBER = re.compile(r"^(\s*)(\d{1,2})[.)] +(?=\S)")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def letter_content(text: str) -> str:
+    """Numbered lines of a text become lettered ("1." → "a)", "2." → "b)"), their order kept;
+    past "z)" a bullet. Only lines that start with a number and a dot or parenthesis."""
+    def letter(match: re.Match[str]) -> str:
+        n = int(match.group(2))
+        mark = f"{LETTERS[n - 1]})" if 1 <= n <= len(LETTERS) else "•"
+        return f"{match.group(1)}{mark} "
+    return "\n".join(_CONTENT_NUMBER.sub(letter, line) for line in text.split("\n"))
+
+
+# Texts written for buttons, as a chat without buttons says them (the core's catalogs serve
+# every channel; these few phrases are Zalo's). Vietnamese first, then English.
+ZALO_WORDING: tuple[tuple[str, str], ...] = (
+    ("hoặc bấm nút bên dưới", "hoặc chọn số bên dưới"),
+    ("(hoặc bấm nút)", "(hoặc chọn số bên dưới)"),
+    ("Vui lòng chọn một trong các nút bên dưới.", "Ông/bà chọn một số trong danh sách bên dưới ạ."),
+    ("Hãy bấm một nút", "Hãy trả lời bằng một số trong danh sách"),
+    ("có nút làm lại từ đầu", "có lựa chọn làm lại từ đầu"),
+    ("Nút này đã cũ, không dùng được nữa", "Lựa chọn này đã cũ, không dùng được nữa"),
+    ("Nút này đã cũ", "Lựa chọn này đã cũ"),
+    ("tự bấm từng nút", "tự làm từng thao tác"),  # the phone's buttons: "nút" is never said here
+    ("or press the button below", "or choose the number below"),
+    ("Press one of the buttons", "Answer with a number from the list"),
+    ("Please answer with one of the buttons.", "Please answer with a number from the list."),
+    ("This button is out of date", "This option is out of date"),
+)
+# Button labels a Zalo user reads as options: no English file-format names.
+ZALO_LABELS = {
+    "⬇️ Excel": N_("Download the spreadsheet"),
+    "⬇️ CSV": N_("Download the data table"),
+}
+
+
+def zalo_wording(text: str, locale: str = "vi") -> str:
+    for written, said in ZALO_WORDING:
+        text = text.replace(written, said)
+    return text
+
+
+def zalo_label(label: str, locale: str = "vi") -> str:
+    msgid = ZALO_LABELS.get(label)
+    return translator(locale)(msgid) if msgid else label
 
 
 def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -118,6 +197,21 @@ def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
     if current is not None:
         parts.append(current)
     return [part.strip("\n") for part in parts if part.strip()]
+
+
+HEADING_MAX = 80  # characters: a longer first line is no heading
+
+
+def split_with_heading(text: str, continued: str = "(…)", limit: int = MAX_TEXT) -> list[str]:
+    """`split_message`, with the text's first line (its heading: the area, the list) repeated at
+    the top of every later part, marked `continued`, so each part says what it lists."""
+    parts = split_message(text, limit)
+    heading = text.strip("\n").split("\n", 1)[0].strip()
+    if len(parts) < 2 or not heading or len(heading) > HEADING_MAX:
+        return parts
+    top = f"{heading} {continued}\n"
+    rest = split_message("\n".join(parts[1:]), limit - len(top))
+    return [parts[0], *(top + part for part in rest)]
 
 
 def _split_line(line: str, limit: int) -> list[str]:
@@ -219,7 +313,7 @@ class ZaloChannel(Channel[Mapping[str, Any]]):
                 if not is_photo and attachment.kind != "document":
                     log.warning("zalo.unknown_attachment_kind", kind=attachment.kind)
                 note = self._note(reply, CHART_NOTE if is_photo else FILE_NOTE)
-        parts = split_message(render_text(reply, note))
+        parts = render_parts(reply, note, self._note(reply, CONTINUED))
         if not parts and attachment is None:
             log.warning("zalo.empty_reply_skipped")
         delivered = True

@@ -34,7 +34,8 @@ EMPTY_POLL = 408  # getUpdates' error_code when nothing arrived: not an error
 UNAUTHORIZED = 401
 RATE_LIMITED = 429
 POLL_TIMEOUT = 30  # seconds getUpdates waits for an update (sent as a string, like "30")
-TEXT_EVENT = "message.text.received"  # image / sticker / unsupported events carry no text
+TEXT_EVENT = "message.text.received"  # sticker / unsupported events carry no text
+IMAGE_EVENT = "message.image.received"  # its `caption`, if any, is read as the text
 PRIVATE_CHAT = "PRIVATE"  # bots cannot be added to groups; anything else is ignored
 DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 429 says nothing about how long to wait
 
@@ -121,6 +122,10 @@ def parse_update(update: Mapping[str, Any]) -> ZaloMessage | None:
         return None
     event = str(update.get("event_name") or "")
     text = message.get("text")
+    if event == IMAGE_EVENT:  # a photo with a caption: the caption is what the sender says
+        caption = message.get("caption")
+        text = caption if isinstance(caption, str) and caption.strip() else None
+        event = TEXT_EVENT if text is not None else event
     return ZaloMessage(
         event=event,
         message_id=str(message_id),

@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
 
+from conversations.folding import natural_key
 from db.models import Area
 from db.repo.audit import audit
 
@@ -33,20 +34,45 @@ async def get_or_create_area(
     parent: Area | None = None,
     official_code: str | None = None,
 ) -> Area:
-    area = await area_by_code(session, code)
-    if area is None:
-        area = Area(
-            code=code, name=name, level=level, parent_id=parent.id if parent else None,
-            official_code=official_code,
-        )
-        session.add(area)
-        await session.flush()
+    """The area with this official code, else with this code (its official code filled in when
+    it had none), else a new one: a unit made by hand, by `seed demo` or by `areas import` is
+    the same unit."""
+    area, _ = await find_or_create_area(session, code=code, name=name, level=level, parent=parent,
+                                        official_code=official_code)
     return area
 
 
+async def find_or_create_area(
+    session: AsyncSession, *, code: str, name: str, level: str, parent: Area | None = None,
+    official_code: str | None = None,
+) -> tuple[Area, bool]:
+    """`get_or_create_area`, and whether the area is new."""
+    area = None
+    if official_code is not None:
+        area = await session.scalar(select(Area).where(Area.official_code == official_code)
+                                    .order_by(Area.id).limit(1))
+    if area is None:
+        area = await area_by_code(session, code)
+        if area is not None and official_code is not None and area.official_code not in (None, official_code):
+            # The code is another official unit's (two units of one name): this one gets its own.
+            return await find_or_create_area(session, code=f"{code}-{official_code}", name=name, level=level,
+                                             parent=parent, official_code=official_code)
+        if area is not None and area.official_code is None and official_code is not None:
+            area.official_code = official_code
+    if area is not None:
+        return area, False
+    area = Area(
+        code=code, name=name, level=level, parent_id=parent.id if parent else None,
+        official_code=official_code,
+    )
+    session.add(area)
+    await session.flush()
+    return area, True
+
+
 async def sub_areas(session: AsyncSession, area: Area) -> list[Area]:
-    rows = await session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.name))
-    return list(rows)
+    rows = await session.scalars(select(Area).where(Area.parent_id == area.id))
+    return sorted(rows, key=lambda a: natural_key(a.name))  # "Tổ 2" before "Tổ 10"
 
 
 def set_target(session: AsyncSession, area: Area, attr: str, value: int, *, actor_id: int | None,

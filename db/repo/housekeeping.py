@@ -4,11 +4,12 @@
 PROCESSED_KEEP no platform delivers an update again, so nothing will ask for the row (nor for
 replies it still holds: they were owed to a delivery that never came back), and it goes.
 `notices` that were sent or given up go after NOTICES_KEEP; unsent ones stay while the relay
-tries them. Shared files (charts Zalo fetches by URL) go when they expire. `invite_attempts`
-(failed invite codes, counted for a few hours; the audit log keeps them for good) go after
-PROCESSED_KEEP too. Rows go in batches
-of BATCH, each its own short transaction, so a first prune of a big table never holds a lock
-for long.
+tries them. `notice_messages` (where a visit request's notices landed, to edit them once it is
+taken) go after NOTICES_KEEP too. Shared files (charts Zalo fetches by URL) go when they
+expire. `invite_attempts` (failed invite codes, counted for a few hours; the audit log keeps
+them for good) go after PROCESSED_KEEP too. Finished `scheduled_jobs` (done, cancelled, failed)
+go after NOTICES_KEEP, like the notices they made. Rows go in batches of BATCH, each its own
+short transaction, so a first prune of a big table never holds a lock for long.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import InviteAttempt, Notice, ProcessedUpdate, SharedFile
+from db.models import InviteAttempt, Notice, NoticeMessage, ProcessedUpdate, ScheduledJob, SharedFile
 
 PROCESSED_KEEP = timedelta(days=7)
 NOTICES_KEEP = timedelta(days=30)
@@ -37,6 +38,8 @@ class Pruned:
     notices: int
     files: int = 0
     invite_attempts: int = 0
+    notice_messages: int = 0
+    jobs: int = 0
 
 
 async def prune(transaction: Transaction, now: datetime, *,
@@ -53,7 +56,11 @@ async def prune(transaction: Transaction, now: datetime, *,
         (SharedFile.name,), SharedFile.expires_at <= now, batch), pause)
     attempts = await _in_batches(transaction, _batch_of(
         (InviteAttempt.id,), InviteAttempt.at < now - processed_keep, batch), pause)
-    return Pruned(processed, notices, files, attempts)
+    kept_messages = await _in_batches(transaction, _batch_of(
+        (NoticeMessage.id,), NoticeMessage.created_at < now - notices_keep, batch), pause)
+    jobs = await _in_batches(transaction, _batch_of(
+        (ScheduledJob.id,), ScheduledJob.finished_at < now - notices_keep, batch), pause)
+    return Pruned(processed, notices, files, attempts, kept_messages, jobs)
 
 
 def _batch_of(key: tuple[Any, ...], where: ColumnElement[bool],

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Notice
+from db.models import Notice, NoticeMessage
 
 NOTICE_LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 10  # claims of one notice before it is given up
@@ -49,11 +49,13 @@ class PendingNotice:
 
 
 async def add_notices(
-    session: AsyncSession, notices: Iterable[tuple[str, str, dict[str, Any]]], now: datetime
+    session: AsyncSession, notices: Iterable[tuple[str, str, dict[str, Any]]], now: datetime,
+    origin: str | None = None,
 ) -> int:
-    """Store (channel, chat id, reply JSON) notices in the caller's transaction; returns how many."""
+    """Store (channel, chat id, reply JSON) notices in the caller's transaction; returns how many.
+    `origin`: what made them ("announcement:12", a follow-up's kind), to count them later."""
     rows = [{"channel": channel, "chat_id": chat_id, "reply": reply, "created_at": now,
-             "attempts": 0} for channel, chat_id, reply in notices]
+             "attempts": 0, "origin": origin} for channel, chat_id, reply in notices]
     if rows:
         await session.execute(insert(Notice), rows)
     return len(rows)
@@ -123,3 +125,40 @@ async def take_for_chat(
     )).all()
     await mark_sent(session, [row.id for row in found], now)
     return [PendingNotice(row.id, channel, chat_id, row.reply, row.attempts + 1) for row in found]
+
+
+# -- where notices landed (edited later: a taken request's notice on every volunteer's phone) --
+
+async def record_message(session: AsyncSession, key: str, channel: str, chat_id: str,
+                         message_ref: str, now: datetime) -> None:
+    """Remember that the message about `key` is `message_ref` in that chat."""
+    session.add(NoticeMessage(key=key, channel=channel, chat_id=chat_id, message_ref=message_ref,
+                              created_at=now))
+
+
+async def messages_about(session: AsyncSession, key: str) -> list[tuple[str, str, str]]:
+    """(channel, chat id, message ref) of every recorded message about `key`, oldest first."""
+    rows = await session.execute(
+        select(NoticeMessage.channel, NoticeMessage.chat_id, NoticeMessage.message_ref)
+        .where(NoticeMessage.key == key).order_by(NoticeMessage.id))
+    return [(channel, chat_id, ref) for channel, chat_id, ref in rows]
+
+
+async def origin_counts(session: AsyncSession, origins: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """(delivered, failed, waiting) notices per origin: sent, given up, not yet sent."""
+    from sqlalchemy import case, func
+
+    counts: dict[str, tuple[int, int, int]] = {origin: (0, 0, 0) for origin in origins}
+    if not origins:
+        return counts
+    rows = await session.execute(
+        select(Notice.origin,
+               func.sum(case((Notice.sent_at.is_not(None) & Notice.send_lease_until.is_(None), 1), else_=0)),
+               func.sum(case((Notice.sent_at.is_not(None) & Notice.send_lease_until.is_not(None), 1),
+                             else_=0)),
+               func.sum(case((Notice.sent_at.is_(None), 1), else_=0)))
+        .where(Notice.origin.in_(list(origins))).group_by(Notice.origin)
+    )
+    for origin, delivered, failed, waiting in rows:
+        counts[origin] = (int(delivered or 0), int(failed or 0), int(waiting or 0))
+    return counts

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from conversations.folding import natural_key
 from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, Membership, Resident, StepRecord, User
 from db.repo.areas import within
@@ -211,7 +212,9 @@ class Scope:
 
     def children(self) -> list[Area]:
         parent_id = self.area.id if self.area else None
-        return sorted((a for a in self.areas.values() if a.parent_id == parent_id), key=lambda a: a.name)
+        # "Tổ dân phố 2" before "Tổ dân phố 10"
+        return sorted((a for a in self.areas.values() if a.parent_id == parent_id),
+                      key=lambda a: natural_key(a.name))
 
     def child_of(self, area_id: int) -> int | None:
         """The direct child of the scope's area that contains `area_id` (None: the area itself)."""
@@ -499,6 +502,16 @@ async def volunteer_table(
         VolunteerStats(uid, name, int(n or 0), int(r or 0), int(c or 0), last)
         for uid, name, n, r, c, last in rows
     ]
+
+
+async def volunteer_count(session: AsyncSession, area: Area | None) -> int:
+    """How many volunteers look after households in the scope (the rows `volunteer_table`
+    would give without a limit)."""
+    scope = await load_scope(session, area)
+    count = await session.scalar(
+        select(func.count(func.distinct(Household.volunteer_id)))
+        .where(scope.households_in(), Household.volunteer_id.is_not(None)))
+    return int(count or 0)
 
 
 async def open_runs_by_status(session: AsyncSession) -> dict[str, int]:

@@ -70,10 +70,11 @@ class FakeTelegramAPI(FakeBotAPI):
 
     methods = ("getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo",
                "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
-               "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery", "sendDocument",
+               "deleteMessage", "editMessageText", "editMessageReplyMarkup", "editMessageCaption",
+               "answerCallbackQuery", "sendDocument",
                "sendPhoto", "sendChatAction", "close", "logOut")
     secret_header = SECRET_HEADER
-    text_methods = ("sendMessage", "sendDocument", "sendPhoto", "editMessageText")
+    text_methods = ("sendMessage", "sendDocument", "sendPhoto", "editMessageText", "editMessageCaption")
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, max_poll_wait: float = 0.25,
                  bot_username: str = "gocua_test_bot") -> None:
@@ -189,21 +190,62 @@ class FakeTelegramAPI(FakeBotAPI):
             "file_id": f"photo{len(self.messages)}", "file_unique_id": f"p{len(self.messages)}",
             "width": 800, "height": 600, "file_size": file.get("size")}])
 
+    async def _m_deleteMessage(self, params: dict[str, Any]) -> Any:
+        """A user's message or the bot's own: gone from the chat (the bot's are in `messages`)."""
+        self.messages.pop((int(params.get("chat_id", 0)), int(params.get("message_id", 0))), None)
+        return True
+
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         key = (int(params.get("chat_id", 0)), int(params.get("message_id", 0)))
         message = self.messages.get(key)
         if message is None:
             return _error(400, "Bad Request: message to edit not found")
-        markup = params.get("reply_markup")
-        if message.get("text") == params.get("text") and message.get("reply_markup") == markup:
+        if "text" not in message:
+            return _error(400, "Bad Request: there is no text in the message to edit")
+        return self._edit(key, message, "text", params)
+
+    async def _m_editMessageCaption(self, params: dict[str, Any]) -> Any:
+        key = (int(params.get("chat_id", 0)), int(params.get("message_id", 0)))
+        message = self.messages.get(key)
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        if "text" in message:
+            return _error(400, "Bad Request: there is no caption in the message to edit")
+        return self._edit(key, message, "caption", params)
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        key = (int(params.get("chat_id", 0)), int(params.get("message_id", 0)))
+        message = self.messages.get(key)
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        return self._edit(key, message, None, params)
+
+    def _edit(self, key: tuple[int, int], message: dict[str, Any], field: str | None,
+              params: dict[str, Any]) -> Any:
+        """Telegram's edit: the new `field` (text or caption; None: the keyboard only) and
+        keyboard, refused when nothing changes."""
+        markup = params.get("reply_markup") or None
+        same_content = field is None or message.get(field) == params.get(field)
+        if same_content and message.get("reply_markup") == markup:
             return _error(400, "Bad Request: message is not modified: specified new message content "
                                "and reply markup are exactly the same")
-        message = {**message, "text": params.get("text", ""), "edit_date": int(time.time())}
+        message = {**message, "edit_date": int(time.time())}
+        if field is not None:
+            message[field] = params.get(field, "")
         message.pop("reply_markup", None)
         if markup:
             message["reply_markup"] = markup
         self.messages[key] = message
         return message
+
+    def chat_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in `chat_id`, oldest first, as they read now (edits applied)."""
+        return sorted((m for (chat, _), m in self.messages.items() if chat == chat_id),
+                      key=lambda m: m["message_id"])
+
+    def live_keyboards(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in `chat_id` that still carry buttons one can press."""
+        return [m for m in self.chat_messages(chat_id) if m.get("reply_markup")]
 
     def _new_message(self, params: dict[str, Any], **content: Any) -> Any:
         chat_id = params.get("chat_id")
