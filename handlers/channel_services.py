@@ -30,10 +30,16 @@ from db.repo.notices import (
     record_message,
     take_for_chat,
 )
-from db.repo.users import offer_in_own_chat
-from handlers.options import offered_from
+from db.repo.users import chat_locale, in_dialog, offer_in_chat, offer_in_own_chat
+from handlers.i18n import N_, translator
+from handlers.options import NUMBERED_CHANNELS, offered_from
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Reply
+
+# A notice with choices reaching a chat that numbers its options while it is in a dialog: the
+# numbers stay the dialog's, so the notice comes without them and says where to find it again.
+NOTICE_MID_DIALOG = N_("(You are in the middle of something, so the numbers stay for it. When you "
+                       "have finished, find this again with /households or /requests.)")
 
 __all__ = ["MAX_ATTEMPTS", "NOTICE_LEASE", "ChannelServices", "PendingNotice"]
 
@@ -88,16 +94,37 @@ class ChannelServices:
 
     async def take_waiting(self, channel: str, chat_id: str) -> list[Reply]:
         """The notices waiting for one chat, oldest first, marked sent; their last buttons
-        become the chat's current options (so that "1" answers the first)."""
+        become the chat's current options (so that "1" answers the first), unless the chat is
+        in a dialog: then they come without options (NOTICE_MID_DIALOG)."""
         now = self.clock()
         async with self.db.transaction() as session:
             waiting = await take_for_chat(session, channel, chat_id, now)
             replies = [replace(Reply.from_json(notice.reply), to=None) for notice in waiting]
+            if await in_dialog(session, channel, chat_id):
+                t = translator(await chat_locale(session, channel, chat_id))
+                return [_without_options(reply, t(NOTICE_MID_DIALOG)) for reply in replies]
             offered = offered_from(replies)
             if offered:
                 await offer_in_own_chat(session, channel, chat_id, offered.options, now,
                                         prompt=offered.prompt)
         return replies
+
+    async def offer_notice(self, channel: str, chat_id: str, reply: Reply) -> Reply:
+        """A notice about to be sent by the relay: on a channel that numbers its options, its
+        buttons become the chat's options (so "1" answers its first), unless the chat is in a
+        dialog; then, or when that cannot be recorded, it goes without them, saying so."""
+        if not reply.buttons or channel not in NUMBERED_CHANNELS:
+            return reply
+        try:
+            async with self.db.transaction() as session:
+                if not await in_dialog(session, channel, chat_id):
+                    options = [[b.label, b.payload] for b in reply.buttons]
+                    await offer_in_chat(session, channel, chat_id, options, self.clock(), prompt=reply.text)
+                    return reply
+                locale = await chat_locale(session, channel, chat_id)
+        except (OperationalError, DBAPIError, OSError):
+            locale = None
+        return _without_options(reply, translator(locale)(NOTICE_MID_DIALOG))
 
     async def away_header(self, channel: str, chat_id: str, hint: str | None) -> str:
         """"While you were away:" in the language of the user of this chat."""
@@ -124,3 +151,7 @@ class ChannelServices:
         async with self.db.read_session() as session:
             found = await get_file(session, name, self.clock())
         return found[0] if found is not None else None
+
+
+def _without_options(reply: Reply, note: str) -> Reply:
+    return replace(reply, buttons=(), rows=(), text=f"{reply.text}\n{note}") if reply.buttons else reply

@@ -103,9 +103,9 @@ async def _set(ctx: Context, run: FlowRun, household: Household, day: date) -> l
     reason = problem.reason if problem is not None and problem.reason else ""
     await schedule(ctx.session, job_key(run.id), JobKind.COME_BACK, come_back_at(day), ctx.now,
                    user_id=ctx.user.id, area_id=run.area_id,
-                   payload={"run_id": run.id, "reason": reason})
+                   payload={"run_id": run.id, "reason": reason}, rearm=True)
     if ctx.state.get("dialog") == "come_back":
-        ctx.set_state(None)
+        _leave(ctx)
     t = ctx.t
     return [Reply(t("I will remind you on {day} at 08:00 about {code}.", day=day.strftime("%d/%m/%Y"),
                     code=household.code),
@@ -125,7 +125,10 @@ async def come_back_button(ctx: Context, data: ComeBackButton) -> list[Reply]:
     if data.when in DAYS:
         return await _set(ctx, run, household, today + timedelta(days=DAYS[data.when]))
     if data.when == "date":
-        ctx.set_state({"dialog": "come_back", "run_id": run.id, "expects_text": True})
+        # The procedure may go on past the problem: its dialog comes back after the date.
+        resume = ctx.state.get("resume") if ctx.state.get("dialog") == "come_back" else dict(ctx.state)
+        ctx.set_state({"dialog": "come_back", "run_id": run.id, "expects_text": True,
+                       "resume": resume or None})
         return [Reply(ctx.t("Type the day to come back as dd/mm (or /cancel)."))]
     if data.when.startswith("ok:"):
         raw = data.when[3:]
@@ -153,7 +156,8 @@ async def come_back_text(ctx: Context, text: str) -> list[Reply]:
     if parsed.far:
         t = ctx.t
         # "1" now answers the confirmation (another date may still be typed).
-        ctx.set_state({"dialog": "come_back", "run_id": run.id, "expects_text": False})
+        ctx.set_state({"dialog": "come_back", "run_id": run.id, "expects_text": False,
+                       "resume": ctx.state.get("resume")})
         shown = parsed.day.strftime("%d/%m/%Y")
         return [Reply(t("{day} is more than six months away. Remind you then?", day=shown),
                       buttons=(Button(t("Yes, on {day}", day=shown),
@@ -165,5 +169,11 @@ async def come_back_text(ctx: Context, text: str) -> list[Reply]:
 async def cancel_come_back(ctx: Context, args: str) -> list[Reply]:
     if ctx.state.get("dialog") != "come_back":
         return []
-    ctx.set_state(None)
+    _leave(ctx)
     return [Reply(ctx.t("No reminder set."))]
+
+
+def _leave(ctx: Context) -> None:
+    """Out of the date dialog, back to what it interrupted (a procedure that went on), if any."""
+    resume = ctx.state.get("resume")
+    ctx.set_state(resume if isinstance(resume, dict) and resume.get("dialog") else None)

@@ -23,14 +23,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.redact import redact_citizen_ids
 from db.engine import Database
-from db.models import Conversation, User
+from db.models import User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
@@ -42,6 +41,7 @@ from db.repo.updates import (
 from db.repo.users import (
     Loaded,
     create_user,
+    in_dialog,
     load_for_update,
     new_conversation,
     offer_in_chat,
@@ -161,7 +161,7 @@ class Core:
                 continue
             try:
                 async with self.db.transaction() as session:
-                    if await _in_dialog(session, reply.to.channel, reply.to.chat_id):
+                    if await in_dialog(session, reply.to.channel, reply.to.chat_id):
                         # A notice never replaces the options of a dialog in progress: "1" there
                         # stays the step's (a notice for a numbered chat says its own word).
                         log.info("notice.options_not_offered_mid_dialog", to=reply.to.chat_id)
@@ -389,13 +389,6 @@ def _as_notices(incoming: Incoming, replies: list[Reply]) -> list[tuple[str, str
     the update's chat; a notice is a new message, never an edit."""
     return [(r.to.channel if r.to else incoming.channel, r.to.chat_id if r.to else incoming.chat_id,
              replace(r, edit=False).to_json()) for r in replies]
-
-
-async def _in_dialog(session: AsyncSession, channel: str, chat_id: str) -> bool:
-    """Whether the chat is in a dialog (a procedure's step, a form being filled)."""
-    state = await session.scalar(select(Conversation.state).where(
-        Conversation.channel == channel, Conversation.chat_id == chat_id))
-    return isinstance(state, dict) and bool(state.get("dialog"))
 
 
 # Channels whose adapter may delete a user's message from the chat (runner.Channel.forget_message).

@@ -5,10 +5,12 @@ replies are understood, the wording says no "nút" and no English labels."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from aiogram.types import Update
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.telegram_render import incoming_from_update as telegram_incoming
@@ -233,3 +235,60 @@ def test_no_text_says_button_on_zalo() -> None:
         said.append(zalo_wording(text))
     assert [t for t in said if re.search(r"\bnút\b", t, re.IGNORECASE)] == []
     assert [t for t in said if "passcode" in t.replace("mã bảo vệ (passcode)", "")] == []
+
+
+async def _relayed(api: FakeZaloAPI, app: App, user: str, reply: Reply) -> str:
+    """A follow-up notice with buttons for `user`, sent by the running channel's notice relay."""
+    import asyncio
+
+    from db.models import Identity
+    from db.repo.notices import add_notices
+    from handlers.types import Address
+
+    async with app.db.transaction() as session:
+        chat_id = await session.scalar(select(Identity.external_id).where(
+            Identity.channel == "zalo", Identity.external_id == user))
+        assert chat_id is not None
+        await add_notices(session, [("zalo", chat_id, replace(reply, to=Address("zalo", chat_id)).to_json())],
+                          app.core.services.clock(), origin="come_back")
+    before = len(api.sent_texts(user))
+    for _ in range(100):
+        if len(api.sent_texts(user)) > before:
+            return api.sent_texts(user)[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError("the notice was not relayed")
+
+
+async def test_a_follow_up_notice_never_takes_over_a_step_s_numbers(webhook: FakeZaloAPI, app: App) -> None:
+    """A reminder with choices reaching a volunteer mid-procedure comes without numbers and says
+    so; "2" still answers the step (Skip is not pressed by the notice's second choice)."""
+    from db.models import FlowRun, StepRecord
+    from handlers.buttons import RunButton
+
+    api = webhook
+    await volunteer_at_a_step(api, app)
+    [run] = await all_rows(app, FlowRun)
+    notice = await _relayed(api, app, "vol", Reply("Nhắc việc", buttons=(
+        Button("Làm tiếp", RunButton(run.id, "resume")), Button("Tạm dừng", RunButton(run.id, "pause")))))
+    assert options_of(notice) == [] and "các số vẫn dành cho việc đó" in notice
+    records = len(await all_rows(app, StepRecord))
+    await say(api, "vol", "1")  # the step's Done
+    done = await all_rows(app, StepRecord)
+    assert len(done) == records + 1 and done[-1].outcome == "done"
+
+
+async def test_a_follow_up_notice_outside_a_dialog_is_answered_by_its_numbers(webhook: FakeZaloAPI,
+                                                                              app: App) -> None:
+    from db.models import FlowRun
+    from handlers.buttons import RunButton
+
+    api = webhook
+    await volunteer_at_a_step(api, app)
+    [run] = await all_rows(app, FlowRun)
+    asked = await say(api, "vol", "/cancel")
+    await say(api, "vol", number_of(asked, "Tạm dừng"))  # paused: no dialog any more
+    notice = await _relayed(api, app, "vol", Reply("Nhắc việc", buttons=(
+        Button("Làm tiếp", RunButton(run.id, "resume")),)))
+    assert len(options_of(notice)) == 1
+    step = await say(api, "vol", "1")
+    assert "3/5" in step

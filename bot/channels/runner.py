@@ -285,6 +285,7 @@ class Channel(Generic[U]):
     async def send_notice(self, address: Address, reply: Reply) -> None:
         """The notice relay's `send`: NoticeRefused when the platform refuses it for good, one of
         `delivery_errors` when it stays unavailable (retried later)."""
+        reply = await self.app.channel_services.offer_notice(self.name, address.chat_id, reply)
         sent = await self.send_addressed(address.chat_id, reply)
         if reply.attachment is not None:
             discard(reply.attachment.path)

@@ -28,16 +28,23 @@ MAX_JOB_ATTEMPTS = 5
 async def schedule(
     session: AsyncSession, key: str, kind: str, due_at: datetime, now: datetime, *,
     user_id: int | None = None, area_id: int | None = None, payload: dict[str, Any] | None = None,
+    rearm: bool = False,
 ) -> ScheduledJob:
-    """The job `key`, made or (if still pending) moved to `due_at` with this payload."""
+    """The job `key`, made or (if still pending) moved to `due_at` with this payload. With
+    `rearm`, a job already finished (sent, cancelled, failed) is made pending again: a reminder
+    the person asks for a second time (a come-back date after a new problem) is sent again."""
     job = await session.scalar(select(ScheduledJob).where(ScheduledJob.key == key))
     if job is None:
         job = ScheduledJob(kind=kind, key=key, user_id=user_id, area_id=area_id, payload=payload or {},
                            due_at=due_at, state=JobState.PENDING, attempts=0, created_at=now)
         session.add(job)
         await session.flush()
-    elif job.state == JobState.PENDING:
+    elif job.state == JobState.PENDING or (rearm and job.state != JobState.CLAIMED):
+        if job.state != JobState.PENDING:
+            job.state, job.attempts, job.finished_at, job.claimed_until = JobState.PENDING, 0, None, None
         job.due_at = due_at
+        if user_id is not None:
+            job.user_id = user_id
         if payload is not None:
             job.payload = payload
     return job

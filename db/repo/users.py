@@ -192,6 +192,19 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
     conversation.updated_at = now
 
 
+async def in_dialog(session: AsyncSession, channel: str, chat_id: str) -> bool:
+    """Whether the chat is in a dialog (a procedure's step, a form being filled)."""
+    state = await session.scalar(select(Conversation.state).where(
+        Conversation.channel == channel, Conversation.chat_id == chat_id))
+    return isinstance(state, dict) and bool(state.get("dialog"))
+
+
+async def chat_locale(session: AsyncSession, channel: str, chat_id: str) -> str | None:
+    """The language set by the user behind a chat (None: not set, or no such user)."""
+    return await session.scalar(select(User.locale).join(Identity, Identity.user_id == User.id)
+                                .where(Identity.channel == channel, Identity.external_id == chat_id))
+
+
 async def offer_in_chat(
     session: AsyncSession, channel: str, chat_id: str, offered: list[list[str]], now: datetime,
     prompt: str | None = None,
