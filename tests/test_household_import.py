@@ -16,7 +16,7 @@ from bot.app import App
 from bot.cli import COMMANDS, _command_key, build_parser
 from bot.config import Settings
 from conversations.household_sheet import parse_households
-from conversations.sheet_file import SheetError, read_table
+from conversations.sheet_file import MAX_ROWS, SheetError, read_table
 from tests.chat import Talker
 from tests.test_cli import gocua
 
@@ -224,7 +224,7 @@ def _sparse(path: Path) -> Path:
 
 
 def _many_rows(path: Path) -> Path:
-    rows = "\n".join(f"Thôn Tà Lang,Hồ Văn A,Nhà {i},,,,," for i in range(100_100))
+    rows = "\n".join(f"Thôn Tà Lang,Hồ Văn A,Nhà {i},,,,," for i in range(MAX_ROWS + 100))
     (path / "many.csv").write_text(",".join(HEADER) + "\n" + rows, encoding="utf-8")
     return path / "many.csv"
 
@@ -237,8 +237,8 @@ def _many_rows(path: Path) -> Path:
     (_write("tieude.csv", (",".join(HEADER) + "\n").encode()), "không có dòng hộ nào"),
     (_merged_header, "ô gộp (A1:B1)"),
     (_sparse, "Tệp quá lớn (50 MB; tối đa 20 MB)"),
-    (_many_rows, "hơn 100.000 dòng"),
-], ids=["png", "broken-zip", "empty", "missing-columns", "header-only", "merged-header", "50MB", "100k-rows"])
+    (_many_rows, "hơn 300.000 dòng"),
+], ids=["png", "broken-zip", "empty", "missing-columns", "header-only", "merged-header", "50MB", "300k-rows"])
 def test_hostile_files_get_a_clear_message_and_nothing_is_written(demo: Path, make, message: str) -> None:
     """Files that cannot be a household list: one clear line, no traceback, nothing written."""
     file = make(demo)
