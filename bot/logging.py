@@ -47,7 +47,7 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(MaskingFormatter("%(message)s"))
     # aiosqlite logs every statement with its parameters at DEBUG: names, phone numbers and
     # whatever else is written would end up in the logs.
-    for noisy in ("aiogram.event", "aiohttp.access", "alembic", "aiosqlite"):
+    for noisy in ("aiogram.event", "aiohttp.access", "alembic", "aiosqlite", "fontTools"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[

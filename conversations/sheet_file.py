@@ -20,7 +20,7 @@ from conversations.texts import N_
 from conversations.validators import ErrorMessage
 
 MAX_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 100_000  # data rows; a ward has a few thousand households
+MAX_ROWS = 300_000  # data rows: a city of 100,000 households, one row per member (issue 17 §2)
 MAX_COLUMNS = 60
 
 NOT_A_SHEET = N_("The file is not a spreadsheet GoCua can read: send an .xlsx file (or .csv).")

@@ -70,7 +70,8 @@ def _catalog(locale: str) -> _gettext.NullTranslations:
 
 # Keys of a text's values that are counts ("{count} households", "{rows} records"): written with
 # the locale's grouping when given as integers.
-COUNT_KEYS = frozenset({"n", "count", "rows", "total", "households", "assigned", "capacity", "active"})
+COUNT_KEYS = frozenset({"n", "count", "rows", "total", "households", "assigned", "capacity", "active",
+                        "imported", "updated", "unchanged", "rejected"})
 
 
 class Translator:

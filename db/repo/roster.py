@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, Select, delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.folding import natural_key
 from conversations.local_time import VIETNAM
 from db.models import Area, Household, Membership, StepRecord, User
 from db.repo.areas import within
@@ -50,10 +51,11 @@ def monday_of(now: datetime) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=VIETNAM)
 
 
-def _sort_key(line: RosterLine) -> tuple[int, float, str]:
-    # Never active first, then the longest idle; names break ties.
+def _sort_key(line: RosterLine) -> tuple[int, float, tuple[tuple[int, int | str], ...]]:
+    # Never active first, then the longest idle; names break ties, as people read them
+    # ("TNV 2" before "TNV 10", "Đặng" among the D's).
     return (0 if line.last_active is None else 1,
-            line.last_active.timestamp() if line.last_active else 0.0, line.name.casefold())
+            line.last_active.timestamp() if line.last_active else 0.0, natural_key(line.name))
 
 
 async def volunteer_ids(session: AsyncSession, area: Area) -> set[int]:
