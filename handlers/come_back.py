@@ -19,7 +19,7 @@ from conversations.follow_up_time import BadDate, come_back_at, parse_come_back
 from conversations.local_time import VIETNAM
 from conversations.state import RunStatus, StepOutcome
 from db.models import Area, FlowRun, Household, ScheduledJob, StepRecord
-from db.repo.jobs import schedule
+from db.repo.jobs import come_back_key, schedule
 from handlers.access import button_id, can_work_on, refuse
 from handlers.buttons import ComeBackButton, HouseholdButton
 from handlers.context import Context
@@ -39,7 +39,7 @@ BAD_DATE = {
 
 
 def job_key(run_id: int) -> str:
-    return f"come_back:{run_id}"
+    return come_back_key(run_id)
 
 
 def offer_buttons(ctx: Context, run_id: int) -> tuple[Button, ...]:

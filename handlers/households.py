@@ -13,6 +13,7 @@ from conversations.state import RunStatus
 from conversations.validators import name_looks_typed_at_random
 from db.models import Area, Household, Resident
 from db.repo.audit import audit
+from db.repo.flows import hand_over_runs
 from db.repo.households import (
     VOLUNTEER_LOAD,
     HouseholdProgress,
@@ -254,6 +255,7 @@ async def reassign_to(ctx: Context, household: Household, area: Area, raw_uid: s
         return [out_of_date(ctx)]
     before = household.volunteer_id
     household.volunteer_id = uid
+    await hand_over_runs(ctx.session, household.id, before, uid)
     audit(ctx.session, ctx.now, ctx.user.id, "household.reassign", f"household:{household.code}",
           {"from": before, "to": uid})
     name, load = candidates[uid]

@@ -115,6 +115,9 @@ async def test_hand_over_to_one_volunteer_then_end_the_role(demo, clock):
     await lan.press(payload_of(lan, "Hồ Văn Bắc"))
     assert "5 households of Nguyễn Văn An are now looked after by Hồ Văn Bắc" in lan.text()
     assert await count_rows(demo, Household, Household.volunteer_id == made["Hồ Văn Bắc"]) == 5
+    # The procedure an had open there goes with the household: its reminders reach Bắc now.
+    assert await count_rows(demo, FlowRun, FlowRun.volunteer_id == made["Hồ Văn Bắc"]) == 1
+    assert await count_rows(demo, StepRecord, StepRecord.user_id == users["an"]) == 1  # history stays his
     await lan.press(RosterButton(ward, "end", str(users["an"])).pack())
     await lan.press(payload_of(lan, "Yes, end the role"))
     assert "no longer a volunteer" in lan.text()

@@ -192,3 +192,25 @@ async def add_step_records(
     if rows:
         await session.execute(_INSERT_STEP_RECORD, rows)
         await session.execute(_HOUSEHOLD_REACHED, {"household_id": run.household_id, "reached_at": now})
+
+
+async def hand_over_runs(session: AsyncSession, household_id: int, before: int | None, to: int) -> int:
+    """A household handed to volunteer `to`: its open runs that `before` was doing go with it,
+    and so do their reminders (paused-run reminders and digests follow a run's volunteer; a
+    come-back date the previous volunteer chose now reminds the new one). How many runs moved."""
+    from db.models import ScheduledJob
+    from db.repo.jobs import come_back_key
+
+    if before is None or before == to:
+        return 0
+    runs = list(await session.scalars(select(FlowRun.id).where(
+        FlowRun.household_id == household_id, FlowRun.volunteer_id == before,
+        FlowRun.status.in_([RunStatus.ACTIVE, RunStatus.BLOCKED]))))
+    if not runs:
+        return 0
+    await session.execute(update(FlowRun).where(FlowRun.id.in_(runs)).values(volunteer_id=to)
+                          .execution_options(synchronize_session="fetch"))
+    await session.execute(update(ScheduledJob).where(
+        ScheduledJob.key.in_([come_back_key(run) for run in runs]), ScheduledJob.state == "pending",
+        ScheduledJob.user_id == before).values(user_id=to).execution_options(synchronize_session="fetch"))
+    return len(runs)

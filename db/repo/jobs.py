@@ -21,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.follow_up_kinds import JobState
 from db.models import ScheduledJob
 
+
+def come_back_key(run_id: int) -> str:
+    """The one come-back reminder of a flow run (handlers/come_back.py)."""
+    return f"come_back:{run_id}"
+
 JOB_LEASE = timedelta(minutes=5)
 MAX_JOB_ATTEMPTS = 5
 

@@ -26,6 +26,7 @@ from conversations.local_time import VIETNAM
 from db.models import Area, Household, Membership, StepRecord, User
 from db.repo.areas import within
 from db.repo.audit import audit
+from db.repo.flows import hand_over_runs
 from db.repo.households import CURRENT
 from db.repo.stats import load_scope, week_start
 
@@ -116,10 +117,11 @@ class Handover:
     left: list[str]  # codes of households no other volunteer of their village could take
 
 
-def _reassign(session: AsyncSession, household: Household, to: int, *, actor: int | None,
-              now: datetime) -> None:
+async def _reassign(session: AsyncSession, household: Household, to: int, *, actor: int | None,
+                    now: datetime) -> None:
     before = household.volunteer_id
     household.volunteer_id = to
+    await hand_over_runs(session, household.id, before, to)
     audit(session, now, actor, "household.reassign", f"household:{household.code}",
           {"from": before, "to": to, "by": "handover"})
 
@@ -129,7 +131,7 @@ async def hand_over_to(session: AsyncSession, user_id: int, to: int, area: Area,
     """All of the volunteer's households in `area` to volunteer `to` (the caller checked `to`)."""
     moved = 0
     for household in await households_of(session, user_id, area):
-        _reassign(session, household, to, actor=actor, now=now)
+        await _reassign(session, household, to, actor=actor, now=now)
         moved += 1
     await session.flush()
     return Handover({to: moved} if moved else {}, [])
@@ -173,7 +175,7 @@ async def spread(session: AsyncSession, user_id: int, area: Area, *, actor: int 
             left.append(household.code)
             continue
         to = min(options, key=lambda uid: (load[uid], uid))
-        _reassign(session, household, to, actor=actor, now=now)
+        await _reassign(session, household, to, actor=actor, now=now)
         load[to] += 1
         moved[to] = moved.get(to, 0) + 1
     await session.flush()
