@@ -32,6 +32,9 @@ SEND_FILE = N_("Send the household list of {area} as a file (XLSX or CSV, made f
 NOT_NOW = N_("To import a household list, a leader types /import first, then sends the file.")
 CANNOT_FETCH = N_("I could not get the file. Please send it again.")
 NO_FILES_HERE = N_("Files cannot be received on this channel; ask the administrator to import it.")
+IMPORT_ELSEWHERE = N_("Household lists cannot be sent as a file here. Type /import in GoCua on Telegram "
+                      "and send the file there, or give the file to the administrator to import for "
+                      "{area}. /help shows what you can do here.")
 
 
 async def _area(ctx: Context, area_id: int) -> Area | None:
@@ -51,6 +54,8 @@ async def import_command(ctx: Context, args: str) -> list[Reply]:
     area = await area_for_command(ctx, args.split(), lambda area_id: ImportButton(area_id, "pick"))
     if isinstance(area, Reply):
         return [area]
+    if ctx.incoming.channel not in ctx.services.fetch_file:  # Zalo, the console: no files come in
+        return [Reply(ctx.t(IMPORT_ELSEWHERE, area=area.name))]
     return await _ask_for_file(ctx, area)
 
 

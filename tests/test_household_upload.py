@@ -158,3 +158,13 @@ async def test_by_village_assignment_prefers_the_villages_own_volunteers(demo) -
     assert report.imported == 34 and report.assigned == 34
     assert [loads.get(u.id) for u in people] == [15, 15, 4]
     assert not any(w.msgid == OVERLOADED for w in report.warnings)
+
+
+async def test_where_no_file_can_come_in_import_says_where_to_go(demo, people) -> None:
+    """On the console (and Zalo) no document reaches the bot: /import says where a list can be
+    sent instead of waiting for a file that cannot come."""
+    _, lan, _ = people
+    await lan.say("/import")
+    assert "Telegram" in lan.text() and "administrator to import for Phường Hải Vân" in lan.text()
+    await lan.say("1")
+    assert "Send the spreadsheet as a file" not in lan.text()
