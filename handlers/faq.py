@@ -122,7 +122,7 @@ async def faq_button(ctx: Context, data: FaqButton) -> list[Reply]:
         thanks = ctx.t("Thank you! Ask me anything else, or type /visit to ask a volunteer.")
         kept = f"{_answer(ctx, entry_id).text}\n\n👍 {thanks}"
         if ctx.incoming.tapped and len(kept) <= EDITABLE_TEXT:
-            return [Reply(kept, edit=True)]
+            return [Reply(kept, edit=True, preview=False)]  # an answer cites its sources
         return [Reply(thanks)]
     if verb == "no":
         if question:

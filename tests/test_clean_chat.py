@@ -314,3 +314,6 @@ async def test_faq_feedback_edits_the_answer(telegram, app):
     assert thanked["text"].startswith(answer["text"])
     assert "👍" in thanked["text"] and "reply_markup" not in thanked
     assert len(api.calls_to("sendMessage", to(tu))) == sent
+    # The edited answer keeps its source line a line, not a link preview card.
+    edit = api.calls_to("editMessageText", to(tu))[-1]
+    assert edit["link_preview_options"]["is_disabled"] in (True, "true")

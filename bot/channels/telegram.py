@@ -52,7 +52,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, Update
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions, Update
 from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
@@ -327,7 +327,9 @@ class TelegramChannel(Channel[Update]):
                                         reply_markup=keyboard(reply))
         else:
             method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
-                                     reply_markup=keyboard(reply))
+                                     reply_markup=keyboard(reply),
+                                     link_preview_options=None if reply.preview
+                                     else LinkPreviewOptions(is_disabled=True))
         try:
             await call_with_retries(self.bot, method)
         except TelegramAPIError as exc:
