@@ -391,6 +391,7 @@ ASSIGNED = N_("Request #{id} is now {name}'s.")
 @router.button(AssignButton)
 async def assign(ctx: Context, data: AssignButton) -> list[Reply]:
     """A leader gives an open visit request to a volunteer of its area (checked here again)."""
+    from handlers import visit_limits, visits  # they schedule follow-ups: imported here, not above
     request = await ctx.session.get(SupportRequest, data.request_id)
     if request is None:
         return [out_of_date(ctx)]
@@ -416,8 +417,11 @@ async def assign(ctx: Context, data: AssignButton) -> list[Reply]:
             lines.append(f"☎ {request.phone}")
         if request.address:
             lines.append(f"📍 {request.address}")
-        close = (Button(t("Close it"), RequestButton(request.id, "close")),)
-        replies.append(Reply("\n".join(lines), buttons=close, to=Address(person.channel, person.chat_id)))
+        how, close = visit_limits.close_offer(t, person.channel, request.id)  # a word where numbers are
+        to = Address(person.channel, person.chat_id)
+        replies.append(Reply("\n".join(lines + how), buttons=close, to=to))
+    # Every copy of the request's notice (volunteers' Take it) says who has it now.
+    replies += await visits.taken_edits(ctx, request, volunteer.display_name)
     for _, channel, chat_id in await addresses_of(ctx.session, [request.requester_id]):
         requester = await ctx.session.get(User, request.requester_id)
         t = translator(requester.locale if requester else None, RESIDENT)

@@ -292,9 +292,9 @@ def notice_key(request_id: int) -> str:
     return f"request:{request_id}"
 
 
-async def _taken_edits(ctx: Context, request: SupportRequest) -> list[Reply]:
-    """Every other volunteer's copy of the request's notice, edited to say who took it (on
-    channels that can edit a sent message; the Take button goes with it)."""
+async def taken_edits(ctx: Context, request: SupportRequest, taker: str) -> list[Reply]:
+    """Every other volunteer's copy of the request's notice, edited to say who took it (`taker`,
+    on channels that can edit a sent message; the Take button goes with it)."""
     recorded = [(channel, chat_id, ref) for channel, chat_id, ref in
                 await messages_about(ctx.session, notice_key(request.id))
                 if (channel, chat_id) != (ctx.incoming.channel, ctx.incoming.chat_id)]
@@ -306,7 +306,7 @@ async def _taken_edits(ctx: Context, request: SupportRequest) -> list[Reply]:
     edits = []
     for channel, chat_id, ref in recorded:
         t = translator(locales.get((channel, chat_id)))
-        text = "\n".join(["✅ " + t("Taken by {name}: request #{id}", name=ctx.user.display_name,
+        text = "\n".join(["✅ " + t("Taken by {name}: request #{id}", name=taker,
                                      id=request.id), f"“{request.question}”"])
         edits.append(Reply(text, to=Address(channel, chat_id), edit_ref=ref))
     return edits
@@ -357,7 +357,7 @@ async def request_button(ctx: Context, data: RequestButton) -> list[Reply]:
         how, close = visit_limits.close_offer(ctx.t, ctx.incoming.channel, request.id)
         # The taker's notice becomes the request's card; everyone else's says who took it.
         return [Reply("\n".join(details + how), buttons=close, edit=True),
-                *await _taken_edits(ctx, request),
+                *await taken_edits(ctx, request, ctx.user.display_name),
                 *await _requester_replies(ctx, request, N_("Volunteer {name} will help you (request #{id})."),
                                           name=ctx.user.display_name, id=request.id)]
     if verb == "close":
