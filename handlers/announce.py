@@ -135,12 +135,18 @@ async def _history(ctx: Context) -> list[str]:
         delivered, failed, waiting = counts[f"announcement:{announcement.id}"]
         day = announcement.created_at.astimezone(VIETNAM).strftime("%d/%m %H:%M")
         short = announcement.text if len(announcement.text) <= 40 else announcement.text[:39] + "…"
-        line = t("{day} · {area} · {audience}: “{text}” — {delivered} delivered, {failed} failed",
-                 day=day, area=area_name,
-                 audience=t(AUDIENCE_NAMES.get(announcement.audience, announcement.audience)),
-                 text=short, delivered=delivered, failed=failed)
-        if waiting:
-            line += " " + t("({n} waiting)", n=waiting)
+        audience = t(AUDIENCE_NAMES.get(announcement.audience, announcement.audience))
+        if not (delivered or failed or waiting) and announcement.recipients:
+            # Its notices are pruned after 30 days: what stays is how many it went to.
+            line = t("{day} · {area} · {audience}: “{text}” — sent to {count} (delivery figures are "
+                     "kept 30 days)", day=day, area=area_name, audience=audience, text=short,
+                     count=t.number(announcement.recipients))
+        else:
+            line = t("{day} · {area} · {audience}: “{text}” — {delivered} delivered, {failed} failed",
+                     day=day, area=area_name, audience=audience, text=short, delivered=delivered,
+                     failed=failed)
+            if waiting:
+                line += " " + t("({n} waiting)", n=waiting)
         lines.append("• " + line)
     return [*lines, ""]
 
