@@ -44,7 +44,7 @@ from db.repo.flows import (
 from db.repo.households import members_of
 from handlers import come_back
 from handlers.access import button_id, can_work_on, refuse
-from handlers.buttons import HouseholdButton, RunButton, StepButton
+from handlers.buttons import ComeBackButton, HouseholdButton, RunButton, StepButton
 from handlers.choices import numbered
 from handlers.context import Context
 from handlers.i18n import N_
@@ -234,7 +234,8 @@ async def step_button(ctx: Context, data: StepButton) -> list[Reply]:
     return await _apply(ctx, run, flow, transition, household, pressed=token)
 
 
-@router.dialog("flow_run", buttons=(StepButton, RunButton))
+# A come-back day chosen while the procedure goes on (handlers/come_back.py) keeps the dialog.
+@router.dialog("flow_run", buttons=(StepButton, RunButton, ComeBackButton))
 async def step_text(ctx: Context, text: str) -> list[Reply]:
     loaded = await _load_run(ctx, str(ctx.state.get("run_id", "")), "step_text")
     if isinstance(loaded, Reply):

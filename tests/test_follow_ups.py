@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.channels.console import run_console
 from conversations.follow_up_time import (
@@ -169,6 +169,15 @@ async def test_typed_come_back_dates_schedule_nothing_half_way(people, app):
     await choose(an, "Come back tomorrow")
     [job] = await all_rows(app, ScheduledJob, ScheduledJob.kind == "come_back")
     assert job.due_at == vn(2026, 11, 21, 8, 0)
+    # Sent, then a new problem on the same run and a new day: that reminder comes too.
+    assert (await run_due(app.db, vn(2026, 11, 21, 8, 0), app.core.services.flows)).by_kind["come_back"] == 1
+    await an.say("/households")
+    await choose(an, "HV-TL-001")
+    await choose(an, "🔁")
+    await an.press(payload_of(an, "Problem"))
+    await choose(an, "Chip card not issued yet")
+    await choose(an, "In 3 days")
+    assert (await run_due(app.db, vn(2026, 11, 23, 8, 0), app.core.services.flows)).by_kind["come_back"] == 1
 
 
 async def test_reminders_off_stops_the_come_back(people, app, clock):
@@ -373,3 +382,12 @@ async def test_on_telegram_a_problem_the_procedure_goes_on_without_offers_the_da
     assert hoa.last[-1] is not offer and hoa.last[-1].buttons  # the next step's options stay last
     await hoa.press(offer.buttons[1].payload)
     assert "I will remind you on 23/11/2026 at 08:00 about HV-TL-003." in hoa.text()
+    # "On a date" and a typed day: the procedure's dialog is still there for the next step.
+    await hoa.press(offer.buttons[3].payload)
+    await hoa.say("30/11")
+    assert "I will remind you on 30/11/2026" in hoa.text()
+    from db.models import Conversation
+
+    async with app.db.transaction() as session:
+        state = await session.scalar(select(Conversation.state).where(Conversation.chat_id == "7101"))
+    assert state.get("dialog") == "flow_run"
