@@ -2,8 +2,8 @@
 
 Telegram allows about 30 messages a second per bot (GoCua paces at 25); Zalo's OA API is paced
 at 10. `acquire()` waits until a message may go; `back_off(seconds)` (a 429's retry_after)
-holds every sender for that long. The clock and the sleep are injectable, so tests run a
-broadcast of thousands in virtual time.
+holds every sender for that long. A new pacer starts with an empty bucket. The clock and the
+sleep are injectable, so tests run a broadcast of thousands in virtual time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class Pacer:
         self.capacity = burst if burst is not None else max(1.0, rate / 5)
         self.clock = clock
         self.sleep = sleep
-        self._tokens = self.capacity
+        # It starts empty: a relay restarted in the second after its previous one sent keeps the
+        # rate across the seam (a full bucket at start would add its burst to that second's sends).
+        self._tokens = 0.0
         self._at = clock()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
