@@ -68,7 +68,7 @@ YEAR_FORMAT = N_("Write the year with 4 digits, for example 1950.")
 ADDRESS_HINT = N_("Type the address or a landmark, e.g. Thôn Tà Lang, near the school.")
 ADDRESS_NO_WORDS = N_("An address needs at least one letter or number, e.g. Thôn Tà Lang, near the school.")
 ADDRESS_LONG = N_("An address has at most {max} characters; you sent {count}.")
-YEAR_RANGE = N_("The year must be between {min} and {max}.")
+YEAR_RANGE = N_("The year must be between {first} and {last}.")
 
 NAME_HINT = N_("Type the full name, e.g. Nguyễn Văn An.")
 NAME_SHORT = N_("A name has at least 2 letters.")
@@ -208,7 +208,7 @@ def validate_year(raw: str, today: date) -> Result:
         return _error(YEAR_FORMAT)
     year = int(match.group(1))
     if not MIN_YEAR <= year <= today.year:
-        return _error(YEAR_RANGE, min=MIN_YEAR, max=today.year)
+        return _error(YEAR_RANGE, first=MIN_YEAR, last=today.year)
     return year, None
 
 

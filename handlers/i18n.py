@@ -68,10 +68,11 @@ def _catalog(locale: str) -> _gettext.NullTranslations:
     return _gettext.GNUTranslations(buffer)
 
 
-# Keys of a text's values that are counts ("{count} households", "{rows} records"): written with
-# the locale's grouping when given as integers.
+# Keys of a text's values that are counts ("{count} households", "{rows} records") or limits ("at
+# most {max} characters"): written with the locale's grouping when given as integers. (Years are
+# never passed under these keys: "between {first} and {last}".)
 COUNT_KEYS = frozenset({"n", "count", "rows", "total", "households", "assigned", "capacity", "active",
-                        "imported", "updated", "unchanged", "rejected"})
+                        "imported", "updated", "unchanged", "rejected", "max"})
 
 
 class Translator:

@@ -47,7 +47,7 @@ async def test_an_announcement_is_confirmed_sent_audited_and_counted(people, app
     await lan.say("   ")
     assert lan.text() == "The announcement is empty. Type its text, or /cancel."
     await lan.say("x" * 10_000)
-    assert lan.text() == ("The announcement is longer than 3000 characters. Shorten it and send it again, "
+    assert lan.text() == ("The announcement is longer than 3,000 characters. Shorten it and send it again, "
                           "or /cancel.")
     assert await count_rows(app, Announcement) == 0
     await lan.say("Thứ Bảy 8:00 ra quân ở nhà văn hóa Tà Lang.")
