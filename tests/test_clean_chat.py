@@ -14,6 +14,7 @@ import pytest
 from bot.app import App
 from bot.config import Settings
 from bot.seed_demo import seed_demo
+from conversations.local_time import VIETNAM
 from db.models import FlowRun
 from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
@@ -317,3 +318,22 @@ async def test_faq_feedback_edits_the_answer(telegram, app):
     # The edited answer keeps its source line a line, not a link preview card.
     edit = api.calls_to("editMessageText", to(tu))[-1]
     assert edit["link_preview_options"]["is_disabled"] in (True, "true")
+
+
+
+async def test_a_typed_answer_leaves_one_live_keyboard(telegram, app, clock):
+    """An input step answered by typing, after a day that does not exist: the chat keeps the
+    question and the answers as typed, and the only live keyboard is the next step's."""
+    api = telegram
+    hanh = FakeUser(7221, "Hạnh", "Lê", language_code="en")
+    await give_household(app, api, clock, hanh, "Hạnh Lê")
+    await post(api, api.message(hanh, "/household HV-TL-002"))
+    for label in ("Start a procedure", "Birth registration online", "Continue"):
+        await press(api, hanh, label)
+    assert "date of birth" in api.last_message(hanh.id)["text"]
+    await post(api, api.message(hanh, "31/02/2026"))  # no such day: asked again
+    assert "date of birth" in api.last_message(hanh.id)["text"] or \
+        "dd/mm/yyyy" in api.last_message(hanh.id)["text"], api.last_message(hanh.id)["text"]
+    await post(api, api.message(hanh, clock.now.astimezone(VIETNAM).strftime("%d/%m/%Y")))
+    live = api.live_keyboards(hanh.id)
+    assert len(live) == 1 and live[0]["text"].startswith("Step 3/"), [m["text"] for m in live]
