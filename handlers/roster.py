@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from conversations.local_time import VIETNAM
-from db.models import Area, User
+from db.models import Area, Identity, User
 from db.repo.households import VOLUNTEER_LOAD, volunteers_of_area
 from db.repo.roster import (
     RosterLine,
@@ -26,13 +28,14 @@ from db.repo.roster import (
     spread,
     volunteer_ids,
 )
+from db.repo.users import role_grants, top_role
 from handlers.access import button_id, covers, refuse
 from handlers.buttons import RosterButton, StaleButton
 from handlers.context import Context
-from handlers.i18n import N_, Translator
+from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import area_for_command
 from handlers.router import LEADERS, Router, out_of_date
-from handlers.types import Button, Reply, button_label
+from handlers.types import Address, Button, Reply, button_label
 
 router = Router("roster")
 PAGE_SIZE = 10
@@ -134,7 +137,7 @@ async def roster_button(ctx: Context, data: RosterButton) -> list[Reply]:
         return [await _spread(ctx, area, user)]
     if data.verb == "end":
         return [await _ask_end(ctx, area, user)]
-    return [await _end(ctx, area, user)]
+    return await _end(ctx, area, user)
 
 
 async def _card(ctx: Context, area: Area, user: User) -> Reply:
@@ -216,13 +219,29 @@ async def _ask_end(ctx: Context, area: Area, user: User) -> Reply:
                        name=user.display_name, area=area.name), buttons=buttons)
 
 
-async def _end(ctx: Context, area: Area, user: User) -> Reply:
+async def _end(ctx: Context, area: Area, user: User) -> list[Reply]:
     try:
         ended = await end_role(ctx.session, user.id, area, actor=ctx.user.id, now=ctx.now)
     except StillAssigned as still:
-        return _still_assigned(ctx, area, user, still.count)
+        return [_still_assigned(ctx, area, user, still.count)]
     if not ended:
-        return Reply(ctx.t("{name} holds no volunteer role in {area} itself.", name=user.display_name,
-                           area=area.name), buttons=_back(ctx, area))
-    return Reply(ctx.t("{name} is no longer a volunteer in {area}. What they recorded stays.",
-                       name=user.display_name, area=area.name), buttons=_back(ctx, area))
+        return [Reply(ctx.t("{name} holds no volunteer role in {area} itself.", name=user.display_name,
+                            area=area.name), buttons=_back(ctx, area))]
+    return [Reply(ctx.t("{name} is no longer a volunteer in {area}. What they recorded stays.",
+                        name=user.display_name, area=area.name), buttons=_back(ctx, area)),
+            *await _tell_role_ended(ctx, area, user)]
+
+
+ROLE_ENDED = N_("Your volunteer role in {area} has ended. Thank you for your work; what you recorded "
+                "stays. Type /help to see what you can do now.")
+
+
+async def _tell_role_ended(ctx: Context, area: Area, user: User) -> list[Reply]:
+    """The person whose role ended is told in their own language, in each of their chats, and
+    their command menu (Telegram's "/") becomes the one of the role they have left."""
+    role = top_role(await role_grants(ctx.session, user.id))
+    t = translator(user.locale)
+    chats = await ctx.session.execute(
+        select(Identity.channel, Identity.external_id).where(Identity.user_id == user.id))
+    return [Reply(t(ROLE_ENDED, area=area.name), to=Address(channel, chat_id), menu=(role, t.locale))
+            for channel, chat_id in chats]

@@ -121,6 +121,11 @@ async def test_hand_over_to_one_volunteer_then_end_the_role(demo, clock):
     await lan.press(RosterButton(ward, "end", str(users["an"])).pack())
     await lan.press(payload_of(lan, "Yes, end the role"))
     assert "no longer a volunteer" in lan.text()
+    # An is told in his own chat, in his language, and his "/" menu becomes a resident's.
+    [told] = [r for r in lan.last if r.to is not None]
+    assert (told.to.channel, told.to.chat_id) == ("console", "an")
+    assert told.text.startswith("Vai trò tình nguyện viên của bạn ở Phường Hải Vân đã kết thúc.")
+    assert told.menu == ("resident", "vi")
     assert await count_rows(demo, Membership, Membership.user_id == users["an"]) == 0
     assert await count_rows(demo, User, User.id == users["an"]) == 1
     assert await count_rows(demo, StepRecord, StepRecord.user_id == users["an"]) == 1
