@@ -25,6 +25,7 @@ from handlers.context import Context
 from handlers.deferred import RenderContext, renderer
 from handlers.i18n import N_, Translator, translator
 from handlers.leader_scope import find_area, leader_areas
+from handlers.options import NUMBERED_CHANNELS
 from handlers.router import LEADERS, Router, out_of_date
 from handlers.types import Attachment, Button, Reply, button_label
 from reports.invite_sheet import CARDS_PER_PAGE, InviteSheet, SheetInvite, render
@@ -103,9 +104,15 @@ async def _ask_area(ctx: Context, role: str) -> list[Reply]:
 
 async def _ask_count(ctx: Context, role: str, area: Area) -> list[Reply]:
     ctx.set_state({"dialog": "invite", "role": role, "area_id": area.id, "expects_text": True})
+    who = ctx.t(ROLES[role]).lower()
+    if ctx.incoming.channel in NUMBERED_CHANNELS:
+        # Numbered options would read "[2] 5": a typed 2 would be two invites or five. The number
+        # typed is the count.
+        return [Reply(ctx.t("How many invites for {role} in {area}? Type a number from 1 to {max}.",
+                            role=who, area=area.name, max=MAX_BATCH))]
     buttons = tuple(Button(str(n), InviteButton("n", str(n))) for n in COUNT_CHOICES)
     return [Reply(ctx.t("How many invites for {role} in {area}? Choose or type a number from 1 to {max}.",
-                        role=ctx.t(ROLES[role]).lower(), area=area.name, max=MAX_BATCH),
+                        role=who, area=area.name, max=MAX_BATCH),
                   buttons=buttons, columns=len(buttons))]
 
 

@@ -29,7 +29,8 @@ async def test_a_zalo_leader_invites_by_numbers_and_gets_the_sheet(zalo_settings
         menu = await ask(api, "lead", "/invite")
         areas = await ask(api, "lead", number_of(menu, "Volunteers"))
         count = await ask(api, "lead", number_of(areas, "Giàn Bí"))
-        assert "How many invites for volunteer in Thôn Giàn Bí" in count
+        assert "How many invites for volunteer in Thôn Giàn Bí? Type a number" in count
+        assert "[2]" not in count and "2." not in count.split("\n")[-1]  # no "[2] 5" to misread
         photos_before = len(api.calls_to("sendPhoto"))
         answer = await ask(api, "lead", "2", messages=3)  # "2" typed: the number 2, not option 2
         codes = re.findall(r"• ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})", answer)
