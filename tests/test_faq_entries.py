@@ -5,6 +5,7 @@ phrased questions reach it through `gocua faq ask`."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlparse
 
 import pytest
 
@@ -105,3 +106,58 @@ UNCONFIRMED = ("76/2024",)
 def test_no_answer_states_an_unconfirmed_amount(entries):
     stating = [(entry.id, act) for entry in entries.values() for act in UNCONFIRMED if act in entry.answer]
     assert stating == []
+
+
+# Issue 14 §1: an answer's first source (the one shown to residents as "Nguồn: …") is an official
+# page: a state portal (*.gov.vn: dichvucong, bocongan, provincial, commune and police portals,
+# baohiemxahoi), the Government's portal (chinhphu.vn and its subdomains, baochinhphu.vn) or the
+# national legal database (vbpl.vn). A host matches a suffix when it is that host or a subdomain.
+OFFICIAL_HOSTS = ("gov.vn", "chinhphu.vn", "baochinhphu.vn", "vbpl.vn")
+
+# Entries whose first source is still a newspaper, because no official page stating their facts was
+# found when the sources were checked (2026-12-05). Each leaves this list as soon as an official page
+# goes first; the reason says what was looked for.
+NO_OFFICIAL_SOURCE = {
+    "pension.eligibility": "no official page on Decree 176/2025 found; Lao Động quotes its conditions",
+    "pension.apply": "no official page on the Decree 176/2025 procedure (Form 01, 10 days) found",
+    "pension.both": "no official page on Decree 176/2025 (the higher of the two benefits) found",
+    "pension.payment": "no official page on how Decree 176/2025 benefits are paid found",
+    "allowance.elderly": "no official page on the Decree 20/2021 groups of elderly people found",
+    "residence.validity": "no official page on Circular 66/2023 (1 year validity) found",
+    "residence.check_fine": "no official page on Decree 282/2025 art. 10 found; newspapers quote it",
+    "signature.register": "no official page on provider eKYC or the VNeID signing pilot found",
+    "vneid.forgot_password": "police portals only mention the button; the steps are in Dân trí",
+    "vneid.change_phone": "no official page on changing the number (police, 1900 0368) found",
+    "vneid.cost": "no official page on Decree 59/2022 art. 31 found; the police's newspaper (CAND) quotes it",
+}
+
+
+def _official(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return any(host == suffix or host.endswith("." + suffix) for suffix in OFFICIAL_HOSTS)
+
+
+def test_official_hosts_are_told_apart():
+    assert _official("https://dichvucong.gov.vn/p/home/x.html")
+    assert _official("http://congan.kontum.gov.vn/a.html")
+    assert _official("https://xaydungchinhsach.chinhphu.vn/a.htm")
+    assert _official("https://baochinhphu.vn/a.htm")
+    assert _official("https://vbpl.vn/TW/Pages/vbpq-toanvan.aspx")
+    assert not _official("https://news.laodong.vn/a.ldo")
+    assert not _official("https://gov.vn.example.com/a")
+    assert not _official("https://notchinhphu.vn/a")
+
+
+def test_every_first_source_is_official_or_a_listed_exception(entries):
+    """Each entry shows an official page first, except the listed ones (and `visit.request`, GoCua's
+    own service, which has no source)."""
+    unknown = sorted(set(NO_OFFICIAL_SOURCE) - set(entries))
+    assert unknown == []
+    not_official = sorted(entry.id for entry in entries.values()
+                          if entry.id != "visit.request" and not _official(entry.source[0])
+                          and entry.id not in NO_OFFICIAL_SOURCE)
+    assert not_official == []
+    # An exception whose first source became official leaves the list.
+    stale = sorted(entry_id for entry_id in NO_OFFICIAL_SOURCE if _official(entries[entry_id].source[0]))
+    assert stale == []
+    assert entries["visit.request"].source == ()
