@@ -33,8 +33,9 @@ def entries():
 
 
 def test_every_entry_says_when_it_was_checked(entries):
-    """Each entry carries a `checked:` date (all verified on 4 December 2026)."""
-    assert {entry.checked for entry in entries.values()} == {date(2026, 12, 4)}
+    """Each entry carries a `checked:` date: all were verified on 4 December 2026, and the entries whose
+    sources were re-checked against official pages on 5 December 2026 say so."""
+    assert {entry.checked for entry in entries.values()} <= {date(2026, 12, 4), date(2026, 12, 5)}
 
 
 @pytest.mark.parametrize(
