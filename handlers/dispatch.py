@@ -3,7 +3,9 @@
 A typed answer is first read against the options the chat is answering (handlers/options.py):
 a number, a label or a distinctive part of one presses that option; an answer that fits several
 asks which one; a number not on the list says so and asks again. A /command always works and
-leaves the dialog it interrupts; a button of something else leaves it too.
+leaves the dialog it interrupts; a button of something else leaves it too. A command that does not
+exist (or is another role's) leaves nothing: it names the closest command the person has, and
+the question they were answering comes again with its options.
 
 The handlers are the routers of the feature modules in ROUTERS, one explicit list (the order
 /cancel asks their cancel hooks in); `Routes` raises at import if two register the same
@@ -40,6 +42,7 @@ from handlers import (
 )
 from handlers.buttons import MoreButton, RequestButton, StaleButton
 from handlers.choices import ask_again, numbered, which_one, wrong_answer
+from handlers.command_typos import closest_command
 from handlers.context import Context
 from handlers.i18n import N_
 from handlers.options import Ambiguous, NoSuchNumber, Picked, is_everyday, read_answer
@@ -136,20 +139,36 @@ def leave_dialog(ctx: Context, prefix: str | None = None) -> None:
 
 async def route_command(ctx: Context, text: str) -> list[Reply]:
     name, args = split_command(text)
+    cmd = ROUTES.commands.get(name)
+    if cmd is None or not allowed(cmd, ctx):
+        return _no_such_command(ctx, name, known=cmd is not None)
     if name != "/cancel":
         # /start is "start over": the one command that leaves without asking.
         asked = households.interrupted_member(ctx, text) if name != "/start" else None
         if asked is not None:  # what was typed is not lost silently: keep it or drop it
             return asked
         leave_dialog(ctx)
-    cmd = ROUTES.commands.get(name)
-    if cmd is None:
-        return [Reply(ctx.t("I don't know the command {command}. Type /help to see the commands.",
-                            command=name[:40]))]
-    if not allowed(cmd, ctx):
-        return [Reply(ctx.t("The command {command} is not available to you. Type /help to see yours.",
-                            command=name))]
     return await cmd.handler(ctx, args)
+
+
+def _no_such_command(ctx: Context, name: str, *, known: bool) -> list[Reply]:
+    """A mistyped command, or one of another role's: say so, name the closest command this user
+    has, and leave the dialog as it was, its question asked again with its options (a typo is
+    not a way out of what the person was doing)."""
+    if known:
+        note = ctx.t("The command {command} is not available to you. Type /help to see yours.",
+                     command=name)
+    else:
+        note = ctx.t("I don't know the command {command}. Type /help to see the commands.",
+                     command=name[:40])
+        close = closest_command(name, [c.name for c in ROUTES.commands_for(ctx)])
+        if close is not None:
+            note += "\n" + ctx.t("Did you mean {command}?", command=close)
+    if ctx.conversation.offered:
+        return ask_again(ctx, note)
+    if ctx.state.get("dialog"):
+        note += "\n" + ctx.t("The question above still waits for your answer (or /cancel to stop).")
+    return [Reply(note)]
 
 
 async def route_payload(ctx: Context, payload: str) -> list[Reply]:

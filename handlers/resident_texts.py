@@ -63,6 +63,8 @@ TEXTS = (
     pgettext("resident", "Type /help to see what I can do."),
     pgettext("resident", "I can only read text messages. Type /help to see what I can do."),
     pgettext("resident", "I don't know the command {command}. Type /help to see the commands."),
+    pgettext("resident", "Did you mean {command}?"),
+    pgettext("resident", "The question above still waits for your answer (or /cancel to stop)."),
     pgettext("resident", "The command {command} is not available to you. Type /help to see yours."),
     pgettext("resident", "This household is not in your area, so you cannot open it."),
     # /visit

@@ -11,6 +11,7 @@ an empty line, /cancel. Every answer is checked:
 - an answer that picks nothing at a menu (a number not offered, free text, an empty line)
   gets options again: the menu is never wiped;
 - it is never the "something went wrong" apology, and a typed answer is never "out of date";
+- a mistyped command (/hlep) leaves the dialog as it was, and a menu's options come again;
 - from every state, /start comes back to the greeting with no dialog left open (a way back
   without /cancel).
 
@@ -56,6 +57,7 @@ COMMAND = re.compile(r"(?<![\w/])/[a-z]+\b")
 HEAVY = re.compile(r"^st:\d+:\w+:(c|x:)")  # a chart or a file: drawn/written after the commit
 QUESTIONS = {"vi": "làm sao để có tài khoản VNeID mức 2", "en": "how do I get a VNeID level 2 account"}
 FREE_TEXT = "Nguyễn Văn Thử"
+TYPO = "/hlep"  # a mistyped command: it must not end what the person was doing
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +202,7 @@ class Explorer:
     def strays(state: State) -> set[str]:
         """Answers at a menu that pick nothing: the menu must stay (asked again)."""
         options = offered(state.replies)
-        return {str(len(options) + 1), "xyzzy qwerty", "", "1.5"} if options else set()
+        return {str(len(options) + 1), "xyzzy qwerty", "", "1.5", TYPO} if options else set()
 
     def answers_at(self, state: State, commands: list[str]) -> list[tuple[str, bool]]:
         """(text, explore further?) for each answer tried at `state`."""
@@ -212,7 +214,7 @@ class Explorer:
         picks = picks[: MAX_OPTIONS - 1] + picks[MAX_OPTIONS - 1:][-1:]
         tries += [(str(i + 1), True) for i in picks]
         part = label_part(options)
-        hostile = [str(len(options) + 1), "xyzzy qwerty", "", "/cancel", "1.5"]
+        hostile = [str(len(options) + 1), "xyzzy qwerty", "", "/cancel", "1.5", TYPO]
         if part:
             hostile.append(part)
         tries += [(h, h in ("xyzzy qwerty", part)) for h in hostile]
@@ -235,6 +237,9 @@ class Explorer:
             for text, further in self.answers_at(state, commands):
                 replies, after = await self.send(state, text)
                 dialog = after.get("dialog")
+                if text == TYPO and after != state.conversation:
+                    self.findings.append(f"a mistyped command changed the dialog: "
+                                         f"{' → '.join(state.path)}: {state.conversation} → {after}")
                 # A stray that the dialog took as its answer (free text where an address is
                 # asked, with a Skip button beside it) moved the chat on: not a wiped menu.
                 if text in strays and not offered(replies) and after == state.conversation:
