@@ -47,6 +47,19 @@ async def test_visit_ward_typed_by_name_is_picked(app):
     assert "Thôn Tà Lang" in labels(mai)
 
 
+async def test_a_resident_number_never_offered_is_told_politely_once(app):
+    """A resident typing `9` at /visit's village question is told, politely and with one "ạ",
+    which numbers there are, and keeps the options."""
+    await seed_demo(app)
+    mai = Talker(app, "mai")
+    await mai.say("/visit")
+    await mai.say("Tôi cần giúp cài VNeID")
+    await mai.say("Hải Vân")
+    await mai.say("9")
+    assert "Không có lựa chọn số 9; ông/bà chọn từ 1 đến 3 ạ." in mai.text()
+    assert "Thôn Tà Lang" in labels(mai)
+
+
 async def test_an_ambiguous_part_asks_which_one_with_only_the_matching_options(app):
     """`thon` at the village question fits two villages: the reply asks which, offering only those."""
     await seed_demo(app)
