@@ -3,7 +3,8 @@
 A typed answer is first read against the options the chat is answering (handlers/options.py):
 a number, a label or a distinctive part of one presses that option; an answer that fits several
 asks which one; a number not on the list says so and asks again. A /command always works and
-leaves the dialog it interrupts; a button of something else leaves it too. A command that does not
+leaves the dialog it interrupts, except /help, which answers in passing and asks the dialog's
+question again; a button of something else leaves it too. A command that does not
 exist (or is another role's) leaves nothing: it names the closest command the person has, and
 the question they were answering comes again with its options.
 
@@ -16,6 +17,7 @@ command, button prefix or dialog. A button's data is unpacked by the codec of it
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from conversations.small_talk import SmallTalk, small_talk
@@ -142,6 +144,8 @@ async def route_command(ctx: Context, text: str) -> list[Reply]:
     cmd = ROUTES.commands.get(name)
     if cmd is None or not allowed(cmd, ctx):
         return _no_such_command(ctx, name, known=cmd is not None)
+    if name in ASIDE_COMMANDS:
+        return await _aside(ctx, cmd.handler, args)
     if name != "/cancel":
         # /start is "start over": the one command that leaves without asking.
         asked = households.interrupted_member(ctx, text) if name != "/start" else None
@@ -149,6 +153,23 @@ async def route_command(ctx: Context, text: str) -> list[Reply]:
             return asked
         leave_dialog(ctx)
     return await cmd.handler(ctx, args)
+
+
+ASIDE_COMMANDS = frozenset({"/help"})  # asked in passing: what the person was doing stays
+STILL_WAITS = N_("The question above still waits for your answer (or /cancel to stop).")
+
+
+async def _aside(ctx: Context, handler: Callable[[Context, str], Awaitable[list[Reply]]],
+                 args: str) -> list[Reply]:
+    """/help in the middle of a dialog answers, then asks the dialog's question again with its
+    options (or says that it still waits for a typed answer): looking up the commands is not a
+    way out of registering a household or a /visit request."""
+    replies = await handler(ctx, args)
+    if not ctx.state.get("dialog"):
+        return replies
+    if ctx.conversation.offered:
+        return [*replies, *ask_again(ctx)]
+    return [*replies, Reply(ctx.t(STILL_WAITS))]
 
 
 def _no_such_command(ctx: Context, name: str, *, known: bool) -> list[Reply]:
@@ -167,7 +188,7 @@ def _no_such_command(ctx: Context, name: str, *, known: bool) -> list[Reply]:
     if ctx.conversation.offered:
         return ask_again(ctx, note)
     if ctx.state.get("dialog"):
-        note += "\n" + ctx.t("The question above still waits for your answer (or /cancel to stop).")
+        note += "\n" + ctx.t(STILL_WAITS)
     return [Reply(note)]
 
 

@@ -60,6 +60,32 @@ async def test_a_resident_number_never_offered_is_told_politely_once(app):
     assert "Thôn Tà Lang" in labels(mai)
 
 
+async def test_help_in_the_middle_of_a_visit_request_keeps_it(app):
+    """A resident who types /help while asking for a visit sees the commands, then the question
+    they were answering with its options, and their next answer goes on with the request."""
+    await seed_demo(app)
+    mai = Talker(app, "mai")
+    await mai.say("/visit")
+    await mai.say("Tôi cần giúp cài VNeID")
+    await mai.say("/help")
+    assert "/visit" in mai.text() and "Phường Hải Vân" in labels(mai)
+    await mai.say("Hải Vân")
+    assert "Ông/bà ở thôn hay tổ dân phố nào ạ?" in mai.text()
+
+
+async def test_help_while_a_typed_answer_is_awaited_says_the_question_still_waits(app):
+    """/help at /new's head-of-household question lists the commands and says the question still
+    waits; the name typed next is taken as the answer."""
+    await seed_demo(app)
+    an = Talker(app, "an")
+    await an.say("/new")
+    await an.say("1")
+    await an.say("/help")
+    assert "/households" in an.text() and "vẫn" in an.text().splitlines()[-1]
+    await an.say("Trần Thị Hoa")
+    assert "Thêm hộ (3/4)" in an.text()
+
+
 async def test_an_ambiguous_part_asks_which_one_with_only_the_matching_options(app):
     """`thon` at the village question fits two villages: the reply asks which, offering only those."""
     await seed_demo(app)

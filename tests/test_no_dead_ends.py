@@ -11,7 +11,8 @@ an empty line, /cancel. Every answer is checked:
 - an answer that picks nothing at a menu (a number not offered, free text, an empty line)
   gets options again: the menu is never wiped;
 - it is never the "something went wrong" apology, and a typed answer is never "out of date";
-- a mistyped command (/hlep) leaves the dialog as it was, and a menu's options come again;
+- a mistyped command (/hlep), and /help, leave the dialog as it was, and a menu's options come
+  again;
 - from every state, /start comes back to the greeting with no dialog left open (a way back
   without /cancel).
 
@@ -58,6 +59,7 @@ HEAVY = re.compile(r"^st:\d+:\w+:(c|x:)")  # a chart or a file: drawn/written af
 QUESTIONS = {"vi": "làm sao để có tài khoản VNeID mức 2", "en": "how do I get a VNeID level 2 account"}
 FREE_TEXT = "Nguyễn Văn Thử"
 TYPO = "/hlep"  # a mistyped command: it must not end what the person was doing
+HELP = "/help"  # asked in passing: it must not end what the person was doing either
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +216,7 @@ class Explorer:
         picks = picks[: MAX_OPTIONS - 1] + picks[MAX_OPTIONS - 1:][-1:]
         tries += [(str(i + 1), True) for i in picks]
         part = label_part(options)
-        hostile = [str(len(options) + 1), "xyzzy qwerty", "", "/cancel", "1.5", TYPO]
+        hostile = [str(len(options) + 1), "xyzzy qwerty", "", "/cancel", "1.5", TYPO, HELP]
         if part:
             hostile.append(part)
         tries += [(h, h in ("xyzzy qwerty", part)) for h in hostile]
@@ -237,8 +239,8 @@ class Explorer:
             for text, further in self.answers_at(state, commands):
                 replies, after = await self.send(state, text)
                 dialog = after.get("dialog")
-                if text == TYPO and after != state.conversation:
-                    self.findings.append(f"a mistyped command changed the dialog: "
+                if text in (TYPO, HELP) and after != state.conversation:
+                    self.findings.append(f"{text} changed the dialog: "
                                          f"{' → '.join(state.path)}: {state.conversation} → {after}")
                 # A stray that the dialog took as its answer (free text where an address is
                 # asked, with a Skip button beside it) moved the chat on: not a wiped menu.
