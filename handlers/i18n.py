@@ -126,7 +126,7 @@ class Translator:
 
 def translator(locale: str | None, register: str | None = None) -> Translator:
     """The translator for a locale; `register` RESIDENT for texts a resident reads."""
-    found = _translators.get((locale, register))  # a supported code as stored: most calls
+    found = _translators.get((locale, register)) if locale is not None else None  # most calls
     return found if found is not None else _translators[(pick_locale(locale), register)]
 
 
