@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -167,7 +167,11 @@ def _result(call: ApiCall, result: Any, answer: Any) -> SentMessage | bool:
 
 
 class JsonBodySession(AiohttpSession):
-    lean_calls: ClassVar[bool] = True  # has `call_json` (bot/channels/telegram.py checks)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Built once: the URL of each (token, method) and the timeout of each length.
+        self._urls: dict[tuple[str, str], str] = {}
+        self._timeouts: dict[float, ClientTimeout] = {}
 
     def payload(self, bot: Bot, method: TelegramMethod[Any]) -> tuple[dict[str, Any], dict[str, InputFile]]:
         """The JSON parameters aiogram would send for `method`, and the files it uploads."""
@@ -200,11 +204,17 @@ class JsonBodySession(AiohttpSession):
     async def _post(self, bot: Bot, name: str, payload: dict[str, Any], timeout: int | None,  # noqa: ASYNC109
                     method: Any) -> tuple[int, str]:
         session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=name)
+        token = bot.token
+        url = self._urls.get((token, name))
+        if url is None:
+            url = self._urls[(token, name)] = self.api.api_url(token=token, method=name)
+        seconds = self.timeout if timeout is None else timeout
+        client_timeout = self._timeouts.get(seconds)
+        if client_timeout is None:
+            client_timeout = self._timeouts[seconds] = ClientTimeout(total=seconds)
         try:
-            seconds = self.timeout if timeout is None else timeout
             async with session.post(url, data=self.json_dumps(payload), headers=JSON_HEADERS,
-                                    timeout=ClientTimeout(total=seconds)) as resp:
+                                    timeout=client_timeout) as resp:
                 return resp.status, await resp.text()
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method(), message="Request timeout error") from exc
