@@ -11,6 +11,9 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
     RestartingTelegram,
@@ -471,7 +474,7 @@ async def test_a_flow_step_answers_as_before_with_the_button_answered_beside(set
         task = api.last_message(hanh.id)
         assert [label for label, _ in _keyboard(task)] == ["✅ Done", "⏭ Skip", "⚠️ Problem"]
 
-        api.delay = 0.5
+        api.delay = 1.0  # longer than the edit and the next step take, even on a busy machine
         marks = len(api.calls)
         pressed = api.callback(hanh, data_of(task, "Done"), task["message_id"])
         await post(api, pressed)
@@ -520,3 +523,22 @@ async def test_unusual_updates_over_the_webhook(settings, app) -> None:
 def _keyboard(message: dict[str, Any]) -> list[tuple[str, str]]:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
     return [(b["text"], b["callback_data"]) for row in rows for b in row]
+
+
+async def test_a_bot_on_aiogram_s_own_session_still_sends_lean_calls(api: FakeTelegramAPI) -> None:
+    """With aiogram's form session (no `call_json`), a lean call goes as its validated aiogram
+    method: the same message, the same id to edit later, the same refusals."""
+    bot = Bot(api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+    tg = TelegramChannel(cast(App, None), bot)
+    try:
+        kim = FakeUser(6020, "Kim")
+        ref = await tg.send_kept(str(kim.id), Reply("Chọn:", buttons=BUTTONS[:2]))
+        shown = api.last_message(kim.id)
+        assert ref == str(shown["message_id"]) and len(_keyboard(shown)) == 2
+        await tg.send_replies(_incoming(kim, shown["message_id"]), [Reply("Đã chọn", edit=True)])
+        assert api.last_message(kim.id)["text"] == "Đã chọn"
+        assert api.sent_texts(kim.id) == ["Chọn:", "Đã chọn"]
+        api.blocked.add(kim.id)
+        assert await tg.send(str(kim.id), Reply("hello")) is False
+    finally:
+        await tg.close()
