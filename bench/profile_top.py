@@ -27,12 +27,22 @@ ROWS = [
     ("sqlalchemy/ext/asyncio/session.py", "execute", "  SQLAlchemy session.execute (all)"),
     ("sqlalchemy/orm/session.py", "_flush", "  ORM unit-of-work flushes"),
     ("sqlalchemy/ext/asyncio/session.py", "commit", "  commit"),
+    ("handlers/i18n.py", "number", "  counts written (Babel)"),
     ("bot/channels/runner.py", "send_replies", "send replies (edit, sendMessage)"),
     ("bot/channels/telegram.py", "acknowledge", "answerCallbackQuery"),
+    ("bot/channels/telegram.py", "set_chat_menu", "a chat's menu (setMyCommands)"),
     ("aiogram/client/session/base.py", "__call__", "  aiogram Bot API calls (all)"),
     ("aiogram/client/session/aiohttp.py", "build_form_data", "    aiogram: form building"),
+    ("bot/channels/telegram_session.py", "payload", "    aiogram: JSON body from the method's model"),
     ("aiogram/client/session/base.py", "check_response", "    aiogram: response validation"),
-    ("bot/channels/telegram.py", "webhook_update", "webhook Update parse (aiogram, pydantic)"),
+    ("bot/channels/telegram_session.py", "call_json", "  lean JSON Bot API calls (all)"),
+    ("bot/channels/telegram_session.py", "read_answer", "    lean: reading the answer"),
+    ("aiohttp/client.py", "_request", "  aiohttp client requests (all Bot API calls)"),
+    ("bot/channels/telegram.py", "webhook_update", "webhook Update parse (all)"),
+    ("bot/channels/telegram_updates.py", "update_from_json", "  lean: from the JSON body"),
+    ("pydantic/main.py", "model_validate", "  pydantic model_validate (aiogram's Update: the fallback)"),
+    ("~", "<method 'validate_python' of 'pydantic_core._pydantic_core.SchemaValidator' objects>",
+     "pydantic validate_python (all, start-up included)"),
 ]
 
 

@@ -73,6 +73,9 @@ def _catalog(locale: str) -> _gettext.NullTranslations:
 # never passed under these keys: "between {first} and {last}".)
 COUNT_KEYS = frozenset({"n", "count", "rows", "total", "households", "assigned", "capacity", "active",
                         "imported", "updated", "unchanged", "rejected", "max"})
+# Counts written once per translator and kept (Babel's format_decimal costs about 40 µs a call,
+# and a flow step writes two or three); past this many distinct counts they are not kept.
+MAX_KEPT_NUMBERS = 20_000
 
 
 class Translator:
@@ -83,6 +86,7 @@ class Translator:
         self.locale = pick_locale(locale)
         self.register = register
         self._catalog = _catalog(self.locale)
+        self._numbers: dict[int, str] = {}
 
     def __call__(self, msgid: str, /, **values: Any) -> str:
         text = self._gettext(msgid) if msgid else msgid
@@ -90,7 +94,12 @@ class Translator:
 
     def number(self, value: int) -> str:
         """A count as this locale writes it: "21.544" in Vietnamese, "21,544" in English."""
-        return format_decimal(value, locale=self.locale)
+        text = self._numbers.get(value)
+        if text is None:
+            text = format_decimal(value, locale=self.locale)
+            if len(self._numbers) < MAX_KEPT_NUMBERS:
+                self._numbers[value] = text
+        return text
 
     def _counts(self, values: dict[str, Any]) -> dict[str, Any]:
         """Counts passed as integers, written the same everywhere (ids and years are not counts:
@@ -117,7 +126,8 @@ class Translator:
 
 def translator(locale: str | None, register: str | None = None) -> Translator:
     """The translator for a locale; `register` RESIDENT for texts a resident reads."""
-    return _translators[(pick_locale(locale), register)]
+    found = _translators.get((locale, register)) if locale is not None else None  # most calls
+    return found if found is not None else _translators[(pick_locale(locale), register)]
 
 
 def _all_translators() -> dict[tuple[str, str | None], Translator]:

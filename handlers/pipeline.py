@@ -221,7 +221,7 @@ class Core:
                 raise _HandlerFailed(ctx.t.locale) from exc
             replies = _forgetting_citizen_ids(ctx, replies)
             replies = paged(ctx, replies)
-            replies = _with_menu(ctx, replies, menu_before)
+            replies = _with_menu(ctx, replies, menu_before, first_contact=loaded.user is None)
             # Never a full citizen ID in the outbox, nor sent: a reply may echo what was typed.
             replies, relayed = _split_relayed([masked_reply(r) for r in replies], channel)
             if relayed:
@@ -412,13 +412,18 @@ def _forgetting_citizen_ids(ctx: Context, replies: list[Reply]) -> list[Reply]:
 MENU_CHANNELS = frozenset({"telegram"})
 
 
-def _with_menu(ctx: Context, replies: list[Reply], before: tuple[str, str]) -> list[Reply]:
+def _with_menu(ctx: Context, replies: list[Reply], before: tuple[str, str], *,
+               first_contact: bool = False) -> list[Reply]:
     """After a role is granted or taken away, or the language changed (and on /start, so that
     a menu set before a role changed elsewhere is put right), the chat's "/" menu is set to the
-    commands of the user's role in their language, with the last reply of this chat."""
+    commands of the user's role in their language, with the last reply of this chat. Not on a
+    first contact whose menu is the default one (a resident's, in the language of their app:
+    bot/channels/telegram.py `setup_commands`): their chat has no menu of its own to put right."""
     now = (ctx.role, ctx.t.locale)
     typed = (ctx.incoming.text or "").strip()
     if ctx.incoming.channel not in MENU_CHANNELS or not (now != before or typed.startswith("/start")):
+        return replies
+    if first_contact and now == ("resident", pick_locale(ctx.incoming.language_hint)):
         return replies
     for i in range(len(replies) - 1, -1, -1):
         if replies[i].to is None:

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from bot.app import App
+from bot.app import App, open_app
 from bot.config import Settings
 from bot.seed_demo import seed_demo
 from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
+from handlers.dispatch import ROUTES
+from handlers.i18n import translator
 from tests.fakes import FakeTelegramAPI, FakeUser
 from tests.test_flows_telegram_e2e import post, press
 from tests.test_telegram import to, webhook_bot
@@ -47,6 +49,8 @@ async def test_start_code_answers_once_and_sets_the_volunteers_menu(telegram, ap
     await seed_demo(app)
     vol = FakeUser(8201, "Bảy", "Trần")
     await post(api, api.message(vol, "/start"))
+    assert chat_menus(api, vol) == []  # a first contact: the default menu is a resident's in Vietnamese
+    await post(api, api.message(vol, "/start"))  # a known chat's /start puts its menu right
     [resident_menu] = chat_menus(api, vol)
     assert "households" not in names(resident_menu) and "visit" in names(resident_menu)
 
@@ -77,3 +81,28 @@ async def test_a_leader_gets_stats_and_export(telegram, app, clock) -> None:
     assert {"stats", "export"} <= set(names(menu))
     await post(api, api.message(lead, "/help"))
     assert len(chat_menus(api, lead)) == 1
+
+
+@pytest.mark.parametrize(("hint", "locale", "menu"), [
+    (None, "vi", None), ("en", "vi", None), ("fr", "vi", None), ("en-GB", "en", None),
+    (None, "en", "en"), ("vi", "en", None), ("fr", "en", "en"),
+])
+async def test_a_first_contact_gets_a_menu_of_its_own_only_where_the_default_differs(
+        settings, clock, hint, locale, menu) -> None:
+    """A new resident's /start sets the chat's menu only when the default menu (Vietnamese, or
+    English for English-language apps) is not theirs: here, when GOCUA_LOCALE makes them English."""
+    app = await open_app(settings.with_overrides(locale=locale), migrate=False, clock=clock)
+    try:
+        async with webhook_bot(settings.with_overrides(locale=locale), app) as api:
+            new = FakeUser(8301, "Tư", language_code=hint)
+            await post(api, api.message(new, "/start"))
+            set_menus = chat_menus(api, new)
+            if menu is None:
+                assert set_menus == []
+            else:
+                [only] = set_menus
+                assert "visit" in names(only) and "households" not in names(only)
+                visit = next(c for c in only["commands"] if c["command"] == "visit")
+                assert visit["description"] == translator(menu)(ROUTES.commands["/visit"].help)
+    finally:
+        await app.close()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers import i18n
+from handlers.i18n import translator
 from tests.catalogs import catalog, extracted
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +57,22 @@ def test_placeholders_survive_translation(locale):
         elif _placeholders(m.id) != _placeholders(m.string):
             wrong.append(m.id)
     assert wrong == []
+
+
+@pytest.mark.parametrize(("locale", "value", "written"), [
+    ("vi", 21544, "21.544"), ("en", 21544, "21,544"), ("vi", 7, "7"), ("en", -1234, "-1,234"),
+    ("vi", 1234567, "1.234.567"),
+])
+def test_counts_are_written_the_same_when_kept(locale, value, written):
+    """A count is written as the locale writes it, the first time and when it comes again."""
+    t = translator(locale)
+    assert t.number(value) == written and t.number(value) == written
+    assert t("{count} x", count=value) == f"{written} x"
+
+
+def test_kept_counts_stop_growing_at_the_limit(monkeypatch):
+    """Past MAX_KEPT_NUMBERS distinct counts, new ones are written but not kept."""
+    monkeypatch.setattr(i18n, "MAX_KEPT_NUMBERS", 3)
+    t = i18n.Translator("en")
+    assert [t.number(n) for n in (1000, 2000, 3000, 4000)] == ["1,000", "2,000", "3,000", "4,000"]
+    assert len(t._numbers) == 3 and t.number(4000) == "4,000"

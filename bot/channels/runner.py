@@ -75,6 +75,9 @@ class Channel(Generic[U]):
     poll_confirms_batch: ClassVar[bool] = False
     poll_timeout: ClassVar[int] = 25  # seconds a getUpdates waits for an update
     can_edit: ClassVar[bool] = False  # sent messages can be edited (Reply.edit_ref)
+    # True when `acknowledge` is not ordered with the chat's messages (Telegram's answer to a
+    # button): it then runs beside `send_replies` rather than before it.
+    acknowledge_concurrently: ClassVar[bool] = False
     default_file_limits: ClassVar[FileLimits] = TELEGRAM  # handlers/file_limits.py
 
     def __init__(self, app: App, *, poll_backoff: tuple[float, float] = POLL_BACKOFF,
@@ -228,13 +231,22 @@ class Channel(Generic[U]):
                                               delivery=self.delivery(update, incoming))
             finally:
                 await self.prepared(update)
-                await self.acknowledge(update, toast=tap_toast(incoming, replies))
+                if not (replies and self.acknowledge_concurrently):
+                    await self.acknowledge(update, toast=tap_toast(incoming, replies))
             if not replies:
                 # Nothing new, or a redelivery whose replies someone else is still sending:
                 # marking it sent here could lose those replies.
                 return
+            answering = None
+            if self.acknowledge_concurrently:
+                toast = tap_toast(incoming, replies)
+                answering = asyncio.ensure_future(self.acknowledge(update, toast=toast))
             try:
-                await self.send_replies(incoming, replies)
+                try:
+                    await self.send_replies(incoming, replies)
+                finally:
+                    if answering is not None:
+                        await answering
             except self.delivery_errors:
                 if self.raise_errors:  # webhook: the platform delivers it again
                     await self.app.core.release_replies(incoming)

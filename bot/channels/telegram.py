@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aiohttp
 import structlog
@@ -52,7 +52,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions, Update
+from aiogram.types import BotCommandScopeDefault, Update
 from aiogram.utils.token import TokenValidationError
 
 from bot.app import App
@@ -63,15 +63,18 @@ from bot.channels.telegram_render import (
     CHANNEL,
     MAX_CAPTION,
     MAX_TEXT,
+    NO_PREVIEW,
     bot_commands,
     chat_id_of,
+    chat_menu,
     incoming_from_update,
-    keyboard,
+    keyboard_json,
     message_ref,
     parse_message_ref,
     render,
 )
-from bot.channels.telegram_session import JsonBodySession
+from bot.channels.telegram_session import ApiCall, JsonBodySession, SentMessage
+from bot.channels.telegram_updates import LeanUpdate, update_from_json
 from bot.config import ConfigError, Settings
 from handlers.types import Incoming, Reply
 
@@ -99,6 +102,9 @@ CHAT_ACTION_EVERY = 4.0  # seconds: Telegram shows a chat action for 5 s or unti
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # on webhook POSTs, equal to setWebhook's secret_token
 
 
+TelegramUpdate = Update | LeanUpdate  # aiogram's (polling, unusual webhook updates) or a lean one
+
+
 class DeliveryFailed(Exception):
     """Telegram stayed unreachable (network, 5xx, 429) after the retries."""
 
@@ -117,7 +123,29 @@ def make_bot(settings: Settings) -> Bot:
         ) from None
 
 
-async def call_with_retries(bot: Bot, method: TelegramMethod[T]) -> T:
+def method_name(method: TelegramMethod[Any] | ApiCall) -> str:
+    return method.name if isinstance(method, ApiCall) else method.__api_method__
+
+
+async def once(bot: Bot, method: TelegramMethod[T] | ApiCall) -> T | SentMessage | bool:
+    """One Bot API call: a lean `ApiCall` through the session's `call_json` (its validated
+    aiogram method on another session), anything else through aiogram."""
+    if not isinstance(method, ApiCall):
+        return await bot(method)
+    session = bot.session
+    if isinstance(session, JsonBodySession):
+        return await session.call_json(bot, method)
+    sent = await bot(method.validated())
+    if isinstance(sent, bool):
+        return sent
+    return SentMessage(sent.message_id, message_ref(sent).endswith(":media"))
+
+
+@overload
+async def call_with_retries(bot: Bot, method: ApiCall) -> SentMessage | bool: ...
+@overload
+async def call_with_retries(bot: Bot, method: TelegramMethod[T]) -> T: ...
+async def call_with_retries(bot: Bot, method: TelegramMethod[T] | ApiCall) -> T | SentMessage | bool:
     """`bot(method)`, waiting out 429s and retrying network errors and 5xx with backoff.
 
     Raises DeliveryFailed when Telegram stays unavailable, and Telegram's refusals as they are.
@@ -125,22 +153,22 @@ async def call_with_retries(bot: Bot, method: TelegramMethod[T]) -> T:
     rate_limited = failures = 0
     while True:
         try:
-            return await bot(method)
+            return await once(bot, method)
         except TelegramRetryAfter as exc:
             rate_limited += 1
             if rate_limited >= MAX_RATE_LIMITED_TRIES or exc.retry_after > MAX_RETRY_AFTER:
-                raise DeliveryFailed(f"{method.__api_method__}: rate limited") from exc
-            log.warning("telegram.rate_limited", method=method.__api_method__,
+                raise DeliveryFailed(f"{method_name(method)}: rate limited") from exc
+            log.warning("telegram.rate_limited", method=method_name(method),
                         retry_after=exc.retry_after)
             await asyncio.sleep(exc.retry_after)
         except TelegramEntityTooLarge:
             raise
         except (TelegramNetworkError, TelegramServerError) as exc:
             if failures >= len(SEND_RETRY_DELAYS):
-                raise DeliveryFailed(f"{method.__api_method__}: {scrub(bot, exc.message)}") from exc
+                raise DeliveryFailed(f"{method_name(method)}: {scrub(bot, exc.message)}") from exc
             delay = SEND_RETRY_DELAYS[failures]
             failures += 1
-            log.warning("telegram.send_retry", method=method.__api_method__, delay=delay,
+            log.warning("telegram.send_retry", method=method_name(method), delay=delay,
                         error=scrub(bot, exc.message))
             await asyncio.sleep(delay)
 
@@ -170,7 +198,7 @@ def scrub(bot: Bot, message: str) -> str:
     return message.replace(bot.token, "<token>")
 
 
-class TelegramChannel(Channel[Update]):
+class TelegramChannel(Channel[TelegramUpdate]):
     """Feeds Telegram updates to the core and renders its replies."""
 
     name = CHANNEL
@@ -184,6 +212,9 @@ class TelegramChannel(Channel[Update]):
     # gets it again on restart, and the outbox sends only what was not sent.
     poll_confirms_batch = True
     can_edit = True
+    # Answering a button (the phone's spinner, a toast) is not ordered with the chat's
+    # messages: it goes beside the replies instead of before them.
+    acknowledge_concurrently = True
 
     def __init__(self, app: App, bot: Bot, *, public_base_url: str | None = None,
                  **options: Any) -> None:
@@ -210,39 +241,57 @@ class TelegramChannel(Channel[Update]):
 
     # -- update → Incoming --------------------------------------------------------------------
 
-    def parse(self, update: Update) -> Incoming | None:
+    def parse(self, update: TelegramUpdate) -> Incoming | None:
+        if isinstance(update, LeanUpdate):
+            return update.incoming
         return incoming_from_update(update)
 
-    def webhook_update(self, body: Any) -> Update:
+    def webhook_update(self, body: Any) -> TelegramUpdate:
+        """The lean reading of the two kinds the bot serves; aiogram's Update for the rest."""
+        lean = update_from_json(body)
+        if lean is not None:
+            return lean
         return Update.model_validate(body, context={"bot": self.bot})
 
-    def update_fields(self, update: Update) -> dict[str, Any]:
+    def update_fields(self, update: TelegramUpdate) -> dict[str, Any]:
         return {"update_id": update.update_id}
 
-    async def acknowledge(self, update: Update, toast: str | None = None) -> None:
+    @staticmethod
+    def callback_id(update: TelegramUpdate) -> str | None:
+        """The id of the button press to answer, if the update is one."""
+        if isinstance(update, LeanUpdate):
+            return update.callback_id
+        return update.callback_query.id if update.callback_query is not None else None
+
+    async def acknowledge(self, update: TelegramUpdate, toast: str | None = None) -> None:
         # Stops the spinner on the phone (showing `toast`, when the core has a note about the
         # tap); a redelivered or old query cannot be answered twice.
-        if update.callback_query is None:
+        query_id = self.callback_id(update)
+        if query_id is None:
             return
-        if update.callback_query.id in self._answered:  # answered with "preparing the file"
-            self._answered.discard(update.callback_query.id)
+        if query_id in self._answered:  # answered with "preparing the file"
+            self._answered.discard(query_id)
             return
-        await self._answer(update.callback_query.id, toast[:MAX_TOAST] if toast and toast.strip() else None)
+        await self._answer(query_id, toast[:MAX_TOAST] if toast and toast.strip() else None)
 
     async def _answer(self, callback_id: str, text: str | None = None) -> None:
+        params: dict[str, Any] = {"callback_query_id": callback_id}
+        if text:
+            params["text"] = text
         try:
-            await self.bot(AnswerCallbackQuery(callback_query_id=callback_id, text=text))
+            await once(self.bot, ApiCall(AnswerCallbackQuery, params))
         except (TelegramAPIError, aiohttp.ClientError, OSError) as exc:
             log.debug("telegram.callback_answer_failed", error=self.scrub(str(exc)))
 
-    async def preparing_file(self, update: Update, incoming: Incoming, kind: str, note: str) -> None:
+    async def preparing_file(self, update: TelegramUpdate, incoming: Incoming, kind: str,
+                             note: str) -> None:
         """A file is about to be built: the button is answered now with `note` (a toast), and
         "sending a document / a photo" shows in the chat, renewed every few seconds (Telegram
         clears it after 5), until `prepared`."""
-        query = update.callback_query
-        if query is not None and query.id not in self._answered:
-            self._answered.add(query.id)
-            await self._answer(query.id, note)
+        query_id = self.callback_id(update)
+        if query_id is not None and query_id not in self._answered:
+            self._answered.add(query_id)
+            await self._answer(query_id, note)
         if id(update) in self._actions:
             return
         action = "upload_photo" if kind == "photo" else "upload_document"
@@ -258,7 +307,7 @@ class TelegramChannel(Channel[Update]):
                 return
             await asyncio.sleep(CHAT_ACTION_EVERY)
 
-    async def prepared(self, update: Update) -> None:
+    async def prepared(self, update: TelegramUpdate) -> None:
         task = self._actions.pop(id(update), None)
         if task is not None:
             task.cancel()
@@ -295,16 +344,15 @@ class TelegramChannel(Channel[Update]):
 
     async def _drop_keyboard(self, chat_id: int | str, message_id: int) -> None:
         try:
-            await call_with_retries(self.bot, EditMessageReplyMarkup(chat_id=chat_id,
-                                                                     message_id=message_id))
+            await call_with_retries(self.bot, ApiCall(EditMessageReplyMarkup,
+                                                      {"chat_id": chat_id, "message_id": message_id}))
         except TelegramAPIError as exc:  # too old, deleted, or had no keyboard any more
             log.info("telegram.keyboard_kept", reason=self.scrub(exc.message))
 
     async def set_chat_menu(self, chat_id: int | str, role: str, locale: str) -> None:
         """This chat's "/" menu: the commands of `role` in `locale` (BotCommandScopeChat wins
         over the default menu, in any app language); refused is logged, the reply still goes."""
-        await self.call(SetMyCommands(commands=bot_commands(locale, role),
-                                      scope=BotCommandScopeChat(chat_id=chat_id)))
+        await self.call(chat_menu(chat_id, role, locale))
 
     async def forget_message(self, chat_id: str, message_id: str) -> bool:
         """deleteMessage: a bot may delete a user's message in a private chat within 48 hours;
@@ -321,15 +369,17 @@ class TelegramChannel(Channel[Update]):
         if reply.attachment is not None or not reply.text.strip() or len(reply.text) > limit:
             await self._drop_keyboard(chat_id, message_id)
             return False
-        method: TelegramMethod[Any]
+        params: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
         if media:
-            method = EditMessageCaption(chat_id=chat_id, message_id=message_id, caption=reply.text,
-                                        reply_markup=keyboard(reply))
+            params["caption"] = reply.text
         else:
-            method = EditMessageText(chat_id=chat_id, message_id=message_id, text=reply.text,
-                                     reply_markup=keyboard(reply),
-                                     link_preview_options=None if reply.preview
-                                     else LinkPreviewOptions(is_disabled=True))
+            params["text"] = reply.text
+            if not reply.preview:
+                params["link_preview_options"] = NO_PREVIEW
+        markup = keyboard_json(reply)
+        if markup is not None:
+            params["reply_markup"] = markup
+        method = ApiCall(EditMessageCaption if media else EditMessageText, params)
         try:
             await call_with_retries(self.bot, method)
         except TelegramAPIError as exc:
@@ -342,15 +392,20 @@ class TelegramChannel(Channel[Update]):
             return False
         return True
 
-    async def call(self, method: TelegramMethod[T]) -> T | None:
+    @overload
+    async def call(self, method: ApiCall) -> SentMessage | bool | None: ...
+    @overload
+    async def call(self, method: TelegramMethod[T]) -> T | None: ...
+    async def call(self, method: TelegramMethod[T] | ApiCall) -> T | SentMessage | bool | None:
         """One Bot API call with retries; None when Telegram refused it for good (logged)."""
         try:
             return await call_with_retries(self.bot, method)
         except TelegramForbiddenError:
-            log.info("telegram.blocked_by_user", method=method.__api_method__,
-                     chat_id=getattr(method, "chat_id", None))
+            chat_id = (method.params.get("chat_id") if isinstance(method, ApiCall)
+                       else getattr(method, "chat_id", None))
+            log.info("telegram.blocked_by_user", method=method_name(method), chat_id=chat_id)
         except TelegramAPIError as exc:  # bad request, chat not found, file too large …
-            log.error("telegram.send_refused", method=method.__api_method__,
+            log.error("telegram.send_refused", method=method_name(method),
                       error=self.scrub(exc.message))
         return None
 
@@ -381,13 +436,13 @@ class TelegramChannel(Channel[Update]):
 
     # -- polling ------------------------------------------------------------------------------
 
-    async def get_updates(self, wait: int) -> list[Update]:
+    async def get_updates(self, wait: int) -> list[TelegramUpdate]:
         updates = await self.bot(
             GetUpdates(offset=self._offset, timeout=wait, allowed_updates=ALLOWED_UPDATES),
             request_timeout=int(self.bot.session.timeout + wait))
         if updates:  # confirmed by the next poll, which the runner makes once they are handled
             self._offset = updates[-1].update_id + 1
-        return updates
+        return list(updates)
 
     async def finish_polling(self) -> None:
         if self._offset is not None:  # confirm the last batch now rather than on the next start

@@ -1,6 +1,8 @@
 """Pure translation between Telegram and the core: Update → Incoming, Reply → Bot API calls.
 
-Nothing here does I/O; bot/channels/telegram.py sends what these functions build.
+Nothing here does I/O; bot/channels/telegram.py sends what these functions build. A reply
+without a file becomes lean `ApiCall`s (plain JSON, bot/channels/telegram_session.py); a file
+goes as aiogram's SendDocument / SendPhoto (a multipart upload).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import re
 from typing import Any, TypeVar
 
 import structlog
-from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import SendDocument, SendMessage, SendPhoto, SetMyCommands, TelegramMethod
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -17,10 +19,10 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
-    LinkPreviewOptions,
     Update,
 )
 
+from bot.channels.telegram_session import ApiCall, SentMessage
 from handlers.dispatch import ROUTES
 from handlers.i18n import translator
 from handlers.types import Incoming, IncomingFile, Reply
@@ -35,6 +37,7 @@ _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 ChatId = int | str
 T = TypeVar("T")
+NO_PREVIEW = {"is_disabled": True}  # LinkPreviewOptions(is_disabled=True) as Telegram reads it
 
 
 def incoming_from_update(update: Update) -> Incoming | None:
@@ -80,7 +83,10 @@ def incoming_from_update(update: Update) -> Incoming | None:
 def message_ref(message: Any) -> str:
     """The id of a tapped message as `Incoming.message_ref` keeps it: "<id>" for a text,
     "<id>:media" for a photo or document (its caption is what an edit replaces)."""
-    media = any(getattr(message, kind, None) for kind in ("photo", "document", "video", "animation"))
+    if isinstance(message, SentMessage):
+        media = message.media
+    else:
+        media = any(getattr(message, kind, None) for kind in ("photo", "document", "video", "animation"))
     return f"{message.message_id}:media" if media else str(message.message_id)
 
 
@@ -96,17 +102,38 @@ def chat_id_of(raw: str) -> ChatId:
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    buttons: list[InlineKeyboardButton] = []
+    """The reply's buttons as aiogram's model (for uploads; `keyboard_json` for the rest)."""
+    markup = keyboard_json(reply)
+    if markup is None:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**button) for button in row]
+                                                 for row in markup["inline_keyboard"]])
+
+
+def keyboard_json(reply: Reply) -> dict[str, Any] | None:
+    """The reply's buttons as Telegram reads an InlineKeyboardMarkup; None without any."""
+    buttons: list[dict[str, str]] = []
     for button in reply.buttons:
         if len(button.payload.encode()) > MAX_CALLBACK_DATA:
             # Telegram would refuse the whole message; drop the button, keep the text.
             log.error("telegram.button_dropped", reason="callback data over 64 bytes",
                       label=button.label[:40])
             continue
-        buttons.append(InlineKeyboardButton(text=button.label, callback_data=button.payload))
+        buttons.append({"text": button.label, "callback_data": button.payload})
     if not buttons:
         return None
-    return InlineKeyboardMarkup(inline_keyboard=layout(buttons, reply.rows, reply.columns))
+    return {"inline_keyboard": layout(buttons, reply.rows, reply.columns)}
+
+
+def send_message(chat_id: ChatId, text: str, markup: dict[str, Any] | None = None, *,
+                 preview: bool = True) -> ApiCall:
+    """sendMessage as JSON (the parameters aiogram's SendMessage would send)."""
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if not preview:
+        params["link_preview_options"] = NO_PREVIEW
+    if markup is not None:
+        params["reply_markup"] = markup
+    return ApiCall(SendMessage, params)
 
 
 def layout(buttons: list[T], rows: tuple[int, ...], columns: int) -> list[list[T]]:
@@ -146,25 +173,23 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [chunk for chunk in stripped if chunk.strip()] or [text[:limit]]
 
 
-def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
+def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any] | ApiCall]:
     """The Bot API calls that show `reply` in `chat_id`, in order; the keyboard goes on the last."""
-    markup = keyboard(reply)
     attachment = reply.attachment
     if attachment is None:
         if not reply.text.strip():
             log.warning("telegram.empty_reply_skipped")
             return []
+        markup_json = keyboard_json(reply)
         chunks = split_text(reply.text)
-        preview = None if reply.preview else LinkPreviewOptions(is_disabled=True)
-        return [
-            SendMessage(chat_id=chat_id, text=chunk, link_preview_options=preview,
-                        reply_markup=markup if i == len(chunks) - 1 else None)
-            for i, chunk in enumerate(chunks)
-        ]
-    calls: list[TelegramMethod[Any]] = []
+        last = len(chunks) - 1
+        return [send_message(chat_id, chunk, markup_json if i == last else None, preview=reply.preview)
+                for i, chunk in enumerate(chunks)]
+    markup = keyboard(reply)
+    calls: list[TelegramMethod[Any] | ApiCall] = []
     caption: str | None = reply.text if reply.text.strip() else None
     if caption is not None and len(caption) > MAX_CAPTION:
-        calls += [SendMessage(chat_id=chat_id, text=chunk) for chunk in split_text(caption)]
+        calls += [send_message(chat_id, chunk) for chunk in split_text(caption)]
         caption = None
     # An export on disk is streamed from its file, never read into memory.
     file: InputFile = (FSInputFile(attachment.path, filename=attachment.filename)
@@ -181,11 +206,34 @@ def render(reply: Reply, chat_id: ChatId) -> list[TelegramMethod[Any]]:
 
 def bot_commands(locale: str, role: str = "resident") -> list[BotCommand]:
     """The commands of `role` (a resident's: anyone's), described in `locale`, in /help order."""
+    return [BotCommand(command=command["command"], description=command["description"])
+            for command in commands_json(locale, role)]
+
+
+# (locale, role) → (the translator and the command table it was made from, the commands): a
+# chat's menu is set on every /start, invite and /lang, and is the same for everyone of a role
+# and language. A catalog reload (a new translator) or another command table makes it anew.
+_menus: dict[tuple[str, str], tuple[object, object, int, list[dict[str, str]]]] = {}
+
+
+def commands_json(locale: str, role: str = "resident") -> list[dict[str, str]]:
+    """`bot_commands` as Telegram reads BotCommands (kept: do not change the list)."""
     t = translator(locale)
-    commands: list[BotCommand] = []
-    for cmd in sorted(ROUTES.commands.values(), key=lambda c: (c.order, c.name)):
+    table = ROUTES.commands
+    kept = _menus.get((locale, role))
+    if kept is not None and kept[0] is t and kept[1] is table and kept[2] == len(table):
+        return kept[3]
+    commands: list[dict[str, str]] = []
+    for cmd in sorted(table.values(), key=lambda c: (c.order, c.name)):
         name = cmd.name.lstrip("/")
         if not cmd.help or role not in cmd.roles or not _COMMAND_NAME.match(name):
             continue
-        commands.append(BotCommand(command=name, description=t(cmd.help)[:256]))
+        commands.append({"command": name, "description": t(cmd.help)[:256]})
+    _menus[(locale, role)] = (t, table, len(table), commands)
     return commands
+
+
+def chat_menu(chat_id: ChatId, role: str, locale: str) -> ApiCall:
+    """setMyCommands for one chat (BotCommandScopeChat): the commands of `role` in `locale`."""
+    return ApiCall(SetMyCommands, {"commands": commands_json(locale, role),
+                                   "scope": {"type": "chat", "chat_id": chat_id}})
