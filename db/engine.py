@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from db import sqlite_driver
+from db import fast_sql, sqlite_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -61,7 +61,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip at every checkout): Database.transaction() sends BEGIN at once and
+    # replaces a connection found dead there (db/fast_sql.py `begin`).
     kwargs.setdefault("pool_size", 10)
     return create_async_engine(url, **kwargs)
 
@@ -103,6 +104,9 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: asyncio.Task[Any] | None = None  # the task holding the write lock
         self._connection: AsyncConnection | None = None  # SQLite: the writers' one connection
+        self._driver: Any = None  # SQLite: its sqlite3 connection
+        # The update path's statements on the driver's connection (db/fast_sql.py).
+        self.fast_sql = fast_sql.ENABLED and not read_only
         self._before_dispose: list[Callable[[], Awaitable[None]]] = []
         self._reader: AsyncEngine | None = None  # SQLite: reports read on a worker thread
         if read_only and sqlite_file(url) is not None:
@@ -122,10 +126,16 @@ class Database:
             async with AsyncSession(self._reader) as session:
                 yield session
             return
-        async with self.sessions() as session, session.begin():
+        async with self.sessions() as session:
+            await fast_sql.begin(session, fast=False)
             if not self.is_sqlite:
                 await session.execute(text("SET TRANSACTION READ ONLY"))
-            yield session
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     def before_dispose(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` (e.g. a last flush of pending writes) when the database is disposed."""
@@ -152,8 +162,10 @@ class Database:
                     connection = self._connection
                     if connection is None or connection.closed or connection.invalidated:
                         connection = self._connection = await self.engine.connect()
+                        self._driver = (await connection.get_raw_connection()).driver_connection
                     session = self.sessions(bind=connection)
                     try:
+                        await fast_sql.begin(session, fast=self.fast_sql, sqlite_driver=self._driver)
                         yield session
                         await session.commit()
                     except BaseException:
@@ -168,8 +180,16 @@ class Database:
                 finally:
                     self._writer = None
         else:
-            async with self.sessions() as session, session.begin():
-                yield session
+            # Not `session.begin()`: BEGIN is sent at once, on a connection found alive there
+            # (db/fast_sql.py `begin`, instead of the pool's pre-ping).
+            async with self.sessions() as session:
+                await fast_sql.begin(session, fast=self.fast_sql)
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
 
     async def refresh_planner_statistics(self, *, after_bulk_load: bool = False) -> None:
         """Give the query planner fresh table statistics. SQLite (sampled: well under a second on

@@ -41,11 +41,11 @@ from db.repo.updates import (
 from db.repo.users import (
     Loaded,
     create_user,
+    create_user_and_conversation,
     in_dialog,
     load_for_update,
     new_conversation,
     offer_in_chat,
-    save_conversation,
 )
 from handlers import dispatch
 from handlers.choices import paged
@@ -201,10 +201,17 @@ class Core:
                 return [Reply.from_json(raw) for raw in unsent], "duplicate"
             if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
                 return await self._flood_limited(session, incoming, loaded, now), "flood_limited"
-            user = await _user_of(session, incoming, loaded, now)
-            conversation = loaded.conversation or await new_conversation(
-                session, channel, incoming.chat_id, user.id, now
-            )
+            if loaded.user is None and loaded.conversation is None:
+                # A first message: user, identity and conversation (one statement on PostgreSQL).
+                user, conversation = await create_user_and_conversation(
+                    session, channel, incoming.sender_id, incoming.chat_id, incoming.display_name,
+                    now, locale=hinted_locale(incoming.language_hint),
+                )
+            else:
+                user = await _user_of(session, incoming, loaded, now)
+                conversation = loaded.conversation or await new_conversation(
+                    session, channel, incoming.chat_id, user.id, now
+                )
             # A copy: a value changed in place is still a change (Context.state is read-only).
             before = copy.deepcopy((conversation.state, conversation.offered, conversation.offered_prompt))
             ctx = Context(
@@ -233,13 +240,14 @@ class Core:
                 # dispatch.py), so the options the chat is answering stay until a new question.
                 conversation.offered = offer.options if offer else []
                 conversation.offered_prompt = offer.prompt if offer else None
-            if (conversation.state, conversation.offered, conversation.offered_prompt) != before:
-                # Written only when it changed (compared by value with the copy taken before),
-                # so an update like /help writes one row, its outbox entry.
-                await save_conversation(session, conversation, now)
+            # The conversation is written only when it changed (compared by value with the copy
+            # taken before), so an update like /help writes one row, its outbox entry; on
+            # PostgreSQL both go in one statement (db/repo/updates.py).
+            changed = (conversation.state, conversation.offered, conversation.offered_prompt) != before
             await record_processed(
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,
                 replies=[r.to_json() for r in replies], now=now, lease=self._lease,
+                conversation=conversation if changed else None,
             )
         log.info("update.handled", replies=len(replies), notices=len(relayed))
         await self._offer_to_other_chats(relayed)
