@@ -191,6 +191,22 @@ class Database:
                     await session.rollback()
                     raise
 
+    @property
+    def autocommits(self) -> bool:
+        """Whether `autocommit()` is offered: PostgreSQL with the driver-level path."""
+        return self.fast_sql and not self.is_sqlite
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[fast_sql.Direct]:
+        """A pooled PostgreSQL connection outside any transaction, each statement committed by
+        itself (no BEGIN and COMMIT round trips): for one idempotent statement, such as marking
+        replies sent. Only where `autocommits`."""
+        if not self.autocommits:
+            raise RuntimeError("Database.autocommit() needs PostgreSQL and the driver-level path")
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            yield fast_sql.Direct(connection, pooled.driver_connection, pooled.dbapi_connection)
+
     async def refresh_planner_statistics(self, *, after_bulk_load: bool = False) -> None:
         """Give the query planner fresh table statistics. SQLite (sampled: well under a second on
         a city's database) needs them: without them it may start a ward's report from two million

@@ -33,6 +33,7 @@ from db.models import User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
+    mark_sent_at_once,
     mark_sent_many,
     record_processed,
     release_lease,
@@ -356,12 +357,28 @@ class Core:
     async def _commit_marks(self, keys: set[tuple[str, str]]) -> None:
         async with self._flush_lock:
             try:
-                async with self.db.transaction() as session:
-                    await mark_sent_many(session, keys, self.services.clock())
+                if self.db.autocommits:
+                    await self._mark_at_once(keys)
+                else:
+                    async with self.db.transaction() as session:
+                        await mark_sent_many(session, keys, self.services.clock())
             except (OperationalError, DBAPIError, OSError) as exc:
                 log.warning("update.mark_sent_failed", pending=len(keys), error=str(exc))
                 raise DatabaseUnavailable(str(exc)) from exc
             self._unflushed -= keys
+
+    async def _mark_at_once(self, keys: set[tuple[str, str]]) -> None:
+        """PostgreSQL: the marks as one autocommitted UPDATE (db/repo/updates.py); a pooled
+        connection found dead (the server restarted) is replaced and the UPDATE, idempotent,
+        sent again once."""
+        for attempt in (1, 2):
+            try:
+                async with self.db.autocommit() as direct:
+                    await mark_sent_at_once(direct, keys, self.services.clock())
+                return
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
 
     async def flush_sent(self) -> None:
         """Write every mark this process still holds unwritten (after a failed write) now.

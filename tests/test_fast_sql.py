@@ -307,3 +307,26 @@ async def test_a_connection_lost_mid_update_is_a_database_error(postgres_url: st
         assert await Talker(app, "tu").say("/help")
     finally:
         await app.close()
+
+
+async def test_sent_marks_are_one_autocommitted_update_that_outlives_dropped_connections(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch):
+    """On PostgreSQL a batch of "sent" marks is written outside a transaction; connections the
+    server dropped meanwhile are replaced and the marks still written (replies dropped, lease off)."""
+    app = await _open(postgres_url, fast=True, monkeypatch=monkeypatch)
+    try:
+        assert app.db.autocommits
+        tu = Talker(app, "tu")
+        incomings = [tu.incoming(text="/help", update_id=f"mark-{n}") for n in range(3)]
+        for incoming in incomings:
+            assert await app.core.handle(incoming)
+        await _kill_other_backends(postgres_url)
+        for incoming in incomings:
+            await app.core.mark_sent(incoming)
+        async with app.db.transaction() as session:
+            rows = (await session.execute(select(
+                ProcessedUpdate.sent_at.is_not(None), text("replies IS NULL"),
+                ProcessedUpdate.send_lease_until.is_(None)).order_by(ProcessedUpdate.update_id))).all()
+        assert [tuple(row) for row in rows] == [(True, True, True)] * 3
+    finally:
+        await app.close()

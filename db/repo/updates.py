@@ -159,3 +159,21 @@ async def mark_sent_many(
                 .values(sent_at=now, replies=null(), send_lease_until=None)
                 .execution_options(synchronize_session=False)
             )
+
+
+# PostgreSQL: a batch of "sent" marks in one statement per channel, outside a transaction
+# (Database.autocommit): any number of keys, no BEGIN and COMMIT round trips.
+_MARK_SENT_PG = text(
+    "UPDATE processed_updates SET sent_at = :now, replies = NULL, send_lease_until = NULL "
+    "WHERE channel = :channel AND update_id = ANY(:update_ids)"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+async def mark_sent_at_once(direct: fast_sql.Direct, keys: Iterable[tuple[str, str]], now: datetime) -> None:
+    """`mark_sent_many` on the driver's connection in autocommit mode (PostgreSQL); idempotent,
+    so a batch may be written again after a failure."""
+    by_channel: dict[str, list[str]] = defaultdict(list)
+    for channel, update_id in keys:
+        by_channel[channel].append(update_id)
+    for channel, update_ids in sorted(by_channel.items()):
+        await direct.run(_MARK_SENT_PG, {"now": now, "channel": channel, "update_ids": sorted(update_ids)})
