@@ -10,6 +10,9 @@ conversation come back in one statement (db/repo/users.py `load_for_update`); th
 is written only when its state or offered options changed; the outbox entry is one INSERT; the
 "sent" marks of concurrent updates are committed together, and each update's mark before the
 channel acknowledges it (`mark_sent`), so a platform that got its 200 is never answered twice.
+These statements run on the driver's own connection inside the transaction (db/fast_sql.py); on
+PostgreSQL a first message's rows, and the conversation with the outbox entry, are one statement
+each, and the "sent" marks one autocommitted UPDATE per batch.
 """
 
 from __future__ import annotations
