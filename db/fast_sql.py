@@ -203,7 +203,11 @@ async def begin(session: AsyncSession, *, fast: bool, sqlite_driver: Any = None)
             if fast:
                 session.info[RAW_KEY] = Direct(connection, sqlite_driver, None)
             return
-        pooled = await connection.get_raw_connection()
+        sync = connection.sync_connection
+        # The pooled connection the session just took, without another trip through the async
+        # bridge (`get_raw_connection`) unless it needs reconnecting.
+        pooled = sync.connection if sync is not None and not sync.invalidated \
+            else await connection.get_raw_connection()
         adapted = pooled.dbapi_connection
         if connection.dialect.name == "sqlite":
             adapted = None  # SQLite's BEGIN IMMEDIATE ran when the session took the connection
