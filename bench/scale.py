@@ -124,6 +124,21 @@ def postgres_pids() -> list[int]:
     return pids
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process alive now, plus what the ones already ended used
+    (their parent's "children" time: the postmaster adds a backend's time when it ends). The
+    difference of two readings is what PostgreSQL used in between, whether its backends lived
+    through the run (a pool that keeps its connections) or came and went."""
+    total = 0.0
+    for pid in postgres_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
@@ -191,12 +206,14 @@ class ScaleBench:
             await settled_stats(session, self.sink_url)
             await sink_reset(session, self.sink_url)
             pids = bot.worker_pids()
-            pg = postgres_pids()
-            before = (cpu_of(pids), cpu_of(pg), cpu_seconds(self.sink_pid) + _own_cpu(),
+            # PostgreSQL's own CPU, ended backends included (until 2026-12-06 the processes alive
+            # before and after were summed twice over, which counted a long-lived backend's whole
+            # life: the PostgreSQL column of runs measured before then is not comparable).
+            before = (cpu_of(pids), postgres_cpu(), cpu_seconds(self.sink_pid) + _own_cpu(),
                       machine_cpu_seconds()[0])
             measured = await drive(session, url, self.secret, feed, ready, args.updates,
                                    args.concurrency, 300.0)
-            after = (cpu_of(pids), cpu_of(pg + postgres_pids()), cpu_seconds(self.sink_pid) + _own_cpu(),
+            after = (cpu_of(pids), postgres_cpu(), cpu_seconds(self.sink_pid) + _own_cpu(),
                      machine_cpu_seconds()[0])
             stats = await settled_stats(session, self.sink_url)
         finally:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from db import sqlite_driver
+from db import fast_sql, sqlite_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -61,8 +61,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    # No pre-ping (a round trip at every checkout): Database.transaction() sends BEGIN at once and
+    # replaces a connection found dead there (db/fast_sql.py `begin`). Up to 20 connections, all
+    # kept: with 10 kept and 10 "overflow" ones closed whenever returned, a busy worker opened a
+    # connection every second update or so (a backend forked by PostgreSQL, the driver's type
+    # set-up queries), about a third of its CPU per flow step (bench/README.md).
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, **kwargs)
 
 
@@ -103,6 +108,9 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: asyncio.Task[Any] | None = None  # the task holding the write lock
         self._connection: AsyncConnection | None = None  # SQLite: the writers' one connection
+        self._driver: Any = None  # SQLite: its sqlite3 connection
+        # The update path's statements on the driver's connection (db/fast_sql.py).
+        self.fast_sql = fast_sql.ENABLED and not read_only
         self._before_dispose: list[Callable[[], Awaitable[None]]] = []
         self._reader: AsyncEngine | None = None  # SQLite: reports read on a worker thread
         if read_only and sqlite_file(url) is not None:
@@ -122,10 +130,16 @@ class Database:
             async with AsyncSession(self._reader) as session:
                 yield session
             return
-        async with self.sessions() as session, session.begin():
+        async with self.sessions() as session:
+            await fast_sql.begin(session, fast=False)
             if not self.is_sqlite:
                 await session.execute(text("SET TRANSACTION READ ONLY"))
-            yield session
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     def before_dispose(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` (e.g. a last flush of pending writes) when the database is disposed."""
@@ -152,8 +166,10 @@ class Database:
                     connection = self._connection
                     if connection is None or connection.closed or connection.invalidated:
                         connection = self._connection = await self.engine.connect()
+                        self._driver = (await connection.get_raw_connection()).driver_connection
                     session = self.sessions(bind=connection)
                     try:
+                        await fast_sql.begin(session, fast=self.fast_sql, sqlite_driver=self._driver)
                         yield session
                         await session.commit()
                     except BaseException:
@@ -168,8 +184,32 @@ class Database:
                 finally:
                     self._writer = None
         else:
-            async with self.sessions() as session, session.begin():
-                yield session
+            # Not `session.begin()`: BEGIN is sent at once, on a connection found alive there
+            # (db/fast_sql.py `begin`, instead of the pool's pre-ping).
+            async with self.sessions() as session:
+                await fast_sql.begin(session, fast=self.fast_sql)
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+
+    @property
+    def autocommits(self) -> bool:
+        """Whether `autocommit()` is offered: PostgreSQL with the driver-level path."""
+        return self.fast_sql and not self.is_sqlite
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[fast_sql.Direct]:
+        """A pooled PostgreSQL connection outside any transaction, each statement committed by
+        itself (no BEGIN and COMMIT round trips): for one idempotent statement, such as marking
+        replies sent. Only where `autocommits`."""
+        if not self.autocommits:
+            raise RuntimeError("Database.autocommit() needs PostgreSQL and the driver-level path")
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            yield fast_sql.Direct(connection, pooled.driver_connection, pooled.dbapi_connection)
 
     async def refresh_planner_statistics(self, *, after_bulk_load: bool = False) -> None:
         """Give the query planner fresh table statistics. SQLite (sampled: well under a second on

@@ -35,11 +35,11 @@ from db.models import FlowRun, Household, Resident
 from db.repo.audit import audit
 from db.repo.flows import (
     abandoned_runs,
-    add_step_records,
     load_run_for_step,
     open_run,
     run_state,
     write_run_state,
+    write_step,
 )
 from db.repo.households import members_of
 from handlers import come_back
@@ -347,9 +347,10 @@ async def _apply(
 ) -> list[Reply]:
     """Write what the engine decided (records + state, one transaction) and render it."""
     if transition.records:
-        await add_step_records(ctx.session, run, transition.records, user_id=ctx.user.id, now=ctx.now,
-                         source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
-    if transition.records or transition.new_state.to_json() != run.state:
+        # The records, the household's last step and the run's state (one statement on PostgreSQL).
+        await write_step(ctx.session, run, transition.records, transition.new_state, user_id=ctx.user.id,
+                         now=ctx.now, source_update=f"{ctx.incoming.channel}:{ctx.incoming.update_id}")
+    elif transition.new_state.to_json() != run.state:
         await write_run_state(ctx.session, run, transition.new_state, ctx.now)
     for event in transition.events:
         if isinstance(event, MarkDigitalReady) and run.resident_id is not None:

@@ -10,6 +10,9 @@ conversation come back in one statement (db/repo/users.py `load_for_update`); th
 is written only when its state or offered options changed; the outbox entry is one INSERT; the
 "sent" marks of concurrent updates are committed together, and each update's mark before the
 channel acknowledges it (`mark_sent`), so a platform that got its 200 is never answered twice.
+These statements run on the driver's own connection inside the transaction (db/fast_sql.py); on
+PostgreSQL a first message's rows, and the conversation with the outbox entry, are one statement
+each, and the "sent" marks one autocommitted UPDATE per batch.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from db.models import User
 from db.repo.notices import add_notices
 from db.repo.updates import (
     is_processed,
+    mark_sent_at_once,
     mark_sent_many,
     record_processed,
     release_lease,
@@ -41,11 +45,11 @@ from db.repo.updates import (
 from db.repo.users import (
     Loaded,
     create_user,
+    create_user_and_conversation,
     in_dialog,
     load_for_update,
     new_conversation,
     offer_in_chat,
-    save_conversation,
 )
 from handlers import dispatch
 from handlers.choices import paged
@@ -201,10 +205,17 @@ class Core:
                 return [Reply.from_json(raw) for raw in unsent], "duplicate"
             if channel not in FLOOD_EXEMPT and flood_verdict(loaded.recent_updates) != "allow":
                 return await self._flood_limited(session, incoming, loaded, now), "flood_limited"
-            user = await _user_of(session, incoming, loaded, now)
-            conversation = loaded.conversation or await new_conversation(
-                session, channel, incoming.chat_id, user.id, now
-            )
+            if loaded.user is None and loaded.conversation is None:
+                # A first message: user, identity and conversation (one statement on PostgreSQL).
+                user, conversation = await create_user_and_conversation(
+                    session, channel, incoming.sender_id, incoming.chat_id, incoming.display_name,
+                    now, locale=hinted_locale(incoming.language_hint),
+                )
+            else:
+                user = await _user_of(session, incoming, loaded, now)
+                conversation = loaded.conversation or await new_conversation(
+                    session, channel, incoming.chat_id, user.id, now
+                )
             # A copy: a value changed in place is still a change (Context.state is read-only).
             before = copy.deepcopy((conversation.state, conversation.offered, conversation.offered_prompt))
             ctx = Context(
@@ -233,13 +244,14 @@ class Core:
                 # dispatch.py), so the options the chat is answering stay until a new question.
                 conversation.offered = offer.options if offer else []
                 conversation.offered_prompt = offer.prompt if offer else None
-            if (conversation.state, conversation.offered, conversation.offered_prompt) != before:
-                # Written only when it changed (compared by value with the copy taken before),
-                # so an update like /help writes one row, its outbox entry.
-                await save_conversation(session, conversation, now)
+            # The conversation is written only when it changed (compared by value with the copy
+            # taken before), so an update like /help writes one row, its outbox entry; on
+            # PostgreSQL both go in one statement (db/repo/updates.py).
+            changed = (conversation.state, conversation.offered, conversation.offered_prompt) != before
             await record_processed(
                 session, channel=channel, update_id=update_id, chat_id=incoming.chat_id,
                 replies=[r.to_json() for r in replies], now=now, lease=self._lease,
+                conversation=conversation if changed else None,
             )
         log.info("update.handled", replies=len(replies), notices=len(relayed))
         await self._offer_to_other_chats(relayed)
@@ -348,12 +360,28 @@ class Core:
     async def _commit_marks(self, keys: set[tuple[str, str]]) -> None:
         async with self._flush_lock:
             try:
-                async with self.db.transaction() as session:
-                    await mark_sent_many(session, keys, self.services.clock())
+                if self.db.autocommits:
+                    await self._mark_at_once(keys)
+                else:
+                    async with self.db.transaction() as session:
+                        await mark_sent_many(session, keys, self.services.clock())
             except (OperationalError, DBAPIError, OSError) as exc:
                 log.warning("update.mark_sent_failed", pending=len(keys), error=str(exc))
                 raise DatabaseUnavailable(str(exc)) from exc
             self._unflushed -= keys
+
+    async def _mark_at_once(self, keys: set[tuple[str, str]]) -> None:
+        """PostgreSQL: the marks as one autocommitted UPDATE (db/repo/updates.py); a pooled
+        connection found dead (the server restarted) is replaced and the UPDATE, idempotent,
+        sent again once."""
+        for attempt in (1, 2):
+            try:
+                async with self.db.autocommit() as direct:
+                    await mark_sent_at_once(direct, keys, self.services.clock())
+                return
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
 
     async def flush_sent(self) -> None:
         """Write every mark this process still holds unwritten (after a failed write) now.

@@ -86,13 +86,15 @@ async def test_a_mark_that_cannot_be_written_fails_the_acknowledgement(app, monk
     talker = Talker(app, "outage", lang="en")
     incoming = talker.incoming(text="/help", update_id="o-1")
     assert await app.core.handle(incoming)
-    working = app.db.transaction
+    working = app.db.transaction, app.db.autocommit
     monkeypatch.setattr(app.db, "transaction", _database_gone)
+    monkeypatch.setattr(app.db, "autocommit", _database_gone)  # PostgreSQL's marks go there
     with pytest.raises(DatabaseUnavailable):
         await app.core.mark_sent(incoming)
     with pytest.raises(DatabaseUnavailable):
         await app.core.handle(incoming)  # the redelivery: still no mark, so still an error
-    monkeypatch.setattr(app.db, "transaction", working)
+    monkeypatch.setattr(app.db, "transaction", working[0])
+    monkeypatch.setattr(app.db, "autocommit", working[1])
     clock.advance(minutes=5)
     assert await app.core.handle(incoming) == []
     assert (await _row(app, "o-1")).sent_at is not None
@@ -103,11 +105,13 @@ async def test_closing_the_app_writes_the_marks_left_unwritten(app, monkeypatch)
     talker = Talker(app, "closing", lang="en")
     incoming = talker.incoming(text="/help", update_id="c-1")
     await app.core.handle(incoming)
-    working = app.db.transaction
+    working = app.db.transaction, app.db.autocommit
     monkeypatch.setattr(app.db, "transaction", _database_gone)
+    monkeypatch.setattr(app.db, "autocommit", _database_gone)  # PostgreSQL's marks go there
     with pytest.raises(DatabaseUnavailable):
         await app.core.mark_sent(incoming)
-    monkeypatch.setattr(app.db, "transaction", working)
+    monkeypatch.setattr(app.db, "transaction", working[0])
+    monkeypatch.setattr(app.db, "autocommit", working[1])
     await app.db.dispose()
     assert (await _row(app, "c-1")).sent_at is not None
 

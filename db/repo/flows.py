@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import JSON, CursorResult, Table, TextClause, bindparam, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -14,7 +14,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from conversations.events import StepRecord as RecordedStep
 from conversations.state import RunState, RunStatus, StepOutcome
+from db import fast_sql
 from db.models import Area, FlowRun, FlowVersion, Household, StepRecord
+from db.types import UTCDateTime
 
 _M = TypeVar("_M")
 
@@ -64,6 +66,11 @@ _LOAD_RUN = (
 )
 _LOAD_RUN_LOCKED = _LOAD_RUN.with_for_update(of=_runs)
 _INSERT_STEP_RECORD = insert(_step_records)
+_RECORD_COLUMNS = ("run_id", "flow_id", "area_id", "step_id", "attempt", "outcome", "reason", "value",
+                   "user_id", "recorded_at", "source_update")
+_NEW_STEP_RECORD = insert(_step_records).values(
+    {name: bindparam(name, type_=UTCDateTime() if name == "recorded_at" else _step_records.c[name].type)
+     for name in _RECORD_COLUMNS})
 _HOUSEHOLD_REACHED = (
     update(_households).where(_households.c.id == bindparam("household_id"))
     .values(last_step_at=bindparam("reached_at", type_=_households.c.last_step_at.type))
@@ -80,6 +87,39 @@ _SAVE_RUN = (
         version=_runs.c.version + 1,
     )
 )
+
+
+# PostgreSQL: a flow step's run state (over its loaded version), its step records and the
+# household's last_step_at in one statement, per number of records; the count says whether the
+# run matched (the records are written either way, as separate statements would: a stale run
+# rolls the whole transaction back).
+_WRITE_STEP_PG: dict[int, TextClause] = {}
+
+
+def _write_step_pg(records: int) -> TextClause:
+    statement = _WRITE_STEP_PG.get(records)
+    if statement is None:
+        columns = ", ".join(_RECORD_COLUMNS)
+        values = ", ".join("(" + ", ".join(f":{name}_{i}" for name in _RECORD_COLUMNS) + ")"
+                           for i in range(records))
+        statement = text(f"""
+WITH r AS (
+    UPDATE flow_runs SET state = :new_state, status = :new_status, current_step = :new_current_step,
+        updated_at = :new_updated_at, finished_at = :new_finished_at, version = version + 1
+    WHERE id = :run_id AND version = :loaded_version RETURNING 1
+), s AS (
+    INSERT INTO step_records ({columns}) VALUES {values}
+), h AS (
+    UPDATE households SET last_step_at = :reached_at WHERE id = :household_id
+)
+SELECT count(*) FROM r
+""").bindparams(
+            bindparam("new_state", type_=JSON()), bindparam("new_updated_at", type_=UTCDateTime()),
+            bindparam("new_finished_at", type_=UTCDateTime()), bindparam("reached_at", type_=UTCDateTime()),
+            *(bindparam(f"recorded_at_{i}", type_=UTCDateTime()) for i in range(records)),
+        )
+        _WRITE_STEP_PG[records] = statement
+    return statement
 
 
 def _as_loaded(session: AsyncSession, model: type[_M], attrs: list[tuple[str, Any]],
@@ -106,7 +146,13 @@ async def load_run_for_step(
 ) -> tuple[FlowRun | None, Household | None, Area | None]:
     """The run (locked FOR UPDATE with `lock`, per-run order on PostgreSQL), its household and the
     household's area, in one statement."""
-    row = (await session.execute(_LOAD_RUN_LOCKED if lock else _LOAD_RUN, {"run_id": run_id})).first()
+    statement = _LOAD_RUN_LOCKED if lock else _LOAD_RUN
+    row: Any
+    if (direct := fast_sql.direct(session)) is not None:
+        rows = await direct.fetch(statement, {"run_id": run_id})
+        row = rows[0] if rows else None
+    else:
+        row = (await session.execute(statement, {"run_id": run_id})).first()
     if row is None:
         return None, None, None
     n_run, n_household = len(_RUN_ATTRS), len(_RUN_ATTRS) + len(_HOUSEHOLD_ATTRS)
@@ -157,14 +203,27 @@ async def write_run_state(session: AsyncSession, run: FlowRun, state: RunState, 
     """`save_run_state` written at once with one UPDATE over the version the run was loaded at
     (StaleDataError, nothing written, if another transaction wrote it since), the run object
     left with no pending change: the same optimistic lock as the ORM's, without its flush."""
+    values, params = _run_values(run, state, now)
+    if (direct := fast_sql.direct(session)) is not None:
+        count = await direct.run(_SAVE_RUN, params)
+    else:
+        count = cast(CursorResult[Any], await session.execute(_SAVE_RUN, params)).rowcount
+    _run_written(run, values, count)
+
+
+def _run_values(run: FlowRun, state: RunState, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the run's new values, the parameters of its UPDATE over the loaded version)."""
     finished_at = now if state.status.finished else run.finished_at
     values: dict[str, Any] = {"state": state.to_json(), "status": state.status.value,
                               "current_step": state.step, "updated_at": now, "finished_at": finished_at}
-    result = cast(CursorResult[Any], await session.execute(_SAVE_RUN, {
-        "run_id": run.id, "loaded_version": run.version,
-        **{f"new_{key}": value for key, value in values.items()},
-    }))
-    if result.rowcount != 1:
+    return values, {"run_id": run.id, "loaded_version": run.version,
+                    **{f"new_{key}": value for key, value in values.items()}}
+
+
+def _run_written(run: FlowRun, values: dict[str, Any], count: int) -> None:
+    """After the run's UPDATE matched `count` rows: StaleDataError unless one; else the run object
+    takes the values as stored."""
+    if count != 1:
         raise StaleDataError(f"flow run {run.id} changed since version {run.version}")
     values["version"] = run.version + 1
     for key, value in values.items():
@@ -182,16 +241,56 @@ async def add_step_records(
 ) -> None:
     """Append the records and mark the household reached now (same transaction; plain INSERT
     and UPDATE, not the unit of work)."""
-    rows = [{
+    rows = _record_rows(run, records, user_id, now, source_update)
+    if not rows:
+        return
+    reached = {"household_id": run.household_id, "reached_at": now}
+    if (direct := fast_sql.direct(session)) is not None:
+        if len(rows) == 1:
+            await direct.run(_NEW_STEP_RECORD, rows[0])
+        else:
+            await direct.run_many(_NEW_STEP_RECORD, rows)
+        await direct.run(_HOUSEHOLD_REACHED, reached)
+        return
+    await session.execute(_INSERT_STEP_RECORD, rows)
+    await session.execute(_HOUSEHOLD_REACHED, reached)
+
+
+def _record_rows(run: FlowRun, records: Iterable[RecordedStep], user_id: int, now: datetime,
+                 source_update: str) -> list[dict[str, Any]]:
+    return [{
         "run_id": run.id, "flow_id": run.flow_id, "area_id": run.area_id, "step_id": record.step_id,
         "attempt": record.attempt, "outcome": StepOutcome(record.outcome).value,
         "reason": (record.reason or None) and str(record.reason)[:300],
         "value": None if record.value is None else str(record.value)[:300],
         "user_id": user_id, "recorded_at": now, "source_update": source_update[:80],
     } for record in records]
-    if rows:
-        await session.execute(_INSERT_STEP_RECORD, rows)
-        await session.execute(_HOUSEHOLD_REACHED, {"household_id": run.household_id, "reached_at": now})
+
+
+async def write_step(
+    session: AsyncSession,
+    run: FlowRun,
+    records: Sequence[RecordedStep],
+    state: RunState,
+    *,
+    user_id: int,
+    now: datetime,
+    source_update: str,
+) -> None:
+    """`add_step_records` then `write_run_state`: what a flow step writes. On PostgreSQL's
+    driver-level path, one statement."""
+    direct = fast_sql.direct(session)
+    rows = _record_rows(run, records, user_id, now, source_update)
+    if direct is None or direct.is_sqlite or not rows:
+        await add_step_records(session, run, records, user_id=user_id, now=now, source_update=source_update)
+        await write_run_state(session, run, state, now)
+        return
+    values, params = _run_values(run, state, now)
+    params.update(household_id=run.household_id, reached_at=now)
+    for i, row in enumerate(rows):
+        params.update({f"{name}_{i}": value for name, value in row.items()})
+    ((count,),) = await direct.fetch(_write_step_pg(len(rows)), params)
+    _run_written(run, values, count)
 
 
 async def hand_over_runs(session: AsyncSession, household_id: int, before: int | None, to: int) -> int:

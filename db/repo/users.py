@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    JSON,
     CursorResult,
     Integer,
     Table,
@@ -17,13 +18,16 @@ from sqlalchemy import (
     inspect,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
+from db import fast_sql
 from db.models import Area, Conversation, Identity, Membership, ProcessedUpdate, User
+from db.types import UTCDateTime
 
 ROLE_RANK = {"resident": 0, "volunteer": 1, "leader": 2, "admin": 3}
 
@@ -101,6 +105,37 @@ _LOAD = (
 _INSERT_CONVERSATION = insert(_conversations)
 _INSERT_USER = insert(_users)
 _INSERT_IDENTITY = insert(_identities)
+# The same three INSERTs with their columns named, for the driver-level path (db/fast_sql.py).
+_NEW_CONVERSATION = insert(_conversations).values(
+    channel=bindparam("channel"), chat_id=bindparam("chat_id"), user_id=bindparam("user_id"),
+    state=bindparam("state", type_=_conversations.c.state.type),
+    offered=bindparam("offered", type_=_conversations.c.offered.type),
+    version=bindparam("version"), updated_at=bindparam("updated_at", type_=UTCDateTime()),
+).returning(_conversations.c.id)
+_NEW_USER = insert(_users).values(
+    display_name=bindparam("display_name"), created_at=bindparam("created_at", type_=UTCDateTime()),
+    locale=bindparam("locale", type_=_users.c.locale.type),
+).returning(_users.c.id)
+_NEW_IDENTITY = insert(_identities).values(
+    user_id=bindparam("user_id"), channel=bindparam("channel"), external_id=bindparam("external_id"),
+    created_at=bindparam("created_at", type_=UTCDateTime()),
+)
+# PostgreSQL: a first message's user, identity and conversation in one statement (SQLite has no
+# INSERT inside WITH: three statements there).
+_FIRST_CONTACT_PG = text("""
+WITH u AS (
+    INSERT INTO users (display_name, created_at, locale, reminders_off)
+    VALUES (:display_name, :created_at, :locale, false) RETURNING id
+), i AS (
+    INSERT INTO identities (user_id, channel, external_id, created_at)
+    VALUES ((SELECT id FROM u), :channel, :external_id, :created_at)
+), c AS (
+    INSERT INTO conversations (channel, chat_id, user_id, state, offered, version, updated_at)
+    VALUES (:channel, :chat_id, (SELECT id FROM u), :state, :offered, 1, :created_at) RETURNING id
+)
+SELECT (SELECT id FROM u), (SELECT id FROM c)
+""").bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("state", type_=JSON()),
+                bindparam("offered", type_=JSON()))
 _SAVE_CONVERSATION = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"),
@@ -149,9 +184,15 @@ async def load_for_update(
     path writes it back with `save_conversation`, one UPDATE instead of the unit of work."""
     params = {"channel": channel, "update_id": update_id, "sender_id": sender_id, "chat_id": chat_id,
               "since": since, "count_up_to": count_up_to}
-    if lock:
-        await session.execute(_LOCK_CONVERSATION, params)
-    rows = (await session.execute(_LOAD, params)).all()
+    rows: Any
+    if (direct := fast_sql.direct(session)) is not None:
+        if lock:
+            await direct.run(_LOCK_CONVERSATION, params)
+        rows = await direct.fetch(_LOAD, params)
+    else:
+        if lock:
+            await session.execute(_LOCK_CONVERSATION, params)
+        rows = (await session.execute(_LOAD, params)).all()
     (processed, recent, user_id, display_name, locale, created_at,
      conversation_id, owner_id, state, offered, prompt, version, updated_at) = rows[0][:13]
     user = None
@@ -181,12 +222,24 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
     """Writes the state and options of a conversation from `load_for_update` or `new_conversation`
     over the version it was loaded at, and counts its version up; StaleDataError (nothing
     written) if another transaction wrote it since."""
-    result = cast(CursorResult[Any], await session.execute(_SAVE_CONVERSATION, {
-        "conversation_id": conversation.id, "new_state": conversation.state or {},
-        "new_offered": conversation.offered or [], "new_offered_prompt": conversation.offered_prompt,
-        "new_updated_at": now, "loaded_version": conversation.version,
-    }))  # DML results are CursorResults (execute is typed for any statement)
-    if result.rowcount != 1:
+    params = conversation_params(conversation, now)
+    if (direct := fast_sql.direct(session)) is not None:
+        count = await direct.run(_SAVE_CONVERSATION, params)
+    else:  # DML results are CursorResults (execute is typed for any statement)
+        count = cast(CursorResult[Any], await session.execute(_SAVE_CONVERSATION, params)).rowcount
+    conversation_saved(conversation, count, now)
+
+
+def conversation_params(conversation: Conversation, now: datetime) -> dict[str, Any]:
+    """The parameters of the conversation's UPDATE over its loaded version."""
+    return {"conversation_id": conversation.id, "new_state": conversation.state or {},
+            "new_offered": conversation.offered or [], "new_offered_prompt": conversation.offered_prompt,
+            "new_updated_at": now, "loaded_version": conversation.version}
+
+
+def conversation_saved(conversation: Conversation, count: int, now: datetime) -> None:
+    """After the conversation's UPDATE matched `count` rows: StaleDataError unless one."""
+    if count != 1:
         raise StaleDataError(f"conversation {conversation.id} changed since version {conversation.version}")
     conversation.version = (conversation.version or 0) + 1
     conversation.updated_at = now
@@ -224,14 +277,23 @@ async def new_conversation(
 ) -> Conversation:
     """The conversation of a chat seen for the first time (inserted now; not in the session, see
     `load_for_update`)."""
-    result = cast(CursorResult[Any], await session.execute(_INSERT_CONVERSATION, {
-        "channel": channel, "chat_id": chat_id, "user_id": user_id, "state": {}, "offered": [],
-        "version": 1, "updated_at": now,
-    }))
-    key = result.inserted_primary_key
-    assert key is not None  # a single-row INSERT
-    return _filled(Conversation, id=key[0], channel=channel, chat_id=chat_id, user_id=user_id, state={},
-                   offered=[], offered_prompt=None, version=1, updated_at=now)
+    row = {"channel": channel, "chat_id": chat_id, "user_id": user_id, "state": {}, "offered": [],
+           "version": 1, "updated_at": now}
+    if (direct := fast_sql.direct(session)) is not None:
+        conversation_id = (await direct.fetch(_NEW_CONVERSATION, row))[0][0]
+    else:
+        result = cast(CursorResult[Any], await session.execute(_INSERT_CONVERSATION, row))
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT
+        conversation_id = key[0]
+    return _conversation(conversation_id, channel, chat_id, user_id, now)
+
+
+def _conversation(
+    conversation_id: int, channel: str, chat_id: str, user_id: int, now: datetime
+) -> Conversation:
+    return _filled(Conversation, id=conversation_id, channel=channel, chat_id=chat_id, user_id=user_id,
+                   state={}, offered=[], offered_prompt=None, version=1, updated_at=now)
 
 
 async def create_user(
@@ -243,13 +305,37 @@ async def create_user(
     name = (display_name or external_id)[:200]
     # Two plain INSERTs (issue 19: a burst of first messages), not two unit-of-work flushes; the
     # user is put in the session as if loaded, so a change to it (a locale) is flushed as usual.
-    result = cast(CursorResult[Any], await session.execute(
-        _INSERT_USER, {"display_name": name, "created_at": now, "locale": locale}))
-    key = result.inserted_primary_key
-    assert key is not None  # a single-row INSERT
-    await session.execute(_INSERT_IDENTITY, {"user_id": key[0], "channel": channel,
-                                             "external_id": external_id, "created_at": now})
-    return _as_loaded(session, _filled(User, id=key[0], display_name=name, locale=locale, created_at=now))
+    user = {"display_name": name, "created_at": now, "locale": locale}
+    identity = {"channel": channel, "external_id": external_id, "created_at": now}
+    if (direct := fast_sql.direct(session)) is not None:
+        user_id = (await direct.fetch(_NEW_USER, user))[0][0]
+        await direct.run(_NEW_IDENTITY, {**identity, "user_id": user_id})
+    else:
+        result = cast(CursorResult[Any], await session.execute(_INSERT_USER, user))
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT
+        user_id = key[0]
+        await session.execute(_INSERT_IDENTITY, {**identity, "user_id": user_id})
+    return _as_loaded(session, _filled(User, id=user_id, display_name=name, locale=locale, created_at=now))
+
+
+async def create_user_and_conversation(
+    session: AsyncSession, channel: str, external_id: str, chat_id: str, display_name: str,
+    now: datetime, locale: str | None = None,
+) -> tuple[User, Conversation]:
+    """A first message: `create_user` and `new_conversation` for a sender and a chat never seen.
+    On PostgreSQL with the driver-level path, one statement."""
+    direct = fast_sql.direct(session)
+    if direct is None or direct.is_sqlite:
+        user = await create_user(session, channel, external_id, display_name, now, locale=locale)
+        return user, await new_conversation(session, channel, chat_id, user.id, now)
+    name = (display_name or external_id)[:200]
+    ((user_id, conversation_id),) = await direct.fetch(_FIRST_CONTACT_PG, {
+        "display_name": name, "created_at": now, "locale": locale, "channel": channel,
+        "external_id": external_id, "chat_id": chat_id, "state": {}, "offered": [],
+    })
+    user = _as_loaded(session, _filled(User, id=user_id, display_name=name, locale=locale, created_at=now))
+    return user, _conversation(conversation_id, channel, chat_id, user_id, now)
 
 
 async def role_grants(session: AsyncSession, user_id: int) -> list[RoleGrant]:
