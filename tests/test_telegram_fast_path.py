@@ -38,6 +38,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import BotCommandScopeChat, LinkPreviewOptions, Update
+from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.app import App
@@ -195,7 +196,7 @@ ANSWERS = [
      RestartingTelegram),
     (SendMessage, 418, {"ok": False, "error_code": 418, "description": "I'm a teapot"}, TelegramAPIError),
     (SendMessage, 200, {"ok": False, "error_code": 400, "description": "odd"}, TelegramAPIError),
-    (SendMessage, 502, "<html>502 Bad Gateway</html>", ClientDecodeError),
+    (SendMessage, 200, "<html>200 but not the Bot API</html>", ClientDecodeError),
     (SendMessage, 200, {"result": MESSAGE}, ClientDecodeError),
     (SendMessage, 200, {"ok": True, "result": True}, ClientDecodeError),
     (AnswerCallbackQuery, 200, {"ok": True, "result": MESSAGE}, ClientDecodeError),
@@ -435,9 +436,12 @@ class SlowAnswers(FakeTelegramAPI):
     """The stand-in, answering button presses `delay` seconds late."""
 
     delay = 0.0
+    broken_answers = False  # answer presses with a page that is not the Bot API's JSON
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         await asyncio.sleep(self.delay)
+        if self.broken_answers:
+            return web.Response(status=200, text="<html>not the Bot API</html>", content_type="text/html")
         return True
 
 
@@ -456,23 +460,30 @@ async def _count(app: App, model: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def _at_a_task_step(app: App, api: FakeTelegramAPI, clock: Any) -> tuple[FakeUser, dict[str, Any]]:
+    """A volunteer (Hạnh, in English, over the webhook) at a task step of the residence
+    confirmation, with its Done / Skip / Problem buttons."""
+    hanh = FakeUser(7101, "Hạnh", "Lê", language_code="en")
+    await join(app, api, clock, hanh)
+    lan = Talker(app, "lan", lang="en")
+    await lan.say("/household HV-TL-002")
+    await lan.press(payload_of(lan, "Reassign"))
+    await lan.press(payload_of(lan, "Hạnh Lê"))
+    await post(api, api.message(hanh, "/households"))
+    for label in ("HV-TL-002", "Start a procedure", RC, "Continue", "In the VNeID app"):
+        await press(api, hanh, label)
+    task = api.last_message(hanh.id)
+    assert [label for label, _ in _keyboard(task)] == ["✅ Done", "⏭ Skip", "⚠️ Problem"]
+    return hanh, task
+
+
 async def test_a_flow_step_answers_as_before_with_the_button_answered_beside(settings, app, clock) -> None:
     """A pressed step: its message becomes the outcome and the next step arrives (in that order),
     the press is answered meanwhile (a slow answer holds neither back), all before the webhook's
     200; each call carries what aiogram's models carried."""
     await seed_demo(app)
     async with serving(settings, app) as api:
-        hanh = FakeUser(7101, "Hạnh", "Lê", language_code="en")
-        await join(app, api, clock, hanh)
-        lan = Talker(app, "lan", lang="en")
-        await lan.say("/household HV-TL-002")
-        await lan.press(payload_of(lan, "Reassign"))
-        await lan.press(payload_of(lan, "Hạnh Lê"))
-        await post(api, api.message(hanh, "/households"))
-        for label in ("HV-TL-002", "Start a procedure", RC, "Continue", "In the VNeID app"):
-            await press(api, hanh, label)
-        task = api.last_message(hanh.id)
-        assert [label for label, _ in _keyboard(task)] == ["✅ Done", "⏭ Skip", "⚠️ Problem"]
+        hanh, task = await _at_a_task_step(app, api, clock)
 
         api.delay = 1.0  # longer than the edit and the next step take, even on a busy machine
         marks = len(api.calls)
@@ -504,6 +515,50 @@ async def test_a_flow_step_answers_as_before_with_the_button_answered_beside(set
         await post(api, pressed)
         assert [c.method for c in api.calls[marks + 3:]] == ["answerCallbackQuery"]
         assert await _count(app, ProcessedUpdate) == processed
+
+
+async def test_a_button_answer_that_fails_loses_no_reply_and_sends_none_twice(settings, app, clock) -> None:
+    """The press's answer gets an answer that is not the Bot API's (a proxy's page with status
+    200), after the outcome and the next step went out: the webhook still answers 200, and
+    Telegram's redelivery of the press sends neither message again (the replies were marked
+    sent; before, the failed answer skipped the mark and the next step came twice)."""
+    await seed_demo(app)
+    async with serving(settings, app) as api:
+        hanh, task = await _at_a_task_step(app, api, clock)
+        api.broken_answers = True
+        marks = len(api.calls)
+        pressed = api.callback(hanh, data_of(task, "Done"), task["message_id"])
+        await post(api, pressed)
+        assert [c.method for c in api.calls[marks:]] == ["editMessageText", "sendMessage"]
+        assert [c.method for c in api.failed] == ["answerCallbackQuery"]
+        api.broken_answers = False
+        await post(api, pressed)
+        assert [c.method for c in api.calls[marks:]] == ["editMessageText", "sendMessage",
+                                                         "answerCallbackQuery"]
+        assert api.last_message(hanh.id)["text"].startswith(f"Step 4/5 · {RC}")
+
+
+def test_a_proxy_s_html_5xx_is_a_server_error() -> None:
+    """A 502 or 504 page from a proxy in front of the Bot API (no JSON) is a TelegramServerError,
+    which is retried and then fails the delivery, not a decoding error that loses the reply;
+    a 200 that is not the Bot API's JSON stays aiogram's ClientDecodeError."""
+    call = ApiCall(SendMessage, {"chat_id": 5, "text": "x"})
+    for status in (502, 504):
+        with pytest.raises(TelegramServerError):
+            read_answer(call, status, "<html><body>Bad Gateway</body></html>", json.loads)
+    with pytest.raises(ClientDecodeError):
+        read_answer(call, 200, "<html>ok?</html>", json.loads)
+
+
+async def test_a_proxy_s_html_502_is_retried_and_the_message_sent_once(
+        channel: TelegramChannel, api: FakeTelegramAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two HTML 502 pages, then the Bot API answers: the message goes, once."""
+    monkeypatch.setattr(telegram, "SEND_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(FakeTelegramAPI, "html_502", True)
+    mai = FakeUser(6014, "Mai")
+    api.fail("sendMessage", status=502, times=2)
+    await channel.send_replies(_incoming(mai), [Reply("một")])
+    assert api.sent_texts(mai.id) == ["một"]
 
 
 async def test_unusual_updates_over_the_webhook(settings, app) -> None:

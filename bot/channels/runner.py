@@ -246,7 +246,7 @@ class Channel(Generic[U]):
                     await self.send_replies(incoming, replies)
                 finally:
                     if answering is not None:
-                        await answering
+                        await self._answered_beside(answering)
             except self.delivery_errors:
                 if self.raise_errors:  # webhook: the platform delivers it again
                     await self.app.core.release_replies(incoming)
@@ -255,6 +255,17 @@ class Channel(Generic[U]):
                 await self.app.core.defer_replies(incoming, replies)
                 return
             await self.app.core.mark_sent(incoming)
+
+    async def _answered_beside(self, answering: asyncio.Future[None]) -> None:
+        """Wait for the button's answer sent beside the replies. Its failure is logged, never
+        raised: the replies may be out already, and failing here would skip their sent mark and
+        send them all again on the redelivery."""
+        try:
+            await answering
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.warning(f"{self.name}.acknowledge_failed", error=type(exc).__name__)
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send the core's replies for `incoming`, in order; replies addressed to another channel

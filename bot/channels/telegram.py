@@ -25,6 +25,7 @@ import structlog
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    AiogramError,
     TelegramAPIError,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
@@ -280,7 +281,9 @@ class TelegramChannel(Channel[TelegramUpdate]):
             params["text"] = text
         try:
             await once(self.bot, ApiCall(AnswerCallbackQuery, params))
-        except (TelegramAPIError, aiohttp.ClientError, OSError) as exc:
+        except (AiogramError, aiohttp.ClientError, OSError) as exc:
+            # A courtesy (the button stops spinning): its failure, even an undecodable answer,
+            # must never hold back or fail the replies.
             log.debug("telegram.callback_answer_failed", error=self.scrub(str(exc)))
 
     async def preparing_file(self, update: TelegramUpdate, incoming: Incoming, kind: str,

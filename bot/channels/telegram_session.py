@@ -14,7 +14,9 @@ go one step further: an `ApiCall` is the method's name and its JSON parameters a
 `description`, `parameters.retry_after` / `migrate_to_chat_id`) instead of validating it into
 aiogram's types. Its errors are aiogram's exceptions, chosen by aiogram's rules
 (`BaseSession.check_response`), so retries, flood waits and refusals are handled as before; an
-answer of the wrong shape (a boolean where an id belongs) is aiogram's ClientDecodeError.
+answer of the wrong shape (a boolean where an id belongs) is aiogram's ClientDecodeError, except
+that a 5xx answer which is not the Bot API's JSON (a proxy's HTML 502) is a TelegramServerError,
+retried like the Bot API's own (aiogram would raise ClientDecodeError, which nothing retries).
 """
 
 from __future__ import annotations
@@ -123,8 +125,10 @@ def read_answer(call: ApiCall, status: int, content: str, loads: Any) -> SentMes
     try:
         answer = loads(content)
     except Exception as exc:  # the decoder may raise anything, as in aiogram
+        _not_the_bot_api(call.as_method(), status)
         raise ClientDecodeError("Failed to decode object", exc, content) from exc
     if not isinstance(answer, dict) or type(answer.get("ok")) is not bool:
+        _not_the_bot_api(call.as_method(), status)
         raise ClientDecodeError("Failed to deserialize object", ValueError("no 'ok' in the answer"), answer)
     if answer["ok"] and HTTPStatus.OK <= status <= HTTPStatus.IM_USED:
         return _result(call, answer.get("result"), answer)
@@ -149,6 +153,14 @@ def read_answer(call: ApiCall, status: int, content: str, loads: Any) -> SentMes
     if error is None and status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         error = RestartingTelegram if "restart" in description else TelegramServerError
     raise (error or TelegramAPIError)(method=call.as_method(), message=description)
+
+
+def _not_the_bot_api(method: TelegramMethod[Any], status: int) -> None:
+    """A 5xx answer that is not the Bot API's JSON (a proxy's HTML 502 or 504 in an outage) is
+    a server error, retried and then a failed delivery like the Bot API's own 5xx, not a reply
+    lost to a decoding error (aiogram raises ClientDecodeError, which nothing retries)."""
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        raise TelegramServerError(method=method, message=f"HTTP {status}, not a Bot API answer")
 
 
 def _result(call: ApiCall, result: Any, answer: Any) -> SentMessage | bool:
@@ -192,7 +204,11 @@ class JsonBodySession(AiohttpSession):
             return await super().make_request(bot, method, timeout)
         status, raw_result = await self._post(bot, method.__api_method__, payload, timeout,
                                               lambda: method)
-        response = self.check_response(bot=bot, method=method, status_code=status, content=raw_result)
+        try:
+            response = self.check_response(bot=bot, method=method, status_code=status, content=raw_result)
+        except ClientDecodeError:
+            _not_the_bot_api(method, status)
+            raise
         return cast(TelegramType, response.result)
 
     async def call_json(self, bot: Bot, call: ApiCall, timeout: int | None = None  # noqa: ASYNC109
