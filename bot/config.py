@@ -7,6 +7,7 @@ into that line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +55,13 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+# The update path writes a first message's user and conversation with INSERT … RETURNING
+# (db/fast_sql.py, db/repo/users.py), which SQLite has from 3.35 (March 2021). Python links the
+# system's SQLite: Debian 11's is 3.34.
+MIN_SQLITE = (3, 35, 0)
+SQLITE_VERSION: tuple[int, int, int] = sqlite3.sqlite_version_info
+
+
 def normalise_database_url(raw: str) -> str:
     """Return an async SQLAlchemy URL, accepting the plain sqlite:// and postgresql:// forms."""
     try:
@@ -69,6 +77,12 @@ def normalise_database_url(raw: str) -> str:
         if url.drivername not in ("sqlite", "sqlite+aiosqlite"):
             raise ConfigError(
                 f"GOCUA_DATABASE_URL: SQLite needs the aiosqlite driver, not {url.drivername!r}"
+            )
+        if SQLITE_VERSION < MIN_SQLITE:
+            raise ConfigError(
+                f"SQLite {'.'.join(map(str, SQLITE_VERSION))} is too old: GoCua needs SQLite "
+                f"{'.'.join(map(str, MIN_SQLITE))} or newer (a Python built on a newer system, "
+                "e.g. Debian 12 or Ubuntu 22.04), or PostgreSQL (GOCUA_DATABASE_URL)"
             )
         url = url.set(drivername="sqlite+aiosqlite")
     elif backend in ("postgresql", "postgres"):

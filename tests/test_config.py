@@ -47,3 +47,15 @@ def test_wrong_values_name_the_setting(env, fragment):
         load_settings(env)
     assert fragment in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
+
+
+def test_a_sqlite_too_old_for_returning_is_refused_at_start(monkeypatch: pytest.MonkeyPatch):
+    """A Python linked with SQLite 3.34 (Debian 11) is told at start which SQLite GoCua needs and
+    that PostgreSQL works, instead of failing every first message with a syntax error; the same
+    URL with PostgreSQL is accepted."""
+    monkeypatch.setattr("bot.config.SQLITE_VERSION", (3, 34, 1))
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings({})
+    message = str(excinfo.value)
+    assert "SQLite 3.34.1 is too old" in message and "3.35.0" in message and "PostgreSQL" in message
+    assert load_settings({"GOCUA_DATABASE_URL": "postgresql://u@h/db"}).database_url
