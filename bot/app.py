@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.config import FLOWS_DIR, Settings
+from bot.config import FLOWS_DIR, Settings, pool_options
 from bot.housekeeping import Housekeeper
 from bot.metrics import metrics_for
 from conversations.faq_match import default_index
@@ -67,7 +67,7 @@ async def open_app(
         await upgrade(settings.database_url)
     flows = load_flows(FLOWS_DIR)  # a broken flow file stops start-up here, naming file and step
     shipped = frozenset(flows.ids())
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, **pool_options(settings))
     await pin_flow_versions(db, flows, clock())
     if planner_statistics:
         await db.refresh_planner_statistics()

@@ -10,6 +10,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
@@ -17,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_LOCALES = ("vi", "en")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/gocua.db"
+DEFAULT_DB_POOL_SIZE = 20
 DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org"
 DEFAULT_ZALO_API_BASE = "https://bot-api.zaloplatforms.com"
 DEFAULT_OUT_DIR = "./data/out"
@@ -50,6 +52,9 @@ class Settings:
     send_lease_seconds: float = 30.0
     # Where the console chat writes the photos and documents it is sent (GOCUA_OUT_DIR).
     out_dir: str = DEFAULT_OUT_DIR
+    # PostgreSQL connections a worker keeps open (GOCUA_DB_POOL_SIZE): workers × machines × this
+    # must stay under the server's max_connections.
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -145,6 +150,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         send_lease_seconds=_seconds("GOCUA_SEND_LEASE_SECONDS", get("GOCUA_SEND_LEASE_SECONDS"),
                                     default=30.0, low=1.0, high=600.0),
         out_dir=get("GOCUA_OUT_DIR") or DEFAULT_OUT_DIR,
+        db_pool_size=_pool_size(get("GOCUA_DB_POOL_SIZE")),
     )
 
 
@@ -156,6 +162,23 @@ def _bot_username(raw: str | None) -> str | None:
         raise ConfigError(f"TELEGRAM_BOT_USERNAME must be the bot's username (5-32 letters, digits "
                           f"or '_', e.g. GoCuaBot), got {raw!r}")
     return name
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The engine options of `settings` for Database(): the PostgreSQL pool's size (SQLite keeps
+    its own one writer connection)."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return {}
+    return {"pool_size": settings.db_pool_size}
+
+
+def _pool_size(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_DB_POOL_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ConfigError(f"GOCUA_DB_POOL_SIZE must be a whole number of connections from 1 to 200, "
+                          f"got {raw!r}")
+    return int(raw)
 
 
 def _seconds(name: str, raw: str | None, *, default: float, low: float, high: float) -> float:

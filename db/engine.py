@@ -62,10 +62,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         return engine
     # No pre-ping (a round trip at every checkout): Database.transaction() sends BEGIN at once and
-    # replaces a connection found dead there (db/fast_sql.py `begin`). Up to 20 connections, all
-    # kept: with 10 kept and 10 "overflow" ones closed whenever returned, a busy worker opened a
-    # connection every second update or so (a backend forked by PostgreSQL, the driver's type
-    # set-up queries), about a third of its CPU per flow step (bench/README.md).
+    # replaces a connection found dead there (db/fast_sql.py `begin`). Up to 20 connections
+    # (GOCUA_DB_POOL_SIZE, bot/config.py), all kept: with 10 kept and 10 "overflow" ones closed
+    # whenever returned, a busy worker opened a connection every second update or so (a backend
+    # forked by PostgreSQL, the driver's type set-up queries), about a third of its CPU per flow
+    # step (bench/README.md).
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, **kwargs)

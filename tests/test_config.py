@@ -59,3 +59,18 @@ def test_a_sqlite_too_old_for_returning_is_refused_at_start(monkeypatch: pytest.
     message = str(excinfo.value)
     assert "SQLite 3.34.1 is too old" in message and "3.35.0" in message and "PostgreSQL" in message
     assert load_settings({"GOCUA_DATABASE_URL": "postgresql://u@h/db"}).database_url
+
+
+def test_the_postgresql_pool_size_is_a_setting():
+    """GOCUA_DB_POOL_SIZE sets the connections a worker keeps on PostgreSQL (20 by default, so
+    that 4 + 2 workers fit under a server's 100 with a smaller value); SQLite gets no pool
+    option, and a value that is no count names the setting."""
+    from bot.config import pool_options
+
+    postgres = {"GOCUA_DATABASE_URL": "postgresql://u@h/db"}
+    assert pool_options(load_settings(postgres)) == {"pool_size": 20}
+    assert pool_options(load_settings({**postgres, "GOCUA_DB_POOL_SIZE": "12"})) == {"pool_size": 12}
+    assert pool_options(load_settings({"GOCUA_DB_POOL_SIZE": "12"})) == {}
+    for wrong in ("0", "ten", "-3", "500"):
+        with pytest.raises(ConfigError, match="GOCUA_DB_POOL_SIZE"):
+            load_settings({**postgres, "GOCUA_DB_POOL_SIZE": wrong})
