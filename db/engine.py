@@ -90,6 +90,20 @@ def _sqlite_reader(url: str, *, read_only_file: bool = False) -> AsyncEngine:
     return engine
 
 
+@asynccontextmanager
+async def _committed(session: AsyncSession, *, fast: bool, sqlite_driver: Any = None
+                     ) -> AsyncIterator[AsyncSession]:
+    """The session's transaction, begun at once (db/fast_sql.py `begin`, with the driver-level
+    handle when `fast`): committed when the block ends, rolled back if it raises."""
+    try:
+        await fast_sql.begin(session, fast=fast, sqlite_driver=sqlite_driver)
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+
+
 class Database:
     """The engine, a session factory and one way to run a transaction.
 
@@ -131,16 +145,10 @@ class Database:
             async with AsyncSession(self._reader) as session:
                 yield session
             return
-        async with self.sessions() as session:
-            await fast_sql.begin(session, fast=False)
+        async with self.sessions() as session, _committed(session, fast=False):
             if not self.is_sqlite:
                 await session.execute(text("SET TRANSACTION READ ONLY"))
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+            yield session
 
     def before_dispose(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` (e.g. a last flush of pending writes) when the database is disposed."""
@@ -170,12 +178,8 @@ class Database:
                         self._driver = (await connection.get_raw_connection()).driver_connection
                     session = self.sessions(bind=connection)
                     try:
-                        await fast_sql.begin(session, fast=self.fast_sql, sqlite_driver=self._driver)
-                        yield session
-                        await session.commit()
-                    except BaseException:
-                        await session.rollback()
-                        raise
+                        async with _committed(session, fast=self.fast_sql, sqlite_driver=self._driver):
+                            yield session
                     finally:
                         # Not `async with session`: its exit closes in a task of its own (safe
                         # against cancellation mid-close), a round of the event loop per update.
@@ -187,14 +191,8 @@ class Database:
         else:
             # Not `session.begin()`: BEGIN is sent at once, on a connection found alive there
             # (db/fast_sql.py `begin`, instead of the pool's pre-ping).
-            async with self.sessions() as session:
-                await fast_sql.begin(session, fast=self.fast_sql)
-                try:
-                    yield session
-                    await session.commit()
-                except BaseException:
-                    await session.rollback()
-                    raise
+            async with self.sessions() as session, _committed(session, fast=self.fast_sql):
+                yield session
 
     @property
     def autocommits(self) -> bool:

@@ -230,18 +230,10 @@ def _run_written(run: FlowRun, values: dict[str, Any], count: int) -> None:
         set_committed_value(run, key, value)  # as stored: nothing for the unit of work to write
 
 
-async def add_step_records(
-    session: AsyncSession,
-    run: FlowRun,
-    records: Iterable[RecordedStep],
-    *,
-    user_id: int,
-    now: datetime,
-    source_update: str,
-) -> None:
+async def _add_record_rows(session: AsyncSession, run: FlowRun, rows: list[dict[str, Any]],
+                           now: datetime) -> None:
     """Append the records and mark the household reached now (same transaction; plain INSERT
     and UPDATE, not the unit of work)."""
-    rows = _record_rows(run, records, user_id, now, source_update)
     if not rows:
         return
     reached = {"household_id": run.household_id, "reached_at": now}
@@ -277,12 +269,13 @@ async def write_step(
     now: datetime,
     source_update: str,
 ) -> None:
-    """`add_step_records` then `write_run_state`: what a flow step writes. On PostgreSQL's
-    driver-level path, one statement."""
+    """What a flow step writes: its records, the household's last step (the records' time) and
+    the run's state over its loaded version (`write_run_state`). On PostgreSQL's driver-level
+    path, one statement."""
     direct = fast_sql.direct(session)
     rows = _record_rows(run, records, user_id, now, source_update)
     if direct is None or direct.is_sqlite or not rows:
-        await add_step_records(session, run, records, user_id=user_id, now=now, source_update=source_update)
+        await _add_record_rows(session, run, rows, now)
         await write_run_state(session, run, state, now)
         return
     values, params = _run_values(run, state, now)

@@ -302,7 +302,7 @@ async def create_user(
 ) -> User:
     """A new resident behind a channel account seen for the first time (`locale`: the language
     their app is set to, if GoCua has it)."""
-    name = (display_name or external_id)[:200]
+    name = _user_name(display_name, external_id)
     # Two plain INSERTs (issue 19: a burst of first messages), not two unit-of-work flushes; the
     # user is put in the session as if loaded, so a change to it (a locale) is flushed as usual.
     user = {"display_name": name, "created_at": now, "locale": locale}
@@ -316,6 +316,16 @@ async def create_user(
         assert key is not None  # a single-row INSERT
         user_id = key[0]
         await session.execute(_INSERT_IDENTITY, {**identity, "user_id": user_id})
+    return _new_user(session, user_id, name, locale, now)
+
+
+def _user_name(display_name: str | None, external_id: str) -> str:
+    return (display_name or external_id)[:200]
+
+
+def _new_user(session: AsyncSession, user_id: int, name: str, locale: str | None, now: datetime) -> User:
+    """The user just inserted, in the session as if loaded (a later change, a locale, is flushed
+    as usual)."""
     return _as_loaded(session, _filled(User, id=user_id, display_name=name, locale=locale, created_at=now))
 
 
@@ -329,12 +339,12 @@ async def create_user_and_conversation(
     if direct is None or direct.is_sqlite:
         user = await create_user(session, channel, external_id, display_name, now, locale=locale)
         return user, await new_conversation(session, channel, chat_id, user.id, now)
-    name = (display_name or external_id)[:200]
+    name = _user_name(display_name, external_id)
     ((user_id, conversation_id),) = await direct.fetch(_FIRST_CONTACT_PG, {
         "display_name": name, "created_at": now, "locale": locale, "channel": channel,
         "external_id": external_id, "chat_id": chat_id, "state": {}, "offered": [],
     })
-    user = _as_loaded(session, _filled(User, id=user_id, display_name=name, locale=locale, created_at=now))
+    user = _new_user(session, user_id, name, locale, now)
     return user, _conversation(conversation_id, channel, chat_id, user_id, now)
 
 
