@@ -320,7 +320,7 @@ async def channel(api: FakeTelegramAPI) -> AsyncIterator[TelegramChannel]:
         await tg.close()
 
 
-def _incoming(user: FakeUser, message_ref: int | None = None) -> Incoming:
+def incoming_of(user: FakeUser, message_ref: int | None = None) -> Incoming:
     return Incoming(channel="telegram", chat_id=str(user.id), sender_id=str(user.id), update_id="1",
                     payload="x" if message_ref else None, text=None if message_ref else "hi",
                     message_ref=str(message_ref) if message_ref else None)
@@ -331,7 +331,7 @@ async def test_render_long_text_buttons_and_files(channel: TelegramChannel, api:
     kim = FakeUser(6001, "Kim")
     long_text = "\n".join(f"line {i:04d} " + "x" * 90 for i in range(100))
     buttons = tuple(Button(f"B{i}", f"p:{i}") for i in range(5))
-    await channel.send_replies(_incoming(kim), [
+    await channel.send_replies(incoming_of(kim), [
         Reply(long_text, buttons=buttons, columns=2),
         Reply("Báo cáo", attachment=Attachment("document", "report.csv", b"a,b\n1,2\n")),
         Reply("y" * 1500, attachment=Attachment("photo", "chart.png", b"\x89PNG...")),
@@ -352,12 +352,12 @@ async def test_edit_falls_back_and_other_channels_are_skipped(channel: TelegramC
                                                              api: FakeTelegramAPI) -> None:
     """An edit reply edits the button's message, or sends anew if it cannot; non-Telegram `to` is skipped."""
     lan = FakeUser(6002, "Lan")
-    await channel.send_replies(_incoming(lan), [Reply("Chọn:", buttons=(Button("A", "a:1"),))])
+    await channel.send_replies(incoming_of(lan), [Reply("Chọn:", buttons=(Button("A", "a:1"),))])
     shown = api.last_message(lan.id)["message_id"]
-    await channel.send_replies(_incoming(lan, shown), [Reply("Đã chọn A", edit=True)])
+    await channel.send_replies(incoming_of(lan, shown), [Reply("Đã chọn A", edit=True)])
     [edit] = api.calls_to("editMessageText")
     assert edit["message_id"] == shown and api.last_message(lan.id)["text"] == "Đã chọn A"
-    await channel.send_replies(_incoming(lan, 999_999), [
+    await channel.send_replies(incoming_of(lan, 999_999), [
         Reply("Cũ rồi", edit=True),
         Reply("to zalo", to=Address("zalo", "z1")),
         Reply("to another chat", to=Address("telegram", "6003")),
@@ -370,9 +370,9 @@ async def test_blocked_user_and_server_errors(channel: TelegramChannel, api: Fak
     """A user who blocked the bot is skipped; a 500 is retried until the message goes through."""
     mai, ngoc = FakeUser(6004, "Mai"), FakeUser(6005, "Ngọc")
     api.blocked.add(mai.id)
-    await channel.send_replies(_incoming(mai), [Reply("hello")])
+    await channel.send_replies(incoming_of(mai), [Reply("hello")])
     api.fail("sendMessage", status=500)
-    await channel.send_replies(_incoming(ngoc), [Reply("xin chào")])
+    await channel.send_replies(incoming_of(ngoc), [Reply("xin chào")])
     assert [t["text"] for t in api.calls_to("sendMessage")] == ["xin chào"]
 
 

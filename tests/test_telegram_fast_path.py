@@ -60,11 +60,11 @@ from bot.config import Settings
 from bot.seed_demo import seed_demo
 from db.models import ProcessedUpdate
 from handlers import i18n
-from handlers.types import Button, Incoming, Reply
+from handlers.types import Button, Reply
 from tests.chat import Talker, payload_of
 from tests.fakes import FakeTelegramAPI, FakeUser
 from tests.test_flows_telegram_e2e import RC, data_of, join, post, press
-from tests.test_telegram import free_port, running, to
+from tests.test_telegram import free_port, incoming_of, running, to
 
 
 @pytest.fixture
@@ -81,12 +81,6 @@ async def channel(api: FakeTelegramAPI) -> AsyncIterator[TelegramChannel]:
         yield tg
     finally:
         await tg.close()
-
-
-def _incoming(user: FakeUser, message_ref: int | None = None) -> Incoming:
-    return Incoming(channel="telegram", chat_id=str(user.id), sender_id=str(user.id), update_id="1",
-                    payload="x" if message_ref else None, text=None if message_ref else "hi",
-                    message_ref=str(message_ref) if message_ref else None)
 
 
 def aiogram_body(channel: TelegramChannel, method: TelegramMethod[Any]) -> dict[str, Any]:
@@ -266,7 +260,7 @@ async def test_a_flood_wait_is_sat_out_and_the_message_sent_once(channel: Telegr
     api.fail("sendMessage", status=429, retry_after=1)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await channel.send_replies(_incoming(kim), [Reply("xin chào")])
+    await channel.send_replies(incoming_of(kim), [Reply("xin chào")])
     assert loop.time() - started >= 0.9
     assert api.sent_texts(kim.id) == ["xin chào"] and len(api.failed) == 1
 
@@ -280,7 +274,7 @@ async def test_a_flood_wait_too_long_to_sit_out_fails_the_delivery(channel: Tele
     kim = FakeUser(6012, "Kim")
     api.fail("sendMessage", status=429, retry_after=1)
     with pytest.raises(DeliveryFailed, match="sendMessage: rate limited"):
-        await channel.send_replies(_incoming(kim), [Reply("xin chào")])
+        await channel.send_replies(incoming_of(kim), [Reply("xin chào")])
     assert api.sent_texts(kim.id) == []
 
 
@@ -291,11 +285,11 @@ async def test_network_errors_are_retried_then_fail_the_delivery(channel: Telegr
     monkeypatch.setattr(telegram, "SEND_RETRY_DELAYS", (0.01, 0.01, 0.01))
     mai = FakeUser(6013, "Mai")
     api.fail("sendMessage", status=502, times=2)
-    await channel.send_replies(_incoming(mai), [Reply("một")])
+    await channel.send_replies(incoming_of(mai), [Reply("một")])
     assert api.sent_texts(mai.id) == ["một"]
     await api.go_down()
     with pytest.raises(DeliveryFailed, match="sendMessage"):
-        await channel.send_replies(_incoming(mai), [Reply("hai")])
+        await channel.send_replies(incoming_of(mai), [Reply("hai")])
     await api.come_back()
 
 
@@ -312,10 +306,10 @@ async def test_an_edit_that_changes_nothing_is_kept(channel: TelegramChannel, ap
     """Telegram's "message is not modified" counts as edited: no copy is sent, the keyboard stays."""
     lan = FakeUser(6015, "Lan")
     shown_reply = Reply("Chọn:", buttons=(Button("A", "a:1"),))
-    await channel.send_replies(_incoming(lan), [shown_reply])
+    await channel.send_replies(incoming_of(lan), [shown_reply])
     shown = api.last_message(lan.id)["message_id"]
     same = Reply("Chọn:", buttons=(Button("A", "a:1"),), edit=True)
-    await channel.send_replies(_incoming(lan, shown), [same])
+    await channel.send_replies(incoming_of(lan, shown), [same])
     assert [c.method for c in api.failed] == ["editMessageText"]  # refused: not modified
     assert api.sent_texts(lan.id) == ["Chọn:"] and api.calls_to("editMessageReplyMarkup") == []
     assert api.live_keyboards(lan.id) == [api.last_message(lan.id)]
@@ -325,7 +319,7 @@ async def test_an_old_message_falls_back_to_a_new_one(channel: TelegramChannel, 
     """An edit Telegram refuses (the message is gone) sends the reply anew, with its media caption
     edited where the message is a photo."""
     lan = FakeUser(6016, "Lan")
-    await channel.send_replies(_incoming(lan, 999_999), [Reply("Mới", edit=True, buttons=BUTTONS[:1])])
+    await channel.send_replies(incoming_of(lan, 999_999), [Reply("Mới", edit=True, buttons=BUTTONS[:1])])
     [sent] = api.calls_to("sendMessage", to(lan))
     assert sent["text"] == "Mới" and sent["reply_markup"] == keyboard_json(Reply("", buttons=BUTTONS[:1]))
     kept = await channel.send_kept(str(lan.id), Reply("Biểu đồ"))
@@ -557,7 +551,7 @@ async def test_a_proxy_s_html_502_is_retried_and_the_message_sent_once(
     monkeypatch.setattr(FakeTelegramAPI, "html_502", True)
     mai = FakeUser(6014, "Mai")
     api.fail("sendMessage", status=502, times=2)
-    await channel.send_replies(_incoming(mai), [Reply("một")])
+    await channel.send_replies(incoming_of(mai), [Reply("một")])
     assert api.sent_texts(mai.id) == ["một"]
 
 
@@ -590,7 +584,7 @@ async def test_a_bot_on_aiogram_s_own_session_still_sends_lean_calls(api: FakeTe
         ref = await tg.send_kept(str(kim.id), Reply("Chọn:", buttons=BUTTONS[:2]))
         shown = api.last_message(kim.id)
         assert ref == str(shown["message_id"]) and len(_keyboard(shown)) == 2
-        await tg.send_replies(_incoming(kim, shown["message_id"]), [Reply("Đã chọn", edit=True)])
+        await tg.send_replies(incoming_of(kim, shown["message_id"]), [Reply("Đã chọn", edit=True)])
         assert api.last_message(kim.id)["text"] == "Đã chọn"
         assert api.sent_texts(kim.id) == ["Chọn:", "Đã chọn"]
         api.blocked.add(kim.id)

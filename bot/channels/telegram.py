@@ -139,7 +139,7 @@ async def once(bot: Bot, method: TelegramMethod[T] | ApiCall) -> T | SentMessage
     sent = await bot(method.validated())
     if isinstance(sent, bool):
         return sent
-    return SentMessage(sent.message_id, message_ref(sent).endswith(":media"))
+    return SentMessage.of(sent)
 
 
 @overload

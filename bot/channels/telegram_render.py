@@ -83,11 +83,8 @@ def incoming_from_update(update: Update) -> Incoming | None:
 def message_ref(message: Any) -> str:
     """The id of a tapped message as `Incoming.message_ref` keeps it: "<id>" for a text,
     "<id>:media" for a photo or document (its caption is what an edit replaces)."""
-    if isinstance(message, SentMessage):
-        media = message.media
-    else:
-        media = any(getattr(message, kind, None) for kind in ("photo", "document", "video", "animation"))
-    return f"{message.message_id}:media" if media else str(message.message_id)
+    sent = message if isinstance(message, SentMessage) else SentMessage.of(message)
+    return f"{sent.message_id}:media" if sent.media else str(sent.message_id)
 
 
 def parse_message_ref(ref: str) -> tuple[int, bool]:

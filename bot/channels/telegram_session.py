@@ -113,6 +113,11 @@ class SentMessage:
     message_id: int
     media: bool = False
 
+    @classmethod
+    def of(cls, message: Any) -> SentMessage:
+        """What GoCua reads of aiogram's Message (or any object with its attributes)."""
+        return cls(message.message_id, any(getattr(message, kind, None) for kind in MEDIA_KINDS))
+
 
 def _int(value: Any) -> bool:
     """An integer, and not a boolean (JSON `true` is no id and no number of seconds)."""

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.channels.telegram_render import CHANNEL
+from bot.channels.telegram_render import CHANNEL, message_ref
+from bot.channels.telegram_session import MEDIA_KINDS, SentMessage
 from handlers.types import Incoming, IncomingFile
-
-MEDIA_KINDS = ("photo", "document", "video", "animation")  # as telegram_render.message_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,7 @@ def _callback(query: Any, update_id: int) -> LeanUpdate:
     for kind in MEDIA_KINDS:
         if pressed.get(kind) is not None and not isinstance(pressed[kind], (list, dict)):
             raise _Unexpected
-    media = any(pressed.get(kind) for kind in MEDIA_KINDS)
+    sent = SentMessage(message_id, any(pressed.get(kind) for kind in MEDIA_KINDS))
     incoming = Incoming(
         channel=CHANNEL,
         chat_id=str(chat_id),
@@ -147,6 +146,6 @@ def _callback(query: Any, update_id: int) -> LeanUpdate:
         update_id=str(update_id),
         payload=data,
         language_hint=language,
-        message_ref=f"{message_id}:media" if media else str(message_id),
+        message_ref=message_ref(sent),
     )
     return LeanUpdate(update_id, incoming, query_id)
