@@ -48,8 +48,8 @@ async def test_visit_ward_typed_by_name_is_picked(app):
 
 
 async def test_a_resident_number_never_offered_is_told_politely_once(app):
-    """A resident typing `9` at /visit's village question is told, politely and with one "ạ",
-    which numbers there are, and keeps the options."""
+    """A resident typing `9` or a word at /visit's village question is told, politely and with one
+    "ạ", which numbers there are or that it is no option, and keeps the options."""
     await seed_demo(app)
     mai = Talker(app, "mai")
     await mai.say("/visit")
@@ -57,6 +57,9 @@ async def test_a_resident_number_never_offered_is_told_politely_once(app):
     await mai.say("Hải Vân")
     await mai.say("9")
     assert "Không có lựa chọn số 9; ông/bà chọn từ 1 đến 3 ạ." in mai.text()
+    assert "Thôn Tà Lang" in labels(mai)
+    await mai.say("xyz abc")
+    assert "“xyz abc” không có trong các lựa chọn. Ông/bà trả lời bằng một số" in mai.text()
     assert "Thôn Tà Lang" in labels(mai)
 
 
