@@ -177,3 +177,58 @@ def load_faq(directory: Path = FAQ_DIR) -> tuple[FaqEntry, ...]:
     if not entries:
         raise FaqError(str(directory), "no FAQ entries found")
     return validate(entries)
+
+
+# -- residents' questions that train the matcher ---------------------------------------------
+QUESTIONS_DIR = FAQ_DIR / "questions"
+MAX_QUESTION = 1200
+_QUESTION_KEYS = frozenset({"q", "id", "source", "style", "doubt"})
+
+
+@dataclass(frozen=True)
+class TrainingQuestion:
+    """A resident's question found on a public page (retold, not copied), labelled with the entry
+    that would satisfy the asker, or None for a neighbouring topic GoCua must decline."""
+
+    text: str
+    entry_id: str | None
+    source: str
+    phone_style: bool = False
+    doubt: str | None = None  # why the label was unsure, where it was
+
+
+def parse_questions(text: str, known_ids: Iterable[str],
+                    filename: str = "<questions>") -> list[TrainingQuestion]:
+    """The training questions of one YAML document; an unknown entry id is an error."""
+    known = frozenset(known_ids)
+    try:
+        data = safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise FaqError(filename, f"not valid YAML: {exc}") from None
+    if not isinstance(data, list):
+        raise FaqError(filename, "must be a list of questions")
+    found: list[TrainingQuestion] = []
+    for position, raw in enumerate(data, 1):
+        if not isinstance(raw, dict) or set(map(str, raw)) - _QUESTION_KEYS:
+            raise FaqError(filename, f"question {position}: a mapping of {sorted(_QUESTION_KEYS)}")
+        question = _text(raw.get("q"), f"question {position}", MAX_QUESTION, filename, None)
+        entry_id = raw.get("id")
+        if entry_id is not None and entry_id not in known:
+            raise FaqError(filename, f"question {position}: unknown entry id {entry_id!r}")
+        source = raw.get("source")
+        if not isinstance(source, str) or not _URL.fullmatch(source):
+            raise FaqError(filename, f"question {position}: source must be the page's http(s) link")
+        doubt = raw.get("doubt")
+        found.append(TrainingQuestion(question, entry_id, source, raw.get("style") == "phone",
+                                      str(doubt) if doubt else None))
+    return found
+
+
+def load_questions(entries: Iterable[FaqEntry],
+                   directory: Path = QUESTIONS_DIR) -> tuple[TrainingQuestion, ...]:
+    """Every `*.yaml` file of the training-questions directory, in file-name order (none: empty)."""
+    ids = [entry.id for entry in entries]
+    found: list[TrainingQuestion] = []
+    for path in sorted(directory.glob("*.yaml")):
+        found.extend(parse_questions(path.read_text(encoding="utf-8"), ids, path.name))
+    return tuple(found)

@@ -23,8 +23,9 @@ def entries():
 
 
 @pytest.fixture(scope="module")
-def index(entries) -> FaqIndex:
-    return FaqIndex(entries)
+def index() -> FaqIndex:
+    """The shipped matcher: the entries, trained also on the residents' questions."""
+    return faq_match.default_index()
 
 
 # -- the entries ---------------------------------------------------------------------------
@@ -266,10 +267,13 @@ def test_the_question_sentences_of_a_long_message_weigh_most():
     assert faq_match.question_parts("quen mat khau vneid") == [("quen mat khau vneid", 1.0)]
 
 
-def test_a_long_message_is_matched_on_its_question(index):
-    """Greeting, background and thanks around a social-pension question still find the entry."""
-    found = index.match(LONG_PENSION)
-    assert found is not None and found.id == "pension.eligibility"
+def test_a_long_message_is_read_on_its_question(index):
+    """Greeting, background and thanks around a social-pension question still lead to the entry:
+    it ranks first and is the first topic offered; the matcher answers with it or, unsure between
+    the social-pension entries, says so (it never answers with another topic)."""
+    assert index.ranked(LONG_PENSION)[0].id == "pension.eligibility"
+    assert index.close(LONG_PENSION)[0].id == "pension.eligibility"
+    assert index.match(LONG_PENSION) in (None, index.ranked(LONG_PENSION, 1)[0])
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -289,6 +293,8 @@ def test_a_long_message_is_matched_on_its_question(index):
     ("hợp đồng lao động", {"!labour"}),
     ("làm hộ chiếu cho con", {"!passport"}),
     ("cải chính năm sinh trong giấy khai sinh", {"!civilstatus"}),
+    ("cccd bi sai ngay sinh", {"!civilstatus"}),  # corrected, not reissued
+    ("mật khẩu bị khóa do nhập sai nhiều lần", set()),
     ("bà đang hưởng lương hưu", {"!pensioner"}),
     ("bà không có lương hưu", set()),
     ("thuê nhà ở trọ thì đăng ký tạm trú", set()),
@@ -326,13 +332,35 @@ def test_a_birth_year_long_ago_counts_as_elderly(index):
     assert "@elderly" not in index.ranked("con tôi sinh năm 2020 thì được hỗ trợ gì")[0].why
 
 
-def test_a_weak_match_the_second_opinion_disagrees_with_is_not_given(index):
-    """Below AGREE_UNLESS an answer needs the naive Bayes second opinion to name the same entry;
-    above it the TF-IDF match stands alone."""
+def test_an_answer_needs_the_opinions_behind_it(index):
+    """Only the entry `decide` chooses and backs is given, and only from MATCH_THRESHOLD on: a
+    sibling entry is not confident however high its score, the chosen one not below it."""
     question = "quen mat khau vneid"
-    assert index.second_opinion(question) == "vneid.forgot_password"
-    weak = faq_match.AGREE_UNLESS - 0.01
-    assert index.confident(faq_match.Match("vneid.forgot_password", weak), question)
-    assert not index.confident(faq_match.Match("vneid.change_phone", weak), question)
-    assert index.confident(faq_match.Match("vneid.change_phone", faq_match.AGREE_UNLESS), question)
-    assert not index.confident(faq_match.Match("vneid.forgot_password", 0.1), question)
+    chosen, backed = index.decide(question)
+    assert (chosen.id, backed) == ("vneid.forgot_password", True)
+    assert index.match(question) == chosen
+    threshold = faq_match.MATCH_THRESHOLD
+    assert index.confident(faq_match.Match("vneid.forgot_password", threshold), question)
+    assert not index.confident(faq_match.Match("vneid.change_phone", 0.99), question)
+    assert not index.confident(faq_match.Match("vneid.forgot_password", threshold - 0.01), question)
+
+
+# Near-misses of our topics, written for this test (not in any set): the matcher trained on the
+# examples alone answers each with a wrong entry.
+NEAR_MISSES = (
+    "Bố tôi mất rồi, giờ muốn đổi chủ hộ sang tên mẹ tôi thì làm thế nào?",  # not idcard.reissue
+    "Bố tôi mất, mẹ tôi có được hưởng tiền tuất hằng tháng không?",  # BHXH, not death.registration
+    "sim điện thoại bị khoá vì chưa chuẩn hoá thông tin thuê bao",  # not vneid.change_phone
+)
+
+
+@pytest.mark.parametrize("question", NEAR_MISSES)
+def test_a_near_miss_residents_asked_about_is_declined(index, question):
+    """The residents' out-of-scope questions teach the perceptron a "declined" class: a near-miss
+    the examples alone would answer wrongly gets "I don't know" instead."""
+    untrained = FaqIndex(load_faq())
+    assert untrained.match(question) is not None
+    assert index.match(question) is None
+    assert index.decide(question)[1] is False
+
+
