@@ -68,7 +68,7 @@ from conversations.texts import N_
 # keep at least 85% of their out-of-scope ones declined, plus a 0.02 margin; the floor is the score
 # 90% of the calibration out-of-scope questions stay below (kept under the threshold), so
 # chit-chat mostly gets no "closest topics".
-MATCH_THRESHOLD = 0.30
+MATCH_THRESHOLD = 0.31
 SUGGEST_FLOOR = 0.275
 CENTROID_SHARE = 0.4
 CLOSE_SHARE = 0.8  # a topic is offered as "really close" within this share of the best score
@@ -150,7 +150,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "@payout": ("chi tra", "nhan tien", "lanh tien", "ngan hang", "tien mat", "vi dien tu",
                 "chuyen khoan", "tai khoan ngan hang", "bank", "cash", "paid", "wallet"),
     "@apply": ("nop", "ho so", "don", "thu tuc", "mau 01", "mau so 01", "apply", "application", "form"),
-    "@who": ("ai", "dieu kien", "doi tuong", "who", "eligible", "eligibility"),
+    "@who": ("ai", "dieu kien", "doi tuong", "who", "eligible", "eligibility",
+             # "có được nhận tiền … không" asks who may get it, not how it is paid
+             "duoc nhan tien", "duoc lanh tien", "duoc huong", "co duoc nhan", "co duoc tro cap"),
     "@activate": ("kich hoat", "activate", "activation"),
     "@register": ("dang ky", "register", "registration", "sign up"),
     "@login": ("dang nhap", "log in", "login", "sign in"),
@@ -372,15 +374,19 @@ def _age(words: list[str], start: int) -> str | None:
 def concepts(words: list[str]) -> list[str]:
     """The CONCEPTS named by the words (each once, in order of appearance), and age groups."""
     found: list[str] = []
+    covered = 0  # words before this are inside a phrase already matched (the longest wins)
     for start in range(len(words)):
         age = _age(words, start)
         if age is not None and age not in found:
             found.append(age)
+        if start < covered:
+            continue
         for length in range(min(_LONGEST_PHRASE, len(words) - start), 0, -1):
             concept = _PHRASES.get(tuple(words[start:start + length]))
             if concept is not None:
                 if concept not in found:
                     found.append(concept)
+                covered = start + length
                 break
     return found
 

@@ -349,7 +349,6 @@ def test_an_answer_needs_the_opinions_behind_it(index):
 # examples alone answers each with a wrong entry.
 NEAR_MISSES = (
     "Bố tôi mất rồi, giờ muốn đổi chủ hộ sang tên mẹ tôi thì làm thế nào?",  # not idcard.reissue
-    "Bố tôi mất, mẹ tôi có được hưởng tiền tuất hằng tháng không?",  # BHXH, not death.registration
     "sim điện thoại bị khoá vì chưa chuẩn hoá thông tin thuê bao",  # not vneid.change_phone
 )
 
