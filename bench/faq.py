@@ -4,7 +4,7 @@
     .venv/bin/python bench/faq.py               # speed, then accuracy on both held-out sets
     .venv/bin/python bench/faq.py --quick       # smoke run, about a second
     .venv/bin/python bench/faq.py --accuracy    # accuracy only
-    .venv/bin/python bench/faq.py --calibrate   # score distributions and the suggested threshold
+    .venv/bin/python bench/faq.py --calibrate   # the threshold table and the suggested threshold
 
 Speed: the questions are the calibration set, the held-out set and every example phrasing, each
 also with a few deterministic typos (letters dropped, swapped, diacritics removed), so that the
@@ -28,8 +28,8 @@ Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml, nor on 
 MATCH_THRESHOLD is the lowest score at which tests/faq_data/faq_calibration.yaml is answered
 wrongly at most 2% of the time while the residents' questions that train the matcher
 (conversations/faq/questions/), cross-validated by bench/faq_train.py, keep at least 85% of their
-out-of-scope ones declined, plus MARGIN (0.02); the floor for suggestions is the 90th percentile
-of the calibration out-of-scope scores, kept below the threshold.
+out-of-scope ones declined, plus MARGIN (0.02); the floor it suggests for the closest topics is the
+90th percentile of the calibration out-of-scope scores, at most 0.9 x the threshold.
 
 The last line printed is one JSON object. Exit status 0 (speed is reported, not enforced).
 """
@@ -156,11 +156,12 @@ def accuracy(existing_only: bool = False) -> dict:
     return result
 
 
-def choose_threshold(calibration: list[tuple], residents: list[tuple]) -> tuple[float, list[str]]:
+def choose_threshold(calibration: list[tuple], residents: list[tuple]) -> tuple[float | None, list[str]]:
     """MATCH_THRESHOLD: the lowest score (0.20 .. 0.50 by 0.01) at which the calibration set is
     answered wrongly at most CALIBRATION_WRONG of the time and the residents' questions,
     cross-validated, keep at least RESIDENTS_DECLINED of their out-of-scope ones declined, plus
-    MARGIN. Outcomes are faq_train's (expected, chosen, score, backed). Returns it and the table."""
+    MARGIN. Outcomes are faq_train's (expected, chosen, score, backed). Returns it (None when no
+    score does both) and the table."""
     table, chosen = [], None
     for step in range(20, 51):
         t = step / 100
@@ -171,7 +172,7 @@ def choose_threshold(calibration: list[tuple], residents: list[tuple]) -> tuple[
                      f"           residents' questions: {faq_train.line('', res)[2:]}")
         if ok and chosen is None:
             chosen = t
-    return round((chosen if chosen is not None else 0.5) + MARGIN, 3), table
+    return (None if chosen is None else round(chosen + MARGIN, 3)), table
 
 
 def calibrate() -> dict:
@@ -184,10 +185,14 @@ def calibrate() -> dict:
     residents = faq_train.cross_validated(entries, index.questions)
     threshold, table = choose_threshold(calibration, residents)
     print("\n".join(table))
+    if threshold is None:
+        print("no threshold keeps both conditions: the matcher answers too many questions wrongly")
+    at_threshold = threshold if threshold is not None else faq_match.MATCH_THRESHOLD
     oos = sorted(score for want, _, score, _ in calibration if want is None)
-    floor = min(round(oos[int(0.9 * (len(oos) - 1))], 3), round(threshold * 0.9, 3))
-    at = {"calibration": faq_train.figures(calibration, threshold),
-          "residents_questions": faq_train.figures(residents, threshold)}
+    floor = min(round(oos[int(0.9 * (len(oos) - 1))], 3) if oos else at_threshold,
+                round(at_threshold * 0.9, 3))
+    at = {"calibration": faq_train.figures(calibration, at_threshold),
+          "residents_questions": faq_train.figures(residents, at_threshold)}
     return {"suggested_threshold": threshold, "current_threshold": faq_match.MATCH_THRESHOLD,
             "suggested_floor": floor, "current_floor": faq_match.SUGGEST_FLOOR, "at_suggested": at}
 

@@ -7,7 +7,8 @@ sets (the three figures of bench/faq.py) and questions per second.
     python bench/faq_alternatives.py e5 e5+tfidf   # only these (an alternative whose package is
                                                 # missing prints its ImportError)
 
-  - tfidf:  GoCua's matcher (conversations/faq_match.py), as `gocua faq ask` answers.
+  - tfidf:  GoCua's matcher (conversations/faq_match.py): the entry it chooses and its TF-IDF
+            score (`FaqIndex.best`), with this script's own threshold.
   - linear: a logistic-regression classifier on character (2-5, within words) and word (1-2)
             n-grams of the normalised text, trained on the entries' examples and titles; it
             answers when its probability reaches a threshold.

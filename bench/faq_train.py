@@ -9,26 +9,28 @@
 Folds keep a question and its phone-style retelling together (same source page). Each fold's
 questions are matched against an index built from the entries and the other folds' questions,
 so the figures say how the matcher does on residents' questions it has not learnt from:
-ranked first (the right entry is the best, whatever the score), right (answered with it),
+ranked first (the entry the matcher chose, `FaqIndex.decide`, is the right one, whatever the
+score and the opinions), right (answered with it),
 declined (out of scope, no answer) and wrong (an answer that is not the expected one, over all).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from conversations import faq_match  # noqa: E402
-from conversations.faq_model import TrainingQuestion, load_faq, load_questions  # noqa: E402
+from conversations.faq_model import FaqEntry, TrainingQuestion, load_faq, load_questions  # noqa: E402
 from conversations.yaml_load import safe_load  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"
 FOLDS = 5
-NO_QUESTIONS = False
 
 
 def outcomes_of(index: faq_match.FaqIndex, rows: list[tuple[str, str | None]]) -> list[tuple]:
@@ -63,14 +65,17 @@ def line(name: str, f: dict) -> str:
             f"{share(f['wrong'], f['questions']):.1f}% ({f['wrong']}/{f['questions']})")
 
 
-def cross_validated(entries, questions: tuple[TrainingQuestion, ...]) -> list[tuple]:
+def cross_validated(entries: Sequence[FaqEntry], questions: Sequence[TrainingQuestion],
+                    learn: bool = True) -> list[tuple]:
+    """Each fold's outcomes on an index trained on the other folds (`learn=False`: on no
+    questions at all, the examples alone)."""
     sources = sorted({q.source for q in questions})
     fold_of = {source: n % FOLDS for n, source in enumerate(sources)}
     outcomes: list[tuple] = []
     for fold in range(FOLDS):
         train = [q for q in questions if fold_of[q.source] != fold]
         test = [(q.text, q.entry_id) for q in questions if fold_of[q.source] == fold]
-        index = faq_match.FaqIndex(entries, questions=() if NO_QUESTIONS else train)
+        index = faq_match.FaqIndex(entries, questions=train if learn else ())
         outcomes += outcomes_of(index, test)
     return outcomes
 
@@ -86,15 +91,13 @@ def main() -> None:
     args = parser.parse_args()
     for setting in args.set:
         name, value = setting.split("=", 1)
-        setattr(faq_match, name, type(getattr(faq_match, name))(eval(value)))
-    global NO_QUESTIONS
-    NO_QUESTIONS = args.none
+        setattr(faq_match, name, type(getattr(faq_match, name))(ast.literal_eval(value)))
     entries = load_faq()
     questions = load_questions(entries)
     t = faq_match.MATCH_THRESHOLD
     print(f"{len(questions)} training questions, {sum(q.entry_id is None for q in questions)} out of scope")
     if questions:
-        oof = cross_validated(entries, questions)
+        oof = cross_validated(entries, questions, learn=not args.none)
         print(line(f"{FOLDS}-fold, threshold {t}", figures(oof, t)))
         if args.grid:
             for step in range(20, 46, 2):

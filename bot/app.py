@@ -58,11 +58,14 @@ class App:
 async def open_app(
     settings: Settings, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow,
     planner_statistics: bool = True,
+    build_faq: bool = False,
 ) -> App:
     """The core over a migrated database with the flows pinned, for the bot, the console chat
     and the commands that change data. `planner_statistics=False` leaves the planner's
     statistics as they are (a command that only writes a row or two; the bot refreshes them
-    when it starts, and `gocua db upgrade` after migrating). The read-only commands use bot/read_only.py."""
+    when it starts, and `gocua db upgrade` after migrating). `build_faq` trains the FAQ index now
+    (about a second: the bot and the console chat, which answer residents); otherwise the first
+    question builds it. The read-only commands use bot/read_only.py."""
     if migrate:
         await upgrade(settings.database_url)
     flows = load_flows(FLOWS_DIR)  # a broken flow file stops start-up here, naming file and step
@@ -72,7 +75,8 @@ async def open_app(
     if planner_statistics:
         await db.refresh_planner_statistics()
     services = Services(
-        settings=settings, clock=clock, flows=flows, faq=default_index(), is_sqlite=db.is_sqlite,
+        settings=settings, clock=clock, flows=flows, faq=default_index() if build_faq else None,
+        is_sqlite=db.is_sqlite,
         retired_flows=frozenset(flows.ids()) - shipped, read_session=db.read_session,
         bot_username=settings.telegram_bot_username,
     )

@@ -261,7 +261,7 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.channels.console import run_console
 
-    app = await open_app(settings)
+    app = await open_app(settings, build_faq=True)
     try:
         await run_console(app, user=args.user, lang=args.lang)
     finally:
@@ -289,6 +289,9 @@ async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
         adapter.check_settings(settings, args.webhook_url)  # reported once, by the parent
         return await _run_group(settings, args)
     _as_worker(args)
+    from conversations.faq_match import default_index
+
+    default_index()  # trained before the collector freezes what start-up built (about a second)
     tune_gc_for_serving()
     await getattr(adapter, f"run_{args.channel}")(
         settings, webhook_url=args.webhook_url, host=args.host, port=args.port,

@@ -181,7 +181,7 @@ def load_faq(directory: Path = FAQ_DIR) -> tuple[FaqEntry, ...]:
 
 # -- residents' questions that train the matcher ---------------------------------------------
 QUESTIONS_DIR = FAQ_DIR / "questions"
-MAX_QUESTION = 1200
+MAX_QUESTION = 1000  # the matcher reads at most this much of a message (faq_match.MAX_QUESTION_CHARS)
 _QUESTION_KEYS = frozenset({"q", "id", "source", "style", "doubt"})
 
 
@@ -213,13 +213,16 @@ def parse_questions(text: str, known_ids: Iterable[str],
             raise FaqError(filename, f"question {position}: a mapping of {sorted(_QUESTION_KEYS)}")
         question = _text(raw.get("q"), f"question {position}", MAX_QUESTION, filename, None)
         entry_id = raw.get("id")
-        if entry_id is not None and entry_id not in known:
+        if entry_id is not None and (not isinstance(entry_id, str) or entry_id not in known):
             raise FaqError(filename, f"question {position}: unknown entry id {entry_id!r}")
+        style = raw.get("style")
+        if style not in (None, "phone"):
+            raise FaqError(filename, f"question {position}: style is 'phone' or absent, not {style!r}")
         source = raw.get("source")
         if not isinstance(source, str) or not _URL.fullmatch(source):
             raise FaqError(filename, f"question {position}: source must be the page's http(s) link")
         doubt = raw.get("doubt")
-        found.append(TrainingQuestion(question, entry_id, source, raw.get("style") == "phone",
+        found.append(TrainingQuestion(question, entry_id, source, style == "phone",
                                       str(doubt) if doubt else None))
     return found
 

@@ -40,7 +40,7 @@ class Services:
     settings: HandlerSettings
     clock: Callable[[], datetime]
     flows: FlowRegistry | None = None
-    faq: FaqIndex | None = None
+    faq: FaqIndex | None = None  # None: the shipped index, built on first use (handlers/faq.py)
     retired_flows: frozenset[str] = frozenset()  # known only from stored versions: no new runs
     is_sqlite: bool = True
     # Opens a read-only session for reports (Database.read_session); None: use the update's own.

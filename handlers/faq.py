@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conversations.faq_match import SOURCE_LINE, FaqIndex, normalize
+from conversations.faq_match import SOURCE_LINE, FaqIndex, default_index, normalize
 from conversations.redact import redact_citizen_ids
 from conversations.small_talk import SmallTalk, small_talk
 from db.repo.support import record_miss, top_misses
@@ -42,9 +42,9 @@ router = Router("faq")
 
 
 def faq_index(ctx: Context) -> FaqIndex:
-    index = ctx.services.faq
-    assert index is not None, "the FAQ index is built at start-up"
-    return index
+    """The app's FAQ index, or the shipped one (built on first use, then kept) when the app was
+    opened without it (a command that answers no resident)."""
+    return ctx.services.faq or default_index()
 
 
 def _answer(ctx: Context, entry_id: str) -> Reply:

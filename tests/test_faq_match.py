@@ -269,11 +269,17 @@ def test_the_question_sentences_of_a_long_message_weigh_most():
 
 def test_a_long_message_is_read_on_its_question(index):
     """Greeting, background and thanks around a social-pension question still lead to the entry:
-    it ranks first and is the first topic offered; the matcher answers with it or, unsure between
-    the social-pension entries, says so (it never answers with another topic)."""
+    it ranks first and is the first topic offered, and no other topic is given as the answer."""
     assert index.ranked(LONG_PENSION)[0].id == "pension.eligibility"
     assert index.close(LONG_PENSION)[0].id == "pension.eligibility"
-    assert index.match(LONG_PENSION) in (None, index.ranked(LONG_PENSION, 1)[0])
+    assert index.match(LONG_PENSION) is None or index.match(LONG_PENSION).id == "pension.eligibility"
+
+
+@pytest.mark.xfail(strict=True, reason="the perceptron prefers pension.payment, whose few residents' "
+                                       "questions speak of the elderly without a pension (bench/README.md)")
+def test_a_long_social_pension_question_is_answered(index):
+    found = index.match(LONG_PENSION)
+    assert found is not None and found.id == "pension.eligibility"
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -325,6 +331,17 @@ def test_an_entry_whose_examples_name_the_concept_is_not_kept_out():
     assert found is not None and found.id == "vneid.change_phone"
 
 
+@pytest.mark.parametrize(("text", "named", "not_named"), [
+    ("có được nhận tiền trợ cấp hằng tháng không", {"@who"}, {"@payout"}),  # inside a longer phrase
+    ("nhận tiền trợ cấp qua ngân hàng", {"@payout"}, {"@who"}),
+    ("bà tôi có được trợ cấp xã hội không", {"@who", "@allowance"}, set()),  # phrases overlapping
+    ("có người giả danh công an gọi điện", {"@scam", "@police"}, set()),
+])
+def test_a_concept_inside_a_longer_phrase_is_not_named_but_an_overlapping_one_is(text, named, not_named):
+    found = set(faq_match.concepts(faq_match.tokens(text)))
+    assert named <= found and not (not_named & found), found
+
+
 def test_a_birth_year_long_ago_counts_as_elderly(index):
     """"sinh năm 1940" weighs like "85 tuổi": an entry for the elderly ranks first."""
     ranked = index.ranked("mẹ tôi sinh năm 1940 thì được hỗ trợ gì")
@@ -332,34 +349,43 @@ def test_a_birth_year_long_ago_counts_as_elderly(index):
     assert "@elderly" not in index.ranked("con tôi sinh năm 2020 thì được hỗ trợ gì")[0].why
 
 
-def test_an_answer_needs_the_opinions_behind_it(index):
-    """Only the entry `decide` chooses and backs is given, and only from MATCH_THRESHOLD on: a
-    sibling entry is not confident however high its score, the chosen one not below it."""
+def test_an_answer_needs_the_opinions_behind_it_and_the_threshold(index, monkeypatch):
+    """The entry `decide` chooses is given only when the opinions back it and its score reaches
+    MATCH_THRESHOLD: a long pension letter whose perceptron choice TF-IDF and naive Bayes do not
+    share is declined though it scores well above the threshold."""
     question = "quen mat khau vneid"
     chosen, backed = index.decide(question)
     assert (chosen.id, backed) == ("vneid.forgot_password", True)
     assert index.match(question) == chosen
-    threshold = faq_match.MATCH_THRESHOLD
-    assert index.confident(faq_match.Match("vneid.forgot_password", threshold), question)
-    assert not index.confident(faq_match.Match("vneid.change_phone", 0.99), question)
-    assert not index.confident(faq_match.Match("vneid.forgot_password", threshold - 0.01), question)
+    monkeypatch.setattr(faq_match, "MATCH_THRESHOLD", chosen.score + 0.01)
+    assert index.match(question) is None
+    assert faq_match.answer_payload(index, question, str)["id"] is None
+    monkeypatch.undo()
+    letter, backed = index.decide(LONG_PENSION)
+    assert not backed and letter.score > faq_match.MATCH_THRESHOLD
+    assert index.match(LONG_PENSION) is None
 
 
-# Near-misses of our topics, written for this test (not in any set): the matcher trained on the
-# examples alone answers each with a wrong entry.
+# Near-misses of our topics, written for this test (in no set, and none a retelling of a
+# residents' question: token-set similarity at most 87 with the closest): the matcher trained on
+# the examples alone answers each with a wrong entry.
 NEAR_MISSES = (
-    "Bố tôi mất rồi, giờ muốn đổi chủ hộ sang tên mẹ tôi thì làm thế nào?",  # not idcard.reissue
-    "sim điện thoại bị khoá vì chưa chuẩn hoá thông tin thuê bao",  # not vneid.change_phone
+    "mẹ tôi đang lãnh lương hưu ở bưu điện, tháng này bưu điện chi trả chậm là vì sao?",  # BHXH pension
+    "nhà tôi cho sinh viên thuê phòng, có phải khai báo lưu trú cho các em hằng ngày không?",  # lưu trú
+    "cháu tôi đi du học Nhật thì có phải khai báo tạm vắng không?",  # tạm vắng, not tạm trú
+    "tài khoản VssID bị quên mật khẩu lấy lại thế nào?",  # the social insurance app, not VNeID
 )
 
 
+@pytest.fixture(scope="module")
+def untrained() -> FaqIndex:
+    """The matcher as it was before the residents' questions: the entries' examples only."""
+    return FaqIndex(load_faq())
+
+
 @pytest.mark.parametrize("question", NEAR_MISSES)
-def test_a_near_miss_residents_asked_about_is_declined(index, question):
+def test_a_near_miss_residents_asked_about_is_declined(index, untrained, question):
     """The residents' out-of-scope questions teach the perceptron a "declined" class: a near-miss
     the examples alone would answer wrongly gets "I don't know" instead."""
-    untrained = FaqIndex(load_faq())
     assert untrained.match(question) is not None
     assert index.match(question) is None
-    assert index.decide(question)[1] is False
-
-

@@ -66,17 +66,24 @@ def test_a_question_with_an_unknown_entry_is_refused_with_its_place():
         parse_questions(text, ["idcard.reissue"], "civil.yaml")
     with pytest.raises(FaqError, match="source must be the page's http"):
         parse_questions("- q: hỏi\n  id: null\n  source: written\n", [], "x.yaml")
+    with pytest.raises(FaqError, match="unknown entry id"):
+        parse_questions("- q: hỏi\n  id: [a]\n  source: https://example.org/b\n", [], "x.yaml")
+    with pytest.raises(FaqError, match="style is 'phone' or absent"):
+        parse_questions("- q: hỏi\n  id: null\n  source: https://example.org/c\n  style: sms\n", [], "x.yaml")
 
 
-def test_the_shipped_matcher_learns_from_them(questions):
-    """The default index is trained on the questions: a resident's letter retold there is ranked
-    with its entry, which the examples alone do not manage for every one of them."""
-    trained = faq_match.default_index()
-    assert trained.questions == questions
+def test_the_matcher_learns_from_them(questions):
+    """Trained on four fifths of the questions (by page), the matcher ranks the residents'
+    letters of the fifth it has not seen better than the entries' examples alone do."""
+    assert faq_match.default_index().questions == questions
+    pages = sorted({q.source for q in questions})
+    held = set(pages[::5])
+    trained = faq_match.FaqIndex(load_faq(), questions=[q for q in questions if q.source not in held])
     untrained = faq_match.FaqIndex(load_faq())
-    inside = [q for q in questions if q.entry_id is not None and not q.phone_style]
+    unseen = [q for q in questions if q.source in held and q.entry_id is not None]
+    assert len(unseen) >= 100
 
     def first(index: faq_match.FaqIndex) -> int:
-        return sum(1 for q in inside if (best := index.best(q.text)) is not None and best.id == q.entry_id)
+        return sum(1 for q in unseen if (best := index.best(q.text)) is not None and best.id == q.entry_id)
 
-    assert first(trained) > first(untrained)
+    assert first(trained) > first(untrained) + len(unseen) // 20

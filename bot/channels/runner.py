@@ -540,7 +540,7 @@ async def run_channel(
     try:
         await connect()
         if app is None:
-            app = await open_app(settings, migrate=worker_index is None)
+            app = await open_app(settings, migrate=worker_index is None, build_faq=True)
         channel = make(app)
         housekeeper = app.housekeeper().start()
         # Follow-ups due (reminders, escalations, digests, announcements), every minute.
