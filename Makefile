@@ -36,7 +36,8 @@ demo: $(STAMP) compile
 	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then \
 		$(BIN)/gocua run telegram; \
 	else \
-		echo "Console chat as volunteer '$(DEMO_USER)' (others: binh, cuong, lan, admin: make demo DEMO_USER=lan)"; \
+		case "$(DEMO_USER)" in an|binh|cuong) role=volunteer;; lan) role=leader;; admin) role=admin;; *) role=resident;; esac; \
+		echo "Console chat as $$role '$(DEMO_USER)' (others: an, binh, cuong, lan, admin, or any other name for a resident: make demo DEMO_USER=lan)"; \
 		$(BIN)/gocua chat --user $(DEMO_USER); \
 	fi
 
