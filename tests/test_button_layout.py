@@ -21,7 +21,7 @@ from db.repo.invites import create_invite
 from handlers.types import BUTTON_LABEL_MAX, Button, Reply, person_label, short_name
 from tests.chat import Talker, payload_of
 from tests.fakes import FakeTelegramAPI, FakeUser
-from tests.test_flows_telegram_e2e import join, post, press
+from tests.test_flows_telegram_e2e import join_with_household, post, press
 from tests.test_telegram import webhook_bot
 
 RC = "Residence confirmation (CT07)"
@@ -92,11 +92,7 @@ async def test_on_telegram_a_task_step_and_the_picker_are_laid_out_in_rows(teleg
     api = telegram
     await seed_demo(app)
     hanh = FakeUser(7301, "Hạnh", "Lê", language_code="en")
-    await join(app, api, clock, hanh)
-    lan = Talker(app, "lan", lang="en")
-    await lan.say("/household HV-TL-002")
-    await lan.press(payload_of(lan, "Reassign"))
-    await lan.press(payload_of(lan, "Hạnh Lê"))
+    await join_with_household(app, api, clock, hanh, "Hạnh Lê")
     await post(api, api.message(hanh, "/household HV-TL-002"))
     await press(api, hanh, "Start a procedure")
     assert rows_of(api.last_message(hanh.id))[-1] == ["↩️ Back"]

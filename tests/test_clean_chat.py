@@ -20,7 +20,7 @@ from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
 from tests.chat import Talker, all_rows, payload_of
 from tests.fakes import FakeTelegramAPI, FakeUser
-from tests.test_flows_telegram_e2e import data_of, join, keyboard, post, press
+from tests.test_flows_telegram_e2e import data_of, join_with_household, keyboard, post, press
 from tests.test_telegram import to, webhook_bot
 
 RC = "Residence confirmation (CT07)"
@@ -36,11 +36,7 @@ async def telegram(settings: Settings, app: App) -> AsyncIterator[FakeTelegramAP
 async def give_household(app: App, api: FakeTelegramAPI, clock: Any, user: FakeUser, name: str) -> None:
     """`user` joins as a volunteer of the demo ward and the leader gives them HV-TL-002."""
     await seed_demo(app)
-    await join(app, api, clock, user)
-    lan = Talker(app, "lan", lang="en")
-    await lan.say("/household HV-TL-002")
-    await lan.press(payload_of(lan, "Reassign"))
-    await lan.press(payload_of(lan, name))
+    await join_with_household(app, api, clock, user, name)
 
 
 def chat_calls(api: FakeTelegramAPI, user: FakeUser, since: int = 0) -> Counter[str]:

@@ -64,17 +64,24 @@ async def join(app: App, api: FakeTelegramAPI, clock: Any, user: FakeUser) -> No
     assert "volunteer" in api.sent_texts(user.id)[-1]
 
 
+async def join_with_household(app: App, api: FakeTelegramAPI, clock: Any, user: FakeUser,
+                              name: str) -> Talker:
+    """`user` joins as a volunteer of the demo ward (already seeded) and the leader, Lan (in
+    English), gives them HV-TL-002 by their name on the picker; returns Lan's chat."""
+    await join(app, api, clock, user)
+    lan = Talker(app, "lan", lang="en")
+    await lan.say("/household HV-TL-002")
+    await lan.press(payload_of(lan, "Reassign"))
+    await lan.press(payload_of(lan, name))
+    return lan
+
+
 async def test_a_telegram_volunteer_runs_a_procedure_with_inline_buttons(telegram, app, clock):
     """Households → page → procedure: a pressed step becomes its outcome, the next arrives with buttons."""
     api = telegram
     await seed_demo(app)
     hanh = FakeUser(7101, "Hạnh", "Lê", language_code="en")
-    await join(app, api, clock, hanh)
-
-    lan = Talker(app, "lan", lang="en")  # the leader gives Hạnh a household of the ward
-    await lan.say("/household HV-TL-002")
-    await lan.press(payload_of(lan, "Reassign"))
-    await lan.press(payload_of(lan, "Hạnh Lê"))
+    lan = await join_with_household(app, api, clock, hanh, "Hạnh Lê")  # a household of the ward
     assert lan.text() == "HV-TL-002 is now looked after by Hạnh Lê."
 
     await post(api, api.message(hanh, "/households"))

@@ -61,9 +61,8 @@ from bot.seed_demo import seed_demo
 from db.models import ProcessedUpdate
 from handlers import i18n
 from handlers.types import Button, Reply
-from tests.chat import Talker, payload_of
 from tests.fakes import FakeTelegramAPI, FakeUser
-from tests.test_flows_telegram_e2e import RC, data_of, join, post, press
+from tests.test_flows_telegram_e2e import RC, data_of, join_with_household, post, press
 from tests.test_telegram import free_port, incoming_of, running, to
 
 
@@ -458,11 +457,7 @@ async def _at_a_task_step(app: App, api: FakeTelegramAPI, clock: Any) -> tuple[F
     """A volunteer (Hạnh, in English, over the webhook) at a task step of the residence
     confirmation, with its Done / Skip / Problem buttons."""
     hanh = FakeUser(7101, "Hạnh", "Lê", language_code="en")
-    await join(app, api, clock, hanh)
-    lan = Talker(app, "lan", lang="en")
-    await lan.say("/household HV-TL-002")
-    await lan.press(payload_of(lan, "Reassign"))
-    await lan.press(payload_of(lan, "Hạnh Lê"))
+    await join_with_household(app, api, clock, hanh, "Hạnh Lê")
     await post(api, api.message(hanh, "/households"))
     for label in ("HV-TL-002", "Start a procedure", RC, "Continue", "In the VNeID app"):
         await press(api, hanh, label)
