@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
+from typing import TypeVar, cast
 
 import numpy as np
 from rapidfuzz import process
@@ -530,6 +531,7 @@ def _feature_factor(feature: str) -> float:
 
 
 Postings = dict[str, tuple[np.ndarray, np.ndarray]]  # feature -> (rows, values)
+_T = TypeVar("_T")
 
 
 def _arrays(postings: dict[str, list[tuple[int, float]]]) -> Postings:
@@ -631,9 +633,8 @@ class FaqIndex:
         self._example_entry = np.array(example_entry, dtype=np.intp)
         self._postings = _arrays(postings)
         self._build_second_opinion()
-        self._linear: np.ndarray = np.zeros((0, 0), dtype=np.float32)
-        self._columns: dict[str, int] = {}
-        self._train_linear()
+        self._columns, self._linear = self._train_linear()
+        self._last: dict[str, tuple[str, object]] = {}  # _remembered: per kind, the last question
         centroid_postings: dict[str, list[tuple[int, float]]] = {}
         self._centroids = [_normalised(c) for c in centroids]
         for number, centroid in enumerate(self._centroids):
@@ -655,18 +656,18 @@ class FaqIndex:
         alpha = NB_SMOOTHING
         base = [math.log(alpha / (sum(c.values()) + alpha * len(vocabulary))) for c in counts]
         nb_postings: dict[str, list[tuple[int, float]]] = {}
-        self._nb_last: tuple[str | None, int | None] = (None, None)
         for number, c in enumerate(counts):
             for gram, k in c.items():
                 nb_postings.setdefault(gram, []).append((number, math.log((k + alpha) / alpha)))
         self._nb_postings = _arrays(nb_postings)
         self._nb_base = np.array(base)
 
-    def _train_linear(self) -> None:
+    def _train_linear(self) -> tuple[dict[str, int], np.ndarray]:
         """PERCEPTRON_RUNS averaged multiclass perceptrons, each itself averaged, on the learnt
         samples' weighted _letter_grams, each run in its own deterministic order; the out-of-scope
         questions, when there are any, form one more class. The weights are dense numpy arrays
-        (features x classes): dicts took seconds once the residents' questions were learnt."""
+        (features x classes): dicts took seconds once the residents' questions were learnt.
+        Returns each gram's column and the averaged weights."""
         columns: dict[str, int] = {}
         samples: list[tuple[int, np.ndarray, np.ndarray]] = []
         last = len(self.entries)  # the "declined" class, when there is one
@@ -703,8 +704,7 @@ class FaqIndex:
                     step += (PERCEPTRON_EPOCHS - epoch - 1) * len(order)
                     break
             averaged += weights - totals / step
-        self._columns = columns
-        self._linear = (averaged / PERCEPTRON_RUNS).astype(np.float32)
+        return columns, (averaged / PERCEPTRON_RUNS).astype(np.float32)
 
     def linear_scores(self, question: str) -> list[float] | None:
         """The averaged perceptron's score of each entry (then of "declined", when it learnt
@@ -718,12 +718,18 @@ class FaqIndex:
         values = np.fromiter((w for _, w in known), np.float32, len(known))
         return (values @ linear[index]).tolist()
 
+    def _remembered(self, kind: str, question: str, compute: Callable[[], _T]) -> _T:
+        """`compute()` for the last question asked of this `kind`, kept: one message is read by
+        several methods in a row (an unanswered question: `match`, then `close` for the topics)."""
+        last = self._last.get(kind)
+        if last is not None and last[0] == question:
+            return cast(_T, last[1])
+        value = compute()
+        self._last[kind] = (question, value)
+        return value
+
     def _nb_number(self, question: str) -> int | None:
-        if self._nb_last[0] == question:  # _entry_scores() and decide() both ask
-            return self._nb_last[1]
-        number = self._nb_classify(question)
-        self._nb_last = (question, number)
-        return number
+        return self._remembered("naive Bayes", question, lambda: self._nb_classify(question))
 
     def _nb_classify(self, question: str) -> int | None:
         grams = {g: w for g, w in _weighted_grams(question).items() if g in self._nb_postings}
@@ -862,9 +868,11 @@ class FaqIndex:
         )
         return tuple(f for _, f in parts[:limit])
 
-    # -- public ----------------------------------------------------------------------------
     def _entry_scores(self, question: str) -> tuple[dict[str, float], list[float]]:
         """The question's TF-IDF vector and each entry's score (0 for an entry kept out)."""
+        return self._remembered("TF-IDF", question, lambda: self._score_entries(question))
+
+    def _score_entries(self, question: str) -> tuple[dict[str, float], list[float]]:
         vector = self._query(question)
         if not vector:
             return vector, []
@@ -882,6 +890,7 @@ class FaqIndex:
             scores[favoured] = min(1.0, scores[favoured] + SECOND_OPINION_BONUS)
         return vector, scores
 
+    # -- public ----------------------------------------------------------------------------
     def ranked(self, question: str, limit: int | None = None) -> list[Match]:
         """Entries with a TF-IDF score above 0, best first (ties by id), at most `limit`, with `why`."""
         vector, scores = self._entry_scores(question)
@@ -892,12 +901,15 @@ class FaqIndex:
 
     def decide(self, question: str) -> tuple[Match | None, bool]:
         """The entry the matcher would answer with, whatever its score, and whether the opinions
-        back it (the score is not compared with MATCH_THRESHOLD here; `confident` does that).
+        back it (the score is not compared with MATCH_THRESHOLD here; `match` does that).
 
         The perceptron chooses among the entries TF-IDF has not kept out (it ranks residents'
         letters best); the match's score is that entry's TF-IDF score. It is backed when TF-IDF
         ranks it first or naive Bayes names it, unless the perceptron's "declined" class (learnt
         from the out-of-scope residents' questions) outscores it."""
+        return self._remembered("decision", question, lambda: self._decide(question))
+
+    def _decide(self, question: str) -> tuple[Match | None, bool]:
         vector, scores = self._entry_scores(question)
         candidates = [i for i, s in enumerate(scores) if s > 0]
         if not candidates:
