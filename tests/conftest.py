@@ -138,3 +138,23 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres") is None and \
             {"postgres_url", "postgres_migrated"} & set(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def demo_cli_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`gocua seed demo` run once per test run, in its own process as a user would (a second of
+    migrations and seeding): the file that `demo_cli` copies."""
+    from tests.test_cli import gocua
+
+    path = tmp_path_factory.mktemp("demo-cli")
+    result = gocua(path, "seed", "demo")
+    assert result.returncode == 0, result.stderr
+    return path / "cli.db"
+
+
+@pytest.fixture
+def demo_cli(tmp_path: Path, demo_cli_database: Path) -> Path:
+    """A folder whose `cli.db` (what `tests.test_cli.gocua` opens) holds a fresh copy of the demo
+    data (Hải Vân: Tà Lang, Giàn Bí, volunteer Nguyễn Văn An), for a test to change as it likes."""
+    shutil.copyfile(demo_cli_database, tmp_path / "cli.db")
+    return tmp_path

@@ -21,10 +21,8 @@ VISIT = "/lang en\n/visit\nMy VNeID password is lost\nPhường Hải Vân\nThô
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    result = gocua(tmp_path, "seed", "demo")
-    assert result.returncode == 0, result.stderr
-    return tmp_path
+def seeded(demo_cli: Path) -> Path:
+    return demo_cli
 
 
 def files_shown(stdout: str) -> dict[str, Path]:

@@ -60,10 +60,9 @@ def run_import(path: Path, file: Path, *args: str) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Path:
+def demo(demo_cli: Path) -> Path:
     """A fresh database with the demo data (Hải Vân: Tà Lang, Giàn Bí, volunteer Nguyễn Văn An)."""
-    assert gocua(tmp_path, "seed", "demo").returncode == 0
-    return tmp_path
+    return demo_cli
 
 
 def test_the_template_has_the_columns_an_example_and_notes(demo: Path) -> None:

@@ -142,9 +142,8 @@ async def test_leaders_invite_only_within_their_areas_and_leaders_only_below_the
 
 
 @pytest.fixture
-def cli_db(tmp_path):
-    assert gocua(tmp_path, "seed", "demo").returncode == 0
-    return tmp_path
+def cli_db(demo_cli):
+    return demo_cli
 
 
 def test_cli_invite_create_writes_sheets_and_keeps_the_single_code(cli_db, tmp_path):
