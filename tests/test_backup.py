@@ -11,8 +11,7 @@ from pathlib import Path
 from tests.test_cli import gocua
 
 
-def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
-    assert gocua(tmp_path, "seed", "demo").returncode == 0
+def test_backup_while_writing_then_restore(tmp_path: Path, demo_cli: Path) -> None:
     database = tmp_path / "cli.db"
     stop = threading.Event()
     written = []
@@ -52,11 +51,10 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
     assert json.loads(restored.stdout)["households"] == json.loads(original.stdout)["households"] > 0
 
 
-def test_backup_refuses_what_it_cannot_copy(tmp_path: Path) -> None:
+def test_backup_refuses_what_it_cannot_copy(tmp_path: Path, demo_cli: Path) -> None:
     postgres = gocua(tmp_path, "backup", "--out", str(tmp_path / "x.db"),
                      env={"GOCUA_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/test"})
     assert postgres.returncode == 2 and "pg_dump" in postgres.stderr
-    assert gocua(tmp_path, "seed", "demo").returncode == 0
     nowhere = gocua(tmp_path, "backup", "--out", str(tmp_path / "missing" / "x.db"))
     assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr
     itself = gocua(tmp_path, "backup", "--out", str(tmp_path / "cli.db"))

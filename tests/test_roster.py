@@ -179,8 +179,7 @@ async def test_roster_repository_counts_only_the_area(demo, clock):
     assert [(line.name, line.households, line.reached) for line in lines] == [("Trần Thị Bình", 2, 0)]
 
 
-def test_cli_volunteers_list(tmp_path):
-    assert gocua(tmp_path, "seed", "demo").returncode == 0
+def test_cli_volunteers_list(tmp_path, demo_cli):
     result = gocua(tmp_path, "volunteers", "list", "--area", "danang.hai-van", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
