@@ -14,8 +14,7 @@ Target: >= 2,000 questions/s on the project machine (2 cores).
 
 Accuracy (issue 14 §4), for tests/faq_data/faq_eval.yaml (written with the entries) and
 tests/faq_data/faq_real.yaml (questions residents sent on public pages, plus phone-style
-rewrites; committed before the matcher was changed) and tests/faq_data/faq_letters.yaml (our own
-residents'-style letters, written after the matcher was frozen; never tuned on). Each question goes through
+rewrites; committed before the matcher was changed). Each question goes through
 `answer_payload(default_index(), ...)`, exactly as `gocua faq ask` answers it, and three figures
 are printed per set:
   - in scope right at top-1: the answer's id is the expected id, over the in-scope questions;
@@ -24,7 +23,7 @@ are printed per set:
     or any entry for an out-of-scope question), over ALL questions of the set.
 Targets on faq_real.yaml (tests/test_faq_real.py): >= 85%, >= 85%, <= 5%.
 
-Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml, nor on the letters):
+Calibration (never on the held-out sets faq_eval.yaml and faq_real.yaml):
 MATCH_THRESHOLD is the lowest score at which tests/faq_data/faq_calibration.yaml is answered
 wrongly at most 2% of the time while the residents' questions that train the matcher
 (conversations/faq/questions/), cross-validated by bench/faq_train.py, keep at least 85% of their
@@ -106,7 +105,7 @@ def speed(rounds: int, seconds: float) -> dict:
             "warm_questions_per_s": round(warm), "matched": done}
 
 
-HELD_OUT = ("faq_eval.yaml", "faq_real.yaml", "faq_letters.yaml")
+HELD_OUT = ("faq_eval.yaml", "faq_real.yaml")
 
 
 def figures(rows: list[dict], index: faq_match.FaqIndex | None = None) -> dict:

@@ -1,10 +1,12 @@
 """Cross-validation of the FAQ matcher on the residents' questions that train it
-(conversations/faq/questions/*.yaml), and the figures of variants on the measuring sets.
+(conversations/faq/questions/*.yaml; our own letters, conversations/faq/letters/, train every
+fold and are not measured), and the figures of variants on the measuring sets.
 
     .venv/bin/python bench/faq_train.py                 # 5-fold figures at the shipped thresholds
     .venv/bin/python bench/faq_train.py --grid          # ... and over a grid of thresholds
-    .venv/bin/python bench/faq_train.py --sets          # the measuring sets (eval, letters,
+    .venv/bin/python bench/faq_train.py --sets          # the measuring sets (eval and
                                                         # calibration; --real adds faq_real)
+    .venv/bin/python bench/faq_train.py --no-letters    # as the matcher was before the letters
 
 Folds keep a question and its phone-style retelling together (same source page). Each fold's
 questions are matched against an index built from the entries and the other folds' questions,
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from conversations import faq_match  # noqa: E402
-from conversations.faq_model import FaqEntry, TrainingQuestion, load_faq, load_questions  # noqa: E402
+from conversations.faq_model import FaqEntry, TrainingQuestion, load_faq, load_training  # noqa: E402
 from conversations.yaml_load import safe_load  # noqa: E402
 
 DATA = ROOT / "tests" / "faq_data"
@@ -68,13 +70,16 @@ def line(name: str, f: dict) -> str:
 def cross_validated(entries: Sequence[FaqEntry], questions: Sequence[TrainingQuestion],
                     learn: bool = True) -> list[tuple]:
     """Each fold's outcomes on an index trained on the other folds (`learn=False`: on no
-    questions at all, the examples alone)."""
-    sources = sorted({q.source for q in questions})
+    questions at all, the examples alone). Only the residents' questions are folded and
+    measured; our own letters (`written`) train every fold."""
+    residents = [q for q in questions if not q.written]
+    letters = [q for q in questions if q.written]
+    sources = sorted({q.source for q in residents})
     fold_of = {source: n % FOLDS for n, source in enumerate(sources)}
     outcomes: list[tuple] = []
     for fold in range(FOLDS):
-        train = [q for q in questions if fold_of[q.source] != fold]
-        test = [(q.text, q.entry_id) for q in questions if fold_of[q.source] == fold]
+        train = [q for q in residents if fold_of[q.source] != fold] + letters
+        test = [(q.text, q.entry_id) for q in residents if fold_of[q.source] == fold]
         index = faq_match.FaqIndex(entries, questions=train if learn else ())
         outcomes += outcomes_of(index, test)
     return outcomes
@@ -88,14 +93,19 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="try a variant: set a faq_match constant (e.g. MATCH_THRESHOLD=0.35)")
     parser.add_argument("--none", action="store_true", help="the index learns from no questions")
+    parser.add_argument("--no-letters", action="store_true", help="the index learns from no letters")
     args = parser.parse_args()
     for setting in args.set:
         name, value = setting.split("=", 1)
         setattr(faq_match, name, type(getattr(faq_match, name))(ast.literal_eval(value)))
     entries = load_faq()
-    questions = load_questions(entries)
+    questions = load_training(entries)
+    if args.no_letters:
+        questions = tuple(q for q in questions if not q.written)
     t = faq_match.MATCH_THRESHOLD
-    print(f"{len(questions)} training questions, {sum(q.entry_id is None for q in questions)} out of scope")
+    residents = [q for q in questions if not q.written]
+    print(f"{len(residents)} residents' questions ({sum(q.entry_id is None for q in residents)} out of "
+          f"scope), {len(questions) - len(residents)} letters")
     if questions:
         oof = cross_validated(entries, questions, learn=not args.none)
         print(line(f"{FOLDS}-fold, threshold {t}", figures(oof, t)))
@@ -104,7 +114,7 @@ def main() -> None:
                 print(line(f"  threshold {step / 100:.2f}", figures(oof, step / 100)))
     if args.sets or args.real:
         index = faq_match.FaqIndex(entries, questions=() if args.none else questions)
-        names = ["faq_calibration.yaml", "faq_eval.yaml", "faq_letters.yaml"]
+        names = ["faq_calibration.yaml", "faq_eval.yaml"]
         names += ["faq_real.yaml"] if args.real else []
         for name in names:
             rows = [(r["q"], r["id"]) for r in safe_load((DATA / name).read_text(encoding="utf-8"))]

@@ -30,8 +30,9 @@
    and `top()` / `close()` list the closest above SUGGEST_FLOOR for "did you mean" buttons.
    `Match.why` names the terms that matched most.
 6. Two learnt opinions read the message as `question_parts` weighs it (words, word pairs, letter
-   4-grams), trained on the examples and on residents' questions retold from public pages
-   (conversations/faq/questions/, `load_questions`): naive Bayes, whose entry gets a small bonus
+   4-grams), trained on the examples, on residents' questions retold from public pages
+   (conversations/faq/questions/) and on our own residents'-style letters
+   (conversations/faq/letters/; both `load_training`): naive Bayes, whose entry gets a small bonus
    in the TF-IDF ranking, and an averaged perceptron (PERCEPTRON_RUNS averaged), which also learns
    the out-of-scope questions as a "declined" class. `decide()` lets the perceptron choose among
    the entries TF-IDF has not kept out; `match()` answers with that entry only when its TF-IDF
@@ -41,8 +42,7 @@
 MATCH_THRESHOLD is calibrated by `bench/faq.py --calibrate` on the calibration set
 tests/faq_data/faq_calibration.yaml and the residents' questions cross-validated
 (bench/faq_train.py), which also suggests SUGGEST_FLOOR; never on the measuring sets
-tests/faq_data/faq_eval.yaml, faq_real.yaml and faq_letters.yaml (bench/faq.py prints the
-figures on them).
+tests/faq_data/faq_eval.yaml and faq_real.yaml (bench/faq.py prints the figures on them).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from conversations.faq_model import FaqEntry, TrainingQuestion, load_faq, load_questions
+from conversations.faq_model import FaqEntry, TrainingQuestion, load_faq, load_training
 from conversations.texts import N_
 
 # Calibrated by `bench/faq.py --calibrate` (see the module docstring and bench/README.md): the
@@ -70,7 +70,7 @@ from conversations.texts import N_
 # keep at least 85% of their out-of-scope ones declined, plus a 0.02 margin. It also suggests a
 # floor for the "closest topics" (the score 90% of the calibration out-of-scope questions stay
 # below: 0.251 today); the floor is kept at 0.275, above it, so that chit-chat gets no topics.
-MATCH_THRESHOLD = 0.30
+MATCH_THRESHOLD = 0.32
 SUGGEST_FLOOR = 0.275
 CENTROID_SHARE = 0.4
 CLOSE_SHARE = 0.8  # a topic is offered as "really close" within this share of the best score
@@ -962,11 +962,11 @@ def _answerable(found: Match | None, backed: bool) -> bool:
 
 def build_index(entries: Iterable[FaqEntry] | None = None) -> FaqIndex:
     """An index of the given entries (default: the shipped conversations/faq/*.yaml, trained
-    also on the shipped residents' questions, conversations/faq/questions/*.yaml)."""
+    also on the shipped residents' questions and letters, `load_training`)."""
     if entries is not None:
         return FaqIndex(entries)
     shipped = load_faq()
-    return FaqIndex(shipped, questions=load_questions(shipped))
+    return FaqIndex(shipped, questions=load_training(shipped))
 
 
 @lru_cache(maxsize=1)

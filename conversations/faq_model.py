@@ -181,6 +181,8 @@ def load_faq(directory: Path = FAQ_DIR) -> tuple[FaqEntry, ...]:
 
 # -- residents' questions that train the matcher ---------------------------------------------
 QUESTIONS_DIR = FAQ_DIR / "questions"
+# Residents'-style letters written by GoCua's team (a measuring set until 2026-12-06, now training).
+LETTERS_DIR = FAQ_DIR / "letters"
 MAX_QUESTION = 1000  # the matcher reads at most this much of a message (faq_match.MAX_QUESTION_CHARS)
 _QUESTION_KEYS = frozenset({"q", "id", "source", "style", "doubt"})
 
@@ -195,11 +197,13 @@ class TrainingQuestion:
     source: str
     phone_style: bool = False
     doubt: str | None = None  # why the label was unsure, where it was
+    written: bool = False  # one of our own letters (conversations/faq/letters/), not a page's
 
 
-def parse_questions(text: str, known_ids: Iterable[str],
-                    filename: str = "<questions>") -> list[TrainingQuestion]:
-    """The training questions of one YAML document; an unknown entry id is an error."""
+def parse_questions(text: str, known_ids: Iterable[str], filename: str = "<questions>",
+                    *, written: bool = False) -> list[TrainingQuestion]:
+    """The training questions of one YAML document; an unknown entry id is an error. `written`:
+    our own letters, whose `source` may be "written" instead of a page's link."""
     known = frozenset(known_ids)
     try:
         data = safe_load(text)
@@ -219,19 +223,27 @@ def parse_questions(text: str, known_ids: Iterable[str],
         if style not in (None, "phone"):
             raise FaqError(filename, f"question {position}: style is 'phone' or absent, not {style!r}")
         source = raw.get("source")
-        if not isinstance(source, str) or not _URL.fullmatch(source):
-            raise FaqError(filename, f"question {position}: source must be the page's http(s) link")
+        if not isinstance(source, str) or not (_URL.fullmatch(source) or (written and source == "written")):
+            raise FaqError(filename, f"question {position}: source must be the page's http(s) link"
+                           + (" or 'written'" if written else ""))
         doubt = raw.get("doubt")
         found.append(TrainingQuestion(question, entry_id, source, style == "phone",
-                                      str(doubt) if doubt else None))
+                                      str(doubt) if doubt else None, written))
     return found
 
 
-def load_questions(entries: Iterable[FaqEntry],
-                   directory: Path = QUESTIONS_DIR) -> tuple[TrainingQuestion, ...]:
-    """Every `*.yaml` file of the training-questions directory, in file-name order (none: empty)."""
+def load_questions(entries: Iterable[FaqEntry], directory: Path = QUESTIONS_DIR,
+                   *, written: bool = False) -> tuple[TrainingQuestion, ...]:
+    """Every `*.yaml` file of the training-questions directory, in file-name order (none: empty).
+    `written`: the directory holds our own letters (LETTERS_DIR)."""
     ids = [entry.id for entry in entries]
     found: list[TrainingQuestion] = []
     for path in sorted(directory.glob("*.yaml")):
-        found.extend(parse_questions(path.read_text(encoding="utf-8"), ids, path.name))
+        found.extend(parse_questions(path.read_text(encoding="utf-8"), ids, path.name, written=written))
     return tuple(found)
+
+
+def load_training(entries: Iterable[FaqEntry]) -> tuple[TrainingQuestion, ...]:
+    """What trains the shipped matcher: the residents' questions, then our own letters."""
+    shipped = tuple(entries)
+    return load_questions(shipped) + load_questions(shipped, LETTERS_DIR, written=True)

@@ -1,6 +1,7 @@
-"""The letters set (tests/faq_data/faq_letters.yaml, issue 14 §3): our own residents'-style
-questions, measured by bench/faq.py beside the held-out sets. It must stay apart from them: no
-letter copies a held-out or calibration question, nor comes from a page the real set was taken from.
+"""Our own residents'-style letters (conversations/faq/letters/, issue 14 §3): a measuring set
+until 2026-12-06, now training data for the matcher's opinions beside the residents' questions.
+They must stay apart from the measuring sets: no letter copies a held-out or calibration question,
+nor comes from a page the real set was taken from.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import pytest
 import yaml
 from rapidfuzz import fuzz, process
 
-from conversations.faq_model import load_faq
+from conversations.faq_model import LETTERS_DIR, load_faq
 from conversations.folding import strip_marks
 
-DATA = Path(__file__).resolve().parent / "faq_data"  # not data/: .gitignore ignores it
+DATA = Path(__file__).resolve().parent / "faq_data"  # the measuring sets (not data/: .gitignore ignores it)
 KEPT_APART = ("faq_real.yaml", "faq_eval.yaml", "faq_calibration.yaml")
 
 
@@ -26,7 +27,7 @@ def _fold(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def letters() -> list[dict]:
-    return yaml.safe_load((DATA / "faq_letters.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((LETTERS_DIR / "letters.yaml").read_text(encoding="utf-8"))
 
 
 def test_letters_have_their_shape(letters):
