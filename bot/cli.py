@@ -291,7 +291,7 @@ async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
     _as_worker(args)
     from conversations.faq_match import default_index
 
-    default_index()  # trained before the collector freezes what start-up built (about a second)
+    default_index()  # trained (or loaded, conversations/faq_cache.py) before the collector freezes start-up
     tune_gc_for_serving()
     await getattr(adapter, f"run_{args.channel}")(
         settings, webhook_url=args.webhook_url, host=args.host, port=args.port,

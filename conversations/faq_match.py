@@ -971,8 +971,12 @@ def build_index(entries: Iterable[FaqEntry] | None = None) -> FaqIndex:
 
 @lru_cache(maxsize=1)
 def default_index() -> FaqIndex:
-    """The index of the shipped FAQ, built on first use and kept."""
-    return build_index()
+    """The index of the shipped FAQ, built on first use and kept: in this process, and on disk for
+    the next ones (conversations/faq_cache.py: loading it takes a tenth of training it)."""
+    from conversations import faq_cache
+
+    return faq_cache.load_or_build(build_index, FaqIndex, faq_cache.shipped_inputs(),
+                                   faq_cache.cache_directory())
 
 
 def answer_payload(index: FaqIndex, question: str, translate: Callable[[str], str]) -> dict:

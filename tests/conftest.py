@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,14 @@ from handlers import file_limits
 
 POSTGRES_URL = os.environ.get("GOCUA_TEST_POSTGRES_URL")
 TABLES_IN_ORDER = None  # filled lazily from the metadata
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The trained FAQ index (conversations/faq_cache.py) is kept in a folder of the test runs', not
+    in the user's ~/.cache: shared by this run's processes, the `gocua` ones it starts included
+    (they inherit the variable), so that each does not train it anew."""
+    shared = Path(tempfile.gettempdir()) / f"gocua-test-cache-{os.getuid()}"
+    os.environ.setdefault("GOCUA_CACHE_DIR", str(shared))
 
 
 class FakeClock:
