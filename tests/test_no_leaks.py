@@ -349,7 +349,8 @@ async def test_gocua_run_errors_are_one_line_without_the_token(tmp_path, channel
     cannot be reached, exits 2 with one `gocua: error:` line and no token anywhere on stderr."""
     free = free_port()
     for base, expected in ((None, "rejected"), (f"http://127.0.0.1:{free}", "cannot use")):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "GOCUA_"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TELEGRAM_", "ZALO_", "GOCUA_")) or k == "GOCUA_CACHE_DIR"}
         env.update({token_env: token, "GOCUA_WEBHOOK_SECRET": SECRET,
                     "GOCUA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"})
         async with FakeTelegramAPI(token="1:other") as tg_api:

@@ -403,7 +403,7 @@ async def test_chat_locks_serialise_one_chat_only() -> None:
 
 async def _gocua(tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "GOCUA_"))}
+            if not k.startswith(("TELEGRAM_", "GOCUA_")) or k == "GOCUA_CACHE_DIR"}
     base.update(GOCUA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", **env)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", "telegram", *args, cwd=ROOT, env=base,
