@@ -106,13 +106,13 @@ def test_where_the_cache_is():
 
 def test_the_shipped_index_comes_back_from_the_cache_answering_alike(tmp_path):
     """The real index survives the round trip: the same decisions, the same answers."""
-    from conversations.faq_match import FaqIndex, build_index
+    from conversations.faq_match import FaqIndex, default_index
 
     calls: list[str] = []
 
     def build() -> FaqIndex:
         calls.append("trained")
-        return build_index()
+        return default_index()  # this process's (trained, or loaded from the run's cache)
 
     inputs = faq_cache.shipped_inputs()
     assert any(p.name == "letters.yaml" for p in inputs) and any(p.name == "faq_match.py" for p in inputs)
