@@ -35,6 +35,7 @@ from bot.app import open_app
 from bot.config import Settings
 from db.models import FlowRun, Identity, StepRecord
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramAPI, FakeUser
+from tests.process_env import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -128,8 +129,7 @@ class Bot:
 def start_bot(database_url: str, api: FakeTelegramAPI, secret: str, log: Path, *,
               workers: int = 1, lease_seconds: float = 2.0, log_level: str = "WARNING") -> Bot:
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GOCUA_", "TELEGRAM_", "ZALO_", "PROMETHEUS_"))}
+    env = clean_env("GOCUA_", "TELEGRAM_", "ZALO_", "PROMETHEUS_")
     env.update({
         "GOCUA_DATABASE_URL": database_url, "TELEGRAM_BOT_TOKEN": api.token,
         "TELEGRAM_API_BASE": api.base_url, "GOCUA_WEBHOOK_SECRET": secret,

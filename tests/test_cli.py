@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.process_env import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def gocua(tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None,
           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GOCUA_", "TELEGRAM_", "ZALO_"))}
+    full_env = clean_env()
     full_env["GOCUA_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     full_env.update(env or {})
     return subprocess.run(

@@ -57,13 +57,46 @@ def test_a_changed_input_is_trained_anew(inputs, directory):
 
 
 def test_only_the_newest_files_are_kept(inputs, directory):
+    made: list[Path] = []
     for n in range(faq_cache.KEEP + 2):
         inputs[0].write_text(f"- id: e{n}\n", encoding="utf-8")
         faq_cache.load_or_build(builder(str(n), []), Index, inputs, directory)
-        os.utime(directory / f"faq-{faq_cache.key_of(inputs)}.pickle", (1_000_000 + n, 1_000_000 + n))
-    kept = sorted(directory.glob("faq-*.pickle"))
-    assert len(kept) == faq_cache.KEEP
-    assert directory / f"faq-{faq_cache.key_of(inputs)}.pickle" in kept
+        made.append(directory / f"faq-{faq_cache.key_of(inputs)}.pickle")
+        os.utime(made[-1], (1_000_000 + n, 1_000_000 + n))
+    assert sorted(directory.glob("faq-*.pickle")) == sorted(made[-faq_cache.KEEP:])
+
+
+def test_a_temporary_file_left_by_a_killed_process_is_removed_later(inputs, directory):
+    faq_cache.load_or_build(builder("first", []), Index, inputs, directory)
+    old, fresh = directory / ".faq-abandoned", directory / ".faq-being-written"
+    for path in (old, fresh):
+        path.write_bytes(b"half a pickle")
+    os.utime(old, (1_000_000, 1_000_000))
+    inputs[0].write_text("- id: b\n", encoding="utf-8")
+    faq_cache.load_or_build(builder("second", []), Index, inputs, directory)
+    assert not old.exists() and fresh.exists()
+
+
+def test_a_folder_reached_through_a_symbolic_link_is_used(inputs, tmp_path):
+    """systemd's CacheDirectory= with DynamicUser= gives /var/cache/NAME as a link."""
+    real = tmp_path / "private" / "gocua"
+    real.mkdir(parents=True, mode=0o700)
+    link = tmp_path / "gocua"
+    link.symlink_to(real)
+    calls: list[str] = []
+    faq_cache.load_or_build(builder("first", calls), Index, inputs, link)
+    assert faq_cache.load_or_build(builder("second", calls), Index, inputs, link).made_by == "first"
+    assert calls == ["first"] and len(list(real.glob("faq-*.pickle"))) == 1
+
+
+def test_a_file_that_is_a_symbolic_link_is_not_followed(inputs, directory, tmp_path):
+    faq_cache.load_or_build(builder("first", []), Index, inputs, directory)
+    path = directory / f"faq-{faq_cache.key_of(inputs)}.pickle"
+    elsewhere = tmp_path / "elsewhere.pickle"
+    elsewhere.write_bytes(pickle.dumps(Index("planted")))
+    path.unlink()
+    path.symlink_to(elsewhere)
+    assert faq_cache.load_or_build(builder("again", []), Index, inputs, directory).made_by == "again"
 
 
 @pytest.mark.parametrize("damage", [b"", b"not a pickle", pickle.dumps({"an": "other thing"})])
@@ -97,11 +130,17 @@ def test_an_unwritable_folder_only_costs_the_training(inputs, tmp_path):
     assert calls == ["first", "second"]
 
 
-def test_where_the_cache_is():
+def test_where_the_cache_is(monkeypatch):
     assert faq_cache.cache_directory({"GOCUA_CACHE_DIR": "off"}) is None
     assert faq_cache.cache_directory({"GOCUA_CACHE_DIR": "/srv/gocua"}) == Path("/srv/gocua")
     assert faq_cache.cache_directory({"XDG_CACHE_HOME": "/x"}) == Path("/x/gocua")
     assert faq_cache.cache_directory({}) == Path.home() / ".cache" / "gocua"
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)  # a container's bare uid, no HOME
+    assert faq_cache.cache_directory({}) is None
 
 
 def test_the_shipped_index_comes_back_from_the_cache_answering_alike(tmp_path):

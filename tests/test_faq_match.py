@@ -6,7 +6,10 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conversations import faq_match
 from conversations.babel_yaml import translatable_strings
@@ -390,3 +393,27 @@ def test_a_near_miss_residents_asked_about_is_declined(index, untrained, questio
     the examples alone would answer wrongly gets "I don't know" instead."""
     assert untrained.match(question) is not None
     assert index.match(question) is None
+
+
+# The sums behind every score: each layout (`_arrays` for the examples, `_dense` for the entries)
+# adds up to what the postings say, for any postings and any weighted question.
+_POSTINGS = st.dictionaries(
+    st.sampled_from([f"f{n}" for n in range(12)]),
+    st.dictionaries(st.integers(0, 6), st.floats(-5, 5, allow_nan=False), min_size=1, max_size=7)
+    .map(lambda found: sorted(found.items())),
+    max_size=12)
+_WEIGHTS = st.dictionaries(st.sampled_from([f"f{n}" for n in range(16)]),
+                           st.floats(0, 3, allow_nan=False), max_size=16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(postings=_POSTINGS, weights=_WEIGHTS)
+def test_the_sparse_and_dense_sums_add_up_to_the_postings(postings, weights):
+    expected = np.zeros(7)
+    for feature, weight in weights.items():
+        for row, value in postings.get(feature, ()):
+            expected[row] += weight * value
+    sparse = faq_match._summed(faq_match._arrays(postings), weights, 7)
+    dense = faq_match._dense_summed(faq_match._dense(postings, 7), weights)
+    assert sparse.shape == dense.shape == (7,)
+    assert np.allclose(sparse, expected) and np.allclose(dense, expected)

@@ -4,7 +4,6 @@ in two sessions."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from bot.seed_demo import seed_demo
 from db.models import FlowRun, Household, Resident, StepRecord
 from handlers.types import Reply
 from tests.chat import Talker, all_rows, count_rows, payload_of, stored_anywhere
+from tests.process_env import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SKILLS = "Smartphone skills for e-services"
@@ -114,7 +114,7 @@ async def test_a_numbered_answer_beyond_the_options_changes_nothing(app):
 
 
 def _gocua(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOCUA_", "TELEGRAM_", "ZALO_"))}
+    env = clean_env()
     env["GOCUA_DATABASE_URL"] = f"sqlite+aiosqlite:///{db}"
     result = subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
                             text=True, cwd=ROOT, env=env, timeout=60)

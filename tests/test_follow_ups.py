@@ -6,7 +6,6 @@ bad dates, /reminders off, and the paused-run reminder."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +29,7 @@ from db.models import FlowRun, Household, Notice, ScheduledJob
 from db.repo.jobs import JOB_LEASE, claim_due
 from handlers.follow_up_runner import run_due
 from tests.chat import Talker, all_rows, count_rows, payload_of
+from tests.process_env import clean_env
 from tests.test_flows_console_e2e import choose
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ async def _blocked_vneid(an: Talker) -> None:
 
 
 def gocua(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOCUA_", "TELEGRAM_", "ZALO_"))}
+    env = clean_env()
     env["GOCUA_DATABASE_URL"] = database_url
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)

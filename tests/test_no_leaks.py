@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import sys
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from db.repo.areas import area_by_code
 from db.repo.invites import create_invite
 from tests.chat import all_rows, stored_anywhere
 from tests.fakes import FakeTelegramAPI, FakeUser
+from tests.process_env import clean_env
 from tests.test_flow_runs import ID_FLOW
 from tests.test_flows_telegram_e2e import post, press
 from tests.test_stats import unzipped
@@ -349,8 +349,7 @@ async def test_gocua_run_errors_are_one_line_without_the_token(tmp_path, channel
     cannot be reached, exits 2 with one `gocua: error:` line and no token anywhere on stderr."""
     free = free_port()
     for base, expected in ((None, "rejected"), (f"http://127.0.0.1:{free}", "cannot use")):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TELEGRAM_", "ZALO_", "GOCUA_")) or k == "GOCUA_CACHE_DIR"}
+        env = clean_env()
         env.update({token_env: token, "GOCUA_WEBHOOK_SECRET": SECRET,
                     "GOCUA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"})
         async with FakeTelegramAPI(token="1:other") as tg_api:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable
@@ -28,6 +27,7 @@ from handlers.i18n import translator
 from handlers.pipeline import DatabaseUnavailable
 from handlers.types import Address, Attachment, Button, Incoming, Reply
 from tests.fakes import FakeTelegramAPI, FakeUser
+from tests.process_env import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-123"  # the `settings` fixture's webhook secret
@@ -402,8 +402,7 @@ async def test_chat_locks_serialise_one_chat_only() -> None:
 # -- the command line -------------------------------------------------------------------------
 
 async def _gocua(tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "GOCUA_")) or k == "GOCUA_CACHE_DIR"}
+    base = clean_env("TELEGRAM_", "GOCUA_")
     base.update(GOCUA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", **env)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", "telegram", *args, cwd=ROOT, env=base,
