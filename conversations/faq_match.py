@@ -559,15 +559,25 @@ def _dense(postings: dict[str, list[tuple[int, float]]], rows: int) -> Dense:
     return columns, matrix
 
 
+def _known(columns: dict[str, int], weights: dict[str, float],
+           dtype: type[np.floating] | np.dtype = np.float64) -> tuple[np.ndarray, np.ndarray] | None:
+    """(columns, weights) of the weighted features that `columns` knows, in the weights' order,
+    as arrays for one gather; None when it knows none."""
+    known = [(columns[f], w) for f, w in weights.items() if f in columns]
+    if not known:
+        return None
+    return (np.fromiter((c for c, _ in known), np.intp, len(known)),
+            np.fromiter((w for _, w in known), dtype, len(known)))
+
+
 def _dense_summed(dense: Dense, weights: dict[str, float]) -> np.ndarray:
     """`_summed` over a `_dense` matrix: one gather and one product instead of a numpy operation
     per feature (a question has hundreds of letter 4-grams)."""
     columns, matrix = dense
-    known = [(columns[f], w) for f, w in weights.items() if f in columns]
-    if not known:
+    found = _known(columns, weights, matrix.dtype)
+    if found is None:
         return np.zeros(matrix.shape[1])
-    index = np.fromiter((c for c, _ in known), np.intp, len(known))
-    values = np.fromiter((w for _, w in known), np.float64, len(known))
+    index, values = found
     return values @ matrix[index]
 
 
@@ -575,11 +585,10 @@ def _summed(postings: Postings, weights: dict[str, float], rows: int) -> np.ndar
     """For each row, the sum over the weighted features of weight x the row's posting value: the
     known features' spans gathered at once (a few numpy operations, not two per feature)."""
     columns, starts, flat_rows, flat_values = postings
-    known = [(columns[f], w) for f, w in weights.items() if f in columns]
-    if not known:
+    found = _known(columns, weights)
+    if found is None:
         return np.zeros(rows)
-    index = np.fromiter((c for c, _ in known), np.intp, len(known))
-    weight = np.fromiter((w for _, w in known), np.float64, len(known))
+    index, weight = found
     begin = starts[index]
     length = starts[index + 1] - begin
     ends = np.cumsum(length)
@@ -742,14 +751,11 @@ class FaqIndex:
     def linear_scores(self, question: str) -> list[float] | None:
         """The averaged perceptron's score of each entry (then of "declined", when it learnt
         that class), or None when the question has no feature it knows."""
-        linear = self._linear
-        columns = self._columns
-        known = [(columns[g], w) for g, w in _weighted_grams(question).items() if g in columns]
-        if not known:
+        found = _known(self._columns, _weighted_grams(question), np.float32)
+        if found is None:
             return None
-        index = np.fromiter((c for c, _ in known), np.int64, len(known))
-        values = np.fromiter((w for _, w in known), np.float32, len(known))
-        return (values @ linear[index]).tolist()
+        index, values = found
+        return (values @ self._linear[index]).tolist()
 
     def _remembered(self, kind: str, question: str, compute: Callable[[], _T]) -> _T:
         """`compute()` for the last question asked of this `kind`, kept: one message is read by
@@ -765,11 +771,12 @@ class FaqIndex:
         return self._remembered("naive Bayes", question, lambda: self._nb_classify(question))
 
     def _nb_classify(self, question: str) -> int | None:
-        known = self._nb_postings[0]
-        grams = {g: w for g, w in _weighted_grams(question).items() if g in known}
-        if not grams:
+        columns, matrix = self._nb_postings
+        found = _known(columns, _weighted_grams(question))
+        if found is None:
             return None
-        scores = self._nb_base * sum(grams.values()) + _dense_summed(self._nb_postings, grams)
+        index, weights = found
+        scores = self._nb_base * sum(weights.tolist()) + weights @ matrix[index]
         return int(scores.argmax())
 
     def _repair(self, word: str, before: str | None, after: str | None) -> str | None:
