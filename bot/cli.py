@@ -284,10 +284,11 @@ async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
     """`gocua run telegram|zalo`: the adapter module's `check_settings` and `run_<channel>`."""
     import importlib
 
-    adapter = importlib.import_module(f"bot.channels.{args.channel}")
     if _serving_group(args):
-        adapter.check_settings(settings, args.webhook_url)  # reported once, by the parent
+        checks = importlib.import_module(SETTINGS_CHECKS[args.channel])
+        checks.check_settings(settings, args.webhook_url)  # reported once, by the parent
         return await _run_group(settings, args)
+    adapter = importlib.import_module(f"bot.channels.{args.channel}")
     _as_worker(args)
     from conversations.faq_match import default_index
 
@@ -297,6 +298,13 @@ async def cmd_run_channel(settings: Settings, args: argparse.Namespace) -> int:
         settings, webhook_url=args.webhook_url, host=args.host, port=args.port,
         worker_index=args.worker_index)
     return 0
+
+
+# Where a worker group's parent finds a channel's `check_settings`: modules that do not import
+# the platform's client library (aiogram: about 4 s of CPU the parent would spend for nothing).
+SETTINGS_CHECKS = {"telegram": "bot.channels.telegram_settings", "zalo": "bot.channels.zalo"}
+# What the fork server of a worker group imports once for all its workers (bot/workers.py).
+WORKER_PRELOAD = ("bot.cli", "bot.app", "conversations.faq_match")
 
 
 def _serving_group(args: argparse.Namespace) -> bool:
@@ -336,7 +344,8 @@ async def _run_group(settings: Settings, args: argparse.Namespace) -> int:
     # statistics when it starts.
     app = await open_app(settings, planner_statistics=False)
     await app.close()
-    return await supervise(lambda index: worker_command(args.argv, index), args.workers)
+    return await supervise(lambda index: worker_command(args.argv, index), args.workers,
+                           preload=(*WORKER_PRELOAD, f"bot.channels.{args.channel}"))
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {

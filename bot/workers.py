@@ -7,6 +7,13 @@ duplicates and the outbox (processed_updates), per-chat order (the conversation 
 flood counts and notices to other channels all live in the database, so the same command on
 several machines behind a load balancer works too.
 
+The copies are forked from a fork server (multiprocessing's "forkserver") that has imported the
+channel's adapter, the core and the FAQ matcher once, so a worker pays no start-up imports of its
+own (aiogram alone builds its 600-odd pydantic models in about 4 s of CPU): a group starts with
+one import instead of N, and a worker that died serves again a moment after its back-off. The
+fork server is a fresh interpreter, not a fork of the parent, so nothing of the parent's event
+loop, threads or database connections reaches a worker; it is the workers' parent process.
+
 The parent forwards SIGTERM/SIGINT to the workers and waits for them to drain; a worker that
 dies while serving (kill -9, out of memory) is started again after a back-off. A worker that
 exits with status 2 (a configuration error: bad token, port taken) stops the whole group with
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import shutil
 import signal
@@ -29,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 
 import structlog
 
@@ -44,10 +53,79 @@ STOP_GRACE = 40.0  # seconds to drain (the workers' own drain is 30 s) before SI
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def run_worker(argv: Sequence[str], env: dict[str, str]) -> None:
+    """A worker process's body, in the child the fork server made: `gocua ARGV` with `env`."""
+    # The fork server ends when the group's parent is gone (it sees the end of a pipe whose
+    # writing end only the parent should hold), and a worker notices that its parent, the fork
+    # server, is gone (exit_with_parent). Every forked child inherits a copy of that writing end:
+    # closed here, or the fork server would wait for the workers and the workers for it.
+    from multiprocessing import forkserver
+
+    alive = forkserver._forkserver._forkserver_alive_fd  # type: ignore[attr-defined]
+    if alive is not None:
+        os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
+    os.environ.clear()
+    os.environ.update(env)
+    from bot.cli import main
+
+    sys.exit(main(list(argv)))
+
+
+class WorkerProcess:
+    """A worker forked by the fork server, with what the supervisor needs of it: its pid, its
+    exit status (negative: the signal that killed it) and an awaitable end."""
+
+    def __init__(self, process: BaseProcess) -> None:
+        self.process = process
+        self._ended: asyncio.Future[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        if self.process.pid is not None and self.process.exitcode is None:
+            os.kill(self.process.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        """Until the worker has ended (any number of callers), then its exit status."""
+        if self._ended is None:
+            loop = asyncio.get_running_loop()
+            self._ended = loop.create_future()
+            sentinel = self.process.sentinel  # readable once the fork server reports the end
+            ended = self._ended
+
+            def on_end() -> None:
+                loop.remove_reader(sentinel)
+                if not ended.done():
+                    ended.set_result(None)
+
+            loop.add_reader(sentinel, on_end)
+        await asyncio.shield(self._ended)
+        self.process.join()  # reads the status the fork server sent: no wait
+        code = self.process.exitcode
+        return -1 if code is None else code
+
+
+def fork_server(preload: Sequence[str]) -> multiprocessing.context.ForkServerContext:
+    """The context whose fork server imports `preload` once, for every worker it forks."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
 @dataclass
 class Worker:
     index: int
-    process: asyncio.subprocess.Process | None = None
+    process: WorkerProcess | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
     restarts: int = 0
@@ -58,25 +136,28 @@ async def supervise(
     command_for: Callable[[int], Sequence[str]],
     count: int,
     *,
+    preload: Sequence[str] = (),
     stop: asyncio.Event | None = None,
-    env: dict[str, str] | None = None,
 ) -> int:
-    """Run `count` workers (`command_for(index)` is a worker's argv) until `stop` is set, or
-    SIGINT/SIGTERM when no event is given; returns the group's exit status."""
+    """Run `count` workers (`command_for(index)` is a worker's `gocua` arguments), forked from a
+    fork server that imported `preload`, until `stop` is set, or SIGINT/SIGTERM when no event is
+    given; returns the group's exit status."""
     stop_event = stop or asyncio.Event()
     signals = install_signal_handlers(stop_event) if stop is None else []
     own_metrics_dir = None
-    worker_env = dict(os.environ if env is None else env)
-    if not worker_env.get(METRICS_DIR_ENV):
+    if not os.environ.get(METRICS_DIR_ENV):
+        # Set in this process before the fork server starts: it inherits the environment, and
+        # prometheus_client chooses its multi-process mode when the preload imports it.
         own_metrics_dir = tempfile.mkdtemp(prefix="gocua-metrics-")
-        worker_env[METRICS_DIR_ENV] = own_metrics_dir
+        os.environ[METRICS_DIR_ENV] = own_metrics_dir
+    spawn: Spawn = (fork_server(preload), dict(os.environ))
     workers = [Worker(index) for index in range(count)]
     status = 0
     try:
         for worker in workers:
-            await _start(worker, command_for, worker_env)
+            await _start(worker, command_for, spawn)
         log.info("workers.started", count=count, pids=[w.process.pid for w in workers if w.process])
-        status = await _watch(workers, command_for, worker_env, stop_event)
+        status = await _watch(workers, command_for, spawn, stop_event)
     finally:
         await _stop_all(workers)
         for sig in signals:
@@ -87,16 +168,23 @@ async def supervise(
     return status
 
 
-async def _start(worker: Worker, command_for: Callable[[int], Sequence[str]],
-                 env: dict[str, str]) -> None:
-    argv = list(command_for(worker.index))
-    worker.process = await asyncio.create_subprocess_exec(*argv, env=env)
+Spawn = tuple[multiprocessing.context.ForkServerContext, dict[str, str]]  # fork server, worker env
+
+
+async def _start(worker: Worker, command_for: Callable[[int], Sequence[str]], spawn: Spawn) -> None:
+    context, env = spawn
+    process = context.Process(target=run_worker, args=(list(command_for(worker.index)), env),
+                              name=f"gocua-worker-{worker.index}", daemon=True)
+    # daemon: should this process ever exit without stopping them, multiprocessing ends them.
+    # The first start waits for the fork server's imports: off the event loop.
+    await asyncio.to_thread(process.start)
+    worker.process = WorkerProcess(process)
     worker.started_at = time.monotonic()
     worker.waiter = asyncio.create_task(worker.process.wait(), name=f"gocua.worker{worker.index}")
 
 
 async def _watch(workers: list[Worker], command_for: Callable[[int], Sequence[str]],
-                 env: dict[str, str], stop: asyncio.Event) -> int:
+                 spawn: Spawn, stop: asyncio.Event) -> int:
     stopping = asyncio.create_task(stop.wait())
     restarts: set[asyncio.Task[None]] = set()
     try:
@@ -121,7 +209,7 @@ async def _watch(workers: list[Worker], command_for: Callable[[int], Sequence[st
                 log.error("workers.died", worker=worker.index, pid=pid, status=_describe(code),
                           restart_in=delay)
                 restarts.add(asyncio.create_task(
-                    _restart_later(worker, delay, command_for, env, stop)))
+                    _restart_later(worker, delay, command_for, spawn, stop)))
     finally:
         stopping.cancel()
         for task in restarts:
@@ -135,12 +223,12 @@ def _restart_delay(worker: Worker) -> float:
 
 
 async def _restart_later(worker: Worker, delay: float, command_for: Callable[[int], Sequence[str]],
-                         env: dict[str, str], stop: asyncio.Event) -> None:
+                         spawn: Spawn, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
         return  # stopping: no restart
     worker.restarts += 1
-    await _start(worker, command_for, env)
+    await _start(worker, command_for, spawn)
     log.info("workers.restarted", worker=worker.index,
              pid=worker.process.pid if worker.process else None, restarts=worker.restarts)
 
@@ -195,9 +283,9 @@ def exit_with_parent() -> None:
 
 
 def worker_command(argv: Sequence[str], index: int) -> list[str]:
-    """This process's `gocua` command line for worker `index`: `--workers N` is replaced by
+    """This process's `gocua` arguments for worker `index`: `--workers N` is replaced by
     `--worker-index I`."""
-    out: list[str] = [sys.executable, "-m", "bot"]
+    out: list[str] = []
     skip = False
     for arg in argv:
         if skip:

@@ -51,6 +51,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of every thread of `pid` (the fork server is started from a thread)."""
+    children = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
 @dataclass
 class Bot:
     """A running `gocua run telegram` (a worker group's parent when workers > 1)."""
@@ -65,14 +75,11 @@ class Bot:
         return f"http://{HOST}:{self.port}{WEBHOOK_PATH}"
 
     def worker_pids(self) -> list[int]:
-        """The worker processes (the parent's children), or the process itself when alone."""
+        """The worker processes, or the process itself when alone. A group's workers are the
+        children of its fork server, which is a child of the parent (bot/workers.py)."""
         if self.workers == 1:
             return [self.proc.pid]
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in text.split()]
+        return [pid for child in _children(self.proc.pid) for pid in _children(child)]
 
     def listening(self) -> int:
         """How many worker processes listen on the port already (a worker still starting

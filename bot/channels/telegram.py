@@ -61,7 +61,6 @@ from bot.channels.chat_locks import ChatLocks
 from bot.channels.file_store import FileStore
 from bot.channels.runner import Channel, run_channel, webhook_settings
 from bot.channels.telegram_render import (
-    CHANNEL,
     MAX_CAPTION,
     MAX_TEXT,
     NO_PREVIEW,
@@ -75,6 +74,7 @@ from bot.channels.telegram_render import (
     render,
 )
 from bot.channels.telegram_session import ApiCall, JsonBodySession, SentMessage
+from bot.channels.telegram_settings import CHANNEL, MALFORMED, check_telegram_token
 from bot.channels.telegram_updates import LeanUpdate, update_from_json
 from bot.config import ConfigError, Settings
 from handlers.types import Incoming, Reply
@@ -111,17 +111,12 @@ class DeliveryFailed(Exception):
 
 
 def make_bot(settings: Settings) -> Bot:
-    token = settings.telegram_bot_token
-    if not token:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather and export it)")
+    token = check_telegram_token(settings.telegram_bot_token)
     session = JsonBodySession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     try:
         return Bot(token, session=session)
-    except TokenValidationError:
-        raise ConfigError(
-            "TELEGRAM_BOT_TOKEN is malformed (expected digits, a colon and a secret, "
-            "e.g. 123456:ABC-DEF...)"
-        ) from None
+    except TokenValidationError:  # should aiogram ever check more than check_telegram_token
+        raise ConfigError(MALFORMED) from None
 
 
 def method_name(method: TelegramMethod[Any] | ApiCall) -> str:
@@ -417,7 +412,7 @@ class TelegramChannel(Channel[TelegramUpdate]):
 
     @staticmethod
     def check_token_setting(settings: Settings) -> None:
-        make_bot(settings)
+        check_telegram_token(settings.telegram_bot_token)
 
     # -- start-up -----------------------------------------------------------------------------
 

@@ -23,13 +23,13 @@ from aiogram.types import (
 )
 
 from bot.channels.telegram_session import ApiCall, SentMessage
+from bot.channels.telegram_settings import CHANNEL
 from handlers.dispatch import ROUTES
 from handlers.i18n import translator
 from handlers.types import Incoming, IncomingFile, Reply
 
 log = structlog.get_logger("gocua.telegram")
 
-CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit for a message text
 MAX_CAPTION = 1024  # Bot API limit for a document or photo caption
 MAX_CALLBACK_DATA = 64  # bytes

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.channels.telegram_render import CHANNEL, message_ref
+from bot.channels.telegram_render import message_ref
 from bot.channels.telegram_session import MEDIA_KINDS, SentMessage
+from bot.channels.telegram_settings import CHANNEL
 from handlers.types import Incoming, IncomingFile
 
 
