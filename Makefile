@@ -48,7 +48,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# With GOCUA_TEST_POSTGRES_URL set, the PostgreSQL tests run in a second process (.ci/suite).
+# pytest runs in GOCUA_TEST_WORKERS xdist workers (default 4), each with its own PostgreSQL database when GOCUA_TEST_POSTGRES_URL is set (.ci/suite).
 test: $(STAMP) compile lint typecheck
 	bash .ci/suite
 

@@ -3,6 +3,8 @@ is set, on the real PostgreSQL too."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import shutil
 import tempfile
@@ -49,11 +51,38 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _worker_database(url: str) -> str:
+    """The database of this pytest-xdist worker (`make test` runs the suite in several, .ci/suite):
+    the URL's own for a run without workers, `<name>_gw0`, `<name>_gw1`, … beside it otherwise,
+    created on first use, so that no worker truncates another's tables."""
+    from sqlalchemy import make_url
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+
+    async def create() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(False))
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # the caller may run a loop
+        pool.submit(asyncio.run, create()).result()
+    return base.set(database=name).render_as_string(False)
+
+
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
     if not POSTGRES_URL:
         pytest.skip("GOCUA_TEST_POSTGRES_URL is not set")
-    url = normalise_database_url(POSTGRES_URL)
+    url = _worker_database(normalise_database_url(POSTGRES_URL))
     upgrade_sync(url)
     return url
 
@@ -142,8 +171,7 @@ async def people(demo: App) -> tuple:
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Every test that uses PostgreSQL is marked `postgres` (a `database_url` test's PostgreSQL
-    case already is, by its parameter): `make test` (.ci/suite) runs those in a process of their
-    own, beside the rest."""
+    case already is, by its parameter): `pytest -m "not postgres"` leaves them out."""
     if item.get_closest_marker("postgres") is None and \
             {"postgres_url", "postgres_migrated"} & set(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.postgres)

@@ -212,6 +212,7 @@ def _restart_postgres() -> None:
                     "-m", "fast"], check=True, capture_output=True, timeout=60)
 
 
+@pytest.mark.restarts_postgres
 async def test_postgres_restarted_while_the_workers_run(postgres_url, tmp_path: Path):
     """PostgreSQL restarts in the middle of a burst: the workers answer errors while it is down
     (the platform delivers again), keep their processes, and afterwards every step is recorded

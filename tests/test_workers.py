@@ -11,14 +11,11 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI, FakeUser
 from tests.scale_harness import HOST, ROOT, Platform, start_bot
 
 SECRET = "workers-secret-1"
-# Slow (real processes, real time-outs): under make test they run beside the PostgreSQL tests.
-pytestmark = pytest.mark.beside_postgres
 
 
 def _running(pid: int) -> bool:
