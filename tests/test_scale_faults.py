@@ -145,11 +145,13 @@ async def test_a_worker_killed_mid_burst_loses_and_doubles_no_step(postgres_url,
 
 
 async def test_two_workers_write_what_one_ordered_worker_writes(postgres_url, tmp_path: Path):
-    """100 volunteer chats, 2,000 updates interleaved across 2 workers, with duplicates (posted
+    """60 volunteer chats, 1,200 updates interleaved across 2 workers, with duplicates (posted
     twice at once, or again after the answer) and stale buttons: the step records and the runs'
-    states equal those of one worker handling the same updates one at a time."""
+    states equal those of one worker handling the same updates one at a time. (2,000 updates until
+    2026-12-07: the same races at 60 % of the suite's CPU for this test; `bench/scale.py` measures
+    bigger loads.)"""
     async def one_round(workers: int) -> tuple[dict, list[list[Delivery]], Platform]:
-        volunteers = await prepare_volunteers(postgres_url, 100, runs_each=2)
+        volunteers = await prepare_volunteers(postgres_url, 60, runs_each=2)
         async with FakeTelegramAPI() as api:
             scripts = volunteer_scripts(api, volunteers, updates_each=20, stale_share=0.15,
                                         together_share=0.05, again_share=0.05, seed=11)
@@ -183,7 +185,7 @@ async def test_two_workers_write_what_one_ordered_worker_writes(postgres_url, tm
             duplicate_deliveries=duplicates, stale_presses=stale, deliveries=platform.posts,
             records_expected=expected, records_2_workers=len(parallel["records"]),
             records_1_worker=len(ordered["records"]), doubled=doubled)
-    assert updates == 2000 and duplicates > 50 and stale > 100
+    assert updates == 1200 and duplicates > 30 and stale > 60
     assert len(parallel["records"]) == expected
     assert parallel == ordered
 
