@@ -8,23 +8,30 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
-
 from conversations.folding import strip_marks
+
+# vietnam_provinces is imported where it is used: its tables take about 0.4 s of CPU to import,
+# which every `gocua` command and worker paid at start, most of them without naming a place.
 
 
 @cache
 def province_name(code: int) -> str:
+    from vietnam_provinces import Province, ProvinceCode
+
     return Province.from_code(ProvinceCode(code)).name
 
 
 @cache
 def ward_name(code: int) -> str:
+    from vietnam_provinces import Ward, WardCode
+
     return Ward.from_code(WardCode(code)).name
 
 
 @cache
 def current_province_codes() -> frozenset[int]:
+    from vietnam_provinces import Province
+
     return frozenset(int(p.code) for p in Province.iter_all())
 
 
@@ -62,6 +69,8 @@ class Unit:
 
 
 def province_unit(code: int) -> Unit | None:
+    from vietnam_provinces import Province, ProvinceCode
+
     if code not in current_province_codes():
         return None
     province = Province.from_code(ProvinceCode(code))
@@ -72,6 +81,8 @@ def province_unit(code: int) -> Unit | None:
 def wards_of(code: int) -> list[Unit]:
     """The province's wards, communes and special zones in the package's order, each with a
     slug unique in the province (the official code is added when two names would meet)."""
+    from vietnam_provinces import Ward
+
     wards = [w for w in Ward.iter_all() if int(w.province_code) == code]
     slugs = [slug(w.name) for w in wards]
     units = []
