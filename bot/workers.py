@@ -78,19 +78,17 @@ class WorkerProcess:
 
     def __init__(self, process: BaseProcess) -> None:
         self.process = process
+        self.pid = process.pid
+        self._code: int | None = None  # once ended and reaped
         self._ended: asyncio.Future[None] | None = None
 
     @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    @property
     def returncode(self) -> int | None:
-        return self.process.exitcode
+        return self._code if self._code is not None else self.process.exitcode
 
     def send_signal(self, sig: int) -> None:
-        if self.process.pid is not None and self.process.exitcode is None:
-            os.kill(self.process.pid, sig)
+        if self.pid is not None and self.returncode is None:
+            os.kill(self.pid, sig)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -110,9 +108,12 @@ class WorkerProcess:
 
             loop.add_reader(sentinel, on_end)
         await asyncio.shield(self._ended)
-        self.process.join()  # reads the status the fork server sent: no wait
-        code = self.process.exitcode
-        return -1 if code is None else code
+        if self._code is None:
+            self.process.join()  # reads the status the fork server sent: no wait
+            code = self.process.exitcode
+            self._code = -1 if code is None else code
+            self.process.close()  # its sentinel's file descriptor: a restarted worker gets a new one
+        return self._code
 
 
 def fork_server(preload: Sequence[str]) -> multiprocessing.context.ForkServerContext:
