@@ -53,8 +53,9 @@ STOP_GRACE = 40.0  # seconds to drain (the workers' own drain is 30 s) before SI
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def run_worker(argv: Sequence[str], env: dict[str, str]) -> None:
-    """A worker process's body, in the child the fork server made: `gocua ARGV` with `env`."""
+def run_worker(argv: Sequence[str]) -> None:
+    """A worker process's body, in the child the fork server made: `gocua ARGV`, in the
+    environment the fork server inherited from the group's parent (supervise)."""
     # The fork server ends when the group's parent is gone (it sees the end of a pipe whose
     # writing end only the parent should hold), and a worker notices that its parent, the fork
     # server, is gone (exit_with_parent). Every forked child inherits a copy of that writing end:
@@ -65,8 +66,6 @@ def run_worker(argv: Sequence[str], env: dict[str, str]) -> None:
     if alive is not None:
         os.close(alive)
         forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
-    os.environ.clear()
-    os.environ.update(env)
     from bot.cli import main
 
     sys.exit(main(list(argv)))
@@ -151,7 +150,7 @@ async def supervise(
         # prometheus_client chooses its multi-process mode when the preload imports it.
         own_metrics_dir = tempfile.mkdtemp(prefix="gocua-metrics-")
         os.environ[METRICS_DIR_ENV] = own_metrics_dir
-    spawn: Spawn = (fork_server(preload), dict(os.environ))
+    spawn = fork_server(preload)  # started by the first worker's start, with this environment
     workers = [Worker(index) for index in range(count)]
     status = 0
     try:
@@ -169,12 +168,11 @@ async def supervise(
     return status
 
 
-Spawn = tuple[multiprocessing.context.ForkServerContext, dict[str, str]]  # fork server, worker env
+Spawn = multiprocessing.context.ForkServerContext
 
 
 async def _start(worker: Worker, command_for: Callable[[int], Sequence[str]], spawn: Spawn) -> None:
-    context, env = spawn
-    process = context.Process(target=run_worker, args=(list(command_for(worker.index)), env),
+    process = spawn.Process(target=run_worker, args=(list(command_for(worker.index)),),
                               name=f"gocua-worker-{worker.index}", daemon=True)
     # daemon: should this process ever exit without stopping them, multiprocessing ends them.
     # The first start waits for the fork server's imports: off the event loop.

@@ -59,7 +59,7 @@ from aiogram.utils.token import TokenValidationError
 from bot.app import App
 from bot.channels.chat_locks import ChatLocks
 from bot.channels.file_store import FileStore
-from bot.channels.runner import Channel, run_channel, webhook_settings
+from bot.channels.runner import run_channel, webhook_settings
 from bot.channels.telegram_render import (
     MAX_CAPTION,
     MAX_TEXT,
@@ -74,7 +74,13 @@ from bot.channels.telegram_render import (
     render,
 )
 from bot.channels.telegram_session import ApiCall, JsonBodySession, SentMessage
-from bot.channels.telegram_settings import CHANNEL, MALFORMED, check_telegram_token
+from bot.channels.telegram_settings import (
+    CHANNEL,
+    MALFORMED,
+    TelegramSettingsCheck,
+    check_settings,
+    check_telegram_token,
+)
 from bot.channels.telegram_updates import LeanUpdate, update_from_json
 from bot.config import ConfigError, Settings
 from handlers.types import Incoming, Reply
@@ -194,11 +200,10 @@ def scrub(bot: Bot, message: str) -> str:
     return message.replace(bot.token, "<token>")
 
 
-class TelegramChannel(Channel[TelegramUpdate]):
-    """Feeds Telegram updates to the core and renders its replies."""
+class TelegramChannel(TelegramSettingsCheck[TelegramUpdate]):
+    """Feeds Telegram updates to the core and renders its replies (its name, title and settings
+    checks are TelegramSettingsCheck's)."""
 
-    name = CHANNEL
-    title = "Telegram"
     secret_header = SECRET_HEADER
     delivery_errors = (DeliveryFailed,)
     poll_errors = (TelegramAPIError, aiohttp.ClientError, OSError)
@@ -410,10 +415,6 @@ class TelegramChannel(Channel[TelegramUpdate]):
     def scrub(self, text: str) -> str:
         return scrub(self.bot, text)
 
-    @staticmethod
-    def check_token_setting(settings: Settings) -> None:
-        check_telegram_token(settings.telegram_bot_token)
-
     # -- start-up -----------------------------------------------------------------------------
 
     async def setup_commands(self) -> None:
@@ -452,7 +453,6 @@ class TelegramChannel(Channel[TelegramUpdate]):
         await self.bot.session.close()
 
 
-check_settings = TelegramChannel.check_settings
 
 
 async def run_telegram(settings: Settings, *, webhook_url: str | None = None,

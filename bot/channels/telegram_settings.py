@@ -6,7 +6,7 @@ way, so the two cannot disagree."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from bot.channels.runner import Channel
 from bot.config import ConfigError, Settings
@@ -28,8 +28,12 @@ def check_telegram_token(token: str | None) -> str:
     return token
 
 
-class TelegramSettingsCheck(Channel[Any]):
-    """The Telegram channel as its settings see it: its name, title and checks."""
+U = TypeVar("U")
+
+
+class TelegramSettingsCheck(Channel[U]):
+    """The Telegram channel as its settings see it: its name, title and checks. The adapter's
+    TelegramChannel (bot/channels/telegram.py) is one of these."""
 
     name = CHANNEL
     title = "Telegram"
